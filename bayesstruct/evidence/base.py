@@ -1,0 +1,224 @@
+"""The estimator interface, its registry, and the result every estimator returns."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import pyro
+import torch
+
+from bayesstruct.evidence.density import ModelDensity, float64
+from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+
+__all__ = [
+    "EvidenceResult",
+    "EvidenceEstimator",
+    "register_estimator",
+    "get_estimator",
+    "list_estimators",
+    "log_evidence",
+]
+
+LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class EvidenceResult:
+    """One estimate of the log evidence ``log p(D | structure, h)``.
+
+    Attributes
+    ----------
+    method : str
+        Registry name of the estimator (``"exact"``, ``"laplace"``, ``"elbo"``, ...).
+    log_evidence : float
+        The estimate, in nats.
+    stderr : float or None
+        Monte Carlo standard error of ``log_evidence``; ``None`` for deterministic methods.
+    seconds : float
+        Wall time of the estimate.
+    diagnostics : dict
+        Method-specific numbers (ESS, Pareto k-hat, iterations, convergence flags).
+    samples : dict of str to Tensor, optional
+        Posterior draws per latent site, shape ``(num_chains, num_draws, *site_shape)``.
+    pointwise_log_likelihood : dict of str to Tensor, optional
+        ``log p(y_n | draw)`` per observed site, shape ``(num_chains, num_draws, N)``.
+    """
+
+    method: str
+    log_evidence: float
+    stderr: float | None = None
+    seconds: float = 0.0
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    samples: dict[str, torch.Tensor] | None = field(default=None, repr=False, compare=False)
+    pointwise_log_likelihood: dict[str, torch.Tensor] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def mdl_bits(self) -> float:
+        """Code length of the data in bits, ``-log p(D) / ln 2`` (Rissanen; Graves 2011)."""
+        return -self.log_evidence / LN2
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no samples)."""
+        return {
+            "method": self.method,
+            "log_evidence": float(self.log_evidence),
+            "stderr": None if self.stderr is None else float(self.stderr),
+            "seconds": float(self.seconds),
+            "mdl_bits": float(self.mdl_bits),
+            "diagnostics": _jsonable(self.diagnostics),
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def __str__(self) -> str:
+        se = "" if self.stderr is None else f" ± {self.stderr:.3g}"
+        return f"{self.method}: log evidence {self.log_evidence:.4f}{se} nats ({self.mdl_bits:.1f} bits, {self.seconds:.2f} s)"
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if torch.is_tensor(obj):
+        return obj.tolist()
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return obj.item()
+    return obj
+
+
+class EvidenceEstimator:
+    """Base class: an estimator of ``log p(D)`` for a Pyro model.
+
+    Subclasses set ``name`` (via :func:`register_estimator`) and implement
+    :meth:`estimate`, returning the fields of an :class:`EvidenceResult` other than
+    ``method`` and ``seconds``. Calling the estimator runs it in float64 under the
+    seed given at construction, so the same seed gives the same number.
+
+    Parameters
+    ----------
+    seed : int
+        Seed for every random draw the estimator makes (``pyro.set_rng_seed``).
+    """
+
+    name: ClassVar[str] = ""
+    #: whether the estimate is exact, a bound, or consistent -- used to pick the reference method
+    accuracy_rank: ClassVar[int] = 0
+
+    def __init__(self, *, seed: int = 0) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InvalidArgumentError(f"`seed` must be an int; got {seed!r}")
+        self.seed = seed
+
+    def __call__(self, model: Callable, *args: Any, **kwargs: Any) -> EvidenceResult:
+        with float64():
+            pyro.set_rng_seed(self.seed)
+            start = time.perf_counter()
+            fields = self.estimate(model, args, kwargs)
+            seconds = time.perf_counter() - start
+        return EvidenceResult(method=self.name, seconds=seconds, **fields)
+
+    def estimate(self, model: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        """The constructor arguments, for reports."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
+        return f"{type(self).__name__}({opts})"
+
+    @staticmethod
+    def _posterior_outputs(density: ModelDensity, z: torch.Tensor, num_chains: int) -> dict[str, Any]:
+        """Samples and pointwise log-likelihood of draws ``z`` ``(C * S, D)`` as ``(C, S, ...)``."""
+        with torch.no_grad():
+            samples = density.samples_dict(z)
+            loglik = density.pointwise_log_likelihood(z)
+        reshape = lambda t: t.reshape((num_chains, -1) + t.shape[1:]).detach()  # noqa: E731
+        return {
+            "samples": {k: reshape(v) for k, v in samples.items()},
+            "pointwise_log_likelihood": {k: reshape(v) for k, v in loglik.items()},
+        }
+
+
+_REGISTRY: dict[str, type[EvidenceEstimator]] = {}
+
+
+def register_estimator(name: str) -> Callable[[type[EvidenceEstimator]], type[EvidenceEstimator]]:
+    """Class decorator adding an estimator to the registry under ``name``.
+
+    >>> @register_estimator("my-method")          # doctest: +SKIP
+    ... class MyMethod(EvidenceEstimator):
+    ...     def estimate(self, model, args, kwargs):
+    ...         return {"log_evidence": 0.0}
+    """
+
+    def decorator(cls: type[EvidenceEstimator]) -> type[EvidenceEstimator]:
+        if not (isinstance(cls, type) and issubclass(cls, EvidenceEstimator)):
+            raise InvalidArgumentError("register_estimator decorates EvidenceEstimator subclasses")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorator
+
+
+def list_estimators() -> list[str]:
+    """Names of the registered estimators."""
+    return sorted(_REGISTRY)
+
+
+def get_estimator(method: str | EvidenceEstimator, **options: Any) -> EvidenceEstimator:
+    """Resolve ``method`` (a registered name or an estimator instance) to an estimator.
+
+    Unknown names raise :class:`~bayesstruct.exceptions.UnknownNameError` listing the
+    registered ones.
+    """
+    if isinstance(method, EvidenceEstimator):
+        if options:
+            raise InvalidArgumentError("pass options either to the estimator's constructor or here, not both")
+        return method
+    if not isinstance(method, str):
+        raise InvalidArgumentError(f"`method` must be a name or an EvidenceEstimator; got {type(method).__name__}")
+    key = method.strip().lower()
+    if key not in _REGISTRY:
+        raise UnknownNameError(
+            f"unknown evidence method {method!r}; registered methods: {', '.join(list_estimators())}. "
+            "Add one with @bayesstruct.evidence.register_estimator('name')."
+        )
+    try:
+        return _REGISTRY[key](**options)
+    except TypeError as exc:
+        raise InvalidArgumentError(f"bad option for method {key!r}: {exc}") from None
+
+
+def log_evidence(model: Callable, *args: Any, method: str | EvidenceEstimator = "laplace", **kwargs: Any) -> EvidenceResult:
+    """Estimate ``log p(D)`` of a Pyro model called as ``model(*args, **kwargs)``.
+
+    Parameters
+    ----------
+    model : callable
+        A Pyro model with at least one observed site.
+    *args, **kwargs
+        Passed to the model (data and structure arguments).
+    method : str or EvidenceEstimator
+        A registered name (``"exact"``, ``"laplace"``, ``"elbo"``, ``"iwae"``, ``"smc"``)
+        with default options, or an estimator instance carrying its own options.
+
+    Examples
+    --------
+    >>> import torch, pyro, pyro.distributions as dist
+    >>> def model(y=None):
+    ...     mu = pyro.sample("mu", dist.Normal(0.0, 1.0))
+    ...     with pyro.plate("data", 2):
+    ...         pyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+    >>> round(log_evidence(model, y=torch.tensor([0.5, -0.5]), method="laplace").log_evidence, 4)
+    -2.2737
+    """
+    return get_estimator(method)(model, *args, **kwargs)
