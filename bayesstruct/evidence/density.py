@@ -102,7 +102,7 @@ class ModelDensity:
         self.model = model
         self.args = args
         self.kwargs = kwargs
-        with poutine.block(), pyro.validation_enabled(False):
+        with poutine.block():
             try:
                 trace = poutine.trace(model).get_trace(*args, **kwargs)
             except ModelSpecError:
@@ -182,14 +182,19 @@ class ModelDensity:
     def _from_plate_shape(self, s: _Site, v: torch.Tensor, B: int) -> torch.Tensor:
         return v.expand((B,) + v.shape[1:]).reshape((B,) + s.shape)
 
-    def _trace(self, values: dict[str, torch.Tensor] | None, B: int, model: Callable | None = None, **extra: Any):
-        data = None if values is None else {s.name: self._to_plate_shape(s, values[s.name]) for s in self._sites}
-        fn = self.model if model is None else model
-        if data is not None:
+    def _trace(self, values: dict[str, torch.Tensor] | None, B: int, args: tuple | None = None,
+               kwargs: dict | None = None):
+        fn = self.model
+        if values is not None:
+            data = {s.name: self._to_plate_shape(s, values[s.name]) for s in self._sites}
             fn = poutine.condition(fn, data=data)
-        kwargs = dict(self.kwargs, **extra)
-        with poutine.block(), pyro.plate(_PARTICLE_PLATE, B, dim=-(self.max_plate_nesting + 1)):
-            return poutine.trace(fn).get_trace(*self.args, **kwargs)
+        args = self.args if args is None else args
+        kwargs = self.kwargs if kwargs is None else kwargs
+        # Validation ran on the prototype trace; here a particle outside a parameter's
+        # support must give log p = -inf (a rejected move), not an exception for the batch.
+        with poutine.block(), pyro.validation_enabled(False), \
+                pyro.plate(_PARTICLE_PLATE, B, dim=-(self.max_plate_nesting + 1)):
+            return poutine.trace(fn).get_trace(*args, **kwargs)
 
     def _per_particle(self, log_prob: torch.Tensor, B: int) -> torch.Tensor:
         """Sum a site's log-probability over everything but the particle dimension."""
@@ -217,12 +222,12 @@ class ModelDensity:
                 lik = lik + lp
             else:
                 prior = prior + lp
-        return prior, lik
+        return torch.nan_to_num(prior, nan=-math.inf), torch.nan_to_num(lik, nan=-math.inf)
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         """``log p(z, D)`` of shape ``(B,)`` for ``z`` of shape ``(B, D)``."""
         prior, lik = self.log_prob_parts(z)
-        return prior + lik
+        return torch.nan_to_num(prior + lik, nan=-math.inf)
 
     def pointwise_log_likelihood(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-observation log-likelihood ``(B, *obs_shape)`` of each observed site."""
@@ -254,6 +259,25 @@ class ModelDensity:
             site = self._prototype.nodes[s.name]
             values[s.name] = init_to_median(site).detach().reshape((1,) + s.shape)
         return self.unconstrain(values)[0]
+
+    def predict(self, z: torch.Tensor, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """Posterior predictive: run the model on new arguments with its latents at ``z`` ``(B, D)``.
+
+        Returns the draws ``(B, *shape)`` of every site the model samples that is not a
+        latent of this density -- e.g. the observed site when called with ``y=None``.
+        Only global latents (whose shapes do not depend on the data) are supported.
+        """
+        B = z.shape[0]
+        values, _ = self.constrain(z.detach())
+        trace = self._trace(values, B, args, kwargs)
+        out = {}
+        for name, site in trace.nodes.items():
+            if site["type"] == "sample" and not site_is_subsample(site) and name not in values:
+                fn = site["fn"]
+                k = len(fn.batch_shape) - (self.max_plate_nesting + 1)
+                v = site["value"].expand(fn.batch_shape + fn.event_shape)
+                out[name] = v.reshape((B,) + v.shape[k + 1 :])
+        return out
 
     def samples_dict(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """Constrained posterior draws ``{site: (B, *shape)}`` for ``z`` of shape ``(B, D)``."""

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import torch
 
+from bayesstruct.evidence._optim import minimize_lbfgs, value_and_grad
 from bayesstruct.evidence.base import EvidenceEstimator, register_estimator
 from bayesstruct.evidence.density import ModelDensity
 from bayesstruct.exceptions import BayesStructError, warn_not_converged
@@ -47,76 +48,67 @@ class LaplaceFit:
         return torch.linalg.solve_triangular(self.cholesky.T, eye, upper=True)
 
 
-def _value_grad(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -> tuple[float, torch.Tensor]:
-    z = z.detach().requires_grad_(True)
-    val = f(z)
-    (g,) = torch.autograd.grad(val, z)
-    return val.item(), g
+def _hessian(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+    try:  # one batched backward pass (vmap); some models' ops do not support it
+        H = torch.autograd.functional.hessian(f, z.detach(), vectorize=True)
+    except (RuntimeError, NotImplementedError):
+        H = torch.autograd.functional.hessian(f, z.detach())
+    return 0.5 * (H + H.T)
 
 
-def laplace_fit(density: ModelDensity, *, init: torch.Tensor | None = None, max_iter: int = 500, tol: float = 1e-9) -> LaplaceFit:
-    """Find the MAP point of ``density`` and the Hessian there.
+def laplace_fit(density: ModelDensity, *, init: torch.Tensor | None = None, max_iter: int = 500, tol: float = 1e-10,
+                newton_dim: int = 64) -> LaplaceFit:
+    """Find the MAP point of ``density`` and the Hessian of ``-log p(D, z)`` there.
 
-    L-BFGS (strong-Wolfe line search) from the prior median, then damped Newton steps
-    until the Newton decrement ``g^T H^{-1} g`` falls below ``tol`` -- one Newton step
-    is exact for a quadratic log joint, so Gaussian posteriors end at machine precision.
+    Damped Newton (Levenberg-style damping wherever the Hessian is not positive
+    definite, Armijo backtracking) from the prior median, stopping when the Newton
+    decrement ``gᵀH⁻¹g`` falls below ``tol``. One Newton step is exact for a quadratic
+    log joint, so Gaussian posteriors end at machine precision. Above ``newton_dim``
+    coordinates an L-BFGS phase runs first and Newton only polishes.
     """
-    neg = lambda z: -density(z.unsqueeze(0))[0]  # noqa: E731
-    z = (density.initial_point() if init is None else init).detach().clone()
     if density.dim == 0:
         raise BayesStructError("the model has no latent variables: its evidence is its likelihood")
-    # L-BFGS phase
-    z.requires_grad_(True)
-    opt = torch.optim.LBFGS([z], lr=1.0, max_iter=max_iter, tolerance_grad=1e-10, tolerance_change=1e-14,
-                            history_size=50, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = neg(z)
-        loss.backward()
-        return loss
-
-    if not torch.isfinite(neg(z.detach())):
+    neg = lambda z: -density(z.unsqueeze(0))[0]  # noqa: E731
+    z = (density.initial_point() if init is None else init).detach().clone()
+    value, g = value_and_grad(neg, z)
+    if not math.isfinite(value):
         raise BayesStructError("the log joint is not finite at the prior median; check the model's supports")
-    opt.step(closure)
-    lbfgs_iters = opt.state[opt._params[0]].get("n_iter", 0)
-    z = z.detach()
-    # Newton polish with Levenberg damping when H is not positive definite
-    converged = False
     iterations = 0
-    value, g = _value_grad(neg, z)
-    for iterations in range(1, 51):
-        H = torch.autograd.functional.hessian(neg, z)
-        H = 0.5 * (H + H.T)
+    if density.dim > newton_dim:
+        z, value, g, iterations, _ = minimize_lbfgs(neg, z, max_iter=max_iter, gtol=1e-8)
+    converged = False
+    eye = torch.eye(density.dim, dtype=z.dtype)
+    for _ in range(100):
+        iterations += 1
+        H = _hessian(neg, z)
         damping = 0.0
         while True:
-            L, info = torch.linalg.cholesky_ex(H + damping * torch.eye(len(z), dtype=z.dtype))
+            L, info = torch.linalg.cholesky_ex(H + damping * eye)
             if info == 0:
                 break
-            damping = max(1e-8, 10 * damping)
+            damping = max(1e-6 * float(H.diagonal().abs().max()), 10 * damping)
         step = torch.cholesky_solve(g.unsqueeze(-1), L).squeeze(-1)
         decrement = float(g @ step)
-        if decrement < tol and damping == 0.0:
+        if damping == 0.0 and decrement < tol:
             converged = True
             break
         t = 1.0
-        while t > 1e-10:
-            new_value, new_g = _value_grad(neg, z - t * step)
-            if math.isfinite(new_value) and new_value <= value + 1e-4 * t * (-decrement):
+        while t > 1e-12:
+            new_value, new_g = value_and_grad(neg, z - t * step)
+            if math.isfinite(new_value) and new_value <= value - 1e-4 * t * decrement:
                 break
             t *= 0.5
-        z = z - t * step
-        value, g = new_value, new_g
-    H = torch.autograd.functional.hessian(neg, z)
-    H = 0.5 * (H + H.T)
+        else:
+            break
+        z, value, g = z - t * step, new_value, new_g
+    H = _hessian(neg, z)
     L, info = torch.linalg.cholesky_ex(H)
     if info != 0:
         raise BayesStructError(
             "the Hessian of -log p(D, z) at the mode is not positive definite: the posterior is improper "
             "or the mode was not found; Laplace's method does not apply"
         )
-    value, g = _value_grad(neg, z)
-    return LaplaceFit(z, -value, H.detach(), L.detach(), float(g.norm()), int(lbfgs_iters) + iterations, converged)
+    return LaplaceFit(z, -value, H.detach(), L.detach(), float(g.norm()), iterations, converged)
 
 
 @register_estimator("laplace")

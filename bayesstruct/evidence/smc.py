@@ -29,20 +29,16 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+import pyro.distributions as dist
 import torch
 
-from bayesstruct._validation import check_positive_int
+from bayesstruct._validation import check_positive, check_positive_int
 from bayesstruct.evidence.base import EvidenceEstimator, register_estimator
 from bayesstruct.evidence.density import ModelDensity
 from bayesstruct.evidence.laplace import laplace_fit
 from bayesstruct.exceptions import InvalidArgumentError, warn_not_converged
 
 __all__ = ["SMC"]
-
-
-def _gaussian_log_prob(z: torch.Tensor, loc: torch.Tensor, tril: torch.Tensor) -> torch.Tensor:
-    u = torch.linalg.solve_triangular(tril, (z - loc).T, upper=False).T
-    return -0.5 * u.pow(2).sum(-1) - torch.log(torch.diagonal(tril)).sum() - 0.5 * z.shape[-1] * math.log(2 * math.pi)
 
 
 def _systematic_resample(log_w: torch.Tensor) -> torch.Tensor:
@@ -77,8 +73,11 @@ class SMC(EvidenceEstimator):
         Conditional ESS fraction kept at each tempering step, in (0, 1).
     num_mcmc_steps : int
         Metropolis–Hastings moves per temperature (alternating independence and random-walk).
-    reference : {"prior", "laplace"}
-        Where the tempering path starts.
+    reference : {"laplace", "prior"}
+        Where the tempering path starts: a Student-t around the Laplace fit (default)
+        or the prior.
+    proposal_df : float
+        Degrees of freedom of the Student-t reference and independence proposals.
     max_temperatures : int
         Safety cap on the number of tempering steps.
     seed : int
@@ -87,7 +86,8 @@ class SMC(EvidenceEstimator):
     accuracy_rank = 3
 
     def __init__(self, *, num_particles: int = 4096, num_islands: int = 8, target_ess: float = 0.5,
-                 num_mcmc_steps: int = 4, reference: str = "prior", max_temperatures: int = 1000, seed: int = 0) -> None:
+                 num_mcmc_steps: int = 4, reference: str = "laplace", proposal_df: float = 10.0,
+                 max_temperatures: int = 1000, seed: int = 0) -> None:
         super().__init__(seed=seed)
         self.num_islands = check_positive_int(num_islands, "num_islands", minimum=2)
         self.num_particles = check_positive_int(num_particles, "num_particles", minimum=2 * self.num_islands)
@@ -98,6 +98,7 @@ class SMC(EvidenceEstimator):
         if reference not in ("prior", "laplace"):
             raise InvalidArgumentError(f"`reference` must be 'prior' or 'laplace'; got {reference!r}")
         self.reference = reference
+        self.proposal_df = check_positive(proposal_df, "proposal_df")
         self.max_temperatures = check_positive_int(max_temperatures, "max_temperatures")
 
     def estimate(self, model: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -115,11 +116,12 @@ class SMC(EvidenceEstimator):
                 return prior, lik
         else:
             lap = laplace_fit(density)
-            loc, tril = lap.z_map, torch.linalg.cholesky(torch.cholesky_inverse(lap.cholesky))
-            z = loc + torch.randn(B, D) @ tril.T
+            reference = dist.MultivariateStudentT(torch.tensor(self.proposal_df), lap.z_map,
+                                                  torch.linalg.cholesky(torch.cholesky_inverse(lap.cholesky)))
+            z = reference.sample((B,))
 
             def evaluate(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-                ref = _gaussian_log_prob(z, loc, tril)
+                ref = reference.log_prob(z)
                 return ref, density(z) - ref
 
         with torch.no_grad():
@@ -164,7 +166,8 @@ class SMC(EvidenceEstimator):
                 for step in range(self.num_mcmc_steps):
                     independent = step % 2 == 0
                     if independent:
-                        prop = mean + torch.randn(B, D) @ chol.T
+                        cloud = dist.MultivariateStudentT(torch.tensor(self.proposal_df), mean, chol)
+                        prop = cloud.sample((B,))
                     else:
                         prop = z + rw_scale * torch.randn(B, D) @ chol.T
                     p_ref, p_ell = evaluate(prop)
@@ -172,7 +175,7 @@ class SMC(EvidenceEstimator):
                     p_target = p_ref + beta * p_ell
                     log_alpha = p_target - log_target
                     if independent:
-                        log_alpha = log_alpha + _gaussian_log_prob(z, mean, chol) - _gaussian_log_prob(prop, mean, chol)
+                        log_alpha = log_alpha + cloud.log_prob(z) - cloud.log_prob(prop)
                     log_alpha = torch.nan_to_num(log_alpha, nan=-math.inf)
                     accept = torch.rand(B).log() < log_alpha
                     z = torch.where(accept.unsqueeze(-1), prop, z)

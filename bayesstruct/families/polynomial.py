@@ -122,17 +122,11 @@ def fit_type2_ml(design: torch.Tensor, y: torch.Tensor, *, alpha: float = DEFAUL
     Maximises the closed-form evidence (eq. 3.86) over ``log α`` and ``log β`` with
     L-BFGS; the fixed point of MacKay's re-estimation equations (3.92, 3.95) is the same point.
     """
-    log_h = torch.tensor([float(alpha), float(beta)], dtype=torch.float64).log().requires_grad_(True)
-    opt = torch.optim.LBFGS([log_h], max_iter=max_iter, tolerance_grad=1e-10, tolerance_change=1e-14,
-                            line_search_fn="strong_wolfe")
+    from bayesstruct.evidence._optim import minimize_lbfgs
 
-    def closure():
-        opt.zero_grad()
-        loss = -LinearGaussian(design, y, log_h[0].exp(), log_h[1].exp()).log_evidence()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    log_h0 = torch.tensor([float(alpha), float(beta)], dtype=torch.float64).log()
+    objective = lambda log_h: -LinearGaussian(design, y, log_h[0].exp(), log_h[1].exp()).log_evidence()  # noqa: E731
+    log_h, *_ = minimize_lbfgs(objective, log_h0, max_iter=max_iter, gtol=1e-9)
     a, b = log_h.detach().exp().tolist()
     return a, b
 

@@ -1,0 +1,340 @@
+"""Compare the structures of a family by their evidence.
+
+``compare(family, x, y, methods=...)`` evaluates every structure with every requested
+estimator and returns a :class:`ComparisonTable`: log evidence ± standard error per
+method, MDL bits, the log Bayes factor against the best structure and the posterior
+probability of each structure,
+
+    p(s | D) = p(D | s) p(s) / Σ_s' p(D | s') p(s'),
+
+computed from the most accurate method requested (``exact`` > ``smc`` > ``iwae`` >
+``laplace`` > ``elbo``). The (structure, method) evaluations are independent and fan
+out through a :class:`concurrent.futures.Executor`: a local process pool by default,
+one torch thread per worker, or any executor you pass -- e.g. Dask's
+``Client(...).get_executor()`` to run on a cluster. Each evaluation is seeded from
+``(seed, structure index, method)``, so the table is the same whichever executor runs it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import math
+import multiprocessing
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from bayesstruct._validation import check_xy
+from bayesstruct.evidence.base import EvidenceResult, get_estimator, list_estimators
+from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+from bayesstruct.families.base import StructureFamily
+
+__all__ = ["compare", "ComparisonRow", "ComparisonTable", "PosteriorPredictive"]
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One structure: its estimates per method and its standing against the others."""
+
+    structure: dict[str, Any]
+    estimates: dict[str, EvidenceResult]
+    hyperparameters: dict[str, Any]
+    log_bayes_factor_vs_best: float
+    posterior_probability: float
+    log_prior: float
+
+    def log_evidence(self, method: str) -> float:
+        return self.estimates[method].log_evidence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "structure": dict(self.structure),
+            "estimates": {
+                m: {"log_evidence": r.log_evidence, "stderr": r.stderr, "seconds": r.seconds, "mdl_bits": r.mdl_bits,
+                    "diagnostics": r.to_dict()["diagnostics"]}
+                for m, r in self.estimates.items()
+            },
+            "hyperparameters": {k: _plain(v) for k, v in self.hyperparameters.items()},
+            "log_bayes_factor_vs_best": self.log_bayes_factor_vs_best,
+            "posterior_probability": self.posterior_probability,
+        }
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_plain(u) for u in v]
+    if torch.is_tensor(v) or isinstance(v, np.generic):
+        return v.tolist()
+    return v
+
+
+@dataclass(frozen=True)
+class PosteriorPredictive:
+    """Draws of the observed site at ``x``: ``best`` (the top structure) and ``average``
+    (Bayesian model average), each ``(num_samples, len(x))``."""
+
+    x: torch.Tensor
+    best: torch.Tensor
+    average: torch.Tensor
+
+    @staticmethod
+    def band(draws: torch.Tensor, level: float = 0.9) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mean and the central ``level`` interval of ``draws`` per point."""
+        lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+        q = torch.quantile(draws, torch.tensor([lo, hi], dtype=draws.dtype), dim=0)
+        return draws.mean(0), q[0], q[1]
+
+
+@dataclass(frozen=True)
+class ComparisonTable:
+    """Result of :func:`compare`, rows sorted by decreasing evidence of ``reference_method``."""
+
+    family: StructureFamily = field(repr=False)
+    rows: tuple[ComparisonRow, ...]
+    methods: tuple[str, ...]
+    reference_method: str
+    x: torch.Tensor = field(repr=False)
+    y: torch.Tensor = field(repr=False)
+
+    @property
+    def best(self) -> dict[str, Any]:
+        """The structure with the highest evidence under ``reference_method``."""
+        return dict(self.rows[0].structure)
+
+    def row(self, structure: Mapping[str, Any]) -> ComparisonRow:
+        for r in self.rows:
+            if r.structure == dict(structure):
+                return r
+        raise UnknownNameError(f"structure {dict(structure)} is not in this table")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON schema of ``bayesstruct compare --json``."""
+        return {
+            "family": self.family.name,
+            "methods": list(self.methods),
+            "reference_method": self.reference_method,
+            "structures": [r.to_dict() for r in self.rows],
+            "best": self.best,
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def __str__(self) -> str:
+        keys = list(self.rows[0].structure)
+        head = ["structure"] + [f"{m} (nats)" for m in self.methods] + ["MDL bits", "log BF", "p(s|D)"]
+        lines = []
+        for r in self.rows:
+            cells = [", ".join(f"{k}={r.structure[k]}" for k in keys)]
+            for m in self.methods:
+                e = r.estimates[m]
+                cells.append(f"{e.log_evidence:.3f}" + ("" if e.stderr is None else f" ± {e.stderr:.3f}"))
+            cells += [f"{r.estimates[self.reference_method].mdl_bits:.1f}", f"{r.log_bayes_factor_vs_best:.2f}",
+                      f"{r.posterior_probability:.3f}"]
+            lines.append(cells)
+        widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(head)]
+        fmt = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+        title = f"{self.family.name}: evidence by structure (reference: {self.reference_method}; best: {self.best})"
+        return "\n".join([title, fmt(head), fmt(["-" * w for w in widths])] + [fmt(c) for c in lines])
+
+    def posterior_predictive(self, x_new: Any, *, num_samples: int = 1000, seed: int = 0) -> PosteriorPredictive:
+        """Posterior predictive draws of the best structure and of the model average.
+
+        The average is the mixture ``Σ_s p(s | D) p(y* | x*, D, s)``: the ``num_samples``
+        draws are split over structures in proportion to their posterior probabilities.
+        Each structure's posterior draws come from the first of its estimates that kept
+        samples (Laplace is run when none did, e.g. for ``exact`` alone).
+        """
+        from bayesstruct.evidence.density import ModelDensity, float64
+
+        x_new, _ = check_xy(x_new, None)
+        probs = torch.tensor([r.posterior_probability for r in self.rows])
+        gen = torch.Generator().manual_seed(seed)
+        u = torch.rand(num_samples, generator=gen)
+        counts = torch.bincount(torch.searchsorted(torch.cumsum(probs, 0).clamp(max=1.0), u).clamp(max=len(probs) - 1),
+                                minlength=len(probs))
+        draws = {}
+        with float64():
+            for i, r in enumerate(self.rows):
+                if i > 0 and counts[i] == 0:
+                    continue
+                samples = self._samples(r)
+                flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in samples.items()}
+                S = next(iter(flat.values())).shape[0]
+                need = max(int(counts[i]), num_samples if i == 0 else 0)
+                idx = torch.randint(S, (need,), generator=gen)
+                density = ModelDensity(self.family.bind(r.structure, **r.hyperparameters), self.x, self.y)
+                z = density.unconstrain({k: v[idx] for k, v in flat.items()})
+                torch.manual_seed(seed + i)
+                out = density.predict(z, x_new)
+                draws[i] = out[density.observed_names[0]].reshape(need, -1)
+        best = draws[0]
+        parts = [draws[i][: int(counts[i])] for i in sorted(draws) if counts[i] > 0]
+        return PosteriorPredictive(x_new, best, torch.cat(parts))
+
+    def _samples(self, r: ComparisonRow) -> dict[str, torch.Tensor]:
+        for m in [self.reference_method, *self.methods]:
+            s = r.estimates[m].samples
+            if s:
+                return s
+        res = self.family.bind(r.structure, **r.hyperparameters)
+        from bayesstruct.evidence import log_evidence
+
+        return log_evidence(res, self.x, self.y, method="laplace").samples
+
+
+def _task_seed(seed: int, index: int, method: str) -> int:
+    return int(np.random.SeedSequence([seed, index, sum(map(ord, method))]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def _evaluate(family: StructureFamily, structure: dict, x: torch.Tensor, y: torch.Tensor, method: str,
+              options: dict, seed: int) -> tuple[dict, EvidenceResult]:
+    """One (structure, method) evaluation; runs in a worker process."""
+    from bayesstruct.evidence.density import float64
+
+    with float64():
+        hyper = family.resolve(x, y, structure)
+    estimator = get_estimator(method, seed=seed, **options)
+    model = family.bind(structure, **hyper)
+    result = estimator(model, x, y)
+    structure_keys = set(structure)
+    shown = {k: v for k, v in hyper.items() if k not in structure_keys}
+    return shown, result
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def _structure_log_prior(structure_prior: Any, structures: list[dict]) -> list[float]:
+    if structure_prior is None:
+        return [-math.log(len(structures))] * len(structures)
+    if callable(structure_prior):
+        weights = [float(structure_prior(s)) for s in structures]
+    elif isinstance(structure_prior, Sequence) and not isinstance(structure_prior, str):
+        weights = [float(w) for w in structure_prior]
+        if len(weights) != len(structures):
+            raise InvalidArgumentError(f"`structure_prior` has {len(weights)} weights for {len(structures)} structures")
+    else:
+        raise InvalidArgumentError("`structure_prior` must be None, a sequence of weights, or a callable structure -> weight")
+    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise InvalidArgumentError(f"`structure_prior` weights must be finite, >= 0, not all 0; got {weights}")
+    total = sum(weights)
+    return [math.log(w / total) if w > 0 else -math.inf for w in weights]
+
+
+def compare(
+    family: StructureFamily,
+    x: Any,
+    y: Any,
+    *,
+    methods: Iterable[str] | str = ("exact", "laplace", "smc"),
+    structures: Iterable[Mapping[str, Any]] | None = None,
+    structure_prior: Any = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    executor: cf.Executor | None = None,
+    workers: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> ComparisonTable:
+    """Evaluate the evidence of every structure of ``family`` on ``(x, y)``.
+
+    Parameters
+    ----------
+    family : StructureFamily
+    x, y : array-like ``(N,)``
+        The data; NaN/inf and length mismatches are rejected.
+    methods : str or iterable of str
+        Registered estimator names (comma-separated string accepted).
+    structures : iterable of dict, optional
+        A subset of ``family.structures()`` (default: all).
+    structure_prior : sequence or callable, optional
+        Prior weights over structures (default uniform).
+    options : dict, optional
+        Per-method estimator options, e.g. ``{"smc": {"num_particles": 8192}}``.
+    executor : concurrent.futures.Executor, optional
+        Runs the evaluations (not shut down here). Default: a process pool of
+        ``workers`` processes (spawned, one torch thread each); ``workers=1`` runs inline.
+    workers : int, optional
+        Size of the default pool (default: ``os.cpu_count()``, at most the number of tasks).
+    seed : int
+        Base seed; each evaluation gets its own seed derived from it.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    ComparisonTable
+    """
+    if not isinstance(family, StructureFamily):
+        raise InvalidArgumentError(f"`family` must be a StructureFamily (e.g. PolynomialFamily()); got {type(family).__name__}")
+    x, y = check_xy(x, y)
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    methods = tuple(dict.fromkeys(m.lower() for m in methods))
+    if not methods:
+        raise InvalidArgumentError("`methods` is empty; give at least one of " + ", ".join(list_estimators()))
+    estimator_classes = {}
+    for m in methods:
+        estimator_classes[m] = type(get_estimator(m))  # raises UnknownNameError listing the registry
+    options = {m: dict((options or {}).get(m, {})) for m in methods}
+    for m in options:
+        if m not in methods:
+            raise InvalidArgumentError(f"`options` names method {m!r} which is not in `methods` {list(methods)}")
+    structures = family.structures() if structures is None else [family.validate_structure(s) for s in structures]
+    if not structures:
+        raise InvalidArgumentError("`structures` is empty")
+    log_priors = _structure_log_prior(structure_prior, structures)
+    tasks = [(i, m) for i in range(len(structures)) for m in methods]
+
+    own_pool = executor is None and (workers is None or workers > 1) and len(tasks) > 1
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise InvalidArgumentError(f"`workers` must be a positive integer; got {workers!r}")
+    if own_pool:
+        n = min(workers or os.cpu_count() or 1, len(tasks))
+        own_pool = n > 1
+        if own_pool:
+            executor = cf.ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+    results: dict[tuple[int, str], tuple[dict, EvidenceResult]] = {}
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks), desc=f"compare {family.name}", disable=not progress, unit="fit")
+    try:
+        if executor is None:
+            for i, m in tasks:
+                results[(i, m)] = _evaluate(family, structures[i], x, y, m, options[m], _task_seed(seed, i, m))
+                bar.update()
+        else:
+            futures = {
+                executor.submit(_evaluate, family, structures[i], x, y, m, options[m], _task_seed(seed, i, m)): (i, m)
+                for i, m in tasks
+            }
+            for fut in cf.as_completed(futures):
+                results[futures[fut]] = fut.result()
+                bar.update()
+    finally:
+        bar.close()
+        if own_pool:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    reference = max(methods, key=lambda m: (estimator_classes[m].accuracy_rank, -methods.index(m)))
+    ref_log_z = np.array([results[(i, reference)][1].log_evidence for i in range(len(structures))])
+    log_post = ref_log_z + np.array(log_priors)
+    log_post = log_post - np.logaddexp.reduce(log_post)
+    order = sorted(range(len(structures)), key=lambda i: -log_post[i])
+    rows = tuple(
+        ComparisonRow(
+            structure=dict(structures[i]),
+            estimates={m: results[(i, m)][1] for m in methods},
+            hyperparameters=results[(i, reference)][0],
+            log_bayes_factor_vs_best=float(ref_log_z[i] - ref_log_z.max()),
+            posterior_probability=float(np.exp(log_post[i])),
+            log_prior=float(log_priors[i]),
+        )
+        for i in order
+    )
+    return ComparisonTable(family, rows, methods, reference, x, y)

@@ -1,0 +1,282 @@
+"""Every estimator against analytic references: a tolerance table, not a smoke test.
+
+References
+----------
+* Polynomial family, known noise (``hyper="fixed"``): PRML eq. 3.86 via ``method="exact"``
+  (itself checked against the marginal Gaussian of y in test_exact.py).
+* Polynomial family, unknown noise (``hyper="normal-gamma"``): the multivariate
+  Student-t marginal, again via ``method="exact"``.
+* A user's own Beta-Bernoulli model: ``log B(a+k, b+n-k) - log B(a, b)``.
+
+All estimators run with their default options and fixed seeds, so each number below is
+deterministic; the tolerances are sized from what each method can achieve (comments).
+"""
+
+import functools
+import json
+import math
+import warnings
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+
+from bayesstruct.datasets import sinusoid
+from bayesstruct.evidence import ELBO, SMC, EvidenceEstimator, EvidenceResult, get_estimator, log_evidence
+from bayesstruct.evidence import base as evidence_base
+from bayesstruct.evidence import register_estimator
+from bayesstruct.exceptions import BayesStructError, ConvergenceWarning, InvalidArgumentError, UnknownNameError
+from bayesstruct.families import PolynomialFamily
+
+X, Y = sinusoid(n=20, noise=0.3, seed=0)
+FIXED_DEGREES = [0, 3, 9]
+NG_DEGREES = [1, 3]
+
+
+@functools.lru_cache(maxsize=None)
+def estimate(hyper: str, degree: int, method: str, **options) -> EvidenceResult:
+    """One deterministic estimate (estimators seed themselves), cached across tests."""
+    family = PolynomialFamily(range(10), hyper=hyper)
+    estimator = get_estimator(method, **options)
+    with warnings.catch_warnings():
+        # IWAE's importance weights against a Gaussian proposal have k-hat ~0.7-0.8 here although the
+        # estimate is accurate (a Gaussian q in log-tau/logit space has lighter tails than the posterior);
+        # the warning is the right one to give, the accuracy is what these tests check.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return family.log_evidence(X, Y, {"degree": degree}, method=estimator)
+
+
+def exact(hyper: str, degree: int) -> float:
+    return estimate(hyper, degree, "exact").log_evidence
+
+
+# --------------------------------------------------------------------------- known noise
+@pytest.mark.parametrize("degree", FIXED_DEGREES)
+def test_laplace_is_exact_for_gaussian_posterior(degree):
+    # the log joint is quadratic in w, so Laplace's method is exact; 1e-6 allows for the
+    # Newton stopping rule (decrement < 1e-9) and the conditioning of the raw power basis at degree 9
+    assert estimate("fixed", degree, "laplace").log_evidence == pytest.approx(exact("fixed", degree), abs=1e-6)
+
+
+@pytest.mark.parametrize("degree", FIXED_DEGREES)
+def test_full_rank_elbo_is_tight_for_gaussian_posterior(degree):
+    # the posterior is Gaussian and in the full-rank family, so KL(q || p) -> 0 and the ELBO
+    # reaches the evidence up to Monte Carlo error (stderr ~1e-9 here); 0.05 nats is 1/20 of the
+    # resolution at which model comparisons are read (|Δ log Z| ~ 1)
+    r = estimate("fixed", degree, "elbo")
+    ref = exact("fixed", degree)
+    assert r.log_evidence == pytest.approx(ref, abs=0.05)
+    assert r.log_evidence <= ref + 3 * r.stderr + 1e-9  # a lower bound, up to its Monte Carlo error
+
+
+@pytest.mark.parametrize("degree", FIXED_DEGREES)
+def test_iwae_matches_exact(degree):
+    # IWAE >= ELBO and the proposal is (almost) the exact posterior: same 0.05 nats as the ELBO
+    assert estimate("fixed", degree, "iwae").log_evidence == pytest.approx(exact("fixed", degree), abs=0.05)
+
+
+@pytest.mark.parametrize("degree", FIXED_DEGREES)
+def test_smc_matches_exact(degree):
+    # default SMC (4096 particles, 8 islands) reports stderr ~0.04 nats on these problems;
+    # 0.15 nats is ~3.5 standard errors
+    r = estimate("fixed", degree, "smc")
+    assert r.log_evidence == pytest.approx(exact("fixed", degree), abs=0.15)
+    assert r.stderr is not None and 0 < r.stderr < 0.15
+
+
+@pytest.mark.parametrize("degree", [3, 9])
+def test_mean_field_elbo_has_a_gap_for_correlated_posterior(degree):
+    # the raw power basis makes the posterior over w strongly correlated; a diagonal Gaussian
+    # cannot represent it, so the bound stays well below the evidence (several nats)
+    r = estimate("fixed", degree, "elbo", guide="mean_field")
+    assert r.log_evidence < exact("fixed", degree) - 3 * r.stderr - 0.5
+
+
+def test_mean_field_equals_full_rank_in_one_dimension():
+    # degree 0 has one weight: mean field and full rank are the same family
+    r = estimate("fixed", 0, "elbo", guide="mean_field")
+    assert r.log_evidence == pytest.approx(exact("fixed", 0), abs=1e-6)
+
+
+# ------------------------------------------------------------------------- unknown noise
+@pytest.mark.parametrize("degree", NG_DEGREES)
+def test_iwae_matches_student_t_evidence(degree):
+    # the posterior over (log tau, w) is not Gaussian, but a fitted full-rank proposal with
+    # 16384 importance samples gets within ~0.01 nats (stderr ~0.005-0.01); 0.1 nats ~ 10 stderr
+    assert estimate("normal-gamma", degree, "iwae").log_evidence == pytest.approx(exact("normal-gamma", degree), abs=0.1)
+
+
+@pytest.mark.parametrize("degree", NG_DEGREES)
+def test_elbo_is_a_lower_bound_with_small_gap(degree):
+    # the ELBO's gap is KL(q || posterior) > 0 for a non-Gaussian posterior (~0.05-0.1 nats here);
+    # 0.5 nats bounds how loose a Gaussian guide may be on a 2-5 dimensional posterior
+    r = estimate("normal-gamma", degree, "elbo")
+    ref = exact("normal-gamma", degree)
+    assert ref - 0.5 < r.log_evidence < ref
+
+
+@pytest.mark.parametrize("degree", NG_DEGREES)
+def test_smc_matches_student_t_evidence(degree):
+    # stderr ~0.06-0.08 nats with the defaults; 0.2 nats is ~3 standard errors
+    assert estimate("normal-gamma", degree, "smc").log_evidence == pytest.approx(exact("normal-gamma", degree), abs=0.2)
+
+
+# ------------------------------------------------------------------------ reproducibility
+def _fixed_model_and_args():
+    family = PolynomialFamily(range(10))
+    return family.bind({"degree": 3}), (X, Y)
+
+
+@pytest.mark.parametrize("estimator_cls", [SMC, ELBO])
+def test_same_seed_gives_identical_value(estimator_cls):
+    model, args = _fixed_model_and_args()
+    first = estimator_cls(seed=7)(model, *args).log_evidence
+    torch.rand(100)  # disturb the global RNG: the estimator must not depend on it
+    pyro.set_rng_seed(123)
+    second = estimator_cls(seed=7)(model, *args).log_evidence
+    assert first == second
+
+
+def test_different_seed_gives_different_smc_value():
+    model, args = _fixed_model_and_args()
+    a = SMC(seed=1)(model, *args)
+    b = SMC(seed=2)(model, *args)
+    assert a.log_evidence != b.log_evidence
+    # ... but both are estimates of the same number
+    assert abs(a.log_evidence - b.log_evidence) < 4 * math.hypot(a.stderr, b.stderr)
+
+
+# ------------------------------------------------------------------------------ registry
+def test_unknown_method_lists_registered_ones():
+    with pytest.raises(UnknownNameError) as info:
+        get_estimator("nope")
+    message = str(info.value)
+    assert "'nope'" in message and "exact" in message and "smc" in message
+    assert isinstance(info.value, KeyError)
+
+
+def test_bad_option_names_the_method():
+    with pytest.raises(InvalidArgumentError, match="smc"):
+        get_estimator("smc", no_such_option=1)
+
+
+@pytest.fixture
+def private_registry(monkeypatch):
+    """Register test estimators into a copy so the global registry is left as it was."""
+    monkeypatch.setattr(evidence_base, "_REGISTRY", dict(evidence_base._REGISTRY))
+
+
+def _normal_mean_model(y):
+    mu = pyro.sample("mu", dist.Normal(0.0, 1.0))
+    with pyro.plate("data", len(y)):
+        pyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+
+def test_registered_estimator_is_usable_by_name(private_registry):
+    @register_estimator("constant-test")
+    class Constant(EvidenceEstimator):
+        def __init__(self, *, value: float = -1.5, seed: int = 0):
+            super().__init__(seed=seed)
+            self.value = value
+
+        def estimate(self, model, args, kwargs):
+            return {"log_evidence": self.value, "diagnostics": {"nargs": len(args)}}
+
+    r = log_evidence(_normal_mean_model, torch.zeros(3), method="constant-test")
+    assert r.method == "constant-test"
+    assert r.log_evidence == -1.5
+    assert r.diagnostics == {"nargs": 1}
+    assert get_estimator("constant-test", value=2.0).value == 2.0
+    assert "constant-test" in evidence_base.list_estimators()
+
+
+@pytest.mark.xfail(strict=True, reason="bug: register_estimator keeps the name's case, get_estimator lower-cases "
+                                       "the lookup key, so a name with capitals can never be found")
+def test_registered_name_with_capitals_is_usable(private_registry):
+    @register_estimator("MyMethod")
+    class Constant(EvidenceEstimator):
+        def estimate(self, model, args, kwargs):
+            return {"log_evidence": 0.0}
+
+    assert log_evidence(_normal_mean_model, torch.zeros(3), method="MyMethod").log_evidence == 0.0
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "laplace",
+        "elbo",
+        "iwae",
+        pytest.param("smc", marks=pytest.mark.xfail(
+            strict=True, reason="bug: SMC.estimate calls density.sample_prior(B) -> unconstrain({}) -> "
+                                "torch.cat([]) before any check, so a bare ValueError escapes")),
+    ],
+)
+def test_model_without_latents_gives_a_bayesstruct_error(method):
+    def likelihood_only(y):
+        with pyro.plate("data", len(y)):
+            pyro.sample("y", dist.Normal(0.0, 1.0), obs=y)
+
+    with pytest.raises(BayesStructError, match="no latent"):
+        log_evidence(likelihood_only, torch.zeros(3), method=method)
+
+
+# -------------------------------------------------------------- a user's own Pyro model
+BB_A, BB_B = 2.0, 3.0
+BB_Y = torch.tensor([1.0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1])
+
+
+def beta_bernoulli(y):
+    p = pyro.sample("p", dist.Beta(BB_A, BB_B))
+    with pyro.plate("data", len(y)):
+        pyro.sample("y", dist.Bernoulli(p), obs=y)
+
+
+def _log_beta(a, b):
+    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+
+BB_EXACT = _log_beta(BB_A + float(BB_Y.sum()), BB_B + len(BB_Y) - float(BB_Y.sum())) - _log_beta(BB_A, BB_B)
+
+
+@pytest.mark.parametrize(
+    "method,tol",
+    [
+        # consistent estimator; stderr ~0.015 nats with the defaults
+        ("smc", 0.1),
+        # full-rank proposal in logit space, 16384 samples; observed error < 1e-3
+        ("iwae", 0.1),
+        # Laplace in logit space is only approximate: the posterior of logit(p) is a skewed
+        # log-Beta density, not a Gaussian (observed error ~0.02 nats for n=12)
+        ("laplace", 0.5),
+    ],
+)
+def test_beta_bernoulli_evidence(method, tol):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # IWAE k-hat, see estimate()
+        r = log_evidence(beta_bernoulli, BB_Y, method=method)
+    assert r.log_evidence == pytest.approx(BB_EXACT, abs=tol)
+    # the result carries posterior draws in (chain, draw, ...) and a pointwise log-likelihood (chain, draw, N)
+    assert r.samples["p"].dim() == 2 and ((r.samples["p"] > 0) & (r.samples["p"] < 1)).all()
+    assert r.pointwise_log_likelihood["y"].shape == r.samples["p"].shape + (len(BB_Y),)
+
+
+# --------------------------------------------------------------------------- the result
+def test_result_mdl_bits_and_json():
+    r = estimate("fixed", 3, "smc")
+    assert r.mdl_bits == pytest.approx(-r.log_evidence / math.log(2), rel=1e-15)
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["method"] == "smc"
+    assert d["log_evidence"] == r.log_evidence
+    assert d["mdl_bits"] == pytest.approx(r.mdl_bits)
+    assert d["stderr"] == r.stderr
+    assert json.loads(r.to_json()) == d
+
+
+@pytest.mark.parametrize("method", ["exact", "laplace", "elbo", "iwae"])
+def test_every_method_result_is_json_serialisable(method):
+    r = estimate("fixed", 3, method)
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["method"] == method
+    assert d["mdl_bits"] == pytest.approx(-r.log_evidence / math.log(2))
