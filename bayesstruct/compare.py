@@ -281,10 +281,10 @@ def compare(
     estimator_classes = {}
     for m in methods:
         estimator_classes[m] = type(get_estimator(m))  # raises UnknownNameError listing the registry
-    options = {m: dict((options or {}).get(m, {})) for m in methods}
-    for m in options:
+    for m in options or {}:
         if m not in methods:
             raise InvalidArgumentError(f"`options` names method {m!r} which is not in `methods` {list(methods)}")
+    options = {m: dict((options or {}).get(m, {})) for m in methods}
     structures = family.structures() if structures is None else [family.validate_structure(s) for s in structures]
     if not structures:
         raise InvalidArgumentError("`structures` is empty")

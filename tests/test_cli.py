@@ -1,0 +1,79 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bayesstruct.cli import main, parse_degrees
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_parse_degrees():
+    assert parse_degrees("0:3") == [0, 1, 2, 3]
+    assert parse_degrees("2,5") == [2, 5]
+
+
+@pytest.mark.parametrize("bad", ["a", "-1:2", "5:3", "1.5", ""])
+def test_bad_degrees_exit_with_message(capsys, bad):
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "polynomial", "--degrees", bad, "--workers", "1"])
+    assert exc.value.code == 2
+    assert "--degrees" in capsys.readouterr().err
+
+
+def test_json_output(tmp_path, capsys):
+    path = tmp_path / "res.json"
+    code, out, _ = run(capsys, "compare", "polynomial", "--degrees", "1:4", "--methods", "exact,laplace",
+                       "--workers", "1", "--no-progress", "--json", str(path), "--no-loo")
+    assert code == 0
+    assert "degree=4" in out
+    d = json.loads(path.read_text())
+    assert d["best"] == {"degree": 4}
+    s = d["structures"][0]
+    assert s["structure"] == {"degree": 4}
+    assert set(s["estimates"]) == {"exact", "laplace"}
+    assert abs(s["estimates"]["exact"]["log_evidence"] - s["estimates"]["laplace"]["log_evidence"]) < 1e-6
+    assert s["estimates"]["exact"]["stderr"] is None
+    assert isinstance(s["estimates"]["exact"]["seconds"], float)
+    assert s["log_bayes_factor_vs_best"] == 0.0
+    assert 0 < s["posterior_probability"] <= 1
+
+
+def test_csv_data_and_missing_column(tmp_path, capsys):
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b\n" + "\n".join(f"{i / 10},{(i / 10) ** 2}" for i in range(10)) + "\n")
+    code, out, _ = run(capsys, "compare", "polynomial", "--data", str(csv), "--x", "a", "--y", "b", "--degrees", "0:2",
+                       "--methods", "exact", "--workers", "1", "--no-progress", "--beta", "1e4")
+    assert code == 0 and "degree=2" in out.splitlines()[4]  # a quadratic wins (first row under the header)
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "polynomial", "--data", str(csv), "--x", "a", "--y", "nope", "--workers", "1"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "'nope'" in err and "['a', 'b']" in err
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--methods", "exact,bogus"], "bogus"),
+        (["--alpha", "0"], "alpha"),
+        (["--beta", "-1"], "beta"),
+        (["--hyper", "prior", "--methods", "exact"], "exact"),
+        (["--num-steps", "0", "--methods", "elbo"], "--num-steps"),
+    ],
+)
+def test_bad_options_exit_2(capsys, argv, needle):
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "polynomial", "--degrees", "1", "--workers", "1", "--no-progress", *argv])
+    assert exc.value.code == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_console_script_help():
+    out = subprocess.run([sys.executable, "-m", "bayesstruct.cli", "compare", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--degrees" in out.stdout and "--scheduler" in out.stdout

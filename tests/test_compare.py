@@ -1,0 +1,135 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bayesstruct import PolynomialFamily, compare
+from bayesstruct.datasets import sinusoid
+from bayesstruct.evidence import LinearGaussian
+from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+from bayesstruct.families.polynomial import polynomial_design
+
+DEGREES = [1, 3, 5]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return sinusoid(n=20, noise=0.3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def table(data):
+    x, y = data
+    return compare(PolynomialFamily(DEGREES), x, y, methods="exact,laplace,smc", workers=1, progress=False,
+                   options={"smc": {"num_particles": 1024}})
+
+
+def test_table_is_sorted_and_normalised(table):
+    ref = [r.log_evidence(table.reference_method) for r in table.rows]
+    assert table.reference_method == "exact"  # the most accurate method requested
+    assert ref == sorted(ref, reverse=True)
+    probs = np.array([r.posterior_probability for r in table.rows])
+    assert probs.sum() == pytest.approx(1.0, abs=1e-12)
+    # Bayes' rule under the uniform prior: p(s|D) ∝ Z_s
+    z = np.exp(np.array(ref) - max(ref))
+    np.testing.assert_allclose(probs, z / z.sum(), rtol=1e-10)
+    assert table.rows[0].log_bayes_factor_vs_best == 0.0
+    assert all(r.log_bayes_factor_vs_best <= 0 for r in table.rows)
+    assert table.best == {"degree": 5}  # exact: -17.63 (5) > -19.16 (3) > -51.53 (1)
+
+
+def test_exact_matches_closed_form(table, data):
+    x, y = data
+    for r in table.rows:
+        phi = polynomial_design(x, r.structure["degree"])
+        expected = float(LinearGaussian(phi, y, 5e-3, 1 / 0.09).log_evidence())
+        assert r.log_evidence("exact") == pytest.approx(expected, abs=1e-10)
+
+
+def test_json_schema(table):
+    d = json.loads(table.to_json())
+    assert set(d) >= {"structures", "best"}
+    assert d["best"] == {"degree": 5}
+    for s in d["structures"]:
+        assert set(s) >= {"structure", "estimates", "log_bayes_factor_vs_best", "posterior_probability"}
+        for m, e in s["estimates"].items():
+            assert set(e) >= {"log_evidence", "stderr", "seconds"}
+            assert (e["stderr"] is None) == (m in ("exact", "laplace"))
+    text = str(table)
+    assert "degree=3" in text and "exact" in text
+
+
+def test_user_structure_prior_applies_bayes_rule(data):
+    x, y = data
+    prior = [0.7, 0.2, 0.1]
+    t = compare(PolynomialFamily(DEGREES), x, y, methods="exact", structure_prior=prior, workers=1, progress=False)
+    log_z = {r.structure["degree"]: r.log_evidence("exact") for r in t.rows}
+    post = np.array([math.log(p) + log_z[d] for p, d in zip(prior, DEGREES)])
+    post = np.exp(post - np.logaddexp.reduce(post))
+    got = {r.structure["degree"]: r.posterior_probability for r in t.rows}
+    np.testing.assert_allclose([got[d] for d in DEGREES], post, rtol=1e-10)
+
+
+def test_model_averaged_predictive_matches_closed_form(data):
+    """Predictive mean/variance of one structure against PRML eqs. 3.58-3.59."""
+    x, y = data
+    t = compare(PolynomialFamily([3]), x, y, methods="exact", workers=1, progress=False)
+    x_new = torch.tensor([0.1, 0.5, 0.9])
+    pred = t.posterior_predictive(x_new, num_samples=4000, seed=1)
+    m, S = LinearGaussian(polynomial_design(x, 3), y, 5e-3, 1 / 0.09).posterior()
+    phi = polynomial_design(x_new, 3)
+    mean = phi @ m
+    var = 0.09 + ((phi @ S) * phi).sum(-1)
+    # Monte Carlo tolerance: 5 standard errors of a mean of 4000 draws
+    assert torch.allclose(pred.average.mean(0), mean, atol=float(5 * (var / 4000).sqrt().max()))
+    assert torch.allclose(pred.average.var(0), var, rtol=0.15)
+    assert pred.best.shape == (4000, 3)
+
+
+def test_model_average_mixes_structures(table):
+    pred = table.posterior_predictive(torch.linspace(0, 1, 5), num_samples=2000, seed=0)
+    assert pred.average.shape == (2000, 5)
+    mean, lo, hi = pred.band(pred.average, 0.9)
+    assert torch.all(lo < mean) and torch.all(mean < hi)
+
+
+def test_same_seed_same_table_and_process_pool_equals_serial(data):
+    x, y = data
+    kw = dict(methods="laplace,smc", options={"smc": {"num_particles": 512}}, progress=False, seed=3)
+    serial = compare(PolynomialFamily([1, 3]), x, y, workers=1, **kw)
+    pooled = compare(PolynomialFamily([1, 3]), x, y, workers=2, **kw)
+    for a, b in zip(serial.rows, pooled.rows):
+        assert a.structure == b.structure
+        for m in ("laplace", "smc"):
+            assert a.log_evidence(m) == b.log_evidence(m)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        ({"methods": "exact,nope"}, UnknownNameError, "nope"),
+        ({"methods": ""}, InvalidArgumentError, "methods"),
+        ({"structure_prior": [1.0]}, InvalidArgumentError, "structure_prior"),
+        ({"structure_prior": [-1.0, 1.0, 1.0]}, InvalidArgumentError, "structure_prior"),
+        ({"workers": 0}, InvalidArgumentError, "workers"),
+        ({"structures": [{"order": 2}]}, InvalidArgumentError, "structure"),
+        ({"options": {"smc": {}}}, InvalidArgumentError, "options"),
+    ],
+)
+def test_bad_arguments(data, kwargs, exc, match):
+    x, y = data
+    args = dict(methods="exact", workers=1, progress=False)
+    args.update(kwargs)
+    with pytest.raises(exc, match=match):
+        compare(PolynomialFamily(DEGREES), x, y, **args)
+
+
+def test_bad_data():
+    with pytest.raises(InvalidArgumentError, match="same length"):
+        compare(PolynomialFamily([1]), [0.0, 1.0], [1.0], methods="exact", workers=1)
+    with pytest.raises(InvalidArgumentError, match="NaN"):
+        compare(PolynomialFamily([1]), [0.0, float("nan")], [1.0, 2.0], methods="exact", workers=1)
+    with pytest.raises(InvalidArgumentError, match="family"):
+        compare(lambda x: x, [0.0], [1.0], methods="exact")
