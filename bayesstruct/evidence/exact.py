@@ -20,7 +20,14 @@ weights model ``y = Φ w + ε``:
   (e.g. Murphy, *Conjugate Bayesian analysis of the Gaussian distribution*, 2007, §9).
 
 The ``exact`` estimator applies to a model that declares one of these forms through a
-``conjugate_form(*args, **kwargs)`` attribute (the polynomial family does).
+``conjugate_form(*args, **kwargs)`` attribute (the polynomial family does), and to any
+other Pyro model whose log joint is verified to be *quadratic* in its latent variables
+(every linear-Gaussian model with fixed hyperparameters): then
+
+    log p(D) = c + ½ bᵀH⁻¹b + (D/2) log 2π − ½ log|H|,   log p(D, z) = c + bᵀz − ½ zᵀHz,
+
+the Gaussian integral in closed form, with ``c``, ``b``, ``H`` read off at ``z = 0`` and the
+quadratic form checked at random points before it is trusted.
 """
 
 from __future__ import annotations
@@ -33,9 +40,10 @@ import torch
 
 from bayesstruct._validation import check_positive
 from bayesstruct.evidence.base import EvidenceEstimator, register_estimator
+from bayesstruct.evidence.density import ModelDensity
 from bayesstruct.exceptions import EstimatorNotApplicableError, InvalidArgumentError
 
-__all__ = ["LinearGaussian", "NormalGamma", "Exact"]
+__all__ = ["LinearGaussian", "NormalGamma", "Exact", "gaussian_integral"]
 
 
 def _check_design(design: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,10 +114,12 @@ class NormalGamma:
 
 @register_estimator("exact")
 class Exact(EvidenceEstimator):
-    """Closed-form evidence for models exposing ``model.conjugate_form(*args, **kwargs)``.
+    """Closed-form evidence of conjugate Gaussian linear models.
 
-    The attribute must return a :class:`LinearGaussian` or :class:`NormalGamma`
-    (the ready polynomial family provides it). Other models raise
+    Uses ``model.conjugate_form(*args, **kwargs)`` when the model declares it
+    (a :class:`LinearGaussian` or :class:`NormalGamma`; the polynomial family does),
+    otherwise the Gaussian integral of a log joint verified to be quadratic in the
+    latents (:func:`gaussian_integral`). Other models raise
     :class:`~bayesstruct.exceptions.EstimatorNotApplicableError`.
     """
 
@@ -118,10 +128,47 @@ class Exact(EvidenceEstimator):
     def estimate(self, model: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
         form_fn = getattr(model, "conjugate_form", None)
         form = form_fn(*args, **kwargs) if callable(form_fn) else None
-        if form is None:
+        if form is not None:
+            return {"log_evidence": float(form.log_evidence()), "stderr": None,
+                    "diagnostics": {"form": type(form).__name__}}
+        log_z = gaussian_integral(ModelDensity(model, *args, **kwargs))
+        if log_z is None:
             raise EstimatorNotApplicableError(
                 f"method 'exact' needs a conjugate Gaussian linear model; {getattr(model, '__name__', model)!r} "
-                "declares no `conjugate_form` for these arguments. Use method='smc' (accurate, any model) instead."
+                "declares no `conjugate_form` and its log joint is not quadratic in its latent variables. "
+                "Use method='smc' (accurate, any model) instead."
             )
-        return {"log_evidence": float(form.log_evidence()), "stderr": None,
-                "diagnostics": {"form": type(form).__name__}}
+        return {"log_evidence": log_z, "stderr": None, "diagnostics": {"form": "quadratic log joint"}}
+
+
+def gaussian_integral(density: ModelDensity, *, num_checks: int = 4, rtol: float = 1e-9) -> float | None:
+    """``log ∫ exp(log p(D, z)) dz`` if the log joint is quadratic in ``z``, else ``None``.
+
+    The quadratic is read off at ``z = 0`` (value, gradient, Hessian) and checked at
+    ``num_checks`` random points spread over the posterior's scale.
+    """
+    from bayesstruct.evidence._optim import value_and_grad
+    from bayesstruct.evidence.laplace import _hessian
+
+    if density.dim == 0:
+        return None
+    f = lambda z: density(z.unsqueeze(0))[0]  # noqa: E731
+    z0 = torch.zeros(density.dim)
+    c, b = value_and_grad(f, z0)
+    if not math.isfinite(c):
+        return None
+    H = -_hessian(f, z0)
+    L, info = torch.linalg.cholesky_ex(H)
+    if info != 0:
+        return None
+    mean = torch.cholesky_solve(b.unsqueeze(-1), L).squeeze(-1)
+    scale = torch.linalg.solve_triangular(L.T, torch.eye(density.dim), upper=True)
+    gen = torch.Generator().manual_seed(12345)
+    pts = mean + 3.0 * torch.randn(num_checks, density.dim, generator=gen) @ scale.T
+    with torch.no_grad():
+        actual = density(pts)
+    predicted = c + pts @ b - 0.5 * ((pts @ H) * pts).sum(-1)
+    if not torch.allclose(actual, predicted, rtol=rtol, atol=rtol * (abs(c) + 1.0)):
+        return None
+    logdet = 2 * torch.log(torch.diagonal(L)).sum()
+    return float(c + 0.5 * b @ mean + 0.5 * density.dim * math.log(2 * math.pi) - 0.5 * logdet)
