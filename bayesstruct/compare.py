@@ -31,7 +31,7 @@ import torch
 from bayesstruct._validation import check_xy
 from bayesstruct.evidence.base import EvidenceResult, get_estimator, list_estimators
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
-from bayesstruct.families.base import StructureFamily
+from bayesstruct.families.base import StructureFamily, structure_label
 
 __all__ = ["compare", "ComparisonRow", "ComparisonTable", "PosteriorPredictive"]
 
@@ -84,6 +84,8 @@ class PosteriorPredictive:
     @staticmethod
     def band(draws: torch.Tensor, level: float = 0.9) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mean and the central ``level`` interval of ``draws`` per point."""
+        if not 0.0 < float(level) < 1.0:
+            raise InvalidArgumentError(f"`level` must lie in (0, 1); got {level!r}")
         lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
         q = torch.quantile(draws, torch.tensor([lo, hi], dtype=draws.dtype), dim=0)
         return draws.mean(0), q[0], q[1]
@@ -125,11 +127,10 @@ class ComparisonTable:
         return json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:
-        keys = list(self.rows[0].structure)
         head = ["structure"] + [f"{m} (nats)" for m in self.methods] + ["MDL bits", "log BF", "p(s|D)"]
         lines = []
         for r in self.rows:
-            cells = [", ".join(f"{k}={r.structure[k]}" for k in keys)]
+            cells = [structure_label(r.structure)]
             for m in self.methods:
                 e = r.estimates[m]
                 cells.append(f"{e.log_evidence:.3f}" + ("" if e.stderr is None else f" ± {e.stderr:.3f}"))

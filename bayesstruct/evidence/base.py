@@ -151,7 +151,7 @@ _REGISTRY: dict[str, type[EvidenceEstimator]] = {}
 
 
 def register_estimator(name: str) -> Callable[[type[EvidenceEstimator]], type[EvidenceEstimator]]:
-    """Class decorator adding an estimator to the registry under ``name``.
+    """Class decorator adding an estimator to the registry under ``name`` (case-insensitive).
 
     >>> @register_estimator("my-method")          # doctest: +SKIP
     ... class MyMethod(EvidenceEstimator):
@@ -162,8 +162,9 @@ def register_estimator(name: str) -> Callable[[type[EvidenceEstimator]], type[Ev
     def decorator(cls: type[EvidenceEstimator]) -> type[EvidenceEstimator]:
         if not (isinstance(cls, type) and issubclass(cls, EvidenceEstimator)):
             raise InvalidArgumentError("register_estimator decorates EvidenceEstimator subclasses")
-        cls.name = name
-        _REGISTRY[name] = cls
+        key = name.strip().lower()
+        cls.name = key
+        _REGISTRY[key] = cls
         return cls
 
     return decorator

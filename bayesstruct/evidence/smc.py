@@ -36,7 +36,7 @@ from bayesstruct._validation import check_positive, check_positive_int
 from bayesstruct.evidence.base import EvidenceEstimator, register_estimator
 from bayesstruct.evidence.density import ModelDensity
 from bayesstruct.evidence.laplace import laplace_fit
-from bayesstruct.exceptions import InvalidArgumentError, warn_not_converged
+from bayesstruct.exceptions import BayesStructError, InvalidArgumentError, warn_not_converged
 
 __all__ = ["SMC"]
 
@@ -103,6 +103,8 @@ class SMC(EvidenceEstimator):
 
     def estimate(self, model: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
         density = ModelDensity(model, *args, **kwargs)
+        if density.dim == 0:
+            raise BayesStructError("the model has no latent variables: its evidence is its likelihood")
         R = self.num_islands
         n = self.num_particles // R
         B = R * n

@@ -9,7 +9,12 @@ import torch
 
 from bayesstruct.exceptions import InvalidArgumentError, ModelSpecError
 
-__all__ = ["StructureFamily", "BoundModel", "structure_family"]
+__all__ = ["StructureFamily", "BoundModel", "structure_family", "structure_label"]
+
+
+def structure_label(structure: Mapping[str, Any]) -> str:
+    """Readable label of a structure: ``"degree=3"`` or ``"depth=2, width=8"``."""
+    return ", ".join(f"{k}={v}" for k, v in dict(structure).items())
 
 
 class BoundModel:

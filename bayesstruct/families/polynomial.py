@@ -16,6 +16,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
@@ -46,8 +47,9 @@ class Hyper(str, Enum):
 
 def polynomial_design(x: torch.Tensor, degree: int, *, x_loc: float = 0.0, x_scale: float = 1.0) -> torch.Tensor:
     """Design matrix ``Φ`` of shape ``(N, degree + 1)`` with ``Φ[n, m] = ((x_n − x_loc)/x_scale)^m``."""
-    if isinstance(degree, bool) or not isinstance(degree, int) or degree < 0:
+    if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)) or degree < 0:
         raise InvalidArgumentError(f"`degree` must be a non-negative integer; got {degree!r}")
+    degree = int(degree)
     x = torch.as_tensor(x, dtype=torch.get_default_dtype())
     if x.dim() != 1:
         raise InvalidArgumentError(f"`x` must be 1-D for the polynomial family; got shape {tuple(x.shape)}")
@@ -126,7 +128,8 @@ def fit_type2_ml(design: torch.Tensor, y: torch.Tensor, *, alpha: float = DEFAUL
 
     log_h0 = torch.tensor([float(alpha), float(beta)], dtype=torch.float64).log()
     objective = lambda log_h: -LinearGaussian(design, y, log_h[0].exp(), log_h[1].exp()).log_evidence()  # noqa: E731
-    log_h, *_ = minimize_lbfgs(objective, log_h0, max_iter=max_iter, gtol=1e-9)
+    # the raw power basis limits the attainable gradient to ~1e-7 (round-off); ask for 1e-6
+    log_h, *_ = minimize_lbfgs(objective, log_h0, max_iter=max_iter, gtol=1e-6)
     a, b = log_h.detach().exp().tolist()
     return a, b
 
@@ -164,8 +167,9 @@ class PolynomialFamily(StructureFamily):
         if not degrees:
             raise InvalidArgumentError("`degrees` is empty; give at least one degree, e.g. range(10)")
         for d in degrees:
-            if isinstance(d, bool) or not isinstance(d, int) or d < 0:
+            if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0:
                 raise InvalidArgumentError(f"`degrees` must contain non-negative integers; got {d!r}")
+        degrees = [int(d) for d in degrees]
         try:
             hyper = Hyper(hyper)
         except ValueError:

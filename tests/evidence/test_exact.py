@@ -96,11 +96,26 @@ def test_normal_gamma_rejects_non_positive_hyperparameters(bad):
         NormalGamma(Phi, y, **kwargs).log_evidence()
 
 
-def test_exact_without_conjugate_form_is_not_applicable():
+def test_exact_on_a_gaussian_model_without_conjugate_form():
+    # a Gaussian model declaring no conjugate_form: mu ~ N(0, 1.5²), y_n ~ N(mu, 0.7²), so that
+    # y ~ N(0, 0.7² I + 1.5² 11ᵀ)
     def model(y):
-        mu = pyro.sample("mu", dist.Normal(0.0, 1.0))
+        mu = pyro.sample("mu", dist.Normal(0.0, 1.5))
         with pyro.plate("data", len(y)):
-            pyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+            pyro.sample("y", dist.Normal(mu, 0.7), obs=y)
+
+    y = torch.tensor([0.3, -1.2, 2.0, 0.8])
+    cov = 0.7**2 * torch.eye(4) + 1.5**2 * torch.ones(4, 4)
+    reference = torch.distributions.MultivariateNormal(torch.zeros(4), covariance_matrix=cov).log_prob(y)
+    assert log_evidence(model, y, method="exact").log_evidence == pytest.approx(reference.item(), abs=1e-9)
+
+
+def test_exact_without_conjugate_form_is_not_applicable():
+    # Beta-Bernoulli: no conjugate_form and a log joint that is not quadratic in logit(p)
+    def model(y):
+        p = pyro.sample("p", dist.Beta(2.0, 3.0))
+        with pyro.plate("data", len(y)):
+            pyro.sample("y", dist.Bernoulli(p), obs=y)
 
     with pytest.raises(EstimatorNotApplicableError, match="conjugate"):
-        log_evidence(model, torch.zeros(3), method="exact")
+        log_evidence(model, torch.tensor([1.0, 0.0, 1.0]), method="exact")

@@ -19,6 +19,10 @@ from bayesstruct.families import PolynomialFamily, StructureFamily, fit_type2_ml
 X, Y = sinusoid(n=20, noise=0.3, seed=0)
 ALPHA, BETA = 5e-3, 1 / 0.09
 
+def _degrees(fast, slow):
+    # degrees where round-off in the raw power basis caps the attainable gradient (~1e-7)
+    return [*fast, *slow]
+
 
 def exact(family, degree, x=X, y=Y):
     return family.log_evidence(x, y, {"degree": degree}, method="exact").log_evidence
@@ -54,7 +58,7 @@ def test_standardize_uses_training_mean_and_std():
     assert laplace == pytest.approx(float(reference), abs=1e-6)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, database=None)
 @given(shift=st.floats(-50, 50), log_scale=st.floats(-3, 3), flip=st.booleans())
 def test_standardized_evidence_is_invariant_to_affine_x(shift, log_scale, flip):
     # x -> a x + b (a != 0) leaves the standardised basis unchanged up to the sign of odd
@@ -65,7 +69,7 @@ def test_standardized_evidence_is_invariant_to_affine_x(shift, log_scale, flip):
 
 
 # -------------------------------------------------------------------- type-II max. lik.
-@pytest.mark.parametrize("degree", [1, 3, 6])
+@pytest.mark.parametrize("degree", _degrees([1, 3, 7], [6]))
 def test_type2_ml_is_a_stationary_point_of_the_evidence(degree):
     Phi = polynomial_design(X, degree)
     a, b = fit_type2_ml(Phi, Y, alpha=ALPHA, beta=BETA)
@@ -73,10 +77,10 @@ def test_type2_ml_is_a_stationary_point_of_the_evidence(degree):
     value = LinearGaussian(Phi, Y, log_h[0].exp(), log_h[1].exp()).log_evidence()
     (grad,) = torch.autograd.grad(value, log_h)
     assert grad.abs().max() < 1e-4
-    assert float(value) > float(LinearGaussian(Phi, Y, ALPHA, BETA).log_evidence())
+    assert value.item() > LinearGaussian(Phi, Y, ALPHA, BETA).log_evidence().item()
 
 
-@pytest.mark.parametrize("degree", [1, 3, 6])
+@pytest.mark.parametrize("degree", _degrees([1, 3, 7], [6]))
 def test_type2_ml_satisfies_mackay_reestimation(degree):
     # independent check of the optimum: PRML eqs. 3.91-3.92 and 3.95 hold at the fixed point
     Phi = polynomial_design(X, degree)
@@ -88,11 +92,12 @@ def test_type2_ml_satisfies_mackay_reestimation(degree):
     assert 1 / b == pytest.approx(float((Y - Phi @ m_N).pow(2).sum()) / (len(Y) - gamma), rel=1e-4)
 
 
-def test_learned_hyperparameters_never_lower_the_evidence():
+@pytest.mark.parametrize("degree", _degrees([0, 1, 2, 3, 7, 9], [4, 5, 6, 8]))
+def test_learned_hyperparameters_never_lower_the_evidence(degree):
+    # type-II ML starts from the fixed (α, β) and only ascends the same closed-form evidence
     fixed = PolynomialFamily(range(10))
     learn = PolynomialFamily(range(10), hyper="learn")
-    for degree in range(10):
-        assert exact(learn, degree) >= exact(fixed, degree) - 1e-9, degree
+    assert exact(learn, degree) >= exact(fixed, degree) - 1e-9
 
 
 # ------------------------------------------------------------------ hyperparameter prior
@@ -168,8 +173,6 @@ def test_bad_design_degree_is_rejected(degree):
         polynomial_design(X, degree)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: PolynomialFamily/polynomial_design accept only builtin int, so "
-                                       "numpy integers (np.arange(10)) are rejected, unlike check_positive_int")
 def test_numpy_integer_degrees_are_accepted():
     family = PolynomialFamily(np.arange(3))
     assert math.isfinite(exact(family, family.structures()[-1]["degree"]))

@@ -1,0 +1,428 @@
+"""Results to JSON and to ArviZ: the one adapter between bayesstruct and ArviZ.
+
+Every ArviZ object bayesstruct makes is built here, by :func:`to_inference_data`, with
+``az.from_dict`` and the pointwise log-likelihood the estimators computed themselves --
+not with ``az.from_pyro``, which in ArviZ 0.23 drops the ``log_likelihood`` group with
+only a warning when it cannot vectorise the model. When ArviZ 1.x (Python >= 3.12)
+arrives, this file is the one to change.
+
+ArviZ is imported lazily, inside the functions that need it: it takes seconds to import
+and ``import bayesstruct`` must stay fast.
+
+Layout of the :class:`arviz.InferenceData` made from an
+:class:`~bayesstruct.evidence.EvidenceResult`:
+
+========================  =====================================================
+group                     variables
+========================  =====================================================
+``posterior``             one per latent site, ``(chain, draw, *site_shape)``
+``log_likelihood``        one per observed site, ``(chain, draw, N)``, the
+                          observation dim named ``"<site>_dim_0"``
+``observed_data``         one per observed site, ``(N,)``, same dim name
+========================  =====================================================
+
+For the SMC estimator ``chain`` indexes its independent islands; for Laplace, ELBO and
+IWAE there is one chain of independent draws.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+import numpy as np
+import torch
+
+from bayesstruct.evidence.base import EvidenceResult
+from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+from bayesstruct.families.base import structure_label
+
+if TYPE_CHECKING:  # pragma: no cover
+    import arviz as az
+    import pandas as pd
+
+    from bayesstruct.compare import ComparisonRow, ComparisonTable
+
+__all__ = [
+    "structure_label",
+    "to_inference_data",
+    "table_inference_data",
+    "loo_compare",
+    "save_netcdf",
+    "write_json",
+]
+
+
+@contextmanager
+def _quiet_arviz() -> Iterator[Any]:
+    """Import ArviZ (lazily) with its FutureWarning about the 1.x migration silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz
+
+        yield arviz
+
+
+def _numpy(value: Any, what: str) -> np.ndarray:
+    if torch.is_tensor(value):
+        return value.detach().cpu().numpy()
+    try:
+        return np.asarray(value)
+    except Exception:  # pragma: no cover - exotic array-likes
+        raise InvalidArgumentError(f"{what} must be a tensor or array; got {type(value).__name__}") from None
+
+
+def to_inference_data(result: EvidenceResult, *, observed: Any = None, coords: Mapping[str, Any] | None = None,
+                      dims: Mapping[str, list[str]] | None = None) -> "az.InferenceData":
+    """ArviZ ``InferenceData`` of one estimate's posterior draws and pointwise log-likelihood.
+
+    Built with ``az.from_dict`` from ``result.samples`` (``posterior`` group) and
+    ``result.pointwise_log_likelihood`` (``log_likelihood`` group), so that
+    ``az.loo``/``az.compare`` see exactly ``log p(y_n | θ_s)`` as the estimator computed it.
+
+    Parameters
+    ----------
+    result : EvidenceResult
+        An estimate that kept its draws: ``samples`` maps each latent site to
+        ``(num_chains, num_draws, *site_shape)`` and ``pointwise_log_likelihood`` maps each
+        observed site to ``(num_chains, num_draws, N)`` (methods ``laplace``, ``elbo``,
+        ``iwae``, ``smc``; ``exact`` keeps none).
+    observed : Tensor or array ``(N,)``, or dict of str to Tensor, optional
+        The observed data, for the ``observed_data`` group: a dict keyed by observed site,
+        or one array when the result has a single observed site. Omitted: no
+        ``observed_data`` group.
+    coords : dict, optional
+        Extra coordinates, passed to ``az.from_dict``.
+    dims : dict of str to list of str, optional
+        Dimension names per variable, passed to ``az.from_dict``; observed sites default to
+        ``["<site>_dim_0"]`` in both ``log_likelihood`` and ``observed_data``.
+
+    Returns
+    -------
+    arviz.InferenceData
+        Groups ``posterior``, ``log_likelihood`` and (with ``observed``) ``observed_data``;
+        ``attrs`` carry ``bayesstruct_method``, ``log_evidence`` and, for Monte Carlo
+        methods, ``log_evidence_stderr``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If ``result`` kept no samples or no pointwise log-likelihood (e.g. ``method="exact"``),
+        if the ``(chain, draw)`` shapes of its sites disagree, or if ``observed`` does not
+        match the observed sites.
+
+    Examples
+    --------
+    >>> from bayesstruct import PolynomialFamily
+    >>> from bayesstruct.datasets import sinusoid
+    >>> x, y = sinusoid(n=20, seed=0)
+    >>> res = PolynomialFamily().log_evidence(x, y, {"degree": 3}, method="laplace")
+    >>> to_inference_data(res, observed=y).log_likelihood["y"].shape
+    (1, 1000, 20)
+    """
+    if not isinstance(result, EvidenceResult):
+        raise InvalidArgumentError(f"`result` must be an EvidenceResult (from log_evidence or a table row's "
+                                   f"estimates); got {type(result).__name__}")
+    if not result.samples:
+        raise InvalidArgumentError(
+            f"`result` of method {result.method!r} kept no posterior samples, so it has no ArviZ form. "
+            "Use an estimate from a sampling method (laplace, elbo, iwae, smc), e.g. "
+            "compare(..., methods='exact,laplace') and pass row.estimates['laplace']."
+        )
+    if not result.pointwise_log_likelihood:
+        raise InvalidArgumentError(
+            f"`result` of method {result.method!r} has samples but no pointwise_log_likelihood; refusing to build "
+            "an InferenceData without the log_likelihood group (az.loo/az.compare would fail or mislead)."
+        )
+    posterior = {k: _numpy(v, f"`result.samples[{k!r}]`") for k, v in result.samples.items()}
+    loglik = {k: _numpy(v, f"`result.pointwise_log_likelihood[{k!r}]`")
+              for k, v in result.pointwise_log_likelihood.items()}
+
+    chain_draw = None
+    for group, arrays in (("samples", posterior), ("pointwise_log_likelihood", loglik)):
+        for k, a in arrays.items():
+            if a.ndim < 2 or (group == "pointwise_log_likelihood" and a.ndim != 3):
+                want = "(num_chains, num_draws, N)" if group == "pointwise_log_likelihood" else \
+                    "(num_chains, num_draws, *site_shape)"
+                raise InvalidArgumentError(f"`result.{group}[{k!r}]` must have shape {want}; got {a.shape}")
+            if chain_draw is None:
+                chain_draw = a.shape[:2]
+            elif a.shape[:2] != chain_draw:
+                raise InvalidArgumentError(
+                    f"`result.{group}[{k!r}]` has (chain, draw) = {a.shape[:2]} but other sites have {chain_draw}")
+
+    observed_data = None
+    if observed is not None:
+        if not isinstance(observed, Mapping):
+            if len(loglik) != 1:
+                raise InvalidArgumentError(
+                    f"`observed` must be a dict keyed by observed site when there are several; sites: {sorted(loglik)}")
+            observed = {next(iter(loglik)): observed}
+        observed_data = {}
+        for k, v in observed.items():
+            if k not in loglik:
+                raise InvalidArgumentError(f"`observed` names site {k!r}, which is not an observed site of the "
+                                           f"result; observed sites: {sorted(loglik)}")
+            a = _numpy(v, f"`observed[{k!r}]`")
+            if a.shape != loglik[k].shape[2:]:
+                raise InvalidArgumentError(f"`observed[{k!r}]` must have shape {loglik[k].shape[2:]} (N of the "
+                                           f"pointwise log-likelihood); got {a.shape}")
+            observed_data[k] = a
+
+    all_dims = {k: [f"{k}_dim_0"] for k in loglik}
+    all_dims.update(dims or {})
+    attrs = {"bayesstruct_method": result.method, "log_evidence": float(result.log_evidence)}
+    if result.stderr is not None:
+        attrs["log_evidence_stderr"] = float(result.stderr)
+    with _quiet_arviz() as az:
+        idata = az.from_dict(posterior=posterior, log_likelihood=loglik, observed_data=observed_data,
+                             coords=dict(coords or {}), dims=all_dims, attrs=attrs)
+    if "log_likelihood" not in idata.groups():  # pragma: no cover - guard against a future ArviZ change
+        raise RuntimeError("az.from_dict dropped the log_likelihood group; report this as a bayesstruct bug")
+    return idata
+
+
+def _sampling_method(table: "ComparisonTable", method: str | None) -> str:
+    """``method`` validated against ``table``, or the first method whose estimates all kept samples."""
+    has_draws = lambda m: all(r.estimates[m].samples and r.estimates[m].pointwise_log_likelihood  # noqa: E731
+                              for r in table.rows)
+    with_draws = [m for m in table.methods if has_draws(m)]
+    if method is None:
+        if not with_draws:
+            raise InvalidArgumentError(
+                f"no method of this table kept posterior samples (methods: {list(table.methods)}); rerun compare "
+                "with a sampling method too, e.g. methods='exact,laplace' or 'exact,smc'")
+        return with_draws[0]
+    if not isinstance(method, str):
+        raise InvalidArgumentError(f"`method` must be a method name; got {type(method).__name__}")
+    key = method.strip().lower()
+    if key not in table.methods:
+        raise UnknownNameError(f"`method` {method!r} is not in this table; its methods: {list(table.methods)}")
+    if key not in with_draws:
+        raise InvalidArgumentError(
+            f"`method` {key!r} kept no posterior samples for every structure; methods of this table that did: "
+            f"{with_draws or 'none'}")
+    return key
+
+
+def _check_table(table: Any) -> None:
+    from bayesstruct.compare import ComparisonTable
+
+    if not isinstance(table, ComparisonTable):
+        raise InvalidArgumentError(f"`table` must be a ComparisonTable (from bayesstruct.compare); "
+                                   f"got {type(table).__name__}")
+
+
+def _row_observed(table: "ComparisonTable", row: "ComparisonRow", method: str) -> Any:
+    sites = list(row.estimates[method].pointwise_log_likelihood)
+    return table.y if len(sites) == 1 else None
+
+
+def table_inference_data(table: "ComparisonTable", method: str | None = None) -> dict[str, "az.InferenceData"]:
+    """One ``InferenceData`` per structure of a comparison table.
+
+    Parameters
+    ----------
+    table : ComparisonTable
+    method : str, optional
+        Whose draws to use; default the first of ``table.methods`` that kept samples for
+        every structure (``exact`` never does).
+
+    Returns
+    -------
+    dict of str to arviz.InferenceData
+        Keyed by :func:`structure_label` (``"degree=3"``), in the table's row order (best
+        first). ``observed_data`` holds ``table.y`` when the family has one observed site;
+        ``attrs["structure"]`` holds the label.
+
+    Raises
+    ------
+    InvalidArgumentError, UnknownNameError
+        If ``method`` is not in the table or kept no samples.
+    """
+    _check_table(table)
+    method = _sampling_method(table, method)
+    out = {}
+    for row in table.rows:
+        label = structure_label(row.structure)
+        idata = to_inference_data(row.estimates[method], observed=_row_observed(table, row, method))
+        idata.attrs["structure"] = label
+        out[label] = idata
+    return out
+
+
+def loo_compare(table: "ComparisonTable", method: str | None = None, *, scale: str = "log") -> "pd.DataFrame":
+    """PSIS-LOO comparison of the structures with ``az.compare`` (Vehtari, Gelman & Gabry 2017).
+
+    LOO estimates the expected log predictive density of new data,
+    ``elpd = Σ_n log p(y_n | y_{-n})``, from the draws of ``method``; it answers a different
+    question from the evidence ``log p(D | s)`` in the table, and is offered for users who
+    know it.
+
+    ArviZ's warnings (Pareto k̂ above 0.7, too few draws) are caught and never raised; they
+    are kept in the result instead: ArviZ's boolean ``warning`` column, a
+    ``pareto_k_max`` column (the largest k̂ per structure), and the messages in
+    ``df.attrs["arviz_warnings"]``.
+
+    Parameters
+    ----------
+    table : ComparisonTable
+    method : str, optional
+        Whose draws to use (see :func:`table_inference_data`).
+    scale : {"log", "negative_log", "deviance"}
+        Passed to ``az.compare``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``az.compare``'s table, indexed by :func:`structure_label`, best first, plus
+        ``pareto_k_max``.
+    """
+    if scale not in ("log", "negative_log", "deviance"):
+        raise InvalidArgumentError(f"`scale` must be 'log', 'negative_log' or 'deviance'; got {scale!r}")
+    idatas = table_inference_data(table, method)
+    if len(idatas) < 2:
+        raise InvalidArgumentError(f"`table` has {len(idatas)} structure; LOO comparison needs at least two")
+    messages: list[str] = []
+    with _quiet_arviz() as az, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        elpds, k_max = {}, {}
+        for label, idata in idatas.items():
+            var_name = next(iter(idata.log_likelihood.data_vars))
+            elpds[label] = az.loo(idata, pointwise=True, scale=scale, var_name=var_name)
+            k = np.asarray(elpds[label].pareto_k)
+            k_max[label] = float(np.nanmax(k)) if k.size else math.nan
+        df = az.compare(elpds, ic="loo", scale=scale)
+    for w in caught:
+        if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
+            msg = str(w.message)
+            if msg not in messages:
+                messages.append(msg)
+    df["pareto_k_max"] = [k_max[label] for label in df.index]
+    df.attrs["arviz_warnings"] = messages
+    df.attrs["method"] = next(iter(idatas.values())).attrs["bayesstruct_method"]
+    return df
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def _file_stem(label: str) -> str:
+    stem = _UNSAFE.sub("_", label.replace("=", "-").replace(", ", "_")).strip("._")
+    return stem or "structure"
+
+
+def _atomic_target(path: Path) -> tuple[int, str]:
+    """A temporary file beside ``path`` (same file system, so ``os.replace`` is atomic)."""
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+
+def _final_mode(path: Path) -> int:
+    """The mode the file should end with: the existing file's, else 0o666 less the umask."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _replace(tmp: str, path: Path) -> None:
+    os.chmod(tmp, _final_mode(path))
+    os.replace(tmp, path)
+
+
+def save_netcdf(table: "ComparisonTable", directory: str | os.PathLike, method: str | None = None) -> list[Path]:
+    """Write one ArviZ netCDF file per structure of ``table``.
+
+    Each file is ``<directory>/<label>.<method>.nc`` (``degree-3.laplace.nc``), holding the
+    :func:`table_inference_data` of that structure; read it back with
+    ``az.from_netcdf(path)``. Every file is written to a temporary name and renamed into
+    place, so an interrupted run leaves no truncated file and an existing file is replaced
+    only by a complete one.
+
+    Parameters
+    ----------
+    table : ComparisonTable
+    directory : str or path
+        Created (with parents) if missing.
+    method : str, optional
+        Whose draws to save (see :func:`table_inference_data`).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in the table's row order.
+    """
+    idatas = table_inference_data(table, method)
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InvalidArgumentError(f"`directory` {str(directory)!r} exists and is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for label, idata in idatas.items():
+        path = directory / f"{_file_stem(label)}.{idata.attrs['bayesstruct_method']}.nc"
+        fd, tmp = _atomic_target(path)
+        os.close(fd)
+        try:
+            with _quiet_arviz():
+                idata.to_netcdf(tmp)
+            _replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        paths.append(path)
+    return paths
+
+
+def write_json(table: Any, path: str | os.PathLike, *, indent: int | None = 2) -> Path:
+    """Write ``table.to_dict()`` as JSON to ``path``, atomically.
+
+    The text is rendered in full first, written to a temporary file in the same directory,
+    flushed to disk and renamed over ``path`` (``os.replace``): a crash never leaves a
+    truncated file, and an existing file keeps its permissions.
+
+    Parameters
+    ----------
+    table : ComparisonTable or EvidenceResult
+        Anything with a ``to_dict()`` method; for a table the schema is that of
+        ``bayesstruct compare --json`` (keys ``family``, ``methods``, ``reference_method``,
+        ``structures``, ``best``).
+    path : str or path
+        Target file; its directory must exist.
+    indent : int or None
+        Passed to :func:`json.dumps`.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    if not callable(getattr(table, "to_dict", None)):
+        raise InvalidArgumentError(f"`table` must have a to_dict() method (a ComparisonTable or EvidenceResult); "
+                                   f"got {type(table).__name__}")
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InvalidArgumentError(f"`path`: directory {str(path.parent)!r} does not exist")
+    if path.is_dir():
+        raise InvalidArgumentError(f"`path` {str(path)!r} is a directory; give a file name")
+    text = json.dumps(table.to_dict(), indent=indent) + "\n"
+    fd, tmp = _atomic_target(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

@@ -1,0 +1,413 @@
+"""Figures of a structure comparison (matplotlib; ArviZ for posterior plots).
+
+Only drawing happens here: numbers come from a
+:class:`~bayesstruct.compare.ComparisonTable` (and, for :func:`plot_predictive`, its
+``posterior_predictive``), ArviZ objects from :mod:`bayesstruct.io`. No function calls
+``plt.show``; each takes ``ax=None`` (a new figure) or an Axes to draw into, and returns
+the Axes -- :func:`plot_weights` returns the Figure ArviZ drew. All work under the
+non-interactive ``Agg`` backend.
+
+=================================  =====================================================
+:func:`plot_evidence`              log evidence ± s.e. per structure and method, with a
+                                   zoomed panel on the top structures
+:func:`plot_predictive`            data, predictive mean and band of the best structure
+                                   and of the model average (PRML fig. 3.8/3.9)
+:func:`plot_posterior_probabilities`  bar chart of ``p(s | D)``
+:func:`plot_weights`               ``az.plot_forest`` / ``az.plot_posterior`` of weights
+=================================  =====================================================
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Rectangle
+
+from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.families.base import structure_label
+
+if TYPE_CHECKING:  # pragma: no cover
+    import arviz as az
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from bayesstruct.compare import ComparisonRow, ComparisonTable
+
+__all__ = ["plot_evidence", "plot_predictive", "plot_posterior_probabilities", "plot_weights"]
+
+#: colors: exact is black, the other methods follow the matplotlib cycle in table order
+_EXACT_COLOR = "black"
+_BEST_COLOR = "tab:red"
+_AVERAGE_COLOR = "tab:blue"
+_TRUTH_COLOR = "tab:green"
+
+
+def _check_table(table: Any) -> None:
+    from bayesstruct.compare import ComparisonTable
+
+    if not isinstance(table, ComparisonTable):
+        raise InvalidArgumentError(f"`table` must be a ComparisonTable (from bayesstruct.compare); "
+                                   f"got {type(table).__name__}")
+
+
+def _natural_rows(table: "ComparisonTable") -> list["ComparisonRow"]:
+    """Rows in the family's structure order (degree 0, 1, 2, ...) rather than by evidence."""
+    try:
+        order = {structure_label(s): i for i, s in enumerate(table.family.structures())}
+    except Exception:  # a family that cannot enumerate its space: keep the table's order
+        order = {}
+    rows = list(table.rows)
+    return sorted(rows, key=lambda r: order.get(structure_label(r.structure), len(order) + rows.index(r)))
+
+
+def _positions(rows: Sequence["ComparisonRow"]) -> tuple[np.ndarray, str, list[str] | None]:
+    """x positions of the structures: the value itself for one numeric key (the degree), else 0..K-1."""
+    keys = {tuple(r.structure) for r in rows}
+    if len(keys) == 1:
+        (key_tuple,) = keys
+        values = [r.structure[key_tuple[0]] for r in rows] if len(key_tuple) == 1 else None
+        if values is not None and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values) \
+                and len(set(values)) == len(values):
+            return np.asarray(values, dtype=float), key_tuple[0], None
+    return np.arange(len(rows), dtype=float), "structure", [structure_label(r.structure) for r in rows]
+
+
+def _set_structure_axis(ax: "Axes", pos: np.ndarray, xlabel: str, ticklabels: list[str] | None) -> None:
+    ax.set_xlabel(xlabel)
+    if ticklabels is None:
+        if np.allclose(pos, np.round(pos)) and len(pos) <= 30:
+            ax.set_xticks(pos)
+    else:
+        ax.set_xticks(pos)
+        ax.set_xticklabels(ticklabels, rotation=30 if max(map(len, ticklabels)) > 6 else 0, ha="right"
+                           if max(map(len, ticklabels)) > 6 else "center")
+
+
+def _method_colors(methods: Sequence[str]) -> dict[str, str]:
+    others = [m for m in methods if m != "exact"]
+    colors = {m: f"C{i % 10}" for i, m in enumerate(others)}
+    colors["exact"] = _EXACT_COLOR
+    return colors
+
+
+def _draw_evidence(ax: "Axes", table: "ComparisonTable", rows: list, pos: np.ndarray, num_stderr: float) -> None:
+    methods = list(table.methods)
+    colors = _method_colors(methods)
+    estimated = [m for m in methods if m != "exact"]
+    step = float(np.min(np.diff(np.unique(pos)))) if len(pos) > 1 else 1.0
+    n = len(estimated)
+    offsets = (np.arange(n) - (n - 1) / 2) * (0.5 * step / max(n, 1)) if n > 1 else np.zeros(n)
+    if "exact" in methods:
+        exact = np.array([r.estimates["exact"].log_evidence for r in rows])
+        ax.plot(pos, exact, "-", color=_EXACT_COLOR, lw=1.2, label="exact", zorder=1)
+    for m, off in zip(estimated, offsets):
+        vals = np.array([r.estimates[m].log_evidence for r in rows])
+        se = [r.estimates[m].stderr for r in rows]
+        has_se = any(s is not None for s in se)
+        yerr = num_stderr * np.array([0.0 if s is None else s for s in se]) if has_se else None
+        label = f"{m} (±{num_stderr:g} s.e.)" if has_se else m
+        ax.errorbar(pos + off, vals, yerr=yerr, fmt="o", ms=4, capsize=3, lw=1.0, color=colors[m], label=label,
+                    zorder=2)
+    ax.set_ylabel("log evidence  log p(D | s)  [nats]")
+    ax.grid(True, axis="y", alpha=0.3)
+
+
+def plot_evidence(table: "ComparisonTable", ax: "Axes | None" = None, *, zoom: float | None = 10.0,
+                  num_stderr: float = 2.0, zoom_ax: "Axes | None" = None) -> "Axes":
+    """Log evidence per structure for every method of ``table``, on one plot.
+
+    Each Monte Carlo method is drawn as points with error bars of ``num_stderr`` standard
+    errors (2 ≈ 95 %), shifted slightly left or right so the methods do not overlap; the
+    ``exact`` evidence, where the table has it, is a black line. Structures are in the
+    family's order, the x axis is the structure value when there is one numeric structure
+    argument (e.g. ``degree``), else the labels.
+
+    Evidence of poor structures can be tens of nats below the best (degree 0 on the
+    sinusoid: -80 against -17), which squeezes the differences that matter. So when some
+    structure lies more than ``zoom`` nats below the best (under ``table.reference_method``),
+    a second panel shows only the structures within ``zoom`` nats of the best, and a
+    dashed box marks that region on the full panel.
+
+    Parameters
+    ----------
+    table : ComparisonTable
+    ax : matplotlib Axes, optional
+        Draw the full range here; default a new figure (with two panels when zooming).
+    zoom : float or None
+        Width in nats of the zoomed window below the best structure; ``None`` for no zoom
+        panel. With ``ax`` given, the zoomed panel is drawn only into ``zoom_ax``.
+    num_stderr : float
+        Half-width of the error bars in standard errors.
+    zoom_ax : matplotlib Axes, optional
+        Where to draw the zoomed panel when ``ax`` is given.
+
+    Returns
+    -------
+    matplotlib Axes
+        The full-range panel; the zoomed one, if drawn, is ``ax.figure.axes[1]`` for a new
+        figure (or ``zoom_ax``). Each panel holds one ``ErrorbarContainer`` per non-exact
+        method (``ax.containers``) and one line labelled ``"exact"``.
+    """
+    _check_table(table)
+    if zoom is not None and not (isinstance(zoom, numbers.Real) and zoom > 0):
+        raise InvalidArgumentError(f"`zoom` must be a positive number of nats or None; got {zoom!r}")
+    if not (isinstance(num_stderr, numbers.Real) and num_stderr >= 0):
+        raise InvalidArgumentError(f"`num_stderr` must be a non-negative number; got {num_stderr!r}")
+    rows = _natural_rows(table)
+    pos, xlabel, ticklabels = _positions(rows)
+    ref = np.array([r.estimates[table.reference_method].log_evidence for r in rows])
+    inside = ref >= ref.max() - zoom if zoom is not None else np.ones(len(rows), bool)
+    want_zoom = zoom is not None and not inside.all()
+    if ax is None:
+        if want_zoom:
+            _, (ax, zoom_ax) = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+        else:
+            _, ax = plt.subplots(figsize=(7, 4.8), layout="constrained")
+    panels = [ax] + ([zoom_ax] if want_zoom and zoom_ax is not None else [])
+    for a in panels:
+        _draw_evidence(a, table, rows, pos, num_stderr)
+        _set_structure_axis(a, pos, xlabel, ticklabels)
+    ax.set_title(f"{table.family.name}: log evidence per structure")
+    if len(panels) == 2:
+        step = float(np.min(np.diff(np.unique(pos)))) if len(pos) > 1 else 1.0
+        lo_vals, hi_vals = [], []
+        for m in table.methods:
+            for r, keep in zip(rows, inside):
+                if keep:
+                    e = r.estimates[m]
+                    half = num_stderr * (e.stderr or 0.0)
+                    lo_vals.append(e.log_evidence - half)
+                    hi_vals.append(e.log_evidence + half)
+        lo, hi = min(lo_vals), max(hi_vals)
+        pad = max(0.08 * (hi - lo), 0.05)
+        x_lo, x_hi = pos[inside].min() - 0.5 * step, pos[inside].max() + 0.5 * step
+        zoom_ax.set_xlim(x_lo, x_hi)
+        zoom_ax.set_ylim(lo - pad, hi + pad)
+        if ticklabels is None and np.allclose(pos, np.round(pos)):
+            zoom_ax.set_xticks(pos[inside])
+        zoom_ax.set_title(f"zoom: structures within {zoom:g} nats of the best ({table.reference_method})")
+        ax.add_patch(Rectangle((x_lo, lo - pad), x_hi - x_lo, hi - lo + 2 * pad, fill=False, ls="--", lw=1.0,
+                               ec="0.4", zorder=0))
+        ax.annotate("zoomed →", (x_hi, lo - pad), xytext=(-2, -3), textcoords="offset points", ha="right",
+                    va="top", fontsize="small", color="0.3")
+    (panels[-1]).legend(loc="best", fontsize="small", title="method")
+    return ax
+
+
+def plot_predictive(table: "ComparisonTable", x_grid: Any = None, level: float = 0.9, ax: "Axes | None" = None, *,
+                    truth: Callable[[np.ndarray], Any] | None = None, num_samples: int = 1000,
+                    seed: int = 0) -> "Axes":
+    """Data with the posterior predictive of the best structure and of the model average.
+
+    As PRML fig. 3.8/3.9: the mean of ``p(y* | x*, D)`` and its central ``level`` band for
+    the top structure of ``table`` (red), and for the Bayesian model average
+    ``Σ_s p(s | D) p(y* | x*, D, s)`` (blue, dashed mean); the data as open circles and,
+    optionally, the true function (green). The draws come from
+    ``table.posterior_predictive(x_grid)`` and include the observation noise.
+
+    Parameters
+    ----------
+    table : ComparisonTable
+    x_grid : array-like ``(G,)``, optional
+        Inputs to predict at; default 200 points spanning the data.
+    level : float in (0, 1)
+        Probability mass of the band.
+    ax : matplotlib Axes, optional
+    truth : callable, optional
+        The noise-free function, called with a numpy array ``(G,)`` and returning ``(G,)``,
+        e.g. ``lambda x: np.sin(2 * np.pi * x)``.
+    num_samples : int
+        Predictive draws per curve.
+    seed : int
+        Seed of the predictive draws.
+
+    Returns
+    -------
+    matplotlib Axes
+        With two bands (``PolyCollection``), the data (``PathCollection``) and two mean
+        lines (three with ``truth``).
+    """
+    from bayesstruct.compare import PosteriorPredictive
+
+    _check_table(table)
+    if not (isinstance(level, numbers.Real) and 0 < level < 1):
+        raise InvalidArgumentError(f"`level` must be a probability in (0, 1), e.g. 0.9; got {level!r}")
+    if truth is not None and not callable(truth):
+        raise InvalidArgumentError(f"`truth` must be a callable x -> f(x); got {type(truth).__name__}")
+    x = table.x.detach().cpu().numpy()
+    y = table.y.detach().cpu().numpy()
+    if x.ndim != 1:
+        raise InvalidArgumentError(f"plot_predictive draws 1-D inputs; the table's x has shape {x.shape}")
+    if x_grid is None:
+        x_grid = np.linspace(x.min(), x.max(), 200)
+    grid = np.asarray(x_grid.detach().cpu() if hasattr(x_grid, "detach") else x_grid, dtype=float)
+    if grid.ndim != 1 or grid.size < 2:
+        raise InvalidArgumentError(f"`x_grid` must be 1-D with at least 2 points; got shape {grid.shape}")
+    pp = table.posterior_predictive(grid, num_samples=num_samples, seed=seed)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.8), layout="constrained")
+    best_label = structure_label(table.best)
+    pct = f"{100 * level:g}%"
+    # best: a filled band; average: an outlined (dashed) band, so the two stay apart where they overlap
+    curves = [(pp.best, _BEST_COLOR, "-", f"best ({best_label})", dict(facecolor=_BEST_COLOR, alpha=0.2, lw=0)),
+              (pp.average, _AVERAGE_COLOR, "--", "model average",
+               dict(facecolor="none", edgecolor=_AVERAGE_COLOR, linestyle="--", lw=1.2))]
+    for draws, color, ls, name, style in curves:
+        mean, lo, hi = (t.detach().cpu().numpy() for t in PosteriorPredictive.band(draws, level))
+        ax.fill_between(grid, lo, hi, label=f"{name}: {pct} band", **style)
+        ax.plot(grid, mean, ls, color=color, lw=1.8, label=f"{name}: mean")
+    if truth is not None:
+        f = np.asarray(truth(grid), dtype=float)
+        if f.shape != grid.shape:
+            raise InvalidArgumentError(f"`truth` must return an array of shape {grid.shape}; got {f.shape}")
+        ax.plot(grid, f, "-", color=_TRUTH_COLOR, lw=1.2, label="truth")
+    ax.scatter(x, y, s=28, facecolors="none", edgecolors="black", linewidths=1.0, label="data", zorder=3)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title(f"{table.family.name}: posterior predictive, best structure vs model average")
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def plot_posterior_probabilities(table: "ComparisonTable", ax: "Axes | None" = None) -> "Axes":
+    """Bar chart of the posterior probability ``p(s | D)`` of each structure.
+
+    ``p(s | D) = p(D | s) p(s) / Σ_s' p(D | s') p(s')`` with the evidence of
+    ``table.reference_method``; the best structure's bar is red, the prior ``p(s)`` is
+    marked by a short black line on each bar, and probabilities of at least 0.005 are
+    printed above their bars.
+
+    Parameters
+    ----------
+    table : ComparisonTable
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        One bar (``Rectangle`` in ``ax.patches``) per structure, in the family's order.
+    """
+    _check_table(table)
+    rows = _natural_rows(table)
+    pos, xlabel, ticklabels = _positions(rows)
+    probs = np.array([r.posterior_probability for r in rows])
+    prior = np.exp([r.log_prior for r in rows])
+    best = structure_label(table.best)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    colors = [_BEST_COLOR if structure_label(r.structure) == best else "tab:gray" for r in rows]
+    step = float(np.min(np.diff(np.unique(pos)))) if len(pos) > 1 else 1.0
+    bars = ax.bar(pos, probs, width=0.7 * step, color=colors, edgecolor="black", lw=0.6)
+    bars.set_label("p(s | D)")
+    ax.plot(pos, prior, "_", color="black", ms=16, mew=1.5, label="prior p(s)")
+    for p, v in zip(pos, probs):
+        if v >= 0.005:
+            ax.annotate(f"{v:.2f}", (p, v), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
+                        fontsize="small")
+    ax.set_ylim(0, min(1.0, max(probs.max(), prior.max()) * 1.15 + 0.02))
+    _set_structure_axis(ax, pos, xlabel, ticklabels)
+    ax.set_ylabel("posterior probability  p(s | D)")
+    ax.set_title(f"{table.family.name}: posterior over structures (evidence: {table.reference_method})")
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def plot_weights(idata: "az.InferenceData | Mapping[str, az.InferenceData]", kind: str = "forest",
+                 var_names: Sequence[str] | str = ("w",), **kwargs: Any) -> "Figure":
+    """Posterior of the weights with ArviZ: ``az.plot_forest`` or ``az.plot_posterior``.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData or dict of str to InferenceData
+        From :func:`bayesstruct.io.to_inference_data`; a dict (e.g.
+        :func:`bayesstruct.io.table_inference_data`) draws one forest with a row group per
+        structure (``kind="forest"`` only).
+    kind : {"forest", "posterior"}
+        ``"forest"``: HDI intervals of each weight; ``"posterior"``: one density panel per
+        weight component.
+    var_names : str or sequence of str
+        Posterior variables to draw (the polynomial family's weights are ``"w"``, shape
+        ``(chain, draw, M + 1)``).
+    **kwargs
+        Passed to the ArviZ function (``hdi_prob``, ``figsize``, ...).
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    if kind not in ("forest", "posterior"):
+        raise InvalidArgumentError(f"`kind` must be 'forest' or 'posterior'; got {kind!r}")
+    var_names = [var_names] if isinstance(var_names, str) else list(var_names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz as az
+    if isinstance(idata, Mapping) and not isinstance(idata, az.InferenceData):  # InferenceData is a Mapping too
+        models = dict(idata)
+        if not models:
+            raise InvalidArgumentError("`idata` is an empty dict")
+        if kind == "posterior" and len(models) > 1:
+            raise InvalidArgumentError("kind='posterior' draws one InferenceData; pass one (e.g. idatas['degree=3']) "
+                                       "or use kind='forest' to compare structures")
+    else:
+        models = {"": idata}
+    for name, data in models.items():
+        if not hasattr(data, "groups") or "posterior" not in data.groups():
+            where = f"`idata`{f'[{name!r}]' if name else ''}"
+            raise InvalidArgumentError(f"{where} must be an InferenceData with a posterior group (see "
+                                       f"bayesstruct.io.to_inference_data); got {type(data).__name__}")
+        missing = [v for v in var_names if v not in data.posterior.data_vars]
+        if missing:
+            raise InvalidArgumentError(f"`var_names` {missing} not in the posterior{f' of {name!r}' if name else ''}; "
+                                       f"its variables: {list(data.posterior.data_vars)}")
+    with warnings.catch_warnings():
+        # ArviZ 0.23's own deprecation noise (its 1.x migration, its use of matplotlib's API)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices of the padded components
+        if kind == "forest":
+            kwargs.setdefault("combined", True)
+            if len(models) > 1:
+                aligned = _align_components(models, var_names)
+                axes = az.plot_forest(aligned, model_names=list(models), var_names=var_names, **kwargs)
+            else:
+                axes = az.plot_forest(next(iter(models.values())), var_names=var_names, **kwargs)
+        else:
+            axes = az.plot_posterior(next(iter(models.values())), var_names=var_names, **kwargs)
+    fig = np.ravel(axes)[0].figure
+    if len(models) == 1:
+        attrs = next(iter(models.values())).attrs
+        what = ", ".join(str(attrs[k]) for k in ("structure", "bayesstruct_method") if k in attrs)
+        if what:
+            fig.suptitle(f"posterior of {', '.join(var_names)} ({what})")
+    return fig
+
+
+def _align_components(models: Mapping[str, Any], var_names: list[str]) -> list[Any]:
+    """Posteriors of ``var_names`` reindexed to the union of their coordinates, NaN where absent.
+
+    Structures of different size have weights of different length (``w_dim_0`` = 0..3 for
+    degree 3, 0..5 for degree 5); ArviZ 0.23's forest plot mislabels rows of such ragged
+    models, so each model is padded to the common coordinates first.
+    """
+    import arviz as az
+
+    posteriors = [data.posterior[var_names] for data in models.values()]
+    dims = {d for post in posteriors for d in post.dims if d not in ("chain", "draw")}
+    union = {}
+    for d in dims:
+        values = [v for post in posteriors if d in post.dims for v in post[d].values.tolist()]
+        unique = list(dict.fromkeys(values))
+        try:
+            unique = sorted(unique)
+        except TypeError:
+            pass
+        union[d] = unique
+    out = []
+    for post in posteriors:
+        index = {d: union[d] for d in post.dims if d in union and post[d].values.tolist() != union[d]}
+        out.append(az.InferenceData(posterior=post.reindex(index) if index else post))
+    return out

@@ -1,0 +1,122 @@
+"""bayesstruct.plots: each figure draws what it promises, under the Agg backend."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import dataclasses  # noqa: E402
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
+from matplotlib.container import BarContainer, ErrorbarContainer  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from bayesstruct import PolynomialFamily, compare  # noqa: E402
+from bayesstruct.datasets import sinusoid  # noqa: E402
+from bayesstruct.exceptions import InvalidArgumentError  # noqa: E402
+from bayesstruct.io import table_inference_data  # noqa: E402
+from bayesstruct.plots import plot_evidence, plot_posterior_probabilities, plot_predictive, plot_weights  # noqa: E402
+
+DEGREES = (1, 3, 5)
+METHODS = ("exact", "laplace", "iwae", "smc")
+
+
+@pytest.fixture(scope="module")
+def table():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        x, y = sinusoid(n=20, noise=0.3, seed=0)
+        return compare(PolynomialFamily(range(10)), x, y, methods=",".join(METHODS),
+                       structures=[{"degree": d} for d in DEGREES], workers=1, progress=False, seed=0)
+    finally:
+        torch.set_default_dtype(old)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _errorbars(ax):
+    return [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+
+
+def test_plot_evidence_zooms_on_top_structures(table):
+    ax = plot_evidence(table)
+    fig = ax.figure
+    assert len(fig.axes) == 2  # degree 1 is ~30 nats below the best: a zoomed panel is added
+    for panel in fig.axes:
+        assert len(_errorbars(panel)) == len(METHODS) - 1  # one per method, exact is a line
+        assert [line.get_label() for line in panel.lines if line.get_label() == "exact"] == ["exact"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [str(d) for d in DEGREES]
+    zoomed = fig.axes[1]
+    assert [t.get_text() for t in zoomed.get_xticklabels()] == ["3", "5"]
+    lo, hi = zoomed.get_ylim()
+    ref = {r.structure["degree"]: r.estimates["exact"].log_evidence for r in table.rows}
+    assert lo <= min(ref[3], ref[5]) and max(ref[3], ref[5]) <= hi
+    assert not lo <= ref[1] <= hi
+    assert hi - lo < 10
+    # error bars are num_stderr standard errors wide
+    smc = _errorbars(ax)[METHODS.index("smc") - 1]
+    segments = smc.lines[2][0].get_segments()
+    widths = sorted(abs(s[1][1] - s[0][1]) for s in segments)
+    expected = sorted(4 * r.estimates["smc"].stderr for r in table.rows)
+    np.testing.assert_allclose(widths, expected, rtol=1e-6)
+
+
+def test_plot_evidence_into_given_axes_without_exact(table):
+    no_exact = dataclasses.replace(table, methods=("laplace", "smc"), reference_method="smc")
+    fig, ax = plt.subplots()
+    assert plot_evidence(no_exact, ax=ax, zoom=None) is ax
+    assert len(fig.axes) == 1
+    assert len(_errorbars(ax)) == 2
+    assert not [line for line in ax.lines if line.get_label() == "exact"]
+    assert ax.get_legend() is not None and ax.get_title()
+    with pytest.raises(InvalidArgumentError, match="`zoom`"):
+        plot_evidence(table, zoom=-1)
+
+
+def test_plot_predictive(table):
+    ax = plot_predictive(table, truth=lambda x: np.sin(2 * np.pi * x), num_samples=300)
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    points = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(bands) == 2 and len(points) == 1
+    assert len(ax.lines) == 3  # best mean, average mean, truth
+    assert points[0].get_offsets().shape == (20, 2)
+    assert ax.get_legend() is not None
+    fig, ax2 = plt.subplots()
+    assert plot_predictive(table, x_grid=np.linspace(0, 1, 50), level=0.5, ax=ax2, num_samples=200) is ax2
+    assert len(ax2.lines) == 2
+    with pytest.raises(InvalidArgumentError, match="`level`"):
+        plot_predictive(table, level=1.5)
+
+
+def test_plot_posterior_probabilities(table):
+    ax = plot_posterior_probabilities(table)
+    (bars,) = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert len(bars) == len(DEGREES)
+    probs = {r.structure["degree"]: r.posterior_probability for r in table.rows}
+    np.testing.assert_allclose([b.get_height() for b in bars], [probs[d] for d in DEGREES])
+    best = table.best["degree"]
+    colors = [b.get_facecolor() for b in bars]
+    assert colors[DEGREES.index(best)] != colors[DEGREES.index(best) - 1]
+
+
+def test_plot_weights(table):
+    idatas = table_inference_data(table, "smc")
+    fig = plot_weights(idatas, kind="forest")
+    assert isinstance(fig, Figure)
+    fig = plot_weights(idatas["degree=3"], kind="posterior")
+    assert isinstance(fig, Figure)
+    assert sum(ax.has_data() for ax in fig.axes) == 4  # w_0..w_3
+    with pytest.raises(InvalidArgumentError, match="`var_names`"):
+        plot_weights(idatas["degree=3"], var_names=("beta",))
+    with pytest.raises(InvalidArgumentError, match="`kind`"):
+        plot_weights(idatas["degree=3"], kind="trace")
+    with pytest.raises(InvalidArgumentError, match="kind='posterior'"):
+        plot_weights(idatas, kind="posterior")

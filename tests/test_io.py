@@ -1,0 +1,151 @@
+"""bayesstruct.io: the ArviZ adapter (shapes, values, groups), netCDF and JSON output."""
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from bayesstruct import PolynomialFamily, compare
+from bayesstruct.datasets import sinusoid
+from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+from bayesstruct.io import loo_compare, save_netcdf, structure_label, table_inference_data, to_inference_data, write_json
+
+DEGREES = (1, 3, 5)
+N = 20
+
+
+@pytest.fixture(scope="module")
+def table():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        x, y = sinusoid(n=N, noise=0.3, seed=0)
+        return compare(PolynomialFamily(range(10)), x, y, methods="exact,laplace,smc",
+                       structures=[{"degree": d} for d in DEGREES], workers=1, progress=False, seed=0)
+    finally:
+        torch.set_default_dtype(old)
+
+
+@pytest.fixture(scope="module")
+def az():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz
+
+    return arviz
+
+
+def test_import_does_not_load_arviz():
+    code = "import sys, bayesstruct, bayesstruct.io; assert 'arviz' not in sys.modules, 'arviz imported eagerly'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("method", ["laplace", "smc"])
+def test_groups_shapes_and_values(table, method):
+    for row in table.rows:
+        result = row.estimates[method]
+        idata = to_inference_data(result, observed=table.y)
+        assert {"posterior", "log_likelihood", "observed_data"} <= set(idata.groups())
+        ll = result.pointwise_log_likelihood["y"]
+        num_chains, num_draws = ll.shape[:2]
+        if method == "smc":
+            assert num_chains > 1  # one chain per SMC island
+        da = idata.log_likelihood["y"]
+        assert da.dims == ("chain", "draw", "y_dim_0")
+        assert da.shape == (num_chains, num_draws, N)
+        np.testing.assert_array_equal(da.values, ll.numpy())
+        w = idata.posterior["w"]
+        assert w.shape == (num_chains, num_draws, row.structure["degree"] + 1)
+        np.testing.assert_array_equal(w.values, result.samples["w"].numpy())
+        assert idata.observed_data["y"].dims == ("y_dim_0",)
+        np.testing.assert_array_equal(idata.observed_data["y"].values, table.y.numpy())
+        assert idata.attrs["bayesstruct_method"] == method
+
+
+def test_exact_result_raises(table):
+    with pytest.raises(InvalidArgumentError, match="'exact' kept no posterior samples"):
+        to_inference_data(table.rows[0].estimates["exact"])
+    with pytest.raises(InvalidArgumentError, match="`method` 'exact'"):
+        table_inference_data(table, "exact")
+    with pytest.raises(UnknownNameError, match="not in this table"):
+        table_inference_data(table, "iwae")
+
+
+def test_bad_observed_raises(table):
+    result = table.rows[0].estimates["laplace"]
+    with pytest.raises(InvalidArgumentError, match=r"`observed\['y'\]` must have shape \(20,\)"):
+        to_inference_data(result, observed=table.y[:5])
+    with pytest.raises(InvalidArgumentError, match="names site 'z'"):
+        to_inference_data(result, observed={"z": table.y})
+    with pytest.raises(InvalidArgumentError, match="`result` must be an EvidenceResult"):
+        to_inference_data({"samples": {}})
+
+
+def test_table_inference_data_labels_and_default_method(table):
+    idatas = table_inference_data(table)
+    assert list(idatas) == [structure_label(r.structure) for r in table.rows]
+    assert set(idatas) == {f"degree={d}" for d in DEGREES}
+    assert all(d.attrs["bayesstruct_method"] == "laplace" for d in idatas.values())  # first method with draws
+
+
+def test_netcdf_round_trip(table, az, tmp_path):
+    paths = save_netcdf(table, tmp_path / "nc", method="smc")
+    assert [p.name for p in paths] == [f"degree-{r.structure['degree']}.smc.nc" for r in table.rows]
+    assert sorted(os.listdir(tmp_path / "nc")) == sorted(p.name for p in paths)  # no temporary files left
+    for path, row in zip(paths, table.rows):
+        back = az.from_netcdf(path)
+        result = row.estimates["smc"]
+        np.testing.assert_array_equal(back.log_likelihood["y"].values, result.pointwise_log_likelihood["y"].numpy())
+        np.testing.assert_array_equal(back.posterior["w"].values, result.samples["w"].numpy())
+        np.testing.assert_array_equal(back.observed_data["y"].values, table.y.numpy())
+        assert back.attrs["structure"] == structure_label(row.structure)
+
+
+def test_write_json(table, tmp_path):
+    path = tmp_path / "table.json"
+    assert write_json(table, path) == path
+    data = json.loads(path.read_text())
+    assert {"structures", "best"} <= set(data)
+    assert data["best"] == table.best
+    assert len(data["structures"]) == len(DEGREES)
+    assert os.listdir(tmp_path) == ["table.json"]
+
+
+def test_write_json_keeps_old_file_when_serialising_fails(tmp_path):
+    path = tmp_path / "table.json"
+    path.write_text('{"old": true}\n')
+    os.chmod(path, 0o640)
+
+    class Broken:
+        def to_dict(self):
+            return {"bad": object()}  # not JSON serialisable
+
+    with pytest.raises(TypeError):
+        write_json(Broken(), path)
+    assert json.loads(path.read_text()) == {"old": True}
+    assert os.listdir(tmp_path) == ["table.json"]
+
+    class Good:
+        def to_dict(self):
+            return {"new": 1}
+
+    write_json(Good(), path)
+    assert json.loads(path.read_text()) == {"new": 1}
+    assert os.stat(path).st_mode & 0o777 == 0o640  # permissions of the replaced file kept
+    with pytest.raises(InvalidArgumentError, match="`path`"):
+        write_json(Good(), tmp_path / "missing" / "t.json")
+
+
+def test_loo_compare(table):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # ArviZ's k-hat warnings must not escape as errors
+        df = loo_compare(table, "smc")
+    assert set(df.index) == {f"degree={d}" for d in DEGREES}
+    assert {"elpd_loo", "weight", "warning", "pareto_k_max"} <= set(df.columns)
+    assert df.index[-1] == "degree=1"  # the straight line predicts a sinusoid worst
+    assert isinstance(df.attrs["arviz_warnings"], list)
