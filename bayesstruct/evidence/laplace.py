@@ -74,7 +74,7 @@ def laplace_fit(density: ModelDensity, *, init: torch.Tensor | None = None, max_
     if not math.isfinite(value):
         raise BayesStructError("the log joint is not finite at the prior median; check the model's supports")
     iterations = 0
-    if density.dim > newton_dim:
+    if density.dim > newton_dim:  # Newton's D-by-D Hessians get dear: L-BFGS first
         z, value, g, iterations, _ = minimize_lbfgs(neg, z, max_iter=max_iter, gtol=1e-8)
     converged = False
     eye = torch.eye(density.dim, dtype=z.dtype)

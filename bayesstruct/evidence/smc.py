@@ -9,9 +9,12 @@ posterior through the tempered targets
 importance sampling"; Del Moral, Doucet & Jasra 2006, "Sequential Monte Carlo
 samplers"). Each step reweights by ``[p(D, z)/r(z)]^{Δβ}``, adds the log mean weight
 to ``log Ẑ``, resamples (systematic) and moves the particles with Metropolis–Hastings
-kernels that leave ``γ_β`` invariant: an independence proposal from a Gaussian fitted
-to the particle cloud and a random walk with the cloud's covariance scaled by
-2.38/√D (Roberts, Gelman & Gilks 1997). The next β is chosen so that the conditional
+kernels that leave ``γ_β`` invariant: independence proposals from a Student-t fitted
+to the particle cloud, which suffice while they accept often, and -- from the first
+time their acceptance rate at a temperature falls below ``hmc_below`` -- alternated
+with Hamiltonian Monte Carlo whose mass matrix is the inverse cloud covariance and
+whose step size adapts to an acceptance rate of 0.8 (as in Buchholz, Chopin & Jacob 2021, "Adaptive tuning of Hamiltonian Monte Carlo
+within sequential Monte Carlo"). The next β is chosen so that the conditional
 ESS of the incremental weights stays at ``target_ess`` (Zhou, Johansen & Aston 2016).
 
 For a standard error the particles are split into ``num_islands`` independent
@@ -36,6 +39,7 @@ from bayesstruct._validation import check_positive, check_positive_int
 from bayesstruct.evidence.base import EvidenceEstimator, register_estimator
 from bayesstruct.evidence.density import ModelDensity
 from bayesstruct.evidence.laplace import laplace_fit
+from bayesstruct.evidence.variational import fit_gaussian_guide
 from bayesstruct.exceptions import BayesStructError, InvalidArgumentError, warn_not_converged
 
 __all__ = ["SMC"]
@@ -59,6 +63,40 @@ def _ess_fraction(delta: float, ell: torch.Tensor) -> torch.Tensor:
     return (w.sum(-1).pow(2) / (ell.shape[-1] * w.pow(2).sum(-1))).mean()
 
 
+def _hmc_move(z: torch.Tensor, evaluate: Callable, beta: float, chol: torch.Tensor, step_size: float,
+              num_leapfrog: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One Hamiltonian Monte Carlo transition per particle (Neal 2011, "MCMC using Hamiltonian dynamics").
+
+    The mass matrix is the inverse particle covariance ``(chol cholᵀ)⁻¹``: leapfrog runs
+    in coordinates whitened by ``chol``. Returns the new ``z``, its reference log density,
+    its ``ell`` and the accept indicator. Trajectories that hit a non-finite density are rejected.
+    """
+
+    def target_and_grad(x: torch.Tensor):
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            ref, ell = evaluate(x)
+            lt = ref + beta * ell
+            finite = torch.isfinite(lt)
+            (g,) = torch.autograd.grad(torch.where(finite, lt, torch.zeros_like(lt)).sum(), x)
+        lt = torch.where(finite, lt, torch.full_like(lt, -math.inf)).detach()
+        return ref.detach(), ell.detach(), lt, torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0) @ chol
+
+    B, D = z.shape
+    _, _, lt0, g = target_and_grad(z)
+    momentum = torch.randn(B, D)
+    h0 = lt0 - 0.5 * momentum.pow(2).sum(-1)
+    p = momentum + 0.5 * step_size * g
+    x = z
+    for step in range(num_leapfrog):
+        x = x + step_size * p @ chol.T
+        ref, ell, lt, g = target_and_grad(x)
+        p = p + (step_size if step < num_leapfrog - 1 else 0.5 * step_size) * g
+    log_alpha = torch.nan_to_num(lt - 0.5 * p.pow(2).sum(-1) - h0, nan=-math.inf)
+    accept = torch.rand(B).log() < log_alpha
+    return x, ref, ell, accept
+
+
 @register_estimator("smc")
 class SMC(EvidenceEstimator):
     """Adaptive tempered SMC from the prior (or the Laplace fit) to the posterior.
@@ -72,10 +110,16 @@ class SMC(EvidenceEstimator):
     target_ess : float
         Conditional ESS fraction kept at each tempering step, in (0, 1).
     num_mcmc_steps : int
-        Metropolis–Hastings moves per temperature (alternating independence and random-walk).
-    reference : {"laplace", "prior"}
-        Where the tempering path starts: a Student-t around the Laplace fit (default)
-        or the prior.
+        Moves per temperature, alternating independence Metropolis–Hastings and HMC.
+    num_leapfrog_steps : int
+        Leapfrog steps per HMC move.
+    hmc_below : float
+        Independence acceptance rate under which HMC moves are added (0 disables HMC,
+        1 always uses it).
+    reference : {"guide", "laplace", "prior"}
+        Where the tempering path starts: a Student-t with the location and scale of the
+        full-rank Gaussian guide fitted as for :class:`~bayesstruct.evidence.ELBO`
+        (default), of the Laplace fit, or the prior.
     proposal_df : float
         Degrees of freedom of the Student-t reference and independence proposals.
     max_temperatures : int
@@ -85,9 +129,10 @@ class SMC(EvidenceEstimator):
 
     accuracy_rank = 3
 
-    def __init__(self, *, num_particles: int = 4096, num_islands: int = 8, target_ess: float = 0.5,
-                 num_mcmc_steps: int = 4, reference: str = "laplace", proposal_df: float = 10.0,
-                 max_temperatures: int = 1000, seed: int = 0) -> None:
+    def __init__(self, *, num_particles: int = 4096, num_islands: int = 8, target_ess: float = 0.7,
+                 num_mcmc_steps: int = 4, num_leapfrog_steps: int = 10, reference: str = "guide",
+                 hmc_below: float = 0.5, proposal_df: float = 10.0, max_temperatures: int = 1000,
+                 seed: int = 0) -> None:
         super().__init__(seed=seed)
         self.num_islands = check_positive_int(num_islands, "num_islands", minimum=2)
         self.num_particles = check_positive_int(num_particles, "num_particles", minimum=2 * self.num_islands)
@@ -95,8 +140,12 @@ class SMC(EvidenceEstimator):
             raise InvalidArgumentError(f"`target_ess` must lie in (0, 1); got {target_ess!r}")
         self.target_ess = float(target_ess)
         self.num_mcmc_steps = check_positive_int(num_mcmc_steps, "num_mcmc_steps")
-        if reference not in ("prior", "laplace"):
-            raise InvalidArgumentError(f"`reference` must be 'prior' or 'laplace'; got {reference!r}")
+        self.num_leapfrog_steps = check_positive_int(num_leapfrog_steps, "num_leapfrog_steps")
+        if not 0.0 <= float(hmc_below) <= 1.0:
+            raise InvalidArgumentError(f"`hmc_below` must lie in [0, 1]; got {hmc_below!r}")
+        self.hmc_below = float(hmc_below)
+        if reference not in ("guide", "laplace", "prior"):
+            raise InvalidArgumentError(f"`reference` must be 'guide', 'laplace' or 'prior'; got {reference!r}")
         self.reference = reference
         self.proposal_df = check_positive(proposal_df, "proposal_df")
         self.max_temperatures = check_positive_int(max_temperatures, "max_temperatures")
@@ -118,8 +167,12 @@ class SMC(EvidenceEstimator):
                 return prior, lik
         else:
             lap = laplace_fit(density)
-            reference = dist.MultivariateStudentT(torch.tensor(self.proposal_df), lap.z_map,
-                                                  torch.linalg.cholesky(torch.cholesky_inverse(lap.cholesky)))
+            if self.reference == "guide":
+                fit = fit_gaussian_guide(density, laplace=lap)
+                loc, tril = fit.loc, fit.scale_tril
+            else:
+                loc, tril = lap.z_map, torch.linalg.cholesky(torch.cholesky_inverse(lap.cholesky))
+            reference = dist.MultivariateStudentT(torch.tensor(self.proposal_df), loc, tril)
             z = reference.sample((B,))
 
             def evaluate(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,8 +185,8 @@ class SMC(EvidenceEstimator):
             log_z = torch.zeros(R)
             beta = 0.0
             betas = [0.0]
-            accept_ind, accept_rw = [], []
-            rw_scale = 2.38 / math.sqrt(D)
+            accept_ind, accept_hmc = [], []
+            step_size = 0.5 * D ** -0.25
             while beta < 1.0:
                 if len(betas) > self.max_temperatures:
                     warn_not_converged(f"smc: stopped at beta={beta:.3g} after {self.max_temperatures} temperatures")
@@ -165,31 +218,30 @@ class SMC(EvidenceEstimator):
                 if info != 0:
                     chol = torch.diag(cov.diagonal().clamp_min(1e-12).sqrt())
                 log_target = ref_lp + beta * ell
+                cloud = dist.MultivariateStudentT(torch.tensor(self.proposal_df), mean, chol)
+                use_hmc = False
                 for step in range(self.num_mcmc_steps):
-                    independent = step % 2 == 0
-                    if independent:
-                        cloud = dist.MultivariateStudentT(torch.tensor(self.proposal_df), mean, chol)
+                    independent = not (use_hmc and step % 2 == 1)
+                    if independent:  # independence Metropolis-Hastings from the cloud's Student-t
                         prop = cloud.sample((B,))
+                        p_ref, p_ell = evaluate(prop)
+                        p_ell = torch.where(torch.isfinite(p_ell), p_ell, torch.full_like(p_ell, -math.inf))
+                        log_alpha = p_ref + beta * p_ell - log_target + cloud.log_prob(z) - cloud.log_prob(prop)
+                        accept = torch.rand(B).log() < torch.nan_to_num(log_alpha, nan=-math.inf)
                     else:
-                        prop = z + rw_scale * torch.randn(B, D) @ chol.T
-                    p_ref, p_ell = evaluate(prop)
-                    p_ell = torch.where(torch.isfinite(p_ell), p_ell, torch.full_like(p_ell, -math.inf))
-                    p_target = p_ref + beta * p_ell
-                    log_alpha = p_target - log_target
-                    if independent:
-                        log_alpha = log_alpha + cloud.log_prob(z) - cloud.log_prob(prop)
-                    log_alpha = torch.nan_to_num(log_alpha, nan=-math.inf)
-                    accept = torch.rand(B).log() < log_alpha
+                        prop, p_ref, p_ell, accept = _hmc_move(z, evaluate, beta, chol, step_size,
+                                                               self.num_leapfrog_steps)
                     z = torch.where(accept.unsqueeze(-1), prop, z)
                     ref_lp = torch.where(accept, p_ref, ref_lp)
                     ell = torch.where(accept, p_ell, ell)
-                    log_target = torch.where(accept, p_target, log_target)
+                    log_target = ref_lp + beta * ell
                     rate = accept.double().mean().item()
                     if independent:
                         accept_ind.append(rate)
+                        use_hmc = use_hmc or rate < self.hmc_below
                     else:
-                        accept_rw.append(rate)
-                        rw_scale *= math.exp(rate - 0.3)
+                        accept_hmc.append(rate)
+                        step_size *= math.exp(rate - 0.8)
             # combine islands: log mean_r Z_r, delta-method standard error
             log_total = float(torch.logsumexp(log_z, 0) - math.log(R))
             w = torch.exp(log_z - log_z.max())
@@ -201,7 +253,8 @@ class SMC(EvidenceEstimator):
             "reference": self.reference,
             "island_log_evidence": log_z.tolist(),
             "independence_acceptance": float(sum(accept_ind) / max(1, len(accept_ind))),
-            "random_walk_acceptance": float(sum(accept_rw) / max(1, len(accept_rw))),
+            "hmc_acceptance": float(sum(accept_hmc) / max(1, len(accept_hmc))),
+            "hmc_step_size": step_size,
             "final_acceptance": accept_ind[-1] if accept_ind else None,
             "num_particles": B,
         }
