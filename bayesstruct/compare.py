@@ -42,7 +42,7 @@ class ComparisonRow:
 
     structure: dict[str, Any]
     estimates: dict[str, EvidenceResult]
-    hyperparameters: dict[str, Any]
+    hyperparameters: dict[str, Any]  # as reported by family.hyperparameters()
     log_bayes_factor_vs_best: float
     posterior_probability: float
     log_prior: float
@@ -168,7 +168,7 @@ class ComparisonTable:
                 S = next(iter(flat.values())).shape[0]
                 need = max(int(counts[i]), num_samples if i == 0 else 0)
                 idx = torch.randint(S, (need,), generator=gen)
-                density = ModelDensity(self.family.bind(r.structure, **r.hyperparameters), self.x, self.y)
+                density = ModelDensity(self._bind(r), self.x, self.y)
                 z = density.unconstrain({k: v[idx] for k, v in flat.items()})
                 torch.manual_seed(seed + i)
                 out = density.predict(z, x_new)
@@ -182,10 +182,16 @@ class ComparisonTable:
             s = r.estimates[m].samples
             if s:
                 return s
-        res = self.family.bind(r.structure, **r.hyperparameters)
         from bayesstruct.evidence import log_evidence
 
-        return log_evidence(res, self.x, self.y, method="laplace").samples
+        return log_evidence(self._bind(r), self.x, self.y, method="laplace").samples
+
+    def _bind(self, r: ComparisonRow):
+        """The Pyro model of a row, with the hyperparameters it was evaluated with."""
+        from bayesstruct.evidence.density import float64
+
+        with float64(single_thread=True):
+            return self.family.bind(r.structure, **self.family.resolve(self.x, self.y, r.structure))
 
 
 def _task_seed(seed: int, index: int, method: str) -> int:
@@ -197,14 +203,11 @@ def _evaluate(family: StructureFamily, structure: dict, x: torch.Tensor, y: torc
     """One (structure, method) evaluation; runs in a worker process."""
     from bayesstruct.evidence.density import float64
 
-    with float64():
+    with float64(single_thread=True):
         hyper = family.resolve(x, y, structure)
     estimator = get_estimator(method, seed=seed, **options)
-    model = family.bind(structure, **hyper)
-    result = estimator(model, x, y)
-    structure_keys = set(structure)
-    shown = {k: v for k, v in hyper.items() if k not in structure_keys}
-    return shown, result
+    result = estimator(family.bind(structure, **hyper), x, y)
+    return family.hyperparameters(hyper), result
 
 
 def _init_worker() -> None:
@@ -283,8 +286,8 @@ def compare(
     for m in methods:
         estimator_classes[m] = type(get_estimator(m))  # raises UnknownNameError listing the registry
     for m in options or {}:
-        if m not in methods:
-            raise InvalidArgumentError(f"`options` names method {m!r} which is not in `methods` {list(methods)}")
+        if m not in list_estimators():  # options of registered but unrequested methods are ignored
+            raise UnknownNameError(f"`options` names method {m!r}; registered methods: {', '.join(list_estimators())}")
     options = {m: dict((options or {}).get(m, {})) for m in methods}
     structures = family.structures() if structures is None else [family.validate_structure(s) for s in structures]
     if not structures:

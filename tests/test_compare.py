@@ -115,7 +115,7 @@ def test_same_seed_same_table_and_process_pool_equals_serial(data):
         ({"structure_prior": [-1.0, 1.0, 1.0]}, InvalidArgumentError, "structure_prior"),
         ({"workers": 0}, InvalidArgumentError, "workers"),
         ({"structures": [{"order": 2}]}, InvalidArgumentError, "structure"),
-        ({"options": {"smc": {}}}, InvalidArgumentError, "options"),
+        ({"options": {"smcc": {}}}, UnknownNameError, "smcc"),
     ],
 )
 def test_bad_arguments(data, kwargs, exc, match):

@@ -98,7 +98,8 @@ class EvidenceEstimator:
     Subclasses set ``name`` (via :func:`register_estimator`) and implement
     :meth:`estimate`, returning the fields of an :class:`EvidenceResult` other than
     ``method`` and ``seconds``. Calling the estimator runs it in float64 under the
-    seed given at construction, so the same seed gives the same number.
+    seed given at construction, so the same seed gives the same number, and on one
+    torch thread (restored afterwards).
 
     Parameters
     ----------
@@ -116,7 +117,7 @@ class EvidenceEstimator:
         self.seed = seed
 
     def __call__(self, model: Callable, *args: Any, **kwargs: Any) -> EvidenceResult:
-        with float64():
+        with float64(single_thread=True):
             pyro.set_rng_seed(self.seed)
             start = time.perf_counter()
             fields = self.estimate(model, args, kwargs)

@@ -41,17 +41,26 @@ _PARTICLE_PLATE = "_bayesstruct_particles"
 
 
 @contextlib.contextmanager
-def float64():
+def float64(single_thread: bool = False):
     """Run a block with float64 as torch's default dtype, restoring it afterwards.
 
-    Evidence values are differences of large numbers; float32 loses nats.
+    Evidence values are differences of large numbers; float32 loses nats. With
+    ``single_thread`` torch's intra-op thread count is 1 inside the block: the
+    estimators' batched operations are too small to gain from threads, and on a busy
+    machine extra threads slow them down tenfold (parallelism comes from fanning
+    structures out over processes instead, see :func:`bayesstruct.compare`).
     """
     old = torch.get_default_dtype()
+    old_threads = torch.get_num_threads()
     torch.set_default_dtype(torch.float64)
+    if single_thread:
+        torch.set_num_threads(1)
     try:
         yield
     finally:
         torch.set_default_dtype(old)
+        if single_thread:
+            torch.set_num_threads(old_threads)
 
 
 @dataclass(frozen=True)

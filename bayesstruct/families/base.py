@@ -115,6 +115,10 @@ class StructureFamily:
         """
         return dict(self.model_kwargs)
 
+    def hyperparameters(self, resolved: Mapping[str, Any]) -> dict[str, Any]:
+        """The hyperparameters worth reporting among the keyword arguments from :meth:`resolve`."""
+        return dict(resolved)
+
     def bind(self, structure: Mapping[str, Any], **kwargs: Any) -> BoundModel:
         """The Pyro model of one structure, with ``kwargs`` (hyperparameters) fixed."""
         structure = self.validate_structure(structure)

@@ -181,6 +181,17 @@ class PolynomialFamily(StructureFamily):
         super().__init__(polynomial_model, {"degree": degrees}, name="polynomial",
                          model_kwargs=dict(model_kwargs, hyper=hyper.value, alpha=alpha, beta=beta))
 
+    def hyperparameters(self, resolved: Mapping[str, Any]) -> dict[str, Any]:
+        keys = {Hyper.FIXED: ("alpha", "beta"), Hyper.LEARN: ("alpha", "beta"),
+                Hyper.PRIOR: ("alpha_prior", "beta_prior"), Hyper.NORMAL_GAMMA: ("tau_prior", "lam")}[self.hyper]
+        out = {"hyper": self.hyper.value}
+        for k in keys:
+            if k == "lam":
+                out[k] = resolved.get("lam") or resolved["alpha"] / resolved["beta"]
+            else:
+                out[k] = resolved.get(k, polynomial_model.__kwdefaults__[k])
+        return out
+
     def resolve(self, x: torch.Tensor, y: torch.Tensor, structure: Mapping[str, Any]) -> dict[str, Any]:
         kwargs = dict(self.model_kwargs)
         if self.standardize:

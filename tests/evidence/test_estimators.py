@@ -338,3 +338,12 @@ def test_prior_hyperparameters_against_quadrature(degree):
     # the ELBO is a lower bound (3 standard errors of slack for its Monte Carlo estimate)
     elbo = family.log_evidence(X, Y, {"degree": degree}, method="elbo")
     assert elbo.log_evidence < truth + 3 * elbo.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="known limitation: at degree 3 the joint MAP and the fitted guide sit in the "
+                   "'noise' region (alpha ~ 2, beta ~ 2.5) of a funnel-shaped posterior while most of the mass lies "
+                   "at alpha ~ 0.003, beta ~ 15; no move bridges the two, so smc is ~2.7 nats low (see BENCHMARKS.md)")
+def test_prior_hyperparameters_degree_3_funnel():
+    truth = _prior_mode_quadrature(X, Y, 3)
+    smc = PolynomialFamily([3], hyper="prior").log_evidence(X, Y, {"degree": 3}, method=SMC(seed=0))
+    assert abs(smc.log_evidence - truth) < 0.1
