@@ -77,3 +77,15 @@ def test_bad_options_exit_2(capsys, argv, needle):
 def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "bayesstruct.cli", "compare", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--degrees" in out.stdout and "--scheduler" in out.stdout
+
+
+def test_out_directory_has_figures_netcdf_and_json(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = run(capsys, "compare", "polynomial", "--degrees", "1,3", "--methods", "exact,laplace,smc",
+                          "--smoke", "--workers", "1", "--no-progress", "--out", str(out))
+    assert code == 0
+    assert "LOO" in stdout  # printed beside the evidence
+    for name in ("evidence.png", "predictive.png", "posterior_probabilities.png", "weights_forest.png", "results.json"):
+        assert (out / name).stat().st_size > 0, name
+    assert len(list((out / "posterior").glob("*.nc"))) == 2
+    assert json.loads((out / "results.json").read_text())["best"] == {"degree": 3}
