@@ -74,10 +74,10 @@ def test_iwae_matches_exact(degree):
 
 @pytest.mark.parametrize("degree", FIXED_DEGREES)
 def test_smc_matches_exact(degree):
-    # default SMC (4096 particles, 8 islands, Laplace-centred Student-t reference) reports
-    # stderr <= 0.01 nats here; 0.15 nats also covers the prior-reference path (below)
+    # default SMC (4096 particles, 8 islands, Student-t reference around the fitted guide)
+    # reports stderr <= 0.01 nats here and measured errors <= 0.02; 0.1 nats is the goal
     r = estimate("fixed", degree, "smc")
-    assert r.log_evidence == pytest.approx(exact("fixed", degree), abs=0.15)
+    assert r.log_evidence == pytest.approx(exact("fixed", degree), abs=0.1)
     assert r.stderr is not None and 0 < r.stderr < 0.15
 
 
