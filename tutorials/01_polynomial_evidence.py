@@ -105,11 +105,10 @@ table = compare(PolynomialFamily(DEGREES), x, y, methods="exact,laplace,elbo,iwa
 print(table)
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-plots.plot_evidence(table, ax=axes[0])
-plots.plot_posterior_probabilities(table, ax=axes[1])
-fig.tight_layout()
-fig.savefig(FIGURES / "evidence.png", dpi=120, bbox_inches="tight")
+ax = plots.plot_evidence(table)  # all degrees, and a panel zoomed on the best ones
+ax.figure.savefig(FIGURES / "evidence.png", dpi=120, bbox_inches="tight")
+ax = plots.plot_posterior_probabilities(table)
+ax.figure.savefig(FIGURES / "posterior_probabilities.png", dpi=120, bbox_inches="tight")
 
 # %% [markdown]
 # ## Posterior predictive: best degree and the model average
@@ -118,7 +117,7 @@ fig.savefig(FIGURES / "evidence.png", dpi=120, bbox_inches="tight")
 # $p(M \mid D)$ (compare PRML fig. 3.8).
 
 # %%
-ax = plots.plot_predictive(table, truth=lambda t: np.sin(2 * np.pi * np.asarray(t)))
+ax = plots.plot_predictive(table, truth=lambda t: np.sin(2 * np.pi * np.asarray(t)), num_samples=4000)
 ax.figure.savefig(FIGURES / "predictive.png", dpi=120, bbox_inches="tight")
 
 # %% [markdown]
