@@ -1,0 +1,3 @@
+"""Indian buffet process priors (to be written)."""
+
+__all__: list[str] = []

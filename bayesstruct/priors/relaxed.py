@@ -1,0 +1,3 @@
+"""Relaxed structure priors (to be written)."""
+
+__all__: list[str] = []
