@@ -31,9 +31,10 @@ evaluation.
 
 Run (``BAYESSTRUCT_SMOKE=1`` is the same as ``--quick``)::
 
-    python benchmarks/evidence.py --quick                          # smoke run, about a minute
-    python benchmarks/evidence.py --seeds 3 --baseline-degrees 0,3,6,9 --out evidence.json
-    python benchmarks/evidence.py --skip-baseline --seeds 3        # bayesstruct only, ~2 min
+    python benchmarks/evidence.py --quick                          # smoke run, ~2.5 min on 2 busy cores
+    python benchmarks/evidence.py --skip-baseline --seeds 3        # bayesstruct only, ~4 min
+    python benchmarks/evidence.py --seeds 3 --baseline-degrees 0,3,6,9 --out evidence.json   # ~1 h
+    python benchmarks/evidence.py --seeds 3 --baseline-from evidence.json   # reuse those baseline fits
 
 The exit status is 0 when every goal passes and 1 otherwise.
 """
@@ -60,9 +61,11 @@ import pyro
 import torch
 from tqdm.auto import tqdm
 
+from bayesstruct.cli import parse_degrees as cli_parse_degrees
 from bayesstruct import PolynomialFamily, get_estimator
 from bayesstruct.datasets import sinusoid
 from bayesstruct.evidence.density import float64
+from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.families.polynomial import polynomial_model
 
 # ----------------------------------------------------------------------------- setup
@@ -121,18 +124,11 @@ ROUNDOFF = 1e-9
 
 
 def parse_degrees(text: str) -> list[int]:
-    """``"0:9"`` (inclusive) or ``"0,3,6,9"``."""
+    """``"0:9"`` (inclusive) or ``"0,3,6,9"`` (the CLI's parser, as an argparse type)."""
     try:
-        if ":" in text:
-            lo, hi = (int(t) for t in text.split(":"))
-            out = list(range(lo, hi + 1))
-        else:
-            out = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"degrees must look like 0:9 or 0,3,6,9; got {text!r}") from None
-    if not out or min(out) < 0:
-        raise argparse.ArgumentTypeError(f"degrees must be non-empty and non-negative; got {text!r}")
-    return out
+        return cli_parse_degrees(text)
+    except InvalidArgumentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def machine_info() -> dict[str, Any]:
@@ -418,6 +414,30 @@ def time_cli(timeout: float = 600.0) -> dict[str, Any]:
             "command": "bayesstruct compare polynomial", "stderr_tail": proc.stderr[-500:]}
 
 
+def load_baseline(path: str, cases: list[Case], guides: list[str]) -> dict[str, Any]:
+    """The baseline runs of an earlier ``--out`` file, degree keys back to int."""
+    with open(path) as fh:
+        saved = json.load(fh)
+    runs: dict[str, dict[str, list]] = {}
+    found: set[str] = set()
+    degrees: set[int] = set()
+    for case in cases:
+        saved_runs = saved["results"].get(case.key, {}).get("runs", {})
+        runs[case.key] = {}
+        for g in guides:
+            if g not in saved_runs:
+                continue
+            found.add(g)
+            runs[case.key][g] = [dict(r, degrees={int(d): v for d, v in r["degrees"].items()}) for r in saved_runs[g]]
+            degrees |= set(runs[case.key][g][0]["degrees"])
+    missing = [(c.key, g) for c in cases for g in found if g not in runs[c.key]]
+    if not found or missing:
+        raise SystemExit(f"--baseline-from {path}: no baseline fits for {missing or guides}")
+    return {"runs": runs, "guides": sorted(found), "degrees": sorted(degrees),
+            "num_steps": saved["args"]["baseline_steps"], "seed": saved["args"]["baseline_seed"],
+            "source": {"path": path, "date": saved["machine"]["date"], "command": saved["machine"]["command"]}}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--degrees", type=parse_degrees, default=parse_degrees("0:9"), help="0:9 (inclusive) or 0,3,6,9")
@@ -431,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline-guides", default=",".join(BASELINES), help="comma-separated: svi-mvn, svi-normal")
     p.add_argument("--baseline-seed", type=int, default=0, help="seed of the (single) baseline run per degree")
     p.add_argument("--skip-baseline", action="store_true", help="do not run the plain Pyro SVI baseline")
+    p.add_argument("--baseline-from", default=None, metavar="PATH.json",
+                   help="reuse the baseline fits of an earlier --out file instead of rerunning them (they use plain "
+                        "Pyro and polynomial_model only, not bayesstruct's estimators; ~1 h CPU at 30000 steps)")
     p.add_argument("--skip-cli", action="store_true", help="do not time `bayesstruct compare polynomial`")
     p.add_argument("--quick", "--smoke", action="store_true",
                    help="smoke run: 1 seed, 300 baseline steps on degrees 0,3 (also BAYESSTRUCT_SMOKE=1)")
@@ -454,6 +477,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--methods: unknown {sorted(unknown)}")
     methods = [m for m in METHODS if m.key in wanted]
     guides = [] if args.skip_baseline else [g.strip() for g in args.baseline_guides.split(",") if g.strip()]
+    loaded = None
+    if guides and args.baseline_from:
+        loaded = load_baseline(args.baseline_from, cases, guides)
+        guides = [g for g in guides if g in loaded["guides"]]
+        args.baseline_steps, args.baseline_seed = loaded["num_steps"], loaded["seed"]
+        baseline_degrees = loaded["degrees"]
 
     torch.set_num_threads(1)
     info = machine_info()
@@ -466,11 +495,11 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")
         for m in methods:
             m.make(0)(warm, x, y)
-        if guides:
+        if guides and loaded is None:
             run_baseline(CASES["known"], guides[0], 1, 0, 5, x, y, eval_batches=2, eval_particles=10)
 
     n_fits = sum(len(args.degrees) * (args.seeds if m.stochastic else 1) for m in methods) * len(cases)
-    n_fits += len(guides) * len(baseline_degrees) * len(cases)
+    n_fits += 0 if loaded else len(guides) * len(baseline_degrees) * len(cases)
     bar = tqdm(total=n_fits, desc="evidence benchmark", unit="fit", disable=args.no_progress)
     results: dict[str, Any] = {}
     for case in cases:
@@ -481,6 +510,9 @@ def main(argv: list[str] | None = None) -> int:
             runs[m.key] = [run_sweep(case, m, s, args.degrees, x, y, bar) for s in seeds]
         exact = {d: runs["exact"][0]["degrees"][d]["log_evidence"] for d in args.degrees}
         for g in guides:
+            if loaded is not None:
+                runs[g] = loaded["runs"][case.key][g]
+                continue
             bar.set_description(f"{case.key}: {g} ({args.baseline_steps} steps)")
             per_degree = {}
             cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -504,7 +536,11 @@ def main(argv: list[str] | None = None) -> int:
               f"command: {info['command']}",
               f"data: sinusoid(n=20, noise=0.3, seed=0); degrees {args.degrees}; seeds {args.seeds}; "
               + (f"baseline: {','.join(guides)} on degrees {baseline_degrees}, {args.baseline_steps} steps, seed "
-                 f"{args.baseline_seed}" if guides else "baseline skipped"), ""]
+                 f"{args.baseline_seed}" if guides else "baseline skipped")]
+    if loaded is not None:
+        report.append(f"baseline fits loaded from {args.baseline_from}: run of {loaded['source']['date']}, "
+                      f"command: {loaded['source']['command']}")
+    report.append("")
     all_goals = []
     summaries = {}
     for case in cases:
@@ -534,7 +570,8 @@ def main(argv: list[str] | None = None) -> int:
         payload = {"machine": info, "args": {k: v for k, v in vars(args).items()}, "results": results,
                    "summaries": summaries, "goals": all_goals, "cli": cli,
                    "methods": {m.key: {"method": m.method, "options": m.options, "note": m.note} for m in methods},
-                   "baselines": {g: BASELINES[g] for g in guides}}
+                   "baselines": {g: BASELINES[g] for g in guides},
+                   "baseline_source": None if loaded is None else loaded["source"]}
         with open(args.out, "w") as fh:
             json.dump(payload, fh, indent=1, default=_json_default)
         print(f"wrote {args.out}")

@@ -220,7 +220,8 @@ class ModelDensity:
         B = z.shape[0]
         values, log_det = self.constrain(z)
         trace = self._trace(values, B)
-        trace.compute_log_prob()
+        with pyro.validation_enabled(False):  # out-of-support particles give -inf/NaN, handled below
+            trace.compute_log_prob()
         prior = log_det
         lik = z.new_zeros(B)
         for name, site in trace.nodes.items():

@@ -1,3 +1,391 @@
-"""Relaxed structure priors (to be written)."""
+r"""Priors over a structure vector :math:`\gamma` restricted to the simplex or the cube.
 
-__all__: list[str] = []
+A structure parameter :math:`\gamma \in [0, 1]^K` (one per edge of a structure graph)
+is restricted to one of four sets (the lecture's "structure restrictions"):
+
+=====================  ==========================================  ==============================
+restriction            set                                          prior
+=====================  ==========================================  ==============================
+``simplex_vertices``   one-hot vectors :math:`e_1, \dots, e_K`      :class:`OneHotCategorical`
+``simplex_interior``   :math:`\{\gamma \ge 0, \sum_k \gamma_k = 1\}` :class:`GumbelSoftmax`,
+                                                                    :class:`TemperedDirichlet`
+``cube_vertices``      :math:`\{0, 1\}^K`                           independent Bernoulli
+``cube_interior``      :math:`[0, 1]^K`                             :class:`RelaxedBernoulliCube`,
+                                                                    :class:`TemperedBetaCube`
+=====================  ==========================================  ==============================
+
+The interior priors are parameterised, as in the lecture, by a location ``s`` and a
+temperature :math:`\lambda_{temp} > 0`. In every family here :math:`\lambda_{temp} \to 0`
+concentrates the samples on the vertices (the relaxation becomes the discrete prior)
+and a large :math:`\lambda_{temp}` moves them into the interior.
+
+Use :func:`structure_prior` to build one by name::
+
+    >>> import pyro
+    >>> from bayesstruct.priors import structure_prior
+    >>> prior = structure_prior("simplex_interior", [0.5, 0.3, 0.2], temperature=0.3)
+    >>> gamma = pyro.sample("gamma", prior)  # (3,), a point of the 2-simplex
+    >>> tuple(gamma.shape)
+    (3,)
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Any
+
+import pyro.distributions as dist
+import torch
+from torch.distributions import constraints
+
+from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+
+__all__ = [
+    "Restriction",
+    "GumbelSoftmax",
+    "TemperedDirichlet",
+    "RelaxedBernoulliCube",
+    "TemperedBetaCube",
+    "structure_prior",
+]
+
+
+class Restriction(str, Enum):
+    """The set a structure vector :math:`\\gamma \\in [0, 1]^K` is restricted to."""
+
+    SIMPLEX_VERTICES = "simplex_vertices"
+    """One-hot vectors: exactly one of the K options is on (a Categorical choice)."""
+
+    SIMPLEX_INTERIOR = "simplex_interior"
+    """Points of the (K-1)-simplex: a soft mixture of the K options (Dirichlet, Gumbel-softmax)."""
+
+    CUBE_VERTICES = "cube_vertices"
+    """Binary vectors in {0, 1}^K: each option independently on or off (Bernoulli)."""
+
+    CUBE_INTERIOR = "cube_interior"
+    """Points of [0, 1]^K: each option independently weighted (relaxed Bernoulli, Beta)."""
+
+
+# --------------------------------------------------------------------------------------
+# distributions
+# --------------------------------------------------------------------------------------
+
+
+class GumbelSoftmax(dist.RelaxedOneHotCategorical):
+    r"""Gumbel-softmax (Concrete) distribution :math:`GS(s, \lambda_{temp})` on the simplex.
+
+    A sample is :math:`\gamma = \mathrm{softmax}((\log s + g) / \lambda)` with i.i.d.
+    standard Gumbel :math:`g_k`; its density on the (K-1)-simplex is (Jang et al. 2016;
+    Maddison et al. 2016)
+
+    .. math::
+
+        p(\gamma \mid s, \lambda) = (K-1)!\, \lambda^{K-1}
+            \prod_{k=1}^K \frac{s_k \gamma_k^{-\lambda-1}}{\sum_{i=1}^K s_i \gamma_i^{-\lambda}} .
+
+    This is Pyro's ``RelaxedOneHotCategorical(temperature, probs=s)`` with the lecture's
+    argument order. For every :math:`\lambda`, :math:`P(\arg\max_k \gamma_k = j) = s_j`;
+    :math:`\lambda \to 0` puts the samples on the vertices (one-hot, ``Categorical(s)``),
+    :math:`\lambda \to \infty` collapses them onto the barycentre :math:`(1/K, \dots, 1/K)`.
+    Reparameterised (``rsample``).
+
+    Parameters
+    ----------
+    s : Tensor, ``(..., K)``
+        Location: positive class probabilities, normalised along the last dimension.
+    temperature : float or 0-d Tensor
+        :math:`\lambda_{temp} > 0`.
+
+    References
+    ----------
+    Jang, Gu, Poole. Categorical reparameterization with Gumbel-softmax. arXiv:1611.01144.
+    Maddison, Mnih, Teh. The Concrete distribution. arXiv:1611.00712.
+    """
+
+    def __init__(self, s: torch.Tensor, temperature: Any, validate_args: bool | None = None):
+        s = torch.as_tensor(s)
+        temperature = torch.as_tensor(temperature, dtype=s.dtype, device=s.device)
+        self.s = s / s.sum(-1, keepdim=True)
+        super().__init__(temperature, probs=self.s, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = torch.Size(batch_shape)
+        return GumbelSoftmax(self.s.expand(batch_shape + self.event_shape), self.temperature,
+                             validate_args=self._validate_args)
+
+
+class TemperedDirichlet(dist.Dirichlet):
+    r"""Dirichlet prior :math:`\mathrm{Dir}(s, \lambda_{temp})` with location and temperature.
+
+    :math:`\mathrm{Dir}(s, \lambda) = \mathrm{Dirichlet}(\alpha)` with concentration
+    :math:`\alpha = K \lambda s`, so the mean is :math:`s` and
+
+    .. math::
+
+        \mathrm{Var}\,\gamma_k = \frac{s_k (1 - s_k)}{K\lambda + 1}.
+
+    :math:`\lambda \to 0` (so :math:`\alpha \to 0`) puts the mass on the vertices, vertex
+    :math:`e_k` with probability :math:`s_k`; :math:`\lambda \to \infty` concentrates it at
+    :math:`s`; with the uniform location :math:`s = (1/K, \dots, 1/K)`, :math:`\lambda = 1` is
+    the flat Dirichlet (uniform on the simplex). (The naive choice :math:`\alpha = s/\lambda`
+    has the opposite limits.) Reparameterised (``rsample``).
+
+    Parameters
+    ----------
+    s : Tensor, ``(..., K)``
+        Location: positive weights, normalised along the last dimension (the mean).
+    temperature : float or 0-d Tensor
+        :math:`\lambda_{temp} > 0`.
+    """
+
+    def __init__(self, s: torch.Tensor, temperature: Any, validate_args: bool | None = None):
+        s = torch.as_tensor(s)
+        self.s = s / s.sum(-1, keepdim=True)
+        self.temperature = torch.as_tensor(temperature, dtype=s.dtype, device=s.device)
+        super().__init__(s.shape[-1] * self.temperature * self.s, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = torch.Size(batch_shape)
+        return TemperedDirichlet(self.s.expand(batch_shape + self.event_shape), self.temperature,
+                                 validate_args=self._validate_args)
+
+
+class RelaxedBernoulliCube(dist.Independent):
+    r"""Independent relaxed Bernoulli (binary Concrete) coordinates on the cube :math:`[0, 1]^K`.
+
+    Coordinate :math:`k` is :math:`\sigma((\mathrm{logit}\, s_k + l_k) / \lambda)` with
+    standard logistic :math:`l_k`; its density is (Maddison et al. 2016)
+
+    .. math::
+
+        p(\gamma_k) = \frac{\lambda\, a_k\, \gamma_k^{-\lambda-1} (1-\gamma_k)^{-\lambda-1}}
+                           {\left(a_k \gamma_k^{-\lambda} + (1-\gamma_k)^{-\lambda}\right)^2},
+        \qquad a_k = \frac{s_k}{1 - s_k},
+
+    and ``log_prob`` sums over the K coordinates (event shape ``(K,)``). For every
+    :math:`\lambda`, :math:`P(\gamma_k > 1/2) = s_k`; :math:`\lambda \to 0` gives independent
+    ``Bernoulli(s)`` (the cube's vertices), :math:`\lambda \to \infty` collapses each
+    coordinate onto 1/2. Reparameterised (``rsample``).
+
+    Parameters
+    ----------
+    s : Tensor, ``(..., K)``
+        Location: probabilities in the open interval (0, 1).
+    temperature : float or 0-d Tensor
+        :math:`\lambda_{temp} > 0`.
+    """
+
+    def __init__(self, s: torch.Tensor, temperature: Any, validate_args: bool | None = None):
+        s = torch.as_tensor(s)
+        self.s = s
+        self.temperature = torch.as_tensor(temperature, dtype=s.dtype, device=s.device)
+        super().__init__(dist.RelaxedBernoulli(self.temperature, probs=s), 1, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = torch.Size(batch_shape)
+        return RelaxedBernoulliCube(self.s.expand(batch_shape + self.event_shape), self.temperature,
+                                    validate_args=self._validate_args)
+
+
+class TemperedBetaCube(dist.Independent):
+    r"""Independent Beta coordinates on the cube with location :math:`s` and temperature.
+
+    :math:`\gamma_k \sim \mathrm{Beta}(2\lambda s_k,\; 2\lambda (1 - s_k))`, independently,
+    i.e. the two-option :class:`TemperedDirichlet` of :math:`(s_k, 1 - s_k)` per coordinate:
+    mean :math:`s_k`, variance :math:`s_k (1 - s_k) / (2\lambda + 1)`. :math:`\lambda \to 0`
+    gives independent ``Bernoulli(s)`` (the vertices), :math:`\lambda \to \infty` concentrates
+    at :math:`s`, and :math:`s = 1/2, \lambda = 1` is uniform on the cube. ``log_prob`` sums
+    over the K coordinates (event shape ``(K,)``). Reparameterised (``rsample``).
+
+    Parameters
+    ----------
+    s : Tensor, ``(..., K)``
+        Location: probabilities in the open interval (0, 1).
+    temperature : float or 0-d Tensor
+        :math:`\lambda_{temp} > 0`.
+    """
+
+    def __init__(self, s: torch.Tensor, temperature: Any, validate_args: bool | None = None):
+        s = torch.as_tensor(s)
+        self.s = s
+        self.temperature = torch.as_tensor(temperature, dtype=s.dtype, device=s.device)
+        two_lam = 2.0 * self.temperature
+        super().__init__(dist.Beta(two_lam * s, two_lam * (1.0 - s)), 1, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = torch.Size(batch_shape)
+        return TemperedBetaCube(self.s.expand(batch_shape + self.event_shape), self.temperature,
+                                validate_args=self._validate_args)
+
+
+# --------------------------------------------------------------------------------------
+# factory
+# --------------------------------------------------------------------------------------
+
+# kind name -> (family for the simplex, family for the cube). The two-option names are
+# aliases: the binary Concrete *is* the K=2 Gumbel-softmax, and Beta the K=2 Dirichlet.
+_SIMPLEX_KINDS = {"gumbel-softmax": GumbelSoftmax, "concrete": GumbelSoftmax, "dirichlet": TemperedDirichlet}
+_CUBE_KINDS = {
+    "relaxed-bernoulli": RelaxedBernoulliCube,
+    "gumbel-softmax": RelaxedBernoulliCube,
+    "concrete": RelaxedBernoulliCube,
+    "beta": TemperedBetaCube,
+    "dirichlet": TemperedBetaCube,
+}
+
+
+def _resolve_restriction(restriction: Any) -> Restriction:
+    if isinstance(restriction, Restriction):
+        return restriction
+    valid = ", ".join(repr(r.value) for r in Restriction)
+    if not isinstance(restriction, str):
+        raise InvalidArgumentError(
+            f"`restriction` must be a Restriction or one of {valid}; got {type(restriction).__name__}"
+        )
+    key = restriction.strip().lower().replace("-", "_").replace(" ", "_")
+    try:
+        return Restriction(key)
+    except ValueError:
+        raise UnknownNameError(f"unknown restriction {restriction!r}; valid restrictions are {valid}") from None
+
+
+def _location(s: Any, restriction: Restriction) -> torch.Tensor:
+    """Validate the location ``s`` for ``restriction`` (keeps a floating tensor's dtype)."""
+    try:
+        if torch.is_tensor(s) and s.is_floating_point():
+            t = s
+        else:
+            t = torch.as_tensor(s, dtype=torch.get_default_dtype())
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InvalidArgumentError(f"`s` must be an array of numbers; got {type(s).__name__} ({exc})") from None
+    if t.dim() == 0 or t.shape[-1] < 1:
+        raise InvalidArgumentError(f"`s` must have shape (..., K) with K >= 1; got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise InvalidArgumentError("`s` contains NaN or infinite values")
+    vertices = restriction in (Restriction.SIMPLEX_VERTICES, Restriction.CUBE_VERTICES)
+    if restriction in (Restriction.SIMPLEX_VERTICES, Restriction.SIMPLEX_INTERIOR):
+        if t.shape[-1] < 2:
+            raise InvalidArgumentError(f"`s` must have K >= 2 options on the simplex; got shape {tuple(t.shape)}")
+        if vertices:
+            if (t < 0).any() or (t.sum(-1) <= 0).any():
+                raise InvalidArgumentError(
+                    "`s` must be non-negative weights with a positive sum along the last dimension "
+                    f"(a point of the simplex, or weights to normalise); got {s!r}"
+                )
+        elif (t <= 0).any():
+            raise InvalidArgumentError(
+                "`s` must be strictly positive weights (a point inside the simplex, or weights to "
+                f"normalise) for a simplex_interior prior; got {s!r}. Clip zeros to a small value."
+            )
+        return t / t.sum(-1, keepdim=True)
+    if vertices:
+        if ((t < 0) | (t > 1)).any():
+            raise InvalidArgumentError(f"`s` must be probabilities in [0, 1] for cube_vertices; got {s!r}")
+    elif ((t <= 0) | (t >= 1)).any():
+        raise InvalidArgumentError(
+            f"`s` must be probabilities in the open interval (0, 1) for cube_interior; got {s!r}. "
+            "Clip it away from 0 and 1."
+        )
+    return t
+
+
+def _temperature(temperature: Any) -> float:
+    if temperature is None:
+        raise InvalidArgumentError(
+            "`temperature` is required for an interior restriction; pass a number > 0 "
+            "(small values put the samples near the vertices)"
+        )
+    try:
+        if torch.is_tensor(temperature) and temperature.numel() != 1:
+            raise TypeError
+        v = float(temperature)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"`temperature` must be a single positive number; got {temperature!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise InvalidArgumentError(f"`temperature` must be a finite number > 0; got {temperature!r}")
+    return v
+
+
+def structure_prior(
+    restriction: str | Restriction,
+    s: Any,
+    temperature: float | None = None,
+    *,
+    kind: str | None = None,
+    validate_args: bool | None = None,
+) -> dist.TorchDistribution:
+    r"""A Pyro prior over a structure vector :math:`\gamma` in the given restriction set.
+
+    ====================  ============================  =================================
+    restriction           ``kind``                      distribution
+    ====================  ============================  =================================
+    ``simplex_vertices``  --                            ``OneHotCategorical(probs=s)``
+    ``simplex_interior``  ``"gumbel-softmax"`` (def.)   :class:`GumbelSoftmax`
+    ``simplex_interior``  ``"dirichlet"``               :class:`TemperedDirichlet`
+    ``cube_vertices``     --                            ``Bernoulli(s).to_event(1)``
+    ``cube_interior``     ``"relaxed-bernoulli"`` (def.) :class:`RelaxedBernoulliCube`
+    ``cube_interior``     ``"beta"``                    :class:`TemperedBetaCube`
+    ====================  ============================  =================================
+
+    ``"concrete"`` is an alias of the Gumbel-softmax family; on the cube
+    ``"gumbel-softmax"`` means the relaxed Bernoulli (the two-option Gumbel-softmax) and
+    ``"dirichlet"`` the Beta (the two-option Dirichlet). All have event shape ``(K,)`` and
+    batch shape ``s.shape[:-1]``; the interior ones are reparameterised.
+
+    Parameters
+    ----------
+    restriction : str or Restriction
+        ``"simplex_vertices"``, ``"simplex_interior"``, ``"cube_vertices"`` or ``"cube_interior"``.
+    s : array_like, ``(..., K)``
+        Location. On the simplex: non-negative weights, normalised along the last dimension
+        (so a point of the simplex is used as is; strictly positive for the interior). On the
+        cube: per-coordinate probabilities, in ``[0, 1]`` for the vertices and ``(0, 1)`` for the
+        interior. A floating tensor keeps its dtype, anything else becomes the default dtype.
+    temperature : float, optional
+        :math:`\lambda_{temp} > 0`, required for the interior restrictions and not accepted
+        for the vertices. :math:`\lambda_{temp} \to 0` puts the samples on the vertices.
+    kind : str, optional
+        The family for an interior restriction (table above).
+    validate_args : bool, optional
+        Passed to the distribution.
+
+    Returns
+    -------
+    pyro.distributions.TorchDistribution
+
+    Raises
+    ------
+    UnknownNameError
+        ``restriction`` or ``kind`` is not a known name (the message lists the valid ones).
+    InvalidArgumentError
+        ``s`` or ``temperature`` is out of range (the message names it).
+
+    Examples
+    --------
+    >>> import torch
+    >>> d = structure_prior("cube_interior", torch.tensor([0.7, 0.4]), 0.5, kind="beta")
+    >>> d.sample((5,)).shape
+    torch.Size([5, 2])
+    """
+    r = _resolve_restriction(restriction)
+    loc = _location(s, r)
+    if r in (Restriction.SIMPLEX_VERTICES, Restriction.CUBE_VERTICES):
+        if temperature is not None:
+            raise InvalidArgumentError(
+                f"`temperature` has no meaning for {r.value!r} (a discrete prior); got {temperature!r}. "
+                "Drop it, or use the matching *_interior restriction for a relaxed prior."
+            )
+        if kind is not None:
+            raise InvalidArgumentError(f"`kind` has no meaning for {r.value!r}; got {kind!r}. Drop it.")
+        if r is Restriction.SIMPLEX_VERTICES:
+            return dist.OneHotCategorical(probs=loc, validate_args=validate_args)
+        return dist.Bernoulli(probs=loc, validate_args=validate_args).to_event(1)
+    kinds = _SIMPLEX_KINDS if r is Restriction.SIMPLEX_INTERIOR else _CUBE_KINDS
+    name = "gumbel-softmax" if kind is None else kind
+    if not isinstance(name, str) or name.strip().lower().replace("_", "-") not in kinds:
+        valid = ", ".join(repr(k) for k in kinds)
+        raise UnknownNameError(f"unknown `kind` {kind!r} for {r.value!r}; valid kinds are {valid}")
+    lam = _temperature(temperature)
+    family = kinds[name.strip().lower().replace("_", "-")]
+    return family(loc, lam, validate_args=validate_args)
