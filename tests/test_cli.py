@@ -63,7 +63,7 @@ def test_csv_data_and_missing_column(tmp_path, capsys):
         (["--methods", "exact,bogus"], "bogus"),
         (["--alpha", "0"], "alpha"),
         (["--beta", "-1"], "beta"),
-        (["--hyper", "prior", "--methods", "exact"], "exact"),
+        (["--methods", "exact", "--data", "missing.csv", "--x", "a", "--y", "b"], "missing.csv"),
         (["--num-steps", "0", "--methods", "elbo"], "--num-steps"),
     ],
 )

@@ -124,12 +124,12 @@ ax.figure.savefig(FIGURES / "predictive.png", dpi=120, bbox_inches="tight")
 # ## Hyperparameters: fixed, type-II maximum likelihood, or integrated out
 #
 # `hyper="learn"` maximises $p(D \mid \alpha, \beta)$ per degree; `hyper="prior"` puts Gamma
-# priors on α and β and integrates them with the weights (no closed form: SMC and
-# Laplace); `hyper="normal-gamma"` is the conjugate unknown-noise model whose exact
+# priors on α and β and integrates them with the weights (no closed form; `exact` is 2-D
+# quadrature over (log α, log β)); `hyper="normal-gamma"` is the conjugate unknown-noise model whose exact
 # evidence is a Student-t density.
 
 # %%
-for hyper, methods in [("learn", "exact,laplace"), ("prior", "laplace,smc"), ("normal-gamma", "exact,iwae,smc")]:
+for hyper, methods in [("learn", "exact,laplace"), ("prior", "exact,smc"), ("normal-gamma", "exact,iwae,smc")]:
     t = compare(PolynomialFamily(DEGREES, hyper=hyper), x, y, methods=methods, options=OPTIONS, workers=1,
                 progress=False)
     print(f"hyper={hyper}: best {t.best}, p = {t.rows[0].posterior_probability:.2f}, hyperparameters {t.rows[0].hyperparameters}")

@@ -24,7 +24,7 @@ from bayesstruct.evidence.base import (
     register_estimator,
 )
 from bayesstruct.evidence.density import ModelDensity
-from bayesstruct.evidence.exact import Exact, LinearGaussian, NormalGamma
+from bayesstruct.evidence.exact import Exact, GammaPrecisions, LinearGaussian, NormalGamma
 from bayesstruct.evidence.laplace import Laplace, LaplaceFit, laplace_fit
 from bayesstruct.evidence.smc import SMC
 from bayesstruct.evidence.variational import ELBO, IWAE, Guide, fit_gaussian_guide
@@ -40,6 +40,7 @@ __all__ = [
     "Exact",
     "LinearGaussian",
     "NormalGamma",
+    "GammaPrecisions",
     "Laplace",
     "LaplaceFit",
     "laplace_fit",

@@ -22,7 +22,7 @@ import pyro.distributions as dist
 import torch
 
 from bayesstruct._validation import check_positive
-from bayesstruct.evidence.exact import LinearGaussian, NormalGamma
+from bayesstruct.evidence.exact import GammaPrecisions, LinearGaussian, NormalGamma
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.families.base import StructureFamily
 
@@ -40,7 +40,7 @@ class Hyper(str, Enum):
     LEARN = "learn"
     """α and β maximise the evidence p(D | α, β) per degree (type-II maximum likelihood, PRML §3.5)."""
     PRIOR = "prior"
-    """α ~ Gamma, β ~ Gamma are Pyro latent sites integrated out with the weights."""
+    """α ~ Gamma, β ~ Gamma are Pyro latent sites integrated out with the weights (``exact``: 2-D quadrature)."""
     NORMAL_GAMMA = "normal-gamma"
     """Conjugate unknown noise: τ ~ Gamma(a0, b0), w | τ ~ N(0, (λτ)⁻¹ I); exact evidence is Student-t."""
 
@@ -104,11 +104,14 @@ def polynomial_model(x: torch.Tensor, y: torch.Tensor | None = None, *, degree: 
 def _polynomial_conjugate_form(x: torch.Tensor, y: torch.Tensor | None, *, degree: int, hyper: str = "fixed",
                                alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_BETA, x_loc: float = 0.0,
                                x_scale: float = 1.0, tau_prior: tuple[float, float] = (2.0, 0.2),
+                               alpha_prior: tuple[float, float] = (1.0, 1.0), beta_prior: tuple[float, float] = (2.0, 0.2),
                                lam: float | None = None, **_: Any) -> LinearGaussian | NormalGamma | None:
     hyper = Hyper(hyper)
-    if y is None or hyper is Hyper.PRIOR:
+    if y is None:
         return None
     Phi = polynomial_design(x, degree, x_loc=x_loc, x_scale=x_scale)
+    if hyper is Hyper.PRIOR:
+        return GammaPrecisions(Phi, y, tuple(alpha_prior), tuple(beta_prior))
     if hyper is Hyper.NORMAL_GAMMA:
         return NormalGamma(Phi, y, alpha / beta if lam is None else lam, *tau_prior)
     return LinearGaussian(Phi, y, alpha, beta)

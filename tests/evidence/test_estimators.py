@@ -326,6 +326,13 @@ def test_quadrature_reference_is_converged():
     assert abs(_prior_mode_quadrature(X, Y, 3, n=600) - _prior_mode_quadrature(X, Y, 3, n=1200)) < 1e-4
 
 
+@pytest.mark.parametrize("degree", [0, 3, 9])
+def test_exact_gamma_precisions_matches_independent_quadrature(degree):
+    # the package's GammaPrecisions grid vs this file's own grid (other ranges and spacing)
+    exact_value = PolynomialFamily([degree], hyper="prior").log_evidence(X, Y, {"degree": degree}, method="exact")
+    assert exact_value.log_evidence == pytest.approx(_prior_mode_quadrature(X, Y, degree), abs=2e-4)
+
+
 @pytest.mark.parametrize("degree", [1, 4])
 def test_prior_hyperparameters_against_quadrature(degree):
     truth = _prior_mode_quadrature(X, Y, degree)
