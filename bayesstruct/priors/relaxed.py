@@ -31,7 +31,6 @@ Use :func:`structure_prior` to build one by name::
 
 from __future__ import annotations
 
-import math
 from enum import Enum
 from typing import Any
 
@@ -39,6 +38,7 @@ import pyro.distributions as dist
 import torch
 from torch.distributions import constraints
 
+from bayesstruct._validation import check_positive
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 
 __all__ = [
@@ -72,7 +72,16 @@ class Restriction(str, Enum):
 # --------------------------------------------------------------------------------------
 
 
-class GumbelSoftmax(dist.RelaxedOneHotCategorical):
+class _LocationTemperature:
+    """Mixin of the tempered priors: ``expand`` rebuilds the prior from ``(s, temperature)``."""
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = torch.Size(batch_shape)
+        return type(self)(self.s.expand(batch_shape + self.event_shape), self.temperature,
+                          validate_args=self._validate_args)
+
+
+class GumbelSoftmax(_LocationTemperature, dist.RelaxedOneHotCategorical):
     r"""Gumbel-softmax (Concrete) distribution :math:`GS(s, \lambda_{temp})` on the simplex.
 
     A sample is :math:`\gamma = \mathrm{softmax}((\log s + g) / \lambda)` with i.i.d.
@@ -109,13 +118,9 @@ class GumbelSoftmax(dist.RelaxedOneHotCategorical):
         self.s = s / s.sum(-1, keepdim=True)
         super().__init__(temperature, probs=self.s, validate_args=validate_args)
 
-    def expand(self, batch_shape, _instance=None):
-        batch_shape = torch.Size(batch_shape)
-        return GumbelSoftmax(self.s.expand(batch_shape + self.event_shape), self.temperature,
-                             validate_args=self._validate_args)
 
 
-class TemperedDirichlet(dist.Dirichlet):
+class TemperedDirichlet(_LocationTemperature, dist.Dirichlet):
     r"""Dirichlet prior :math:`\mathrm{Dir}(s, \lambda_{temp})` with location and temperature.
 
     :math:`\mathrm{Dir}(s, \lambda) = \mathrm{Dirichlet}(\alpha)` with concentration
@@ -145,13 +150,9 @@ class TemperedDirichlet(dist.Dirichlet):
         self.temperature = torch.as_tensor(temperature, dtype=s.dtype, device=s.device)
         super().__init__(s.shape[-1] * self.temperature * self.s, validate_args=validate_args)
 
-    def expand(self, batch_shape, _instance=None):
-        batch_shape = torch.Size(batch_shape)
-        return TemperedDirichlet(self.s.expand(batch_shape + self.event_shape), self.temperature,
-                                 validate_args=self._validate_args)
 
 
-class RelaxedBernoulliCube(dist.Independent):
+class RelaxedBernoulliCube(_LocationTemperature, dist.Independent):
     r"""Independent relaxed Bernoulli (binary Concrete) coordinates on the cube :math:`[0, 1]^K`.
 
     Coordinate :math:`k` is :math:`\sigma((\mathrm{logit}\, s_k + l_k) / \lambda)` with
@@ -182,13 +183,9 @@ class RelaxedBernoulliCube(dist.Independent):
         self.temperature = torch.as_tensor(temperature, dtype=s.dtype, device=s.device)
         super().__init__(dist.RelaxedBernoulli(self.temperature, probs=s), 1, validate_args=validate_args)
 
-    def expand(self, batch_shape, _instance=None):
-        batch_shape = torch.Size(batch_shape)
-        return RelaxedBernoulliCube(self.s.expand(batch_shape + self.event_shape), self.temperature,
-                                    validate_args=self._validate_args)
 
 
-class TemperedBetaCube(dist.Independent):
+class TemperedBetaCube(_LocationTemperature, dist.Independent):
     r"""Independent Beta coordinates on the cube with location :math:`s` and temperature.
 
     :math:`\gamma_k \sim \mathrm{Beta}(2\lambda s_k,\; 2\lambda (1 - s_k))`, independently,
@@ -213,10 +210,6 @@ class TemperedBetaCube(dist.Independent):
         two_lam = 2.0 * self.temperature
         super().__init__(dist.Beta(two_lam * s, two_lam * (1.0 - s)), 1, validate_args=validate_args)
 
-    def expand(self, batch_shape, _instance=None):
-        batch_shape = torch.Size(batch_shape)
-        return TemperedBetaCube(self.s.expand(batch_shape + self.event_shape), self.temperature,
-                                validate_args=self._validate_args)
 
 
 # --------------------------------------------------------------------------------------
@@ -296,15 +289,9 @@ def _temperature(temperature: Any) -> float:
             "`temperature` is required for an interior restriction; pass a number > 0 "
             "(small values put the samples near the vertices)"
         )
-    try:
-        if torch.is_tensor(temperature) and temperature.numel() != 1:
-            raise TypeError
-        v = float(temperature)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"`temperature` must be a single positive number; got {temperature!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise InvalidArgumentError(f"`temperature` must be a finite number > 0; got {temperature!r}")
-    return v
+    if torch.is_tensor(temperature) and temperature.numel() != 1:
+        raise InvalidArgumentError(f"`temperature` must be a single positive number; got shape {tuple(temperature.shape)}")
+    return check_positive(temperature, "temperature")
 
 
 def structure_prior(
