@@ -1,0 +1,1 @@
+"""Building blocks: primitives and structure graphs (to be written)."""

@@ -1,0 +1,12 @@
+"""Pruning and compression: saliencies (OBD, OBS, magnitude) and coders (Huffman).
+
+* :mod:`bayesstruct.prune.saliency` -- which parameters to remove, and masks that keep them removed.
+* :mod:`bayesstruct.prune.huffman` -- an optimal prefix code that really encodes to bits.
+"""
+
+from bayesstruct.prune.huffman import *  # noqa: F401,F403
+from bayesstruct.prune.huffman import __all__ as _huffman_all
+from bayesstruct.prune.saliency import *  # noqa: F401,F403
+from bayesstruct.prune.saliency import __all__ as _saliency_all
+
+__all__ = [*_saliency_all, *_huffman_all]

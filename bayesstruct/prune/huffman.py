@@ -1,0 +1,3 @@
+"""Huffman coding (to be written)."""
+
+__all__: list[str] = []

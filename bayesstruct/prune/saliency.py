@@ -1,0 +1,3 @@
+"""Saliencies and masks (to be written)."""
+
+__all__: list[str] = []
