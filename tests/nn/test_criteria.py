@@ -1,0 +1,73 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.nn import Criteria, StructureGraph, StructureNetwork, operational_criteria
+
+
+def net():
+    graph = StructureGraph(
+        3,
+        {(0, 1): ["conv3x3", "conv1x1", "zero"], (1, 2): ["maxpool3x3", "identity"], (0, 2): ["zero", "identity"]},
+        input_shape=(2, 4, 4),
+        vertex_shapes=(2, 4, 4),
+    )
+    return StructureNetwork(graph)
+
+
+def crit(module, gamma=None):
+    return operational_criteria(module, None, gamma=gamma, repeats=3, warmup=1)
+
+
+def test_fields_are_positive():
+    c = crit(net(), {(0, 1): torch.tensor([1.0, 0, 0])})
+    assert isinstance(c, Criteria)
+    for name in ("num_params", "num_vertices", "num_edges", "flops"):
+        assert isinstance(getattr(c, name), int) and getattr(c, name) > 0
+    assert isinstance(c.latency_ms, float) and c.latency_ms > 0
+    assert json.loads(c.to_json()) == c.to_dict() and set(c.to_dict()) == {
+        "num_params", "num_vertices", "num_edges", "flops", "latency_ms"}
+    with pytest.raises(Exception):
+        c.num_params = 3  # frozen
+
+
+def test_counts_follow_the_chosen_primitive():
+    n = net()
+    conv3 = crit(n, {(0, 1): torch.tensor([1.0, 0, 0])})
+    conv1 = crit(n, {(0, 1): torch.tensor([0, 1.0, 0])})
+    zero = crit(n, {(0, 1): torch.tensor([0, 0, 1.0])})
+    pool = 9 * 2 * 4 * 4  # maxpool3x3 on (1, 2), the default
+    assert conv3.num_params == 2 * 2 * 9 + 2 and conv3.flops == 2 * 2 * 9 * 2 * 16 + pool
+    assert conv1.num_params == 2 * 2 + 2 and conv1.flops == 2 * 2 * 2 * 16 + pool
+    assert zero.num_params == 0 and zero.flops == pool
+    assert (conv3.num_edges, conv3.num_vertices) == (2, 3)  # (0, 2) is zero by default
+    assert (zero.num_edges, zero.num_vertices) == (1, 3)
+    both = crit(n, {(0, 1): torch.tensor([0, 0, 1.0]), (0, 2): torch.tensor([0, 1.0])})
+    assert both.num_edges == 2
+
+
+def test_mixture_network_counts_every_primitive():
+    c = crit(net())
+    assert c.num_params == (2 * 2 * 9 + 2) + (2 * 2 + 2)
+    assert c.flops == 2 * 2 * 9 * 2 * 16 + 2 * 2 * 2 * 16 + 9 * 2 * 16
+    assert c.num_edges == 3 and c.num_vertices == 3
+
+
+def test_plain_module():
+    m = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.Flatten(), nn.Linear(3 * 16, 5))
+    c = operational_criteria(m, (2, 4, 4), repeats=2, warmup=0)
+    assert c.num_params == sum(p.numel() for p in m.parameters())
+    assert c.flops == 2 * 2 * 9 * 3 * 16 + 2 * 48 * 5
+    assert (c.num_vertices, c.num_edges) == (0, 0)
+
+
+def test_argument_errors():
+    with pytest.raises(InvalidArgumentError, match="`gamma` applies to a StructureNetwork only"):
+        operational_criteria(nn.Linear(2, 2), (2,), gamma={})
+    with pytest.raises(InvalidArgumentError, match="`input_shape` is required"):
+        operational_criteria(nn.Linear(2, 2))
+    with pytest.raises(InvalidArgumentError, match="`repeats` must be an int >= 1"):
+        operational_criteria(nn.Linear(2, 2), (2,), repeats=0)
