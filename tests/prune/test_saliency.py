@@ -1,0 +1,246 @@
+"""Saliencies (magnitude, OBD, OBS) and pruning masks, on a tiny 4-6-3 tanh MLP in float64."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.nn.functional import mse_loss
+
+from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+from bayesstruct.prune import (
+    PruneResult,
+    compute_saliency,
+    get_masks,
+    hessian_diagonal,
+    list_saliencies,
+    prune,
+    remove_pruning,
+)
+
+
+def make_data(seed=0, n=96):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g, dtype=torch.float64)
+    # a realisable teacher (a 4-6-3 tanh net) so that the trained student sits at a proper minimum
+    w1, w2 = torch.randn(6, 4, generator=g, dtype=torch.float64), torch.randn(3, 6, generator=g, dtype=torch.float64)
+    y = torch.tanh(x @ w1.T) @ w2.T / 2 + 0.05 * torch.randn(n, 3, generator=g, dtype=torch.float64)
+    return x, y
+
+
+def make_net(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double()
+
+
+def loss_of(net, data):
+    with torch.no_grad():
+        return float(mse_loss(net(data[0]), data[1]))
+
+
+_TRAINED = {}
+
+
+def trained_net(seed=0):
+    """A net trained to (near) a minimum of the MSE by L-BFGS; cached state, fresh module."""
+    if seed not in _TRAINED:
+        net, data = make_net(seed), make_data(seed)
+        opt = torch.optim.LBFGS(net.parameters(), max_iter=500, tolerance_grad=1e-10, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = mse_loss(net(data[0]), data[1])
+            loss.backward()
+            return loss
+
+        for _ in range(3):
+            opt.step(closure)
+        _TRAINED[seed] = {k: v.clone() for k, v in net.state_dict().items()}
+    net = make_net(seed)
+    net.load_state_dict(_TRAINED[seed])
+    return net, make_data(seed)
+
+
+def flat_hessian(net, data):
+    """Full Hessian of the loss w.r.t. all parameters flattened in named_parameters order."""
+    names = [n for n, _ in net.named_parameters()]
+    shapes = [p.shape for _, p in net.named_parameters()]
+    sizes = [p.numel() for _, p in net.named_parameters()]
+    theta = torch.cat([p.detach().reshape(-1) for _, p in net.named_parameters()])
+
+    def f(t):
+        params = {n: c.view(s) for n, c, s in zip(names, torch.split(t, sizes), shapes)}
+        return mse_loss(torch.func.functional_call(net, params, (data[0],)), data[1])
+
+    return torch.autograd.functional.hessian(f, theta), names, sizes
+
+
+def test_obd_diagonal_is_exact_hessian_diagonal():
+    net, data = trained_net()
+    H, names, sizes = flat_hessian(net, data)
+    diag = dict(zip(names, torch.split(H.diagonal(), sizes)))
+    ours = hessian_diagonal(net, mse_loss, data, hessian="exact")
+    for layer in ("0", "2"):
+        ref = diag[f"{layer}.weight"].reshape(ours[layer].shape)
+        torch.testing.assert_close(ours[layer], ref, rtol=1e-6, atol=1e-12)
+        sal = compute_saliency(net, "obd", loss_fn=mse_loss, data=data)[layer]
+        w = dict(net.named_parameters())[f"{layer}.weight"].detach()
+        torch.testing.assert_close(sal, 0.5 * ref * w**2, rtol=1e-6, atol=1e-14)
+
+
+def test_hessian_approximations_track_exact_diagonal():
+    net, data = trained_net()
+    exact = torch.cat([v.reshape(-1) for v in hessian_diagonal(net, mse_loss, data, hessian="exact").values()])
+    hutch = torch.cat([v.reshape(-1) for v in hessian_diagonal(net, mse_loss, data, hessian="hutchinson", num_samples=2000).values()])
+    # Hutchinson is unbiased: with 2000 draws, a relative error of a few per cent of the scale
+    assert (hutch - exact).abs().max() < 0.1 * exact.abs().max()
+    fisher = hessian_diagonal(net, mse_loss, [data], hessian="fisher")
+    assert all((v >= 0).all() for v in fisher.values())
+    # batches: the same data split in two gives the same exact diagonal
+    halves = [(data[0][:48], data[1][:48]), (data[0][48:], data[1][48:])]
+    split = torch.cat([v.reshape(-1) for v in hessian_diagonal(net, mse_loss, halves, hessian="exact").values()])
+    torch.testing.assert_close(split, exact, rtol=1e-10, atol=1e-12)
+
+
+def test_obs_update_beats_same_mask_without_update():
+    net, data = trained_net()
+    plain, _ = trained_net()
+    result = prune(net, "obs", amount=0.3, loss_fn=mse_loss, data=data)
+    assert result.method == "obs" and result.num_removed == round(0.3 * 42)
+    masks = get_masks(net)
+    with torch.no_grad():  # same weights removed, survivors left where training put them
+        for name, mod in [("0", plain[0]), ("2", plain[2])]:
+            mod.weight.mul_(masks[name])
+    assert loss_of(net, data) < loss_of(plain, data)
+    # the OBS update leaves the removed weights at exactly zero
+    for name, mod in [("0", net[0]), ("2", net[2])]:
+        assert (mod.weight[masks[name] == 0] == 0).all()
+
+
+@pytest.mark.parametrize("amount", [0.2, 0.4, 0.6])
+def test_second_order_saliencies_beat_magnitude_before_retraining(amount):
+    # Measured on this trained net (seed 0, trained loss 0.0021), loss after one-shot pruning:
+    #   amount  magnitude  OBD     OBS
+    #   0.2     0.0105     0.0061  0.0057
+    #   0.4     0.1217     0.0314  0.0876
+    #   0.6     0.3560     0.1942  0.1595
+    #   0.8     0.5627     0.3052  0.5648   <- OBS's single quadratic model breaks down; not asserted
+    # OBS does not beat OBD at every amount (0.4): its Hessian is computed once per call.
+    losses = {}
+    for method in ("magnitude", "obd", "obs"):
+        net, data = trained_net()
+        opts = {} if method == "magnitude" else {"loss_fn": mse_loss, "data": data}
+        res = prune(net, method, amount=amount, **opts)
+        assert res.num_nonzero == 42 - round(amount * 42)
+        losses[method] = loss_of(net, data)
+    assert losses["obd"] <= losses["magnitude"]
+    assert losses["obs"] <= losses["magnitude"]
+
+
+@settings(max_examples=8, deadline=None)
+@given(amount=st.floats(0.0, 0.9, exclude_max=True), method=st.sampled_from(["magnitude", "obd", "obs"]))
+def test_masks_never_revive_under_adam_weight_decay(amount, method):
+    torch.set_default_dtype(torch.float64)
+    net, data = make_net(1), make_data(1)
+    opts = {} if method == "magnitude" else {"loss_fn": mse_loss, "data": data}
+    prune(net, method, amount=amount, **opts)
+    masks = get_masks(net)
+    opt = torch.optim.Adam(net.parameters(), lr=0.05, weight_decay=0.1)
+    for _ in range(50):
+        opt.zero_grad()
+        mse_loss(net(data[0]), data[1]).backward()
+        opt.step()
+    for name, mod in [("0", net[0]), ("2", net[2])]:
+        assert (mod.weight[masks[name] == 0] == 0).all()
+        assert torch.equal(get_masks(net)[name], masks[name])
+
+
+def test_cumulative_pruning_only_ranks_survivors():
+    net = make_net()
+    r1 = prune(net, "magnitude", amount=0.5)
+    m1 = get_masks(net)
+    r2 = prune(net, "magnitude", amount=0.5)
+    m2 = get_masks(net)
+    assert r1.num_nonzero == 21 and r2.num_nonzero == 21 - round(0.5 * 21) and r2.num_removed == round(0.5 * 21)
+    for n in m1:
+        assert (m2[n] <= m1[n]).all()  # no weight revived
+    # the second call removed the smallest survivors: every survivor >= every newly removed weight
+    survivors = torch.cat([net[i].weight[m2[n] > 0].abs() for i, n in ((0, "0"), (2, "2"))])
+    gone = torch.cat([net[i].parametrizations.weight.original[(m1[n] > 0) & (m2[n] == 0)] for i, n in ((0, "0"), (2, "2"))])
+    assert gone.numel() == 10 and (gone == 0).all()  # raw weights zeroed as well
+    assert survivors.min() > 0
+    remove_pruning(net)
+    assert isinstance(net[0].weight, nn.Parameter) and int((net[0].weight == 0).sum()) == int((m2["0"] == 0).sum())
+
+
+def test_layer_scope_prunes_each_layer_by_amount_global_does_not():
+    def scaled_net():
+        net = make_net()
+        with torch.no_grad():
+            net[2].weight.mul_(10.0)  # the second layer's weights all large: global magnitude spares them
+        return net
+
+    g = prune(scaled_net(), "magnitude", amount=0.5)
+    layer = prune(scaled_net(), "magnitude", amount=0.5, scope="layer")
+    assert [la.num_nonzero for la in layer.layers] == [12, 9]
+    assert g.num_nonzero == layer.num_nonzero == 21
+    ref = scaled_net()
+    all_w = torch.cat([ref[0].weight.detach().abs().reshape(-1), ref[2].weight.detach().abs().reshape(-1)])
+    cut = all_w.sort().values[20]  # the 21 smallest magnitudes over both layers go
+    expected = [int((ref[i].weight.detach().abs() > cut).sum()) for i in (0, 2)]
+    assert [la.num_nonzero for la in g.layers] == expected and expected[0] < 12
+    d = layer.to_dict()
+    assert d["layers"][0] == {"name": "0", "num_weights": 24, "num_nonzero": 12} and d["method"] == "magnitude"
+    assert isinstance(layer, PruneResult) and d["sparsity"] == pytest.approx(0.5)
+    # OBS with per-layer blocks honours the per-layer quota too
+    net, data = trained_net()
+    obs = prune(net, "obs", amount=0.5, scope="layer", loss_fn=mse_loss, data=data)
+    assert [la.num_nonzero for la in obs.layers] == [12, 9] and obs.diagnostics["block"] == "layer"
+
+
+def test_threshold_global_and_per_layer():
+    net = make_net()
+    sal = compute_saliency(net, "magnitude")
+    res = prune(net, "magnitude", threshold=0.2)
+    expected = sum(int((s >= 0.2).sum()) for s in sal.values())
+    assert res.num_nonzero == expected
+    net2 = make_net()
+    res2 = prune(net2, "magnitude", threshold={"0": 0.0, "2": 10.0}, scope="layer")
+    assert [la.num_nonzero for la in res2.layers] == [24, 0]
+    net3, data = trained_net()
+    res3 = prune(net3, "obs", threshold=1e-4, loss_fn=mse_loss, data=data)
+    assert 0 < res3.num_removed < 42
+
+
+def test_conv2d_layers_are_pruned():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(), nn.Linear(8, 2)).double()
+    x, y = torch.randn(5, 1, 4, 4), torch.randn(5, 2)
+    res = prune(net, "obd", amount=0.5, loss_fn=mse_loss, data=(x, y))
+    assert [la.num_weights for la in res.layers] == [18, 16] and res.num_nonzero == 17
+    assert net(x).shape == (5, 2)
+
+
+def test_bad_inputs_name_the_argument():
+    net = make_net()
+    for bad in (1.0, -0.1, 1.5, True):
+        with pytest.raises(InvalidArgumentError, match="`amount`"):
+            prune(net, "magnitude", amount=bad)
+    with pytest.raises(InvalidArgumentError, match="exactly one of `amount`"):
+        prune(net, "magnitude", amount=0.5, threshold=0.1)
+    with pytest.raises(InvalidArgumentError, match="exactly one of `amount`"):
+        prune(net, "magnitude")
+    with pytest.raises(UnknownNameError) as err:
+        prune(net, "optimal-brain-nonsense", amount=0.5)
+    for name in ("magnitude", "obd", "obs"):
+        assert name in str(err.value) and name in list_saliencies()
+    with pytest.raises(InvalidArgumentError, match="no prunable layers"):
+        prune(nn.Sequential(nn.Tanh(), nn.ReLU()), "magnitude", amount=0.5)
+    with pytest.raises(InvalidArgumentError, match="`loss_fn`"):
+        prune(net, "obd", amount=0.5, data=make_data())
+    with pytest.raises(InvalidArgumentError, match="`data`"):
+        prune(net, "obs", amount=0.5, loss_fn=mse_loss)
+    with pytest.raises(InvalidArgumentError, match="`scope`"):
+        prune(net, "magnitude", amount=0.5, scope="row")
+    with pytest.raises(InvalidArgumentError, match="`hessian`"):
+        prune(net, "obd", amount=0.5, loss_fn=mse_loss, data=make_data(), hessian="diag")
+    assert get_masks(net)["0"].all()  # nothing was pruned by the failed calls
