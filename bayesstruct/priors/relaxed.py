@@ -36,7 +36,6 @@ from typing import Any
 
 import pyro.distributions as dist
 import torch
-from torch.distributions import constraints
 
 from bayesstruct._validation import check_positive
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError

@@ -4,7 +4,6 @@ round trips (hypothesis), corrupt buffers and bad input."""
 from __future__ import annotations
 
 import bisect
-import math
 
 import numpy as np
 import pytest
