@@ -2,11 +2,14 @@
 
 * :mod:`bayesstruct.prune.saliency` -- which parameters to remove, and masks that keep them removed.
 * :mod:`bayesstruct.prune.huffman` -- an optimal prefix code that really encodes to bits.
+* :mod:`bayesstruct.prune.compression` -- Deep Compression: weight sharing, centroid fine-tuning, a compressed file.
 """
 
+from bayesstruct.prune.compression import *  # noqa: F401,F403
+from bayesstruct.prune.compression import __all__ as _compression_all
 from bayesstruct.prune.huffman import *  # noqa: F401,F403
 from bayesstruct.prune.huffman import __all__ as _huffman_all
 from bayesstruct.prune.saliency import *  # noqa: F401,F403
 from bayesstruct.prune.saliency import __all__ as _saliency_all
 
-__all__ = [*_saliency_all, *_huffman_all]
+__all__ = [*_saliency_all, *_huffman_all, *_compression_all]
