@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", type=Path, default=None, help="write the evidence table as JSON to this path")
     out.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     out.add_argument("--no-loo", action="store_true", help="do not print the LOO comparison")
+    dec = sub.add_parser("decompress", help="restore a model from a Deep Compression file")
+    dec.add_argument("file", type=Path, help="file written by bayesstruct.prune.compress")
+    dec.add_argument("--save", type=Path, default=None, help="also save the restored model (torch.save) to this path")
     return parser
 
 
@@ -189,12 +192,33 @@ def _write_outputs(table, out: Path, truth=None) -> None:
     print(f"wrote {len(written)} files to {out}/")
 
 
+def run_decompress(args: argparse.Namespace) -> int:
+    import torch
+
+    from bayesstruct.prune.compression import decompress
+
+    if not args.file.is_file():
+        raise InvalidArgumentError(f"FILE: no such file {str(args.file)!r}")
+    model = decompress(args.file)
+    weights = [m.weight for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    total = sum(w.numel() for w in weights)
+    nonzero = sum(int((w != 0).sum()) for w in weights)
+    print(model)
+    print(f"restored from {args.file} ({args.file.stat().st_size} bytes): {nonzero} of {total} weights non-zero")
+    if args.save is not None:
+        torch.save(model, args.save)
+        print(f"wrote {args.save}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "compare":
             return run_compare(args)
+        if args.command == "decompress":
+            return run_decompress(args)
     except BayesStructError as exc:
         parser.exit(2, f"bayesstruct: error: {exc}\n")
     return 0

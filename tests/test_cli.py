@@ -89,3 +89,22 @@ def test_out_directory_has_figures_netcdf_and_json(tmp_path, capsys):
         assert (out / name).stat().st_size > 0, name
     assert len(list((out / "posterior").glob("*.nc"))) == 2
     assert json.loads((out / "results.json").read_text())["best"] == {"degree": 3}
+
+
+def test_decompress_restores_and_rejects_corrupt_files(tmp_path, capsys):
+    import torch
+
+    from bayesstruct.prune import compress, prune, share_weights
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).float()
+    prune(model, "magnitude", amount=0.5)
+    shared = share_weights(model, bits=3)
+    path = tmp_path / "m.bsdc"
+    compress(model, shared, path, index_bits=3)
+    code, out, _ = run(capsys, "decompress", str(path), "--save", str(tmp_path / "m.pt"))
+    assert code == 0 and "non-zero" in out and (tmp_path / "m.pt").is_file()
+    path.write_bytes(path.read_bytes()[:-7])  # truncated
+    with pytest.raises(SystemExit) as exc:
+        main(["decompress", str(path)])
+    assert exc.value.code == 2 and "bayesstruct: error" in capsys.readouterr().err
