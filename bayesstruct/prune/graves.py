@@ -1,0 +1,501 @@
+"""Practical variational inference for neural networks, and pruning by relative density.
+
+Graves (NIPS 2011) trains a network by minimising its *description length* in bits,
+
+    L(D, q) = L(D | w) + L(w)
+            = E_q[-log2 p(D | w)]  +  KL(q(w) || p(w)) / ln 2,
+
+with a Gaussian mean-field posterior ``q(w) = prod_i N(mu_i, sigma_i^2)`` and a Gaussian
+prior ``p(w) = prod_i N(0, sigma_p^2)``. That is the negative ELBO divided by ``ln 2``
+(the ``EvidenceResult.mdl_bits`` convention: bits = nats / ln 2).
+
+:func:`fit_variational` makes a Bayesian copy of a plain ``nn.Module`` with Pyro: the copy
+becomes a :class:`pyro.nn.PyroModule` (``to_pyro_module_``) whose ``nn.Linear`` and
+``nn.Conv2d`` weights are :class:`pyro.nn.PyroSample` sites ``"<layer>.weight"`` with the
+prior ``N(0, prior_scale^2)``; the guide is an :class:`~pyro.infer.autoguide.AutoNormal`
+(mean-field, started at the network's current weights with ``init_scale``); training is
+:class:`~pyro.infer.SVI` with :class:`~pyro.infer.TraceMeanField_ELBO` (analytic KL) and
+Adam on the full batch. Biases and any other parameters stay point estimates (trained by
+SVI, not coded: they are not part of ``L(w)``). The prior scale ``sigma_p`` is *fixed*
+(``prior_scale``); Graves also fits it (its optimum is ``sigma_p^2 = mean(mu^2 + sigma^2)``),
+which is not done here. For a regression likelihood the data bits are the code length of
+the *density* (differential, relative to a unit quantisation of ``y``), so they may be
+negative.
+
+Pruning by relative density. Graves removes weight ``i`` when the posterior puts almost as
+much density at zero as at its mean,
+
+    lambda_i = q_i(0) / q_i(mu_i) = exp(-mu_i^2 / (2 sigma_i^2))  in (0, 1],
+
+is *large*: :func:`prune_by_relative_density` removes every weight with
+``lambda_i > threshold`` (and keeps the rest at ``mu_i``). With ``alpha_i = sigma_i^2 /
+mu_i^2`` this is ``lambda_i = exp(-1 / (2 alpha_i))``, i.e. the ``log alpha`` rule of
+Sparse Variational Dropout (Molchanov, Ashukha & Vetrov, ICML 2017): pruning at
+``lambda > t`` is pruning at ``log alpha > -log(-2 log t)``. A *smaller* threshold removes
+more weights, so the fraction kept is non-decreasing in the threshold
+(:func:`threshold_sweep`).
+
+Masks are the ones of :mod:`bayesstruct.prune.saliency` (``torch.nn.utils.parametrize``):
+a removed weight stays exactly zero under further training, and pruning never revives a
+weight that an earlier call removed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any, Callable, Iterable, Sequence
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.infer import SVI, TraceMeanField_ELBO
+from pyro.infer.autoguide import AutoNormal
+from pyro.infer.autoguide.initialization import init_to_value
+from pyro.nn import PyroSample
+from pyro.nn.module import to_pyro_module_
+from torch import nn
+from tqdm.auto import tqdm
+
+from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.prune.saliency import (
+    PruneResult,
+    _check_layers,
+    _mask_module,
+    _result,
+    _set_layer,
+    get_masks,
+)
+
+__all__ = [
+    "VariationalFit",
+    "SweepRow",
+    "fit_variational",
+    "relative_density",
+    "prune_by_relative_density",
+    "threshold_sweep",
+]
+
+LN2 = math.log(2.0)
+LIKELIHOODS = ("categorical", "normal")
+
+
+@dataclass(frozen=True)
+class VariationalFit:
+    """A Gaussian mean-field posterior over the prunable weights, and its description length.
+
+    Attributes
+    ----------
+    layers : tuple of str
+        Prunable layer names (``named_modules`` order); the Pyro sample site of layer
+        ``name`` is ``"<name>.weight"`` (``"weight"`` for a bare layer).
+    loc, scale : dict of str to Tensor
+        Posterior means ``mu`` and standard deviations ``sigma`` per layer, each shaped
+        like the layer's weight.
+    point_params : dict of str to Tensor
+        The other trained parameters (biases, ...) by ``named_parameters`` name.
+    prior_scale : float
+        The prior standard deviation ``sigma_p`` (fixed).
+    data_bits : float
+        ``L(D | w) = E_q[-log2 p(D | w)]``, a Monte Carlo estimate (``num_eval_samples`` draws).
+    model_bits : float
+        ``L(w) = KL(q || p) / ln 2``, exact (closed form for diagonal Gaussians).
+    initial_total_bits : float
+        ``data_bits + model_bits`` of the guide before training (same estimator).
+    history : tuple of float
+        The SVI loss in bits at every step (one-sample estimate of the total).
+    param_state : dict
+        Pyro's param-store state of the fit (``AutoNormal.locs.*``, ``AutoNormal.scales.*``, ...).
+    """
+
+    layers: tuple[str, ...]
+    loc: dict[str, torch.Tensor] = field(repr=False)
+    scale: dict[str, torch.Tensor] = field(repr=False)
+    point_params: dict[str, torch.Tensor] = field(repr=False)
+    prior_scale: float
+    data_bits: float
+    model_bits: float
+    initial_total_bits: float
+    history: tuple[float, ...] = field(repr=False)
+    likelihood: str = "categorical"
+    num_steps: int = 0
+    lr: float = 0.0
+    seed: int = 0
+    param_state: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def total_bits(self) -> float:
+        """``L(D | w) + L(w)``, Graves's description length."""
+        return self.data_bits + self.model_bits
+
+    @property
+    def num_weights(self) -> int:
+        return sum(int(v.numel()) for v in self.loc.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layers": list(self.layers),
+            "num_weights": self.num_weights,
+            "prior_scale": self.prior_scale,
+            "likelihood": self.likelihood,
+            "data_bits": self.data_bits,
+            "model_bits": self.model_bits,
+            "total_bits": self.total_bits,
+            "initial_total_bits": self.initial_total_bits,
+            "num_steps": self.num_steps,
+            "lr": self.lr,
+            "seed": self.seed,
+            "history": list(self.history),
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def __str__(self) -> str:
+        return (
+            f"Graves VI ({self.num_weights} weights, sigma_p={self.prior_scale:g}): "
+            f"{self.total_bits:.1f} bits = {self.data_bits:.1f} data + {self.model_bits:.1f} model "
+            f"(initially {self.initial_total_bits:.1f})"
+        )
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One threshold of :func:`threshold_sweep`: the fraction of prunable weights kept and ``eval_fn``'s value."""
+
+    threshold: float
+    fraction_kept: float
+    value: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        v = self.value.item() if torch.is_tensor(self.value) else self.value
+        return {"threshold": self.threshold, "fraction_kept": self.fraction_kept, "value": v}
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _site(layer: str) -> str:
+    return f"{layer}.weight" if layer else "weight"
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(f"`{name}` must be an integer >= 1; got {value!r}")
+    return value
+
+
+def _positive_float(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InvalidArgumentError(f"`{name}` must be a finite number > 0; got {value!r}")
+    return float(value)
+
+
+def _check_threshold(threshold: Any, name: str = "threshold") -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
+        raise InvalidArgumentError(
+            f"`{name}` must be a number in the open interval (0, 1) (a relative density q(0)/q(mu)); got {threshold!r}"
+        )
+    return float(threshold)
+
+
+def _check_data(data: Any, likelihood: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if not (isinstance(data, (tuple, list)) and len(data) == 2 and all(torch.is_tensor(t) for t in data)):
+        raise InvalidArgumentError(f"`data` must be an (x, y) pair of tensors (one full batch); got {type(data).__name__}")
+    x, y = data
+    if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0] or x.shape[0] < 1:
+        raise InvalidArgumentError(
+            f"`data`: x and y must have the same number of rows >= 1 (first dimension); got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        raise InvalidArgumentError("`data`: x contains NaN or inf")
+    if likelihood == "categorical":
+        if y.is_floating_point() or y.ndim != 1:
+            raise InvalidArgumentError(
+                f"`data`: with likelihood='categorical', y must be a 1-d tensor of integer class labels; got dtype {y.dtype}, shape {tuple(y.shape)}"
+            )
+    elif not y.is_floating_point() or not torch.isfinite(y).all():
+        raise InvalidArgumentError("`data`: with likelihood='normal', y must be a finite floating-point tensor")
+    return x, y
+
+
+def _check_fit(model: nn.Module, fit: Any) -> list[tuple[str, nn.Module]]:
+    layers = _check_layers(model)
+    if not isinstance(fit, VariationalFit):
+        raise InvalidArgumentError(f"`fit` must be a VariationalFit (from fit_variational); got {type(fit).__name__}")
+    names = [n for n, _ in layers]
+    if names != list(fit.layers):
+        raise InvalidArgumentError(f"`fit` was made for layers {list(fit.layers)}, but `model` has prunable layers {names}")
+    for n, m in layers:
+        if tuple(m.weight.shape) != tuple(fit.loc[n].shape):
+            raise InvalidArgumentError(
+                f"layer {n!r}: `model` weight has shape {tuple(m.weight.shape)}, `fit` has {tuple(fit.loc[n].shape)}"
+            )
+    return layers
+
+
+# ----------------------------------------------------------------------------- fitting
+
+
+def _bayesian_copy(model: nn.Module, layers: list[tuple[str, nn.Module]], prior_scale: float) -> nn.Module:
+    pnet = copy.deepcopy(model)
+    to_pyro_module_(pnet)
+    for name, _ in layers:
+        mod = pnet.get_submodule(name) if name else pnet
+        w = mod.weight.detach()
+        prior = dist.Normal(torch.zeros((), dtype=w.dtype), torch.tensor(prior_scale, dtype=w.dtype))
+        mod.weight = PyroSample(prior.expand(w.shape).to_event(w.dim()))
+    return pnet
+
+
+def _make_model(pnet: nn.Module, likelihood: str, noise_scale: float) -> Callable:
+    def model(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out = pnet(x)
+        with pyro.plate("data", x.shape[0]):
+            if likelihood == "categorical":
+                pyro.sample("obs", dist.Categorical(logits=out), obs=y)
+            else:
+                out = out.reshape(y.shape)
+                d = dist.Normal(out, torch.as_tensor(noise_scale, dtype=out.dtype))
+                pyro.sample("obs", d.to_event(y.dim() - 1), obs=y)
+        return out
+
+    return model
+
+
+def _terms(model: Callable, guide: AutoNormal, x: torch.Tensor, y: torch.Tensor, sites: list[str], prior_scale: float, num_samples: int):
+    """(data bits, model bits): MC expected NLL and the closed-form KL, both / ln 2."""
+    with torch.no_grad():
+        nll = 0.0
+        for _ in range(num_samples):
+            guide_tr = pyro.poutine.trace(guide).get_trace(x, y)
+            model_tr = pyro.poutine.trace(pyro.poutine.replay(model, trace=guide_tr)).get_trace(x, y)
+            nll -= float(model_tr.nodes["obs"]["fn"].log_prob(y).sum())
+        nll /= num_samples
+        kl = 0.0
+        for s in sites:
+            loc, scale = _loc_scale(guide, s)
+            kl += float(_kl_normal(loc, scale, prior_scale).sum())
+    return nll / LN2, kl / LN2
+
+
+def _kl_normal(loc: torch.Tensor, scale: torch.Tensor, prior_scale: float) -> torch.Tensor:
+    """Elementwise ``KL(N(loc, scale^2) || N(0, prior_scale^2))`` in nats."""
+    return math.log(prior_scale) - torch.log(scale) + (scale**2 + loc**2) / (2 * prior_scale**2) - 0.5
+
+
+def _loc_scale(guide: AutoNormal, site: str) -> tuple[torch.Tensor, torch.Tensor]:
+    parts = site.split(".")
+    return reduce(getattr, parts, guide.locs), reduce(getattr, parts, guide.scales)
+
+
+def fit_variational(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor],
+    *,
+    num_steps: int = 1000,
+    lr: float = 0.01,
+    prior_scale: float = 1.0,
+    seed: int = 0,
+    likelihood: str = "categorical",
+    noise_scale: float = 1.0,
+    init_scale: float = 0.01,
+    num_eval_samples: int = 16,
+    progress: bool = True,
+) -> VariationalFit:
+    """Graves's variational MDL fit of the weights of a plain network, with Pyro SVI.
+
+    Minimises ``E_q[-log p(D | w)] + KL(q || p)`` (nats; reported in bits) over a
+    mean-field ``q(w) = prod_i N(mu_i, sigma_i^2)`` of every ``nn.Linear``/``nn.Conv2d``
+    weight, with the prior ``N(0, prior_scale^2)`` (Graves, NIPS 2011). ``model`` itself is
+    not changed.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A plain (unpruned) network; ``model(x)`` gives logits ``(N, C)`` (categorical) or
+        predictions of ``y``'s shape (normal).
+    data : (x, y) tuple of Tensor
+        The full training batch: ``x`` ``(N, ...)``; ``y`` ``(N,)`` class labels or ``(N, ...)`` targets.
+    num_steps : int >= 1
+        SVI steps (full batch, one-sample ``TraceMeanField_ELBO``, Adam).
+    lr : float > 0
+        Adam learning rate.
+    prior_scale : float > 0
+        The prior standard deviation ``sigma_p`` (fixed, not fitted).
+    seed : int
+        ``pyro.set_rng_seed(seed)`` before training: the same seed gives the same fit.
+    likelihood : {"categorical", "normal"}
+        ``Categorical(logits=model(x))`` or ``Normal(model(x), noise_scale)``.
+    noise_scale : float > 0
+        The fixed observation noise of ``likelihood="normal"``.
+    init_scale : float > 0
+        Initial ``sigma_i`` of the guide; the means start at the network's current weights.
+    num_eval_samples : int >= 1
+        Draws of ``w`` for the reported ``data_bits``.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    VariationalFit
+
+    Examples
+    --------
+    >>> import torch
+    >>> x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    >>> fit = fit_variational(net, (x, y), num_steps=5, progress=False)
+    >>> fit.loc["0"].shape, fit.total_bits == fit.data_bits + fit.model_bits
+    (torch.Size([4, 3]), True)
+    """
+    layers = _check_layers(model)
+    num_steps = _positive_int(num_steps, "num_steps")
+    num_eval_samples = _positive_int(num_eval_samples, "num_eval_samples")
+    lr = _positive_float(lr, "lr")
+    prior_scale = _positive_float(prior_scale, "prior_scale")
+    noise_scale = _positive_float(noise_scale, "noise_scale")
+    init_scale = _positive_float(init_scale, "init_scale")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InvalidArgumentError(f"`seed` must be an int; got {seed!r}")
+    if likelihood not in LIKELIHOODS:
+        raise InvalidArgumentError(f"`likelihood` must be one of {LIKELIHOODS}; got {likelihood!r}")
+    pruned = [n for n, m in layers if _mask_module(m) is not None]
+    if pruned:
+        raise InvalidArgumentError(
+            f"`model` has pruned (masked) layers {pruned}; call bayesstruct.prune.remove_pruning(model) on a copy first"
+        )
+    x, y = _check_data(data, likelihood)
+
+    sites = [_site(n) for n, _ in layers]
+    pnet = _bayesian_copy(model, layers, prior_scale)
+    pyro_model = _make_model(pnet, likelihood, noise_scale)
+    init_values = {_site(n): m.weight.detach().clone() for n, m in layers}
+    history: list[float] = []
+    with pyro.get_param_store().scope() as state:
+        pyro.set_rng_seed(seed)
+        guide = AutoNormal(pyro_model, init_loc_fn=init_to_value(values=init_values), init_scale=init_scale)
+        guide(x, y)  # create the parameters
+        initial = sum(_terms(pyro_model, guide, x, y, sites, prior_scale, num_eval_samples))
+        svi = SVI(pyro_model, guide, pyro.optim.Adam({"lr": lr}), TraceMeanField_ELBO())
+        bar = tqdm(range(num_steps), desc="Graves VI", unit="step", disable=not progress, leave=False)
+        for step in bar:
+            history.append(svi.step(x, y) / LN2)
+            if step % 50 == 0 or step == num_steps - 1:
+                bar.set_postfix(bits=f"{history[-1]:.1f}")
+        bar.close()
+        data_bits, model_bits = _terms(pyro_model, guide, x, y, sites, prior_scale, num_eval_samples)
+        with torch.no_grad():
+            loc, scale = {}, {}
+            for (n, _), s in zip(layers, sites):
+                mu, sigma = _loc_scale(guide, s)
+                loc[n], scale[n] = mu.detach().clone(), sigma.detach().clone()
+            weight_names = set(sites)
+            point = {k: v.detach().clone() for k, v in pnet.named_parameters() if k not in weight_names}
+    return VariationalFit(
+        layers=tuple(n for n, _ in layers),
+        loc=loc,
+        scale=scale,
+        point_params=point,
+        prior_scale=prior_scale,
+        data_bits=float(data_bits),
+        model_bits=float(model_bits),
+        initial_total_bits=float(initial),
+        history=tuple(float(h) for h in history),
+        likelihood=likelihood,
+        num_steps=num_steps,
+        lr=lr,
+        seed=seed,
+        param_state=state,
+    )
+
+
+# ----------------------------------------------------------------------------- pruning
+
+
+def relative_density(fit: VariationalFit) -> dict[str, torch.Tensor]:
+    """``lambda_i = q_i(0) / q_i(mu_i) = exp(-mu_i^2 / (2 sigma_i^2))`` per layer (weight-shaped, in (0, 1]).
+
+    Large ``lambda_i`` (near 1) means the posterior barely distinguishes weight ``i`` from 0.
+    """
+    if not isinstance(fit, VariationalFit):
+        raise InvalidArgumentError(f"`fit` must be a VariationalFit (from fit_variational); got {type(fit).__name__}")
+    return {n: torch.exp(-fit.loc[n] ** 2 / (2 * fit.scale[n] ** 2)) for n in fit.layers}
+
+
+def prune_by_relative_density(model: nn.Module, fit: VariationalFit, threshold: float) -> PruneResult:
+    """Set ``model``'s prunable weights to the posterior means and mask those with ``lambda_i > threshold``.
+
+    In place, with the masks of :mod:`bayesstruct.prune.saliency` (cumulative: a weight
+    masked before stays masked). The other parameters (biases) are set to the fit's point
+    estimates.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The plain network ``fit`` was made from (same prunable layers and shapes).
+    fit : VariationalFit
+    threshold : float in (0, 1)
+        Remove weights whose relative density exceeds it; equivalently
+        ``log alpha_i > -log(-2 log threshold)`` (Sparse VD).
+
+    Returns
+    -------
+    PruneResult
+        ``method="relative_density"``, ``diagnostics={"threshold": ..., "log_alpha_threshold": ...}``.
+    """
+    layers = _check_fit(model, fit)
+    threshold = _check_threshold(threshold)
+    lam = relative_density(fit)
+    before = get_masks(model)
+    removed = 0
+    for n, mod in layers:
+        mask = (lam[n] <= threshold).to(before[n].dtype) * before[n]
+        removed += int(before[n].sum() - mask.sum())
+        _set_layer(mod, mask, fit.loc[n].to(before[n].dtype))
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for k, v in fit.point_params.items():
+            if k in params and params[k].shape == v.shape:
+                params[k].copy_(v)
+    diagnostics = {"threshold": threshold, "log_alpha_threshold": -math.log(-2.0 * math.log(threshold))}
+    return _result("relative_density", layers, removed, diagnostics)
+
+
+def threshold_sweep(
+    model: nn.Module, fit: VariationalFit, thresholds: Iterable[float], eval_fn: Callable[[nn.Module], Any]
+) -> list[SweepRow]:
+    """Prune a copy of ``model`` at each threshold and evaluate it.
+
+    ``model`` is not changed. The fraction kept is non-decreasing in the threshold (a
+    smaller threshold removes more weights). Rows come in the order of ``thresholds``.
+
+    Parameters
+    ----------
+    model : nn.Module
+    fit : VariationalFit
+    thresholds : iterable of float in (0, 1)
+    eval_fn : callable
+        ``eval_fn(pruned_model)`` -> a number (e.g. test error), stored as ``SweepRow.value``.
+
+    Returns
+    -------
+    list of SweepRow
+    """
+    _check_fit(model, fit)
+    ts = [_check_threshold(t, "thresholds") for t in thresholds]
+    if not ts:
+        raise InvalidArgumentError("`thresholds` must hold at least one number in (0, 1)")
+    if not callable(eval_fn):
+        raise InvalidArgumentError(f"`eval_fn` must be callable (pruned model -> number); got {type(eval_fn).__name__}")
+    rows = []
+    for t in ts:
+        net = copy.deepcopy(model)
+        prune_by_relative_density(net, fit, t)
+        masks = get_masks(net)
+        kept = float(sum(m.sum() for m in masks.values())) / sum(m.numel() for m in masks.values())
+        rows.append(SweepRow(threshold=t, fraction_kept=kept, value=eval_fn(net)))
+    return rows
