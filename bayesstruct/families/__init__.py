@@ -1,10 +1,11 @@
 """Structure families: Pyro model specs parameterised by a structure."""
 
 from bayesstruct.families.base import BoundModel, StructureFamily, structure_family
+from bayesstruct.families.dbn import CIBPSampler, CIBPSamples
 from bayesstruct.families.network import (NetworkFamily, StructurePosterior, fit_structure_posterior,
                                           gamma_site_name, network_model, weight_site_names)
 from bayesstruct.families.polynomial import Hyper, PolynomialFamily, fit_type2_ml, polynomial_design, polynomial_model
 
 __all__ = ["BoundModel", "StructureFamily", "structure_family", "Hyper", "PolynomialFamily", "fit_type2_ml",
            "polynomial_design", "polynomial_model", "NetworkFamily", "StructurePosterior", "fit_structure_posterior",
-           "gamma_site_name", "network_model", "weight_site_names"]
+           "gamma_site_name", "network_model", "weight_site_names", "CIBPSampler", "CIBPSamples"]
