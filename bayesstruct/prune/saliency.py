@@ -686,7 +686,7 @@ class OBS(Saliency):
             dq = c[j]
             w[idx] = w[idx] - (w[idx[j]] / dq) * c
             w[idx[j]] = 0.0
-            blk["hinv"] = hinv - torch.outer(c, c) / dq
+            hinv.addr_(c, c, alpha=-1.0 / float(dq))  # rank-one downdate in place (no n-by-n allocation)
             blk["removed"][j] = True
             removed_total += 1
             if quota is not None:
