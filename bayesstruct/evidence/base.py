@@ -11,8 +11,9 @@ from typing import Any, Callable, ClassVar
 import pyro
 import torch
 
+from bayesstruct._registry import Registry
 from bayesstruct.evidence.density import ModelDensity, float64
-from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = [
     "EvidenceResult",
@@ -148,7 +149,7 @@ class EvidenceEstimator:
         }
 
 
-_REGISTRY: dict[str, type[EvidenceEstimator]] = {}
+_REGISTRY = Registry(EvidenceEstimator, "evidence method", "bayesstruct.evidence.register_estimator")
 
 
 def register_estimator(name: str) -> Callable[[type[EvidenceEstimator]], type[EvidenceEstimator]]:
@@ -159,21 +160,12 @@ def register_estimator(name: str) -> Callable[[type[EvidenceEstimator]], type[Ev
     ...     def estimate(self, model, args, kwargs):
     ...         return {"log_evidence": 0.0}
     """
-
-    def decorator(cls: type[EvidenceEstimator]) -> type[EvidenceEstimator]:
-        if not (isinstance(cls, type) and issubclass(cls, EvidenceEstimator)):
-            raise InvalidArgumentError("register_estimator decorates EvidenceEstimator subclasses")
-        key = name.strip().lower()
-        cls.name = key
-        _REGISTRY[key] = cls
-        return cls
-
-    return decorator
+    return _REGISTRY.register(name)
 
 
 def list_estimators() -> list[str]:
     """Names of the registered estimators."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get_estimator(method: str | EvidenceEstimator, **options: Any) -> EvidenceEstimator:
@@ -182,22 +174,7 @@ def get_estimator(method: str | EvidenceEstimator, **options: Any) -> EvidenceEs
     Unknown names raise :class:`~bayesstruct.exceptions.UnknownNameError` listing the
     registered ones.
     """
-    if isinstance(method, EvidenceEstimator):
-        if options:
-            raise InvalidArgumentError("pass options either to the estimator's constructor or here, not both")
-        return method
-    if not isinstance(method, str):
-        raise InvalidArgumentError(f"`method` must be a name or an EvidenceEstimator; got {type(method).__name__}")
-    key = method.strip().lower()
-    if key not in _REGISTRY:
-        raise UnknownNameError(
-            f"unknown evidence method {method!r}; registered methods: {', '.join(list_estimators())}. "
-            "Add one with @bayesstruct.evidence.register_estimator('name')."
-        )
-    try:
-        return _REGISTRY[key](**options)
-    except TypeError as exc:
-        raise InvalidArgumentError(f"bad option for method {key!r}: {exc}") from None
+    return _REGISTRY.create(method, **options)
 
 
 def log_evidence(model: Callable, *args: Any, method: str | EvidenceEstimator = "laplace", **kwargs: Any) -> EvidenceResult:

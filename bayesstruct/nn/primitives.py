@@ -46,7 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+from bayesstruct._registry import Registry
+from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = [
     "PrimitiveModule",
@@ -155,7 +156,7 @@ class PrimitiveModule(nn.Module):
         return f"in_shape={self.in_shape}, out_shape={self.out_shape}"
 
 
-_REGISTRY: dict[str, type[PrimitiveModule]] = {}
+_REGISTRY = Registry(PrimitiveModule, "primitive", "bayesstruct.nn.register_primitive")
 
 
 def register_primitive(name: str) -> Callable[[type[PrimitiveModule]], type[PrimitiveModule]]:
@@ -169,21 +170,12 @@ def register_primitive(name: str) -> Callable[[type[PrimitiveModule]], type[Prim
     ...     def flops(self, in_shape=None): return 0
     ...     def forward(self, x): return 2 * x
     """
-
-    def decorator(cls: type[PrimitiveModule]) -> type[PrimitiveModule]:
-        if not (isinstance(cls, type) and issubclass(cls, PrimitiveModule)):
-            raise InvalidArgumentError("register_primitive decorates PrimitiveModule subclasses")
-        key = name.strip().lower()
-        cls.name = key
-        _REGISTRY[key] = cls
-        return cls
-
-    return decorator
+    return _REGISTRY.register(name)
 
 
 def list_primitives() -> list[str]:
     """Names of the registered primitives."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get_primitive(name: str) -> type[PrimitiveModule]:
@@ -192,15 +184,7 @@ def get_primitive(name: str) -> type[PrimitiveModule]:
     Unknown names raise :class:`~bayesstruct.exceptions.UnknownNameError` listing the
     registered ones.
     """
-    if not isinstance(name, str):
-        raise InvalidArgumentError(f"a primitive is named by a str; got {type(name).__name__} {name!r}")
-    key = name.strip().lower()
-    if key not in _REGISTRY:
-        raise UnknownNameError(
-            f"unknown primitive {name!r}; registered primitives: {', '.join(list_primitives())}. "
-            "Add one with @bayesstruct.nn.register_primitive('name')."
-        )
-    return _REGISTRY[key]
+    return _REGISTRY.lookup(name)
 
 
 def make_primitive(name: str, in_shape: Sequence[int], out: int | None = None) -> PrimitiveModule:

@@ -47,7 +47,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 import pyro
 import pyro.distributions as dist

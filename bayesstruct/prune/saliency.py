@@ -38,7 +38,8 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils import parametrize
 
-from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+from bayesstruct._registry import Registry
+from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = [
     "Scope",
@@ -479,7 +480,7 @@ def _lowest(scores: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], req
     return remove
 
 
-_REGISTRY: dict[str, type[Saliency]] = {}
+_REGISTRY = Registry(Saliency, "saliency method", "bayesstruct.prune.register_saliency")
 
 
 def register_saliency(name: str) -> Callable[[type[Saliency]], type[Saliency]]:
@@ -490,41 +491,17 @@ def register_saliency(name: str) -> Callable[[type[Saliency]], type[Saliency]]:
     ...     def scores(self, model, layers, loss_fn, data):
     ...         return {n: torch.rand_like(m.weight) for n, m in layers}
     """
-
-    def decorator(cls: type[Saliency]) -> type[Saliency]:
-        if not (isinstance(cls, type) and issubclass(cls, Saliency)):
-            raise InvalidArgumentError("register_saliency decorates Saliency subclasses")
-        key = name.strip().lower()
-        cls.name = key
-        _REGISTRY[key] = cls
-        return cls
-
-    return decorator
+    return _REGISTRY.register(name)
 
 
 def list_saliencies() -> list[str]:
     """Names of the registered saliencies."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get_saliency(method: str | Saliency, **options: Any) -> Saliency:
     """Resolve ``method`` (a registered name or a :class:`Saliency` instance) to a saliency."""
-    if isinstance(method, Saliency):
-        if options:
-            raise InvalidArgumentError("pass options either to the saliency's constructor or here, not both")
-        return method
-    if not isinstance(method, str):
-        raise InvalidArgumentError(f"`method` must be a name or a Saliency; got {type(method).__name__}")
-    key = method.strip().lower()
-    if key not in _REGISTRY:
-        raise UnknownNameError(
-            f"unknown saliency method {method!r}; registered methods: {', '.join(list_saliencies())}. "
-            "Add one with @bayesstruct.prune.register_saliency('name')."
-        )
-    try:
-        return _REGISTRY[key](**options)
-    except TypeError as exc:
-        raise InvalidArgumentError(f"bad option for saliency {key!r}: {exc}") from None
+    return _REGISTRY.create(method, **options)
 
 
 @register_saliency("magnitude")

@@ -174,7 +174,7 @@ def test_bad_option_names_the_method():
 @pytest.fixture
 def private_registry(monkeypatch):
     """Register test estimators into a copy so the global registry is left as it was."""
-    monkeypatch.setattr(evidence_base, "_REGISTRY", dict(evidence_base._REGISTRY))
+    monkeypatch.setattr(evidence_base._REGISTRY, "_classes", dict(evidence_base._REGISTRY._classes))
 
 
 def _normal_mean_model(y):

@@ -105,6 +105,6 @@ def test_register_custom_primitive():
     finally:
         from bayesstruct.nn import primitives
 
-        primitives._REGISTRY.pop("test_double")
+        primitives._REGISTRY._classes.pop("test_double")
     with pytest.raises(InvalidArgumentError):
         register_primitive("bad")(int)
