@@ -183,7 +183,6 @@ class RelaxedBernoulliCube(_LocationTemperature, dist.Independent):
         super().__init__(dist.RelaxedBernoulli(self.temperature, probs=s), 1, validate_args=validate_args)
 
 
-
 class TemperedBetaCube(_LocationTemperature, dist.Independent):
     r"""Independent Beta coordinates on the cube with location :math:`s` and temperature.
 
