@@ -157,11 +157,6 @@ class ModelDensity:
         self.observed_names = observed
 
     # ------------------------------------------------------------------ layout
-    def unpack(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Split ``z`` of shape ``(B, D)`` into unconstrained site values ``(B, *shape)``."""
-        B = z.shape[0]
-        return {s.name: z[:, s.offset : s.offset + s.size].reshape((B,) + s.unconstrained_shape) for s in self._sites}
-
     def constrain(self, z: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Constrained site values ``(B, *shape)`` and ``log|det dT/dz|`` of shape ``(B,)``."""
         values: dict[str, torch.Tensor] = {}

@@ -161,10 +161,7 @@ class SMC(EvidenceEstimator):
 
         if self.reference == "prior":
             z = density.sample_prior(B)
-
-            def evaluate(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-                prior, lik = density.log_prob_parts(z)
-                return prior, lik
+            split = density.log_prob_parts  # (log prior, log likelihood)
         else:
             lap = laplace_fit(density)
             if self.reference == "guide":
@@ -175,13 +172,17 @@ class SMC(EvidenceEstimator):
             reference = dist.MultivariateStudentT(torch.tensor(self.proposal_df), loc, tril)
             z = reference.sample((B,))
 
-            def evaluate(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            def split(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
                 ref = reference.log_prob(z)
                 return ref, density(z) - ref
 
+        def evaluate(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """``(log r(z), ell(z))`` with ``ell = log p(D, z) - log r(z)``; non-finite ``ell`` is -inf."""
+            ref, ell = split(z)
+            return ref, torch.where(torch.isfinite(ell), ell, torch.full_like(ell, -math.inf))
+
         with torch.no_grad():
             ref_lp, ell = evaluate(z)
-            ell = torch.where(torch.isfinite(ell), ell, torch.full_like(ell, -math.inf))
             log_z = torch.zeros(R)
             beta = 0.0
             betas = [0.0]
@@ -225,7 +226,6 @@ class SMC(EvidenceEstimator):
                     if independent:  # independence Metropolis-Hastings from the cloud's Student-t
                         prop = cloud.sample((B,))
                         p_ref, p_ell = evaluate(prop)
-                        p_ell = torch.where(torch.isfinite(p_ell), p_ell, torch.full_like(p_ell, -math.inf))
                         log_alpha = p_ref + beta * p_ell - log_target + cloud.log_prob(z) - cloud.log_prob(prop)
                         accept = torch.rand(B).log() < torch.nan_to_num(log_alpha, nan=-math.inf)
                     else:
