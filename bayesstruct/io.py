@@ -57,6 +57,7 @@ __all__ = [
     "loo_compare",
     "save_netcdf",
     "write_json",
+    "write_atomic",
 ]
 
 
@@ -414,10 +415,21 @@ def write_json(table: Any, path: str | os.PathLike, *, indent: int | None = 2) -
     if path.is_dir():
         raise InvalidArgumentError(f"`path` {str(path)!r} is a directory; give a file name")
     text = json.dumps(table.to_dict(), indent=indent) + "\n"
+    write_atomic(path, text.encode("utf-8"))
+    return path
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a synced temporary file renamed over it.
+
+    A crash leaves either the old file or the new one, never a truncated file; an
+    existing file keeps its permissions.
+    """
+    path = Path(path)
     fd, tmp = _atomic_target(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         _replace(tmp, path)
@@ -425,4 +437,3 @@ def write_json(table: Any, path: str | os.PathLike, *, indent: int | None = 2) -
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path

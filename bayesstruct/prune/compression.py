@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from bayesstruct.exceptions import InvalidArgumentError, warn_not_converged
+from bayesstruct.io import write_atomic
 from bayesstruct.prune.huffman import HuffmanFormatError, huffman_decode, huffman_encode
 from bayesstruct.prune.saliency import _batches, _raw_weight, prunable_layers
 
@@ -519,18 +519,7 @@ def compress(model: nn.Module, shared: SharedWeights, path: str | os.PathLike, *
     out = bytearray(_MAGIC) + bytes([_VERSION]) + struct.pack(">I", len(header)) + header + body
     out += struct.pack(">I", zlib.crc32(bytes(out)))
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".bsdc-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(out)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(os.path.abspath(path), bytes(out))
     dense = 4 * sum(p.numel() for p in model.parameters())
     return CompressionReport(path=path, layers=tuple(reports), total_bytes=os.path.getsize(path), dense_bytes=dense)
 
