@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,6 +19,10 @@ from bayesstruct.exceptions import BayesStructError, InvalidArgumentError
 __all__ = ["main", "build_parser", "parse_degrees"]
 
 DEFAULT_METHODS = "exact,elbo,iwae,laplace,smc"
+
+#: further sub-commands: each ``bayesstruct.commands.<name>`` module has ``add_parser(subparsers)``, which adds its
+#: sub-parser and sets ``run=<function(args) -> exit code>`` as its default
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def parse_degrees(text: str) -> list[int]:
@@ -75,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     dec = sub.add_parser("decompress", help="restore a model from a Deep Compression file")
     dec.add_argument("file", type=Path, help="file written by bayesstruct.prune.compress")
     dec.add_argument("--save", type=Path, default=None, help="also save the restored model (torch.save) to this path")
+    cmp_.set_defaults(run=run_compare)
+    dec.set_defaults(run=run_decompress)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"bayesstruct.commands.{name}").add_parser(sub)
     return parser
 
 
@@ -215,13 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "compare":
-            return run_compare(args)
-        if args.command == "decompress":
-            return run_decompress(args)
+        return int(args.run(args) or 0)
     except BayesStructError as exc:
         parser.exit(2, f"bayesstruct: error: {exc}\n")
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``bayesstruct`` command line, one module each (see :data:`bayesstruct.cli.COMMAND_MODULES`)."""
