@@ -37,10 +37,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pyro  # noqa: E402
 import torch  # noqa: E402
 
+from bayesstruct.plots.structure import SIMPLEX_CORNERS, draw_simplex, to_ternary  # noqa: E402
 from bayesstruct.priors import Restriction, structure_prior  # noqa: E402
 
 SMOKE = os.environ.get("BAYESSTRUCT_SMOKE", "") not in ("", "0")
@@ -79,21 +79,7 @@ print(model())
 
 
 # %%
-CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
-
-
-def to_triangle(gamma):
-    return np.asarray(gamma) @ CORNERS
-
-
-def draw_triangle(ax):
-    ax.add_patch(plt.Polygon(CORNERS, fill=False, color="0.3", lw=1))
-    for k, (dx, dy, ha) in enumerate([(-0.03, -0.05, "right"), (0.03, -0.05, "left"), (0, 0.03, "center")]):
-        ax.text(CORNERS[k, 0] + dx, CORNERS[k, 1] + dy, f"$e_{k + 1}$", ha=ha, fontsize=11)
-    ax.set_xlim(-0.12, 1.12)
-    ax.set_ylim(-0.12, 0.98)
-    ax.set_aspect("equal")
-    ax.axis("off")
+# the ternary projection (to_ternary, draw_simplex) comes from bayesstruct.plots.structure
 
 
 def vertex_closeness(x):
@@ -107,16 +93,16 @@ for row, (kind, title, color) in enumerate(families):
     for col, lam in enumerate(TEMPERATURES):
         x = structure_prior("simplex_interior", s_simplex, lam, kind=kind).sample((NUM_SAMPLES,))
         ax = axes[row, col]
-        draw_triangle(ax)
-        xy = to_triangle(x)
+        draw_simplex(ax)
+        xy = to_ternary(x)
         ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.35, color=color, lw=0)
-        loc = to_triangle(s_simplex)
+        loc = to_ternary(s_simplex)
         ax.plot(loc[0], loc[1], "k+", ms=12, mew=2)
         # share of the samples within 0.1 of each vertex (a scatter hides how many pile up there)
         near = (x > 0.9).to(torch.float64).mean(0)
         for k, (dx, dy) in enumerate([(0.1, 0.05), (-0.1, 0.05), (0.0, -0.13)]):
-            ax.text(CORNERS[k, 0] + dx, CORNERS[k, 1] + dy, f"{100 * float(near[k]):.0f}%", ha="center",
-                    fontsize=9, color="0.2")
+            ax.text(SIMPLEX_CORNERS[k, 0] + dx, SIMPLEX_CORNERS[k, 1] + dy, f"{100 * float(near[k]):.0f}%",
+                    ha="center", fontsize=9, color="0.2")
         ax.set_title(f"{title}\n$\\lambda_{{temp}} = {lam}$, mean max $\\gamma_k$ = {vertex_closeness(x):.2f}",
                      fontsize=10)
         print(f"simplex {kind:15s} lambda={lam:<6} mean max-coordinate {vertex_closeness(x):.3f}")

@@ -27,9 +27,14 @@
 # Run it as a script (`python tutorials/04_pruning.py`) to regenerate
 # `figures/pruning_curve.png` and `figures/weight_histograms.png`; with `BAYESSTRUCT_SMOKE=1`
 # it runs a small version (the test suite does this) and writes to a temporary folder.
+#
+# Everything below is the package's API: the network from `bayesstruct.nn.zoo`, training,
+# pruning, compression and the accounting from `bayesstruct.prune`, the figures from
+# `bayesstruct.plots`. The tutorial only chooses sizes and puts the pieces together.
 
 # %%
 import copy
+import math
 import os
 import tempfile
 import time
@@ -43,20 +48,25 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
-from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
+from bayesstruct.nn.zoo import lenet300  # noqa: E402
+from bayesstruct.plots import plot_pruning_curve, plot_weight_histogram  # noqa: E402
 from bayesstruct.prune import (  # noqa: E402
+    account,
+    accounting_table,
     compress,
     decompress,
+    evaluate,
     finetune_centroids,
     fit_variational,
-    get_masks,
+    fraction_kept,
+    iterative_prune,
+    log_relative_density,
     prune,
-    relative_density,
-    remove_pruning,
+    prune_by_relative_density,
     share_weights,
-    threshold_sweep,
+    train,
 )
 
 SMOKE = os.environ.get("BAYESSTRUCT_SMOKE", "") not in ("", "0")
@@ -71,63 +81,40 @@ T0 = time.perf_counter()
 # with a rank-1 update of the inverse Hessian, so its cost grows like n^3: with 64-40-10
 # (2,960 weights) the OBS curve alone took ~300 s on 1 CPU thread, and a 64-100-10 net
 # (7,400 weights, per-layer blocks) is out of reach here.
-HIDDEN = 16 if SMOKE else 20
+HIDDEN = 8 if SMOKE else 20
 EPOCHS = 15 if SMOKE else 150
 RETRAIN_EPOCHS = 5 if SMOKE else 40
-KEEP = [1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125]  # fraction of weights kept: halve each round
+ROUNDS = 5  # halve the survivors each round: keep 1/2, 1/4, ..., 1/32
+KEEP = [0.5**r for r in range(ROUNDS + 1)]  # fraction of weights kept: 1, 0.5, ..., 0.03125
+TABLE_KEEP = 0.125  # the fraction at which the histograms, Deep Compression and the table compare methods
 FINETUNE_STEPS = 20 if SMOKE else 200
 VI_STEPS = 50 if SMOKE else 400
 RUN_OBS = True  # cheap at this size in both modes (see the timing printed below)
 
 # %% [markdown]
 # ## Data and a dense network
+#
+# `lenet300(64, hidden=(HIDDEN,))` is LeNet-300-100's fully connected ReLU net cut down to one
+# hidden layer for 8x8 inputs; `train` is minibatch Adam on the cross-entropy and
+# `evaluate` the test error rate.
 
 # %%
 digits = load_digits()
 X = (digits.data / 16.0).astype(np.float32)
 y = digits.target.astype(np.int64)
 Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-xtr, xte = torch.from_numpy(Xtr), torch.from_numpy(Xte)
-ytr_t, yte_t = torch.from_numpy(ytr), torch.from_numpy(yte)
-print(f"train {tuple(xtr.shape)}, test {tuple(xte.shape)}")
+data = (torch.from_numpy(Xtr), torch.from_numpy(ytr))
+test = (torch.from_numpy(Xte), torch.from_numpy(yte))
+# OBD's Fisher diagonal and OBS's Hessian are sums over training examples (the Fisher one
+# gradient per example): the smoke run estimates them from the first 200 examples only
+saliency_data = (data[0][:200], data[1][:200]) if SMOKE else data
+print(f"train {tuple(data[0].shape)}, test {tuple(test[0].shape)}")
 
-
-def make_net() -> nn.Sequential:
-    return nn.Sequential(nn.Linear(64, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 10))
-
-
-def train(net: nn.Module, epochs: int, lr: float = 3e-3, seed: int = 0) -> nn.Module:
-    """Minibatch Adam on the cross-entropy; pruning masks keep removed weights at zero."""
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    for _ in range(epochs):
-        perm = torch.randperm(len(xtr), generator=g)
-        for idx in perm.split(64):
-            opt.zero_grad()
-            F.cross_entropy(net(xtr[idx]), ytr_t[idx]).backward()
-            opt.step()
-    return net
-
-
-@torch.no_grad()
-def test_error(net: nn.Module) -> float:
-    return float((net(xte).argmax(-1) != yte_t).float().mean())
-
-
-def fraction_kept(net: nn.Module) -> float:
-    masks = get_masks(net)
-    if not masks:
-        return 1.0
-    return float(sum(m.sum() for m in masks.values())) / sum(m.numel() for m in masks.values())
-
-
-def num_weights(net: nn.Module) -> int:
-    return sum(m.weight.numel() for m in net if isinstance(m, nn.Linear))
-
-
-dense = train(make_net(), EPOCHS)
-DENSE_ERR = test_error(dense)
-print(f"dense 64-{HIDDEN}-10: {num_weights(dense)} prunable weights, test error {DENSE_ERR:.4f}")
+dense = lenet300(64, hidden=(HIDDEN,))
+train(dense, data, epochs=EPOCHS, lr=3e-3, batch_size=64, seed=0, progress=False)
+DENSE_ERR = evaluate(dense, test)
+num_weights = sum(p.numel() for n, p in dense.named_parameters() if n.endswith("weight"))
+print(f"dense 64-{HIDDEN}-10: {num_weights} prunable weights, test error {DENSE_ERR:.4f}")
 
 # %% [markdown]
 # ## One-shot pruning, no retraining
@@ -143,9 +130,9 @@ print(f"dense 64-{HIDDEN}-10: {num_weights(dense)} prunable weights, test error 
 
 # %%
 loss_fn = F.cross_entropy
-data = (xtr, ytr_t)
 curves: dict[str, list[tuple[float, float]]] = {}
 timings: dict[str, float] = {}
+at_table_keep = {}  # method -> its net pruned to TABLE_KEEP, for the accounting table
 
 for method, opts in [("magnitude", {}), ("obd", {"hessian": "fisher"})]:
     t = time.perf_counter()
@@ -153,8 +140,10 @@ for method, opts in [("magnitude", {}), ("obd", {"hessian": "fisher"})]:
     for keep in KEEP:
         net = copy.deepcopy(dense)
         if keep < 1.0:
-            prune(net, method, amount=1.0 - keep, loss_fn=loss_fn, data=data, **opts)
-        rows.append((fraction_kept(net), test_error(net)))
+            prune(net, method, amount=1.0 - keep, loss_fn=loss_fn, data=saliency_data, **opts)
+        rows.append((fraction_kept(net), evaluate(net, test)))
+        if keep == TABLE_KEEP:
+            at_table_keep[method] = net
     curves[method] = rows
     timings[method] = time.perf_counter() - t
 
@@ -163,11 +152,13 @@ if RUN_OBS:
     net = copy.deepcopy(dense)
     rows = [(1.0, DENSE_ERR)]
     for keep in KEEP[1:]:
-        res = prune(net, "obs", amount=0.5, loss_fn=loss_fn, data=data)
-        rows.append((fraction_kept(net), test_error(net)))
+        res = prune(net, "obs", amount=0.5, loss_fn=loss_fn, data=saliency_data)
+        rows.append((fraction_kept(net), evaluate(net, test)))
+        if keep == TABLE_KEEP:
+            at_table_keep["obs"] = copy.deepcopy(net)
     curves["obs"] = rows
     timings["obs"] = time.perf_counter() - t
-    print(f"OBS used block={res.diagnostics['block']!r}, damping {res.diagnostics['damping']}")
+    print(f"OBS used block={res.diagnostics.get('block')!r}, damping {res.diagnostics.get('damping')}")
 
 for method, rows in curves.items():
     print(f"{method:>10} ({timings[method]:.1f} s): " + "  ".join(f"{k:.3f}->{e:.3f}" for k, e in rows))
@@ -175,54 +166,61 @@ for method, rows in curves.items():
 # %% [markdown]
 # ## Iterative magnitude pruning with retraining (Han et al. 2015)
 #
-# Prune half of the surviving weights by magnitude, retrain the survivors (the masks keep
-# the removed weights at exactly zero under Adam), repeat.
+# `iterative_prune(..., amounts=0.5, rounds=r)` prunes half of the surviving weights by
+# magnitude and retrains the survivors with an L2 penalty (the masks keep the removed weights
+# at exactly zero under Adam), `r` times. It runs in two calls so that the net at
+# `TABLE_KEEP` can be kept for Deep Compression: the second call continues from where the
+# first stopped, with the remaining fractions kept as its `schedule` (its round `r` retrains
+# with seed `seed + r`, so the second call starts its seeds after the first's).
 
 # %%
 t = time.perf_counter()
 iterative = copy.deepcopy(dense)
-rows = [(1.0, DENSE_ERR)]
-snapshots = {1.0: copy.deepcopy(iterative)}
-for i, keep in enumerate(KEEP[1:]):
-    prune(iterative, "magnitude", amount=0.5)
-    train(iterative, RETRAIN_EPOCHS, lr=1e-3, seed=i + 1)
-    rows.append((fraction_kept(iterative), test_error(iterative)))
-    snapshots[keep] = copy.deepcopy(iterative)
-curves["magnitude + retrain"] = rows
+first = round(math.log2(1 / TABLE_KEEP))
+common = dict(retrain_epochs=RETRAIN_EPOCHS, regularization="l2", test_data=test, lr=1e-3, batch_size=64, progress=False)
+res = iterative_prune(iterative, data, amounts=0.5, rounds=first, seed=0, **common)
+at_table_keep["magnitude + retrain"] = copy.deepcopy(iterative)
+# `amounts` counts from the dense net (amounts=0.5 always targets 1/2, 1/4, ... of *all* weights,
+# whatever the model's fraction kept), so the continuation names its targets with `schedule`
+res_more = iterative_prune(iterative, data, schedule=KEEP[first + 1:], seed=first, **common)
+rounds = res.rounds + res_more.rounds[1:]  # res_more.rounds[0] is the net it was given
+curves["magnitude + retrain"] = [(r.fraction_kept, r.test_error) for r in rounds]
 timings["magnitude + retrain"] = time.perf_counter() - t
-print(f"magnitude + retrain ({timings['magnitude + retrain']:.1f} s): " + "  ".join(f"{k:.3f}->{e:.3f}" for k, e in rows))
+print(res)
+print(res_more)
+print(f"magnitude + retrain ({timings['magnitude + retrain']:.1f} s): "
+      + "  ".join(f"{k:.3f}->{e:.3f}" for k, e in curves["magnitude + retrain"]))
 
 # %% [markdown]
 # ## Weight histograms before and after
 #
 # The dense net's weights are unimodal around zero. After pruning the small ones and
 # retraining, the survivors move away from zero: the non-zero weights form two modes, one
-# on each side of the pruned gap (Han et al. 2015, fig. 4).
+# on each side of the pruned gap (Han et al. 2015, fig. 4). `iterative_prune` returns both
+# histograms on the same bins.
 
 # %%
-HIST_KEEP = 0.125
-hist_net = snapshots[HIST_KEEP]
-w_before = torch.cat([m.weight.detach().reshape(-1) for m in dense if isinstance(m, nn.Linear)]).numpy()
-w_after = torch.cat([m.weight.detach().reshape(-1) for m in hist_net if isinstance(m, nn.Linear)]).numpy()
-w_after_nz = w_after[w_after != 0]
-
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-lim = float(np.abs(w_before).max()) * 1.05
-lim = max(lim, float(np.abs(w_after_nz).max()) * 1.05)
-bins = np.linspace(-lim, lim, 81)
-axes[0].hist(w_before, bins=bins, color="tab:blue")
-axes[0].set_title(f"dense: all {w_before.size} weights")
-axes[1].hist(w_after_nz, bins=bins, color="tab:orange")
-axes[1].set_title(f"pruned to {HIST_KEEP:.1%} + retrained: {w_after_nz.size} non-zero weights")
-for ax in axes:
-    ax.set_xlabel("weight value")
-    ax.set_ylabel("count")
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+plot_weight_histogram(res.histogram_before, ax=axes[0], color="tab:blue",
+                      label=f"dense: all {res.histogram_before.num_weights} weights")
+after = res.histogram_after
+plot_weight_histogram(after, ax=axes[1], color="tab:orange",
+                      label=f"pruned to {TABLE_KEEP:.1%} + retrained: {after.num_weights - after.num_zero} non-zero")
 fig.suptitle(f"MLP 64-{HIDDEN}-10 on 8x8 digits: weights before / after iterative magnitude pruning")
 fig.tight_layout()
 fig.savefig(FIGURES / "weight_histograms.png", dpi=120)
 plt.close(fig)
-print(f"non-zero weights after pruning: {(w_after_nz < 0).sum()} negative, {(w_after_nz > 0).sum()} positive; "
-      f"smallest |w| {np.abs(w_after_nz).min():.3f} (dense: {np.abs(w_before).min():.2e})")
+
+
+def gap_around_zero(hist) -> tuple[float, float]:
+    """Inner edges of the non-empty bins nearest to zero on each side (the empty gap between them)."""
+    full = np.flatnonzero(hist.counts)
+    neg, pos = full[hist.edges[full + 1] <= 0], full[hist.edges[full] >= 0]
+    return (float(hist.edges[neg.max() + 1]) if neg.size else 0.0, float(hist.edges[pos.min()]) if pos.size else 0.0)
+
+
+print("empty gap around zero of the non-zero weights: dense ({:.3f}, {:.3f}), pruned + retrained ({:.3f}, {:.3f})".format(
+    *gap_around_zero(res.histogram_before), *gap_around_zero(res.histogram_after)))
 
 # %% [markdown]
 # ## Deep Compression of the pruned net
@@ -232,13 +230,12 @@ print(f"non-zero weights after pruning: {(w_after_nz < 0).sum()} negative, {(w_a
 # positions of the non-zeros. `decompress` rebuilds the `nn.Sequential` from the file alone.
 
 # %%
-DC_KEEP = 0.125
-quantised = copy.deepcopy(snapshots[DC_KEEP])
-err_pruned = test_error(quantised)
+quantised = copy.deepcopy(at_table_keep["magnitude + retrain"])
+err_pruned = evaluate(quantised, test)
 shared = share_weights(quantised, bits=5)
-err_shared = test_error(quantised)
-finetune_centroids(quantised, shared, loss_fn, data, num_steps=FINETUNE_STEPS, lr=1e-3)
-err_finetuned = test_error(quantised)
+err_shared = evaluate(quantised, test)
+finetune_centroids(quantised, shared, loss_fn, data, num_steps=FINETUNE_STEPS)
+err_finetuned = evaluate(quantised, test)
 print(shared)
 print(f"test error: pruned {err_pruned:.4f}, shared 5 bits {err_shared:.4f}, centroids fine-tuned {err_finetuned:.4f}")
 
@@ -247,9 +244,9 @@ report = compress(quantised, shared, workdir / "digits_mlp.bsdc", index_bits=5)
 print(report)
 restored = decompress(report.path)
 with torch.no_grad():
-    same = torch.equal(restored(xte), quantised(xte))
+    same = torch.equal(restored(test[0]), quantised(test[0]))
 assert same, "decompressed model does not reproduce the quantised model"
-print(f"decompressed outputs equal the quantised model's exactly: {same}; test error {test_error(restored):.4f}")
+print(f"decompressed outputs equal the quantised model's exactly: {same}; test error {evaluate(restored, test):.4f}")
 
 # %% [markdown]
 # ## Graves: variational description length and relative-density pruning
@@ -257,8 +254,9 @@ print(f"decompressed outputs equal the quantised model's exactly: {same}; test e
 # `fit_variational` fits a mean-field Gaussian $q(w)$ to the dense net's weights (means
 # started at the trained weights) under a prior $N(0, \sigma_p^2)$ and reports
 # $L(D\mid w) + L(w)$ in bits. Weights whose posterior puts nearly as much density at 0 as at
-# its mean (large $\lambda_i$) are removed. To hit the same fractions kept as above, the
-# thresholds are quantiles of $\lambda$.
+# its mean (large $\lambda_i$) are removed. $\lambda_i$ itself underflows to 0 for confident
+# weights, so the thresholds are quantiles of $\log\lambda_i = -\mu_i^2/(2\sigma_i^2)$
+# (`log_relative_density`), passed as `log_threshold` to reach the same fractions kept as above.
 
 # %%
 t = time.perf_counter()
@@ -267,63 +265,67 @@ timings["graves"] = time.perf_counter() - t
 print(fit)
 print(f"  = {fit.data_bits:.1f} data bits + {fit.model_bits:.1f} model bits ({timings['graves']:.1f} s, {VI_STEPS} steps)")
 
-lam = torch.cat([v.reshape(-1) for v in relative_density(fit).values()]).double()
-# lambda is computed in float32 and underflows to exactly 0 for confident weights; those can
-# never be removed by a threshold in (0, 1), so only quantiles above 0 make distinct thresholds
-print(f"lambda == 0 (float32 underflow) for {float((lam == 0).double().mean()):.1%} of the weights")
-thresholds = sorted({min(float(torch.quantile(lam, keep)), 1 - 1e-12) for keep in KEEP[1:]} - {0.0}, reverse=True)
-sweep = threshold_sweep(dense, fit, thresholds, test_error)
-mu_net = copy.deepcopy(dense)
-with torch.no_grad():
-    for name, mod in mu_net.named_children():
-        if isinstance(mod, nn.Linear):
-            mod.weight.copy_(fit.loc[name])
-            mod.bias.copy_(fit.point_params[f"{name}.bias"])
-curves["Graves relative density"] = [(1.0, test_error(mu_net))] + [(r.fraction_kept, float(r.value)) for r in sweep]
-print("Graves sweep: " + "  ".join(f"t={r.threshold:.2e}: {r.fraction_kept:.3f}->{float(r.value):.3f}" for r in sweep))
+log_lam = torch.cat([v.reshape(-1) for v in log_relative_density(fit).values()])
+float32_underflow = math.log(torch.finfo(torch.float32).tiny)
+print(f"log lambda in [{float(log_lam.min()):.3g}, {float(log_lam.max()):.3g}]; "
+      f"{float((log_lam < float32_underflow).double().mean()):.1%} of the weights have lambda below float32's range")
+
+
+def graves_pruned(log_threshold: float):
+    """A copy of the dense net set to the posterior means, the weights with log lambda > log_threshold masked."""
+    net = copy.deepcopy(dense)
+    prune_by_relative_density(net, fit, log_threshold=log_threshold)
+    return net
+
+
+# the largest log lambda keeps every weight: the unpruned net of posterior means
+mu_net = graves_pruned(min(float(log_lam.max()), -1e-300))
+graves_rows = [(fraction_kept(mu_net), evaluate(mu_net, test))]
+for keep in KEEP[1:]:
+    net = graves_pruned(min(float(torch.quantile(log_lam, keep)), -1e-300))
+    graves_rows.append((fraction_kept(net), evaluate(net, test)))
+    if keep == TABLE_KEEP:
+        at_table_keep["Graves relative density"] = net
+curves["Graves relative density"] = graves_rows
+print("Graves: " + "  ".join(f"{k:.3f}->{e:.3f}" for k, e in graves_rows))
 
 # %% [markdown]
 # ## Test error against the fraction of weights kept
 
 # %%
-styles = {
-    "magnitude": dict(marker="o"),
-    "obd": dict(marker="s"),
-    "obs": dict(marker="^"),
-    "magnitude + retrain": dict(marker="D", lw=2.5),
-    "Graves relative density": dict(marker="v", ls="--"),
-}
-labels = {"obd": "OBD (one-shot)", "obs": "OBS (one weight at a time, no retraining)", "magnitude": "magnitude (one-shot)"}
+labels = {"obd": "OBD (one-shot)", "obs": "OBS (one weight at a time, no retraining)", "magnitude": "magnitude (one-shot)",
+          "magnitude + retrain": "magnitude + retrain (Han et al. 2015)"}
 fig, ax = plt.subplots(figsize=(7.5, 4.8))
-for method, rows in curves.items():
-    k, e = zip(*rows)
-    ax.plot(k, e, label=labels.get(method, method), **styles.get(method, {}))
-ax.plot([DC_KEEP], [err_finetuned], "k*", ms=14, label=f"Deep Compression ({report.compression_ratio:.0f}x smaller file)")
-ax.set_xscale("log", base=2)
+plot_pruning_curve({labels.get(m, m): rows for m, rows in curves.items()}, ax=ax)
+ax.plot([fraction_kept(quantised)], [err_finetuned], "k*", ms=14,
+        label=f"Deep Compression ({report.compression_ratio:.0f}x smaller file)")
 ax.set_xticks(KEEP, [f"{k:.3g}" for k in KEEP])
-ax.invert_xaxis()
-ax.set_yscale("log")
-ax.set_xlabel("fraction of weights kept")
-ax.set_ylabel("test error")
-ax.set_title(f"Pruning an MLP 64-{HIDDEN}-10 on 8x8 digits ({len(xte)} test images)")
-ax.grid(True, which="both", alpha=0.3)
+ax.set_title(f"Pruning an MLP 64-{HIDDEN}-10 on 8x8 digits ({len(test[1])} test images)")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(FIGURES / "pruning_curve.png", dpi=120)
 plt.close(fig)
 
 # %% [markdown]
-# ## Summary
+# ## Summary: every method on one scale of bits
+#
+# `account` measures each model the same way: bits to store it (dense float32, the sparse
+# float32 format, or the actual Deep Compression file), test error, and the two-part
+# description length $L(M) + L(D\mid M)$ on the test set ($L(M)$ is the storage, or for
+# Graves's fit the bits-back KL of the kept weights).
 
 # %%
-dense_bytes = 4 * sum(p.numel() for p in dense.parameters())
-print(f"\n{'method':<34}{'kept':>8}{'test err':>10}{'bytes':>10}")
-print(f"{'dense float32':<34}{1.0:>8.3f}{DENSE_ERR:>10.4f}{dense_bytes:>10}")
-for method, rows in curves.items():
-    for k, e in rows[1:]:
-        print(f"{method:<34}{k:>8.3f}{e:>10.4f}{'':>10}")
-print(f"{'Deep Compression (5 bit, Huffman)':<34}{fraction_kept(quantised):>8.3f}{err_finetuned:>10.4f}{report.total_bytes:>10}")
-print(f"{'Graves VI means (unpruned)':<34}{1.0:>8.3f}{curves['Graves relative density'][0][1]:>10.4f}{'':>10}")
-print(f"MDL: {fit.total_bits:.1f} bits = {fit.data_bits:.1f} data + {fit.model_bits:.1f} model")
+accounts = [account(dense, test, method="dense float32")]
+for method in ["magnitude", "obd", "obs", "magnitude + retrain"]:
+    if method in at_table_keep:
+        accounts.append(account(at_table_keep[method], test, method=labels.get(method, method)))
+accounts.append(account(quantised, test, method="Deep Compression (5 bit, Huffman file)", compressed=report))
+accounts.append(account(mu_net, test, method="Graves VI means (unpruned)", fit=fit))
+accounts.append(account(at_table_keep["Graves relative density"], test, method="Graves relative density", fit=fit))
+table = accounting_table(accounts)
+print()
+print(table.to_markdown())
+print(f"\nMDL of the training labels (fit_variational): {fit.total_bits:.1f} bits "
+      f"= {fit.data_bits:.1f} data + {fit.model_bits:.1f} model")
 print(f"total time {time.perf_counter() - T0:.1f} s")
 print(f"figures written to {FIGURES}")

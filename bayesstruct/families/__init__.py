@@ -1,11 +1,15 @@
 """Structure families: Pyro model specs parameterised by a structure."""
 
 from bayesstruct.families.base import BoundModel, StructureFamily, structure_family
+from bayesstruct.families.belief_net import BeliefNetSampler, BeliefNetSamples
 from bayesstruct.families.dbn import CIBPSampler, CIBPSamples
 from bayesstruct.families.network import (NetworkFamily, StructurePosterior, fit_structure_posterior,
                                           gamma_site_name, network_model, weight_site_names)
+from bayesstruct.families.examples import conv_family, conv_graph, one_layer_family, one_layer_graph
 from bayesstruct.families.polynomial import Hyper, PolynomialFamily, fit_type2_ml, polynomial_design, polynomial_model
 
 __all__ = ["BoundModel", "StructureFamily", "structure_family", "Hyper", "PolynomialFamily", "fit_type2_ml",
            "polynomial_design", "polynomial_model", "NetworkFamily", "StructurePosterior", "fit_structure_posterior",
-           "gamma_site_name", "network_model", "weight_site_names", "CIBPSampler", "CIBPSamples"]
+           "gamma_site_name", "network_model", "weight_site_names", "one_layer_graph", "conv_graph",
+           "one_layer_family", "conv_family", "CIBPSampler", "CIBPSamples",
+           "BeliefNetSampler", "BeliefNetSamples"]

@@ -67,7 +67,7 @@ from bayesstruct._validation import check_positive, check_positive_int
 from bayesstruct.exceptions import BayesStructError, InvalidArgumentError
 from bayesstruct.priors.ibp import CascadingIBP
 
-__all__ = ["CIBPSampler", "CIBPSamples", "labelled_log_prob", "structure_stats"]
+__all__ = ["CIBPSampler", "CIBPSamples", "ibp_labelled", "labelled_log_prob", "structure_stats"]
 
 LogLikelihood = Callable[[list[torch.Tensor]], float]
 
@@ -83,6 +83,28 @@ def _layer_log_prob(Z: np.ndarray, alpha: float, beta: float) -> float:
     out += K * math.log(alpha * beta) - math.lgamma(K + 1.0)
     out += sum(math.lgamma(mk) + math.lgamma(N - mk + beta) for mk in m) - K * math.lgamma(N + beta)
     return out
+
+
+def ibp_labelled(rng: np.random.Generator, alpha: float, beta: float, num_rows: int) -> np.ndarray:
+    """One labelled IBP(α, β) draw: the sequential buffet with ``num_rows`` customers, then the
+    columns put in uniformly random order; an ``int8`` matrix ``(num_rows, K)`` without empty columns.
+
+    All randomness comes from ``rng``. Each labelled matrix is drawn with its labelled prior
+    probability (the exponential of :func:`_layer_log_prob`; see the module docs).
+    """
+    counts = np.zeros(0)
+    Z = np.zeros((num_rows, 0), dtype=np.int8)
+    for n in range(num_rows):
+        denom = beta + n
+        if Z.shape[1]:
+            Z[n] = rng.random(Z.shape[1]) < counts / denom
+        new = int(rng.poisson(alpha * beta / denom))
+        if new:
+            block = np.zeros((num_rows, new), dtype=np.int8)
+            block[n] = 1
+            Z = np.concatenate([Z, block], axis=1)
+        counts = Z[: n + 1].sum(0).astype(np.float64)
+    return Z[:, rng.permutation(Z.shape[1])]
 
 
 def labelled_log_prob(layers: Sequence, alpha: float, beta: float) -> float:
@@ -229,20 +251,7 @@ class CIBPSampler:
 
     def _ibp_labelled(self, num_rows: int) -> np.ndarray:
         """One IBP(α, β) draw with ``num_rows`` customers, columns in uniformly random order."""
-        a, b, rng = self.alpha, self.beta, self.rng
-        counts = np.zeros(0)
-        Z = np.zeros((num_rows, 0), dtype=np.int8)
-        for n in range(num_rows):
-            denom = b + n
-            if Z.shape[1]:
-                Z[n] = rng.random(Z.shape[1]) < counts / denom
-            new = int(rng.poisson(a * b / denom))
-            if new:
-                block = np.zeros((num_rows, new), dtype=np.int8)
-                block[n] = 1
-                Z = np.concatenate([Z, block], axis=1)
-            counts = Z[: n + 1].sum(0).astype(np.float64)
-        return Z[:, rng.permutation(Z.shape[1])]
+        return ibp_labelled(self.rng, self.alpha, self.beta, num_rows)
 
     def _cascade(self, width: int, start: int = 0) -> list[np.ndarray]:
         """Matrices ``Z_{start+1}, ...`` from the labelled prior, the first with ``width`` rows."""

@@ -24,7 +24,7 @@ FLOPs count one sample's forward pass, as **2 x multiply-adds** of the affine pa
 * ``conv3x3`` / ``conv1x1``: :math:`2 C_{in} k^2 C_{out} H W` (padding keeps ``H x W``);
 * ``avgpool3x3`` / ``maxpool3x3``: one operation per window element,
   :math:`9 C H W`;
-* ``identity`` / ``zero``: 0.
+* ``identity`` / ``flatten`` / ``zero``: 0.
 
 Registered primitives
 ---------------------
@@ -32,7 +32,8 @@ Registered primitives
 (generalised-linear: :math:`\sigma(W x + b)`, ``(D_in,) -> (D_out,)``); ``conv3x3``,
 ``conv1x1`` (stride 1, padding keeps ``H x W``, with bias); ``avgpool3x3``, ``maxpool3x3``
 (stride 1, padding 1; keep the shape, ignore ``out``); ``identity`` (keeps the shape,
-ignores ``out``); ``zero`` (the "no connection" primitive: zeros of shape
+ignores ``out``); ``flatten`` (``(C, H, W) -> (C H W,)``, or any shape to its
+product; ignores ``out``; joins image vertices to generalised-linear ones); ``zero`` (the "no connection" primitive: zeros of shape
 ``(out, *in_shape[1:])``, or of ``in_shape`` when ``out`` is ``None``; so it matches the other
 primitives of any edge -- with ``out == C`` it keeps the channel count).
 Add one with :func:`register_primitive`.
@@ -283,6 +284,26 @@ class Identity(_AnyRank):
 
     def forward(self, x):
         return x
+
+
+@register_primitive("flatten")
+class Flatten(_AnyRank):
+    """:math:`g(x) = \\mathrm{vec}(x)`: ``(C, H, W) -> (C H W,)`` (any shape to its product); ignores ``out``."""
+
+    @classmethod
+    def infer_shape(cls, in_shape, out=None):
+        shape = cls.check_in_shape(in_shape)
+        n = 1
+        for s in shape:
+            n *= s
+        return (n,)
+
+    def flops(self, in_shape=None):
+        return 0
+
+    def forward(self, x):
+        lead, _ = self._lead(x)
+        return x.reshape(tuple(lead) + self.out_shape)
 
 
 @register_primitive("zero")

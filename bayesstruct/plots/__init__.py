@@ -29,6 +29,15 @@ from matplotlib.patches import Rectangle
 
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.families.base import structure_label
+from bayesstruct.plots.structure import (
+    elbo_temperature_sweep,
+    plot_elbo_temperature,
+    plot_gamma_simplex,
+    plot_structure_graph,
+    sample_gamma_posterior,
+)
+from bayesstruct.plots.dbn import plot_dbn_trace, plot_fantasies, plot_structure, plot_structure_posterior
+from bayesstruct.plots.pruning import plot_pruning_curve, plot_weight_histogram
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
@@ -37,7 +46,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from bayesstruct.compare import ComparisonRow, ComparisonTable
 
-__all__ = ["plot_evidence", "plot_predictive", "plot_posterior_probabilities", "plot_weights"]
+__all__ = ["plot_pruning_curve", "plot_weight_histogram", "plot_evidence", "plot_predictive", "plot_posterior_probabilities", "plot_weights", "plot_gamma_simplex",
+           "plot_structure_graph", "plot_elbo_temperature", "sample_gamma_posterior", "elbo_temperature_sweep",
+           "plot_dbn_trace", "plot_structure_posterior", "plot_fantasies", "plot_structure"]
 
 #: colors: exact is black, the other methods follow the matplotlib cycle in table order
 _EXACT_COLOR = "black"

@@ -75,6 +75,7 @@ __all__ = [
     "SweepRow",
     "fit_variational",
     "relative_density",
+    "log_relative_density",
     "prune_by_relative_density",
     "threshold_sweep",
 ]
@@ -416,22 +417,37 @@ def fit_variational(
 # ----------------------------------------------------------------------------- pruning
 
 
-def relative_density(fit: VariationalFit) -> dict[str, torch.Tensor]:
-    """``lambda_i = q_i(0) / q_i(mu_i) = exp(-mu_i^2 / (2 sigma_i^2))`` per layer (weight-shaped, in (0, 1]).
+def log_relative_density(fit: VariationalFit) -> dict[str, torch.Tensor]:
+    """``log lambda_i = -mu_i^2 / (2 sigma_i^2)`` per layer (weight-shaped, float64, <= 0).
 
-    Large ``lambda_i`` (near 1) means the posterior barely distinguishes weight ``i`` from 0.
+    Computed in float64 and never exponentiated, so it stays informative where
+    ``lambda_i`` itself underflows (``mu_i^2 / sigma_i^2 > ~1490`` in float64, ``> ~200`` in
+    float32): a confident weight has a very negative ``log lambda_i``.
     """
     if not isinstance(fit, VariationalFit):
         raise InvalidArgumentError(f"`fit` must be a VariationalFit (from fit_variational); got {type(fit).__name__}")
-    return {n: torch.exp(-fit.loc[n] ** 2 / (2 * fit.scale[n] ** 2)) for n in fit.layers}
+    return {n: -fit.loc[n].double() ** 2 / (2 * fit.scale[n].double() ** 2) for n in fit.layers}
 
 
-def prune_by_relative_density(model: nn.Module, fit: VariationalFit, threshold: float) -> PruneResult:
+def relative_density(fit: VariationalFit) -> dict[str, torch.Tensor]:
+    """``lambda_i = q_i(0) / q_i(mu_i) = exp(-mu_i^2 / (2 sigma_i^2))`` per layer (weight-shaped, float64, in [0, 1]).
+
+    Large ``lambda_i`` (near 1) means the posterior barely distinguishes weight ``i`` from 0.
+    ``lambda_i`` underflows to 0 for very confident weights; rank or threshold those with
+    :func:`log_relative_density` (which :func:`prune_by_relative_density` uses).
+    """
+    return {n: torch.exp(v) for n, v in log_relative_density(fit).items()}
+
+
+def prune_by_relative_density(
+    model: nn.Module, fit: VariationalFit, threshold: float | None = None, *, log_threshold: float | None = None
+) -> PruneResult:
     """Set ``model``'s prunable weights to the posterior means and mask those with ``lambda_i > threshold``.
 
     In place, with the masks of :mod:`bayesstruct.prune.saliency` (cumulative: a weight
     masked before stays masked). The other parameters (biases) are set to the fit's point
-    estimates.
+    estimates. The comparison is made in log space, ``log lambda_i > log threshold``
+    (:func:`log_relative_density`), so it is exact where ``lambda_i`` underflows.
 
     Parameters
     ----------
@@ -441,19 +457,32 @@ def prune_by_relative_density(model: nn.Module, fit: VariationalFit, threshold: 
     threshold : float in (0, 1)
         Remove weights whose relative density exceeds it; equivalently
         ``log alpha_i > -log(-2 log threshold)`` (Sparse VD).
+    log_threshold : float < 0, optional
+        Instead of ``threshold``: its logarithm (for thresholds below float's range).
 
     Returns
     -------
     PruneResult
-        ``method="relative_density"``, ``diagnostics={"threshold": ..., "log_alpha_threshold": ...}``.
+        ``method="relative_density"``, ``diagnostics={"threshold": ..., "log_threshold": ..., "log_alpha_threshold": ...}``.
     """
     layers = _check_fit(model, fit)
-    threshold = _check_threshold(threshold)
-    lam = relative_density(fit)
+    if (threshold is None) == (log_threshold is None):
+        raise InvalidArgumentError(
+            f"pass exactly one of `threshold` (in (0, 1)) and `log_threshold` (< 0); got threshold={threshold!r}, log_threshold={log_threshold!r}"
+        )
+    if threshold is not None:
+        threshold = _check_threshold(threshold)
+        log_t = math.log(threshold)
+    else:
+        if isinstance(log_threshold, bool) or not isinstance(log_threshold, (int, float)) or not -math.inf < log_threshold < 0:
+            raise InvalidArgumentError(f"`log_threshold` must be a finite number < 0 (the log of a relative density); got {log_threshold!r}")
+        log_t = float(log_threshold)
+        threshold = math.exp(log_t)
+    log_lam = log_relative_density(fit)
     before = get_masks(model)
     removed = 0
     for n, mod in layers:
-        mask = (lam[n] <= threshold).to(before[n].dtype) * before[n]
+        mask = (log_lam[n] <= log_t).to(before[n].dtype) * before[n]
         removed += int(before[n].sum() - mask.sum())
         _set_layer(mod, mask, fit.loc[n].to(before[n].dtype))
     params = dict(model.named_parameters())
@@ -461,7 +490,7 @@ def prune_by_relative_density(model: nn.Module, fit: VariationalFit, threshold: 
         for k, v in fit.point_params.items():
             if k in params and params[k].shape == v.shape:
                 params[k].copy_(v)
-    diagnostics = {"threshold": threshold, "log_alpha_threshold": -math.log(-2.0 * math.log(threshold))}
+    diagnostics = {"threshold": threshold, "log_threshold": log_t, "log_alpha_threshold": -math.log(-2.0 * log_t)}
     return _result("relative_density", layers, removed, diagnostics)
 
 

@@ -8,7 +8,10 @@ would grow if each were set to zero:
   diagonal of the Hessian of the training loss (LeCun, Denker & Solla, NIPS 1989);
 * ``"obs"`` -- Optimal Brain Surgeon, ``s_q = theta_q^2 / (2 [H^-1]_qq)``, removing one
   weight at a time and moving the survivors by ``delta = -theta_q / [H^-1]_qq * H^-1 e_q``
-  (Hassibi & Stork, NIPS 1992).
+  (Hassibi & Stork, NIPS 1992); for networks too large for one Hessian, ``block="row"``
+  uses the layer-wise OBS of Dong, Chen & Pan (NeurIPS 2017), whose Hessian
+  ``2/N X^T X`` (``X`` the layer's inputs) is shared by every output row of a layer
+  (:func:`layerwise_hessians`).
 
 :func:`prune` resolves the method through a registry (:func:`register_saliency`), and
 removes weights with masks applied through :mod:`torch.nn.utils.parametrize`: the
@@ -35,8 +38,9 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 from torch import nn
-from torch.func import functional_call
+from torch.func import functional_call, grad, vmap
 from torch.nn.utils import parametrize
+from tqdm.auto import tqdm
 
 from bayesstruct._registry import Registry
 from bayesstruct.exceptions import InvalidArgumentError
@@ -50,6 +54,8 @@ __all__ = [
     "Magnitude",
     "OBD",
     "OBS",
+    "ObsBlock",
+    "layerwise_hessians",
     "register_saliency",
     "get_saliency",
     "list_saliencies",
@@ -64,6 +70,9 @@ __all__ = [
 #: above this many prunable weights, ``hessian="auto"`` stops using the exact diagonal
 #: and OBS stops using one Hessian block for all layers
 MAX_EXACT = 5000
+
+#: OBS refuses to build more Hessian entries than this (rows of surviving weights x all prunable weights)
+MAX_OBS_ENTRIES = 64_000_000
 
 
 class Scope(str, Enum):
@@ -85,8 +94,28 @@ class HessianMode(str, Enum):
     approximation, good for log-likelihood losses near a fit; always >= 0)."""
     HUTCHINSON = "hutchinson"
     """Hutchinson's unbiased estimator ``E[z * Hz]``, Rademacher ``z``, seeded (``num_samples`` draws)."""
+    LAYERWISE = "layerwise"
+    """The diagonal of each layer's reconstruction Hessian ``2/M X^T X`` (:func:`layerwise_hessians`,
+    Dong, Chen & Pan 2017): ``h_(r,q) = 2/M sum_m x_(m,q)^2`` for every output row r, so
+    ``s = theta^2 ||x_q||^2 / M`` -- within a layer the ranking of Wanda's ``|theta| ||x_q||``
+    (Sun et al. 2023). Forward passes only; ``loss_fn`` is not used."""
     AUTO = "auto"
     """``exact`` up to :data:`MAX_EXACT` prunable weights, ``hutchinson`` above."""
+
+
+class ObsBlock(str, Enum):
+    """Which Hessian blocks OBS inverts."""
+
+    FULL = "full"
+    """One Hessian of the training loss over all prunable weights (exact OBS; small nets)."""
+    LAYER = "layer"
+    """One Hessian block of the training loss per layer, cross-layer terms ignored."""
+    ROW = "row"
+    """Layer-wise OBS (Dong, Chen & Pan 2017): per output row, the Hessian ``2/N X^T X`` of the
+    layer's squared reconstruction error; one ``d_in x d_in`` matrix per layer, any net size."""
+    AUTO = "auto"
+    """``full`` up to :data:`MAX_EXACT` weights under ``scope="global"``; else ``layer`` while its
+    Hessian rows fit in :data:`MAX_OBS_ENTRIES`; else ``row``."""
 
 
 def _enum(enum: type[Enum], value: Any, name: str) -> Any:
@@ -116,6 +145,13 @@ def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     if not isinstance(model, nn.Module):
         raise InvalidArgumentError(f"`model` must be a torch.nn.Module; got {type(model).__name__}")
     return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+
+
+def _has_sampled_weights(model: nn.Module) -> bool:
+    """Whether some Linear/Conv2d ``weight`` of ``model`` is a Pyro ``PyroSample`` site (a Bayesian layer)."""
+    return any(
+        isinstance(m, (nn.Linear, nn.Conv2d)) and "weight" in m.__dict__.get("_pyro_samples", {}) for m in model.modules()
+    ) if isinstance(model, nn.Module) else False
 
 
 def _mask_module(module: nn.Module) -> _WeightMask | None:
@@ -257,16 +293,24 @@ class _Objective:
         (hz,) = torch.autograd.grad(g, w, grad_outputs=z, retain_graph=True, is_grads_batched=True)
         return (z * hz).mean(0).detach()
 
-    def diag_fisher(self) -> torch.Tensor:
-        w = self.w0.clone().requires_grad_(True)
-        total = torch.zeros_like(self.w0)
+    def _example_loss(self, w: torch.Tensor, xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(functional_call(self.model, self.params(w), (xi.unsqueeze(0),)), yi.unsqueeze(0))
+
+    def diag_fisher(self, chunk: int = 64) -> torch.Tensor:
+        """``1/N sum_n g_n^2``; per-example gradients by ``vmap(grad(.))`` in chunks (one at a time as a fallback)."""
+        w = self.w0.detach()
+        per_example = vmap(grad(self._example_loss), in_dims=(None, 0, 0))
+        total = torch.zeros_like(w)
         count = 0
         for x, y in self.batches:
-            for i in range(int(x.shape[0])):
-                loss = self.loss_fn(functional_call(self.model, self.params(w), (x[i : i + 1],)), y[i : i + 1])
-                (gi,) = torch.autograd.grad(loss, w)
-                total += gi.detach() ** 2
-                count += 1
+            for start in range(0, int(x.shape[0]), chunk):
+                xs, ys = x[start : start + chunk], y[start : start + chunk]
+                try:
+                    g = per_example(w, xs, ys)
+                except RuntimeError:  # an op without a batching rule
+                    g = torch.stack([grad(self._example_loss)(w, xi, yi) for xi, yi in zip(xs, ys)])
+                total += (g.detach() ** 2).sum(0)
+                count += int(xs.shape[0])
         return total / count
 
 
@@ -301,7 +345,7 @@ def hessian_diagonal(
     loss_fn : callable
         ``loss_fn(model(x), y)`` -> scalar; averaged over ``data`` weighted by batch size.
     data : (x, y) tuple or iterable of (x, y) batches
-    hessian : {"auto", "exact", "fisher", "hutchinson"}
+    hessian : {"auto", "exact", "fisher", "hutchinson", "layerwise"}
         See :class:`HessianMode`.
     num_samples, seed : int
         Rademacher draws and their seed for ``"hutchinson"``.
@@ -313,6 +357,14 @@ def hessian_diagonal(
     """
     layers = _check_layers(model)
     mode = _enum(HessianMode, hessian, "hessian")
+    if mode is HessianMode.LAYERWISE:
+        hess = layerwise_hessians(model, data)
+        out = {}
+        for n, m in layers:
+            rows = m.weight.reshape(m.weight.shape[0], -1)
+            h = hess[n].diagonal()[: rows.shape[1]].to(m.weight.dtype)
+            out[n] = h.expand_as(rows).reshape(m.weight.shape).clone()
+        return out
     obj = _Objective(model, layers, loss_fn, data)
     if mode is HessianMode.AUTO:
         mode = HessianMode.EXACT if obj.w0.numel() <= MAX_EXACT else HessianMode.HUTCHINSON
@@ -325,6 +377,143 @@ def hessian_diagonal(
             raise InvalidArgumentError(f"`num_samples` must be an integer >= 1; got {num_samples!r}")
         diag = obj.diag_hutchinson(num_samples, seed)
     return _split(diag, layers)
+
+
+def _layer_inputs(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The rows ``(M, d)`` that multiply ``module``'s weight ``(out, d)``, with a column of ones if it has a bias.
+
+    Linear: the input flattened to ``(N..., in)``. Conv2d (``groups=1``, zero padding): the
+    im2col patches ``(N * L, C * kh * kw)`` (:func:`torch.nn.functional.unfold`), ordered like
+    ``weight.reshape(out, -1)``.
+    """
+    if isinstance(module, nn.Conv2d):
+        if module.groups != 1 or module.padding_mode != "zeros" or isinstance(module.padding, str):
+            raise InvalidArgumentError(
+                f"OBS block='row' handles Conv2d with groups=1, zero padding and numeric `padding`; layer {module} has "
+                f"groups={module.groups}, padding_mode={module.padding_mode!r}, padding={module.padding!r}. Use block='layer' or method='obd'"
+            )
+        cols = nn.functional.unfold(x, module.kernel_size, dilation=module.dilation, padding=module.padding, stride=module.stride)
+        rows = cols.transpose(1, 2).reshape(-1, cols.shape[1])
+    else:
+        rows = x.reshape(-1, x.shape[-1])
+    rows = rows.detach().to(torch.float64)
+    if module.bias is not None:
+        rows = torch.cat([rows, torch.ones(rows.shape[0], 1, dtype=rows.dtype)], 1)
+    return rows
+
+
+def layerwise_hessians(model: nn.Module, data: Any) -> dict[str, torch.Tensor]:
+    """Per prunable layer, the Hessian ``H = 2/M X^T X`` of its layer-wise reconstruction error.
+
+    For one output row ``w`` of a layer with inputs ``X`` ``(M, d)`` (collected by forward
+    hooks over ``data``; for Conv2d the ``M = N * L`` im2col patches) the layer-wise error
+    ``E(w') = 1/M ||X w' - X w||^2`` has Hessian ``2/M X^T X``, the same for every row
+    (Dong, Chen & Pan, NeurIPS 2017, eq. 4). When the layer has a bias, ``X`` carries a last
+    column of ones, so ``H`` is ``(d + 1, d + 1)`` and the bias is the last coordinate.
+
+    Parameters
+    ----------
+    model : nn.Module
+    data : (x, y) tuple or iterable of (x, y) batches
+        Only the inputs ``x`` are used.
+
+    Returns
+    -------
+    dict of str to Tensor
+        Per layer name, ``H`` in float64, ``(d, d)`` or ``(d + 1, d + 1)``.
+    """
+    layers = _check_layers(model)
+    batches = _batches(data)
+    gram: dict[str, torch.Tensor] = {}
+    count = {n: 0 for n, _ in layers}
+
+    def hook(name):
+        def fn(mod, inputs, output):
+            rows = _layer_inputs(mod, inputs[0])
+            gram[name] = gram[name] + rows.T @ rows if name in gram else rows.T @ rows
+            count[name] += rows.shape[0]
+
+        return fn
+
+    handles = [mod.register_forward_hook(hook(n)) for n, mod in layers]
+    try:
+        with torch.no_grad():
+            for x, _ in batches:
+                model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    missing = [n for n, _ in layers if count[n] == 0]
+    if missing:
+        raise InvalidArgumentError(f"layers {missing} were not called in model(x) for `data`; layer-wise OBS needs their inputs")
+    return {n: 2.0 * gram[n] / count[n] for n, _ in layers}
+
+
+def _row_solve(
+    h: torch.Tensor, p: torch.Tensor, w0: torch.Tensor, keep: torch.Tensor, *, need_diag: bool = True, chunk: int = 32
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact OBS for many rows sharing one damped Hessian ``h`` ``(d, d)`` (``p = h^-1``).
+
+    For each row ``r`` (``w0``: ``(R, d)``, ``keep``: ``(R, d)`` bool) the minimiser of
+    ``1/2 (w - w0)^T h (w - w0)`` with ``w_Q = 0`` off ``keep`` -- what removing ``Q`` one weight at
+    a time by OBS steps reaches -- and ``[(h_KK)^-1]_qq`` on the kept set (the OBS saliency's
+    denominator). Of the two forms below the one with fewer flops is used (rows padded to a common size):
+
+    * ``w_K = w0_K + (h_KK)^-1 h_KQ w0_Q`` and ``diag (h_KK)^-1`` from the Cholesky factor of ``h_KK``;
+    * or ``w = w0 - p_:Q (p_QQ)^-1 w0_Q`` (Hassibi & Stork's update for a set) and
+      ``diag (h_KK)^-1 = diag p_KK - diag p_KQ (p_QQ)^-1 p_QK`` (Schur complement).
+
+    Returns ``(w, dinv)``, both ``(R, d)``; ``w`` is 0 and ``dinv`` is ``inf`` off ``keep``
+    (and everywhere unless ``need_diag``). Rows are batched in chunks of similar kept counts.
+    """
+    num_rows, d = w0.shape
+    out_w, out_d = torch.zeros_like(w0), torch.full_like(w0, math.inf)
+    nk = keep.sum(1)
+    by_size = torch.argsort(nk, stable=True)
+    for start in range(0, num_rows, chunk):
+        sl = by_size[start : start + chunk]
+        kp, w, n_keep = keep[sl], w0[sl], nk[sl]
+        r = kp.shape[0]
+        if bool(kp.all()):
+            out_w[sl], out_d[sl] = w, p.diagonal().expand(r, d)
+            continue
+        mk, mq = int(n_keep.max()), int((d - n_keep).max())
+        use_keep = mk**3 <= mq**2 * d + mq**3 / 3  # flops of the two factorisations below
+        sel = kp if use_keep else ~kp
+        m = int(sel.sum(1).max())
+        if m == 0:  # nothing kept
+            continue
+        order = torch.argsort((~sel).to(torch.int8), dim=1, stable=True)[:, :m]  # selected indices first
+        valid = torch.arange(m).expand(r, m) < sel.sum(1, keepdim=True)
+        idx = order  # padding positions hold distinct unselected indices, so scatters below never collide
+        pair = valid[:, :, None] & valid[:, None, :]
+        eye = torch.eye(m, dtype=h.dtype).expand(r, m, m)
+        src = h if use_keep else p
+        block = torch.where(pair, src[idx[:, :, None], idx[:, None, :]], eye)
+        chol = torch.linalg.cholesky(block)
+        wq = torch.where(kp, torch.zeros_like(w), w)  # w0 on the removed set Q
+        rows = torch.arange(r)[:, None]
+        if use_keep:
+            rhs = torch.where(valid, (wq @ h).gather(1, idx), torch.zeros_like(idx, dtype=h.dtype))  # (h_KQ w0_Q)
+            u = torch.cholesky_solve(rhs[..., None], chol)[..., 0]
+            dk = torch.cholesky_inverse(chol).diagonal(dim1=-2, dim2=-1) if need_diag else torch.ones_like(u)
+            new_w = torch.zeros_like(w)
+            new_w[rows, idx] = torch.where(valid, w.gather(1, idx) + u, torch.zeros_like(u))
+            dinv = torch.full_like(w, math.inf)
+            dinv[rows, idx] = torch.where(valid, dk, torch.full_like(dk, math.inf))
+        else:
+            wsel = torch.where(valid, w.gather(1, idx), torch.zeros_like(idx, dtype=h.dtype))
+            c = torch.cholesky_solve(wsel[..., None], chol)[..., 0]  # (p_QQ)^-1 w0_Q
+            pq = torch.where(valid[:, :, None], p[idx], torch.zeros(1, dtype=h.dtype))  # (r, m, d) = p_Q:
+            new_w = w - torch.einsum("rm,rmd->rd", c, pq)
+            if need_diag:
+                z = torch.linalg.solve_triangular(chol, pq, upper=False)
+                dinv = p.diagonal() - (z**2).sum(1)
+            else:
+                dinv = torch.ones_like(w)
+        out_w[sl] = torch.where(kp, new_w, torch.zeros_like(new_w))
+        out_d[sl] = torch.where(kp, dinv, torch.full_like(dinv, math.inf))
+    return out_w, out_d
 
 
 # ----------------------------------------------------------------------------- results
@@ -437,6 +626,11 @@ class Saliency:
     def __init__(self) -> None:
         self.diagnostics: dict[str, Any] = {}
 
+    @property
+    def needs_loss(self) -> bool:
+        """Whether :func:`prune` must be given ``loss_fn`` (by default: whenever it needs ``data``)."""
+        return self.needs_data
+
     def options(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if k != "diagnostics" and not k.startswith("_")}
 
@@ -522,7 +716,7 @@ class OBD(Saliency):
 
     Parameters
     ----------
-    hessian : {"auto", "exact", "fisher", "hutchinson"}
+    hessian : {"auto", "exact", "fisher", "hutchinson", "layerwise"}
     num_samples, seed : int
         For ``"hutchinson"``.
     """
@@ -534,6 +728,10 @@ class OBD(Saliency):
         self.hessian = _enum(HessianMode, hessian, "hessian").value
         self.num_samples, self.seed = num_samples, seed
 
+    @property
+    def needs_loss(self) -> bool:
+        return self.hessian != HessianMode.LAYERWISE.value
+
     def scores(self, model, layers, loss_fn, data):
         diag = hessian_diagonal(model, loss_fn, data, hessian=self.hessian, num_samples=self.num_samples, seed=self.seed)
         self.diagnostics["hessian"] = self.hessian
@@ -542,7 +740,7 @@ class OBD(Saliency):
 
 @register_saliency("obs")
 class OBS(Saliency):
-    """Optimal Brain Surgeon (Hassibi & Stork, NIPS 1992), one weight at a time.
+    """Optimal Brain Surgeon (Hassibi & Stork, NIPS 1992), exact or layer-wise.
 
     With ``H`` the Hessian of the training loss over the surviving prunable weights
     (biases held fixed), damped to ``H + lambda I`` with ``lambda = damping * mean|h_ii|``
@@ -553,27 +751,57 @@ class OBS(Saliency):
     ``H^-1 <- H^-1 - H^-1 e_q e_q^T H^-1 / [H^-1]_qq`` (the inverse of ``H`` restricted to
     the remaining weights). The Hessian is computed once per call, at the current weights.
 
-    Blocks: one Hessian over all layers (``block="full"``) or one per layer, ignoring the
-    cross-layer terms (``block="layer"``, an approximation). ``"auto"`` uses ``"full"`` up to
-    :data:`MAX_EXACT` prunable weights and with ``scope="global"``; ``scope="layer"`` always
-    uses per-layer blocks.
+    Blocks (:class:`ObsBlock`):
+
+    * ``"full"``: one Hessian over all layers (``P^2`` entries; small nets);
+    * ``"layer"``: one block per layer of the training-loss Hessian, cross-layer terms ignored;
+    * ``"row"``: **layer-wise OBS** (Dong, Chen & Pan, NeurIPS 2017). Each layer is pruned to
+      keep its own output: for output row ``r`` with weights ``w_r`` and layer inputs ``X``
+      ``(M, d)`` (forward hooks over ``data``; Conv2d inputs unfolded to im2col patches), the
+      error ``E_r = 1/M ||X (w_r' - w_r)||^2`` has Hessian ``H = 2/M X^T X`` (+ damping),
+      the same ``d x d`` matrix for every row of the layer (:func:`layerwise_hessians`), so
+      LeNet-300-100's largest inverse is ``785 x 785``. A bias is the coordinate of a column
+      of ones in ``X``: never removed, but moved by the OBS update (it absorbs the mean
+      of the removed inputs). Saliency of weight ``(r, q)``: ``w_rq^2 / (2 [H_KK^-1]_qq)``
+      on row ``r``'s kept set ``K``. Removing a set ``Q`` from a row by sequential OBS steps
+      lands on ``w_K' = w_K + H_KK^-1 H_KQ w_Q`` (the minimiser of ``E_r`` with ``w_Q = 0``,
+      since ``E_r`` is exactly quadratic), which is computed directly. Weights are removed in
+      ``num_stages`` rounds (kept fraction ``(1 - amount)^(t / num_stages)`` after round ``t``),
+      each ranking all candidates by the saliency at the current kept sets and re-solving
+      the compensated rows, a batched form of the sequential removal (``num_stages`` equal to
+      the weights removed per row is Hassibi & Stork's one-at-a-time order; Frantar & Alistarh,
+      NeurIPS 2022, "Optimal Brain Compression", discuss the same row-wise decomposition).
+      Cost per round: one Cholesky factorisation per row of the smaller of ``H_KK`` and
+      ``(H^-1)_QQ``. ``scope="global"`` ranks all layers' saliencies together; they are
+      increases of different layers' mean squared output errors (units of each layer's
+      output), so the split between layers depends on activation scales -- prefer
+      ``scope="layer"`` (every layer loses ``amount``) unless the layers are comparable.
+
+    ``"auto"`` uses ``"full"`` up to :data:`MAX_EXACT` prunable weights under
+    ``scope="global"``, ``"layer"`` while its Hessian rows fit in :data:`MAX_OBS_ENTRIES`,
+    and ``"row"`` above (e.g. LeNet-300-100).
 
     Parameters
     ----------
     damping : float
         Relative damping (default ``1e-4``).
-    block : {"auto", "full", "layer"}
+    block : {"auto", "full", "layer", "row"}
+    num_stages : int
+        Removal rounds of ``block="row"`` (default 4).
+    progress : bool
+        A progress bar over the rounds of ``block="row"``.
     """
 
     needs_data = True
 
-    def __init__(self, damping: float = 1e-4, block: str = "auto") -> None:
+    def __init__(self, damping: float = 1e-4, block: str | ObsBlock = "auto", num_stages: int = 4, progress: bool = True) -> None:
         super().__init__()
         if isinstance(damping, bool) or not isinstance(damping, (int, float)) or not math.isfinite(damping) or damping < 0:
             raise InvalidArgumentError(f"`damping` must be a finite number >= 0; got {damping!r}")
-        if block not in ("auto", "full", "layer"):
-            raise InvalidArgumentError(f"`block` must be 'auto', 'full' or 'layer'; got {block!r}")
-        self.damping, self.block = float(damping), block
+        if isinstance(num_stages, bool) or not isinstance(num_stages, int) or num_stages < 1:
+            raise InvalidArgumentError(f"`num_stages` must be an integer >= 1; got {num_stages!r}")
+        self.damping, self.block, self.num_stages = float(damping), _enum(ObsBlock, block, "block").value, num_stages
+        self.progress = bool(progress)
 
     def _inverse(self, h: torch.Tensor) -> tuple[torch.Tensor, float]:
         h = 0.5 * (h + h.T)
@@ -589,16 +817,96 @@ class OBS(Saliency):
             rel *= 2.0
         raise InvalidArgumentError("OBS: the damped Hessian is not positive definite; raise `damping`")  # pragma: no cover
 
+    def _select_rows(self, model, layers, request, data):
+        """Layer-wise OBS (``block="row"``): see the class docstring."""
+        masks = get_masks(model)
+        hess = layerwise_hessians(model, data)
+        state = []
+        for n, mod in layers:
+            w = mod.weight.detach().reshape(mod.weight.shape[0], -1).to(torch.float64)
+            alive = masks[n].reshape(w.shape) > 0
+            has_bias = mod.bias is not None
+            if has_bias:
+                w = torch.cat([w, mod.bias.detach().to(torch.float64)[:, None]], 1)
+                alive = torch.cat([alive, torch.ones(w.shape[0], 1, dtype=torch.bool)], 1)
+            p, lam = self._inverse(hess[n])
+            h = 0.5 * (hess[n] + hess[n].T) + lam * torch.eye(hess[n].shape[0], dtype=torch.float64)
+            removable = torch.ones_like(alive)
+            if has_bias:
+                removable[:, -1] = False
+            state.append({"name": n, "mod": mod, "h": h, "p": p, "w0": w, "keep": alive, "removable": removable,
+                          "lam": lam, "bias": has_bias})
+        groups = [[s] for s in state] if request.scope is Scope.LAYER else [state]
+        num_stages = self.num_stages
+        bar = tqdm(total=len(groups) * num_stages, desc="layer-wise OBS", unit="round", disable=not self.progress, leave=False)
+        for group in groups:
+            n_alive = sum(int((s["keep"] & s["removable"]).sum()) for s in group)
+            if request.amount is not None:
+                target = int(round(request.amount * n_alive))
+                # stage t keeps n_alive * (1 - amount)^(t / num_stages), the last exactly n_alive - target
+                cum = [n_alive - int(round(n_alive * (1.0 - request.amount) ** (t / num_stages))) for t in range(1, num_stages)]
+                cum = [min(c, target) for c in cum] + [target]
+            else:
+                cum = [None] * num_stages
+            done = 0
+            for stage in range(num_stages):
+                bar.update(1)
+                sal = []
+                for s in group:
+                    w, dinv = _row_solve(s["h"], s["p"], s["w0"], s["keep"])
+                    s["w"] = w
+                    score = w**2 / (2 * dinv)
+                    cand = s["keep"] & s["removable"]
+                    if request.amount is None:
+                        cand = cand & (score < request.threshold_for(s["name"]))
+                    sal.append(torch.where(cand, score, torch.full_like(score, math.inf)))
+                flat = torch.cat([x.reshape(-1) for x in sal])
+                k = int((flat < math.inf).sum()) if cum[stage] is None else cum[stage] - done
+                if k <= 0:
+                    if cum[stage] is None:
+                        break
+                    continue
+                chosen = torch.topk(flat, k, largest=False).indices
+                drop = torch.zeros_like(flat, dtype=torch.bool)
+                drop[chosen] = True
+                for s, part in zip(group, torch.split(drop, [x.numel() for x in sal])):
+                    s["keep"] = s["keep"] & ~part.reshape(s["keep"].shape)
+                done += k
+        bar.close()
+        new_masks, new_w = {}, {}
+        for s in state:
+            w, _ = _row_solve(s["h"], s["p"], s["w0"], s["keep"], need_diag=False)  # compensated weights, final mask
+            mod, n = s["mod"], s["name"]
+            keep = s["keep"][:, :-1] if s["bias"] else s["keep"]
+            if s["bias"]:
+                with torch.no_grad():
+                    mod.bias.copy_(w[:, -1].to(mod.bias.dtype))
+                w = w[:, :-1]
+            new_masks[n] = keep.reshape(mod.weight.shape).to(masks[n].dtype)
+            new_w[n] = w.reshape(mod.weight.shape).to(mod.weight.dtype)
+        self.diagnostics.update({"damping": [s["lam"] for s in state], "block": "row", "num_stages": num_stages})
+        return new_masks, new_w
+
+    def _resolve_block(self, layers, masks, request) -> str:
+        if self.block != "auto":
+            return self.block
+        total = sum(m.weight.numel() for _, m in layers)
+        if request.scope is Scope.GLOBAL and total <= MAX_EXACT:
+            return "full"
+        alive = sum(int((masks[n] > 0).sum()) for n, _ in layers)
+        return "layer" if alive * total <= MAX_OBS_ENTRIES else "row"
+
     def select(self, model, layers, request, loss_fn, data):
         masks = get_masks(model)
+        block = self._resolve_block(layers, masks, request)
+        if block == "row":
+            return self._select_rows(model, layers, request, data)
         obj = _Objective(model, layers, loss_fn, data)
         names = [n for n, _ in layers]
         offsets = torch.cumsum(torch.tensor([0] + obj.numels), 0).tolist()
         alive_flat = torch.cat([masks[n].reshape(-1) > 0 for n in names])
         w = obj.w0.clone()
-        full = request.scope is Scope.GLOBAL and (
-            self.block == "full" or (self.block == "auto" and w.numel() <= MAX_EXACT)
-        )
+        full = request.scope is Scope.GLOBAL and block == "full"
         if full:
             groups = [torch.nonzero(alive_flat).reshape(-1)]
             owners = [None]
@@ -608,6 +916,12 @@ class OBS(Saliency):
             ]
             owners = names
         all_idx = torch.cat(groups)
+        if len(all_idx) * w.numel() > MAX_OBS_ENTRIES:
+            raise InvalidArgumentError(
+                f"OBS needs {len(all_idx)} Hessian rows of {w.numel()} entries ({len(all_idx) * w.numel() * w.element_size() / 2**30:.1f} GiB); "
+                f"this implementation stops above {MAX_OBS_ENTRIES:.0e} entries (about {int(MAX_OBS_ENTRIES ** 0.5)} prunable weights). "
+                "Use block='row' (layer-wise OBS, any size), method='obd' (a diagonal Hessian) or 'magnitude'"
+            )
         rows = obj.hessian_rows(all_idx)  # (A, P)
         blocks, lams, pos = [], [], 0
         for g in groups:
@@ -752,7 +1066,10 @@ def prune(
         The training data the loss is averaged over; required by OBD and OBS.
     **options
         Passed to the saliency's constructor (e.g. ``hessian="fisher"`` for OBD,
-        ``damping=1e-3`` for OBS).
+        ``damping=1e-3`` for OBS). For a Bayesian PyroModule (weights are ``PyroSample``
+        sites) pass ``guide=`` instead: :func:`bayesstruct.prune.prune_bayesian` ranks by the
+        guide (``method="magnitude"`` or ``"relative_density"``) and stores masks that
+        :func:`bayesstruct.prune.mask_weights` applies to the model and the guide.
 
     Returns
     -------
@@ -767,11 +1084,24 @@ def prune(
     >>> prune(net, "magnitude", amount=0.5).num_nonzero  # cumulative: half of the survivors
     12
     """
+    if "guide" in options or _has_sampled_weights(model):
+        from bayesstruct.prune.bayesian import prune_bayesian
+
+        guide = options.pop("guide", None)
+        if guide is None:
+            raise InvalidArgumentError(
+                "`model` is a Bayesian PyroModule (its weights are PyroSample sites): pass its trained `guide=` "
+                "(e.g. an AutoNormal); the masks are applied with bayesstruct.prune.mask_weights"
+            )
+        if options or loss_fn is not None or data is not None:
+            raise InvalidArgumentError("a Bayesian network is pruned from its guide alone: drop `loss_fn`, `data` and saliency options")
+        name = method if isinstance(method, str) else getattr(method, "name", method)
+        return prune_bayesian(model, guide, amount, threshold, method=name, scope=scope)
     layers = _check_layers(model)
     request = _check_request(amount, threshold, scope, layers)
     sal = get_saliency(method, **options)
     if sal.needs_data:
-        if loss_fn is None:
+        if loss_fn is None and sal.needs_loss:
             raise InvalidArgumentError(f"method {sal.name!r} needs `loss_fn` (loss_fn(model(x), y) -> scalar) and `data`")
         if data is None:
             raise InvalidArgumentError(f"method {sal.name!r} needs `data`: an (x, y) tuple or an iterable of (x, y) batches")

@@ -207,3 +207,24 @@ def test_regression_likelihood_runs():
     fit = fit_variational(net, (x, y), num_steps=50, lr=0.03, likelihood="normal", noise_scale=0.5, seed=1, progress=False)
     assert fit.total_bits < fit.initial_total_bits
     assert fit.total_bits == pytest.approx(fit.data_bits + fit.model_bits)
+
+
+def test_log_relative_density_ranks_where_lambda_underflows():
+    from bayesstruct.prune.graves import VariationalFit, log_relative_density
+
+    # mu/sigma = 100 and 1000: lambda = exp(-5e3), exp(-5e5) are 0 even in float64; log lambda keeps them apart
+    loc = {"0": torch.tensor([[1.0, 10.0, 0.1]], dtype=torch.float32)}
+    scale = {"0": torch.tensor([[0.01, 0.01, 1.0]], dtype=torch.float32)}
+    fit = VariationalFit(layers=("0",), loc=loc, scale=scale, point_params={}, prior_scale=1.0, data_bits=0.0, model_bits=0.0,
+                         initial_total_bits=0.0, history=(), likelihood="categorical", num_steps=1, lr=0.1, seed=0, param_state={})
+    log_lam = log_relative_density(fit)["0"]
+    assert log_lam.dtype == torch.float64
+    assert torch.allclose(log_lam, torch.tensor([[-5e3, -5e5, -0.005]], dtype=torch.float64), rtol=1e-6)
+    assert relative_density(fit)["0"][0, 0] == 0.0  # the underflow log space avoids
+    net = nn.Sequential(nn.Linear(3, 1, bias=False))
+    res = prune_by_relative_density(net, fit, log_threshold=-1e4)  # lambda > exp(-1e4): only the first and last go
+    assert get_masks(net)["0"].tolist() == [[0.0, 1.0, 0.0]] and res.diagnostics["log_threshold"] == -1e4
+    with pytest.raises(InvalidArgumentError, match="exactly one"):
+        prune_by_relative_density(net, fit, 0.5, log_threshold=-1.0)
+    with pytest.raises(InvalidArgumentError, match="log_threshold"):
+        prune_by_relative_density(net, fit, log_threshold=0.0)

@@ -1,21 +1,30 @@
 """Saliencies (magnitude, OBD, OBS) and pruning masks, on a tiny 4-6-3 tanh MLP in float64."""
 
+import copy
+import os
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torch.nn.functional import mse_loss
+from torch.nn.functional import cross_entropy, mse_loss
+
+from bayesstruct.datasets import load_digits, load_mnist
+from bayesstruct.nn.zoo import lenet300
 
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 from bayesstruct.prune import (
     PruneResult,
     compute_saliency,
     get_masks,
+    evaluate,
     hessian_diagonal,
+    layerwise_hessians,
     list_saliencies,
     prune,
     remove_pruning,
+    train,
 )
 
 
@@ -100,6 +109,33 @@ def test_hessian_approximations_track_exact_diagonal():
     halves = [(data[0][:48], data[1][:48]), (data[0][48:], data[1][48:])]
     split = torch.cat([v.reshape(-1) for v in hessian_diagonal(net, mse_loss, halves, hessian="exact").values()])
     torch.testing.assert_close(split, exact, rtol=1e-10, atol=1e-12)
+
+
+def test_fisher_diagonal_equals_per_example_gradients_squared():
+    net, (x, y) = trained_net()
+    fisher = hessian_diagonal(net, mse_loss, [(x[:40], y[:40]), (x[40:], y[40:])], hessian="fisher")
+    ref = {n: torch.zeros_like(p) for n, p in net.named_parameters() if n.endswith("weight")}
+    for i in range(len(x)):  # the definition, one example at a time
+        net.zero_grad()
+        mse_loss(net(x[i : i + 1]), y[i : i + 1]).backward()
+        for n, p in net.named_parameters():
+            if n.endswith("weight"):
+                ref[n] += p.grad**2 / len(x)
+    for n, v in ref.items():
+        torch.testing.assert_close(fisher[n.rsplit(".", 1)[0]], v, rtol=1e-10, atol=1e-14)
+
+
+def test_layerwise_obd_diagonal_is_the_reconstruction_hessian_diagonal():
+    net, data = trained_net()
+    diag = hessian_diagonal(net, None, data, hessian="layerwise")
+    hess = layerwise_hessians(net, data)
+    for name, m in [("0", net[0]), ("2", net[2])]:
+        d = m.weight.shape[1]
+        # the same diagonal for every output row; the bias coordinate (last) is not a weight
+        torch.testing.assert_close(diag[name], hess[name].diagonal()[:d].expand(m.weight.shape[0], d))
+    # needs no loss function, only the inputs
+    res = prune(copy.deepcopy(net), "obd", amount=0.5, hessian="layerwise", data=data)
+    assert res.num_nonzero == 4 * 6 + 6 * 3 - round(0.5 * (4 * 6 + 6 * 3))
 
 
 def test_obs_update_beats_same_mask_without_update():
@@ -244,3 +280,162 @@ def test_bad_inputs_name_the_argument():
     with pytest.raises(InvalidArgumentError, match="`hessian`"):
         prune(net, "obd", amount=0.5, loss_fn=mse_loss, data=make_data(), hessian="diag")
     assert get_masks(net)["0"].all()  # nothing was pruned by the failed calls
+
+
+# ----------------------------------------------------------------------------- layer-wise OBS (block="row")
+
+
+def test_layerwise_hessian_is_the_exact_hessian_of_the_reconstruction_error():
+    # Dong et al. (2017), eq. 4: for one output row, E(theta) = 1/M sum_m (theta . x~_m - t_m)^2 has Hessian 2/M X~^T X~,
+    # whatever the targets t; checked against autograd for a Linear fed by a tanh layer and for a Conv2d (im2col order)
+    net, data = trained_net()
+    hess = layerwise_hessians(net, data)
+    with torch.no_grad():
+        x2 = torch.tanh(net[0](data[0]))
+    target = torch.randn(x2.shape[0], dtype=torch.float64)
+
+    def err(theta):  # row 1 of layer "2": weights then bias
+        return ((x2 @ theta[:-1] + theta[-1] - target) ** 2).mean()
+
+    ref = torch.autograd.functional.hessian(err, torch.cat([net[2].weight[1], net[2].bias[1:2]]).detach())
+    assert hess["2"].shape == (7, 7)
+    torch.testing.assert_close(hess["2"], ref, rtol=1e-10, atol=1e-12)
+    conv = nn.Sequential(nn.Conv2d(2, 3, 2, stride=1, padding=1, bias=False)).double()
+    xc = torch.randn(5, 2, 4, 4, dtype=torch.float64)
+    tc = torch.randn(5, 5, 5, dtype=torch.float64)
+
+    def err_conv(theta):  # output channel 0 of the convolution as a function of its 2*2*2 weights
+        out = nn.functional.conv2d(xc, theta.view(1, 2, 2, 2), padding=1)[:, 0]
+        return ((out - tc) ** 2).mean()
+
+    ref_c = torch.autograd.functional.hessian(err_conv, conv[0].weight[0].detach().reshape(-1))
+    torch.testing.assert_close(layerwise_hessians(conv, (xc, tc))["0"], ref_c, rtol=1e-10, atol=1e-12)
+
+
+def layer_errors(before, after, data):
+    """Per layer, 1/M ||X (W' - W)^T + (b' - b)||^2 with X the inputs the dense net ``before`` feeds that layer."""
+    with torch.no_grad():
+        x0 = data[0]
+        x2 = torch.tanh(before[0](x0))
+        out = {}
+        for name, x in (("0", x0), ("2", x2)):
+            i = int(name)
+            out[name] = float(((after[i](x) - before[i](x)) ** 2).sum(1).mean())
+    return out
+
+
+def test_row_obs_update_beats_same_mask_without_update_and_is_least_squares():
+    dense, data = trained_net()
+    net, _ = trained_net()
+    plain, _ = trained_net()
+    res = prune(net, "obs", amount=0.5, block="row", damping=0.0, loss_fn=mse_loss, data=data)
+    assert res.diagnostics["block"] == "row" and res.num_removed == 21
+    masks = get_masks(net)
+    with torch.no_grad():
+        for name, mod in [("0", plain[0]), ("2", plain[2])]:
+            mod.weight.mul_(masks[name])
+    ours, without = layer_errors(dense, net, data), layer_errors(dense, plain, data)
+    for name in ("0", "2"):
+        assert ours[name] < without[name]
+    assert loss_of(net, data) < loss_of(plain, data)
+    # the update is the least-squares refit of each row's kept weights and bias to the dense layer's output
+    # (damping=0: the exact minimiser, up to the 1e-12 relative jitter OBS adds to keep the Cholesky factor defined)
+    x2 = torch.tanh(dense[0](data[0])).detach()
+    for r in range(3):
+        keep = masks["2"][r] > 0
+        design = torch.cat([x2[:, keep], torch.ones(x2.shape[0], 1, dtype=x2.dtype)], 1)
+        sol = torch.linalg.lstsq(design, dense[2](x2)[:, r].detach().unsqueeze(1)).solution[:, 0]
+        torch.testing.assert_close(net[2].weight[r, keep].detach(), sol[:-1], rtol=1e-6, atol=1e-8)
+        torch.testing.assert_close(net[2].bias[r].detach(), sol[-1], rtol=1e-6, atol=1e-8)
+
+
+def test_row_obs_masks_stay_applied_and_only_kept_weights_move():
+    net, data = trained_net()
+    before = {n: net[int(n)].weight.detach().clone() for n in ("0", "2")}
+    r1 = prune(net, "obs", amount=0.4, block="row", scope="layer", loss_fn=mse_loss, data=data)
+    assert [la.num_nonzero for la in r1.layers] == [24 - round(0.4 * 24), 18 - round(0.4 * 18)]
+    m1 = get_masks(net)
+    for n in ("0", "2"):
+        mod = net[int(n)]
+        raw = mod.parametrizations.weight.original.detach()
+        assert (raw[m1[n] == 0] == 0).all() and (mod.weight[m1[n] > 0] != 0).all()
+        assert not torch.equal(mod.weight[m1[n] > 0], before[n][m1[n] > 0])  # the OBS update moved the survivors
+    prune(net, "obs", amount=0.5, block="row", scope="layer", loss_fn=mse_loss, data=data)  # cumulative
+    m2 = get_masks(net)
+    opt = torch.optim.Adam(net.parameters(), lr=0.05, weight_decay=0.1)
+    for _ in range(20):
+        opt.zero_grad()
+        mse_loss(net(data[0]), data[1]).backward()
+        opt.step()
+    for n in ("0", "2"):
+        assert (m2[n] <= m1[n]).all() and torch.equal(get_masks(net)[n], m2[n])
+        assert (net[int(n)].weight[m2[n] == 0] == 0).all()
+
+
+def test_layerwise_obs_beats_magnitude_on_digits_before_retraining():
+    # the issue's goal "OBD and OBS beat one-shot magnitude at equal sparsity before retraining", on a 64-32-10 ReLU MLP
+    # (seed 0, 40 Adam epochs on 1,347 digits, dense test error ~0.05 on the other 450). Measured test errors at 90%
+    # sparsity before retraining (float32 run; float64 differs in the last digit):
+    #   scope    magnitude  layer-wise OBS
+    #   layer    0.753      0.211
+    #   global   0.396      0.109
+    # asserted with a margin of 0.1 (45 test digits), far below the measured gaps of 0.29 and 0.54
+    torch.manual_seed(0)
+    x, y = load_digits(seed=0)
+    x = x.to(torch.get_default_dtype())  # conftest may set float64
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    tr, te = perm[:1347], perm[1347:]
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    train(net, (x[tr], y[tr]), epochs=40, seed=0, progress=False)
+    dense = evaluate(net, (x[te], y[te]))
+    errors = {}
+    for method in ("magnitude", "obs"):
+        for scope in ("layer", "global"):
+            m = copy.deepcopy(net)
+            opts = {"block": "row", "loss_fn": cross_entropy, "data": (x[tr], y[tr])} if method == "obs" else {}
+            res = prune(m, method, amount=0.9, scope=scope, **opts)
+            assert res.num_nonzero == 64 * 32 + 32 * 10 - round(0.9 * (64 * 32 + 32 * 10))
+            errors[method, scope] = evaluate(m, (x[te], y[te]))
+    assert dense < 0.1
+    for scope in ("layer", "global"):
+        assert errors["obs", scope] < errors["magnitude", scope] - 0.1, errors
+
+
+def test_row_obs_on_conv_and_bad_options():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(), nn.Linear(8, 2)).double()
+    x, y = torch.randn(5, 1, 4, 4, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
+    res = prune(net, "obs", amount=0.5, block="row", loss_fn=mse_loss, data=(x, y))
+    assert res.num_nonzero == 17 and res.diagnostics["block"] == "row"
+    grouped = nn.Sequential(nn.Conv2d(2, 2, 3, groups=2), nn.Flatten()).double()
+    with pytest.raises(InvalidArgumentError, match="groups=1"):
+        prune(grouped, "obs", amount=0.5, block="row", loss_fn=mse_loss, data=(torch.randn(3, 2, 4, 4), torch.randn(3, 8)))
+    with pytest.raises(InvalidArgumentError, match="`block`"):
+        prune(net, "obs", amount=0.5, block="diag", loss_fn=mse_loss, data=(x, y))
+    with pytest.raises(InvalidArgumentError, match="`num_stages`"):
+        prune(net, "obs", amount=0.5, block="row", num_stages=0, loss_fn=mse_loss, data=(x, y))
+
+
+MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "mnist")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isfile(os.path.join(MNIST, "t10k-labels-idx1-ubyte.gz")), reason="MNIST IDX files not present")
+def test_layerwise_obs_on_lenet300_mnist():
+    # LeNet-300-100 (266,200 weights), 3 Adam epochs on 20,000 MNIST digits (dense test error 0.050), pruned to 90%
+    # with the layer-wise Hessians of 2,048 training digits. Measured test errors before retraining (seed 0):
+    # magnitude global 0.191, magnitude per layer 0.717, layer-wise OBS global 0.052, per layer 0.063.
+    # Asserted: OBS global stays within 0.03 of the dense error and at least 0.05 below global magnitude.
+    # float32, as the measurement (the float64 default of conftest trains to another net: magnitude 0.135, OBS 0.053)
+    torch.manual_seed(0)
+    tr = load_mnist(MNIST, split="train", num_samples=20000, seed=0)
+    te = load_mnist(MNIST, split="test")
+    net = lenet300(dtype=torch.float32)
+    train(net, tr, epochs=3, seed=0, progress=False)
+    dense = evaluate(net, te)
+    sub = torch.randperm(20000, generator=torch.Generator().manual_seed(0))[:2048]
+    mag, obs = copy.deepcopy(net), copy.deepcopy(net)
+    prune(mag, "magnitude", amount=0.9)
+    res = prune(obs, "obs", amount=0.9, loss_fn=cross_entropy, data=(tr[0][sub], tr[1][sub]))
+    assert res.diagnostics["block"] == "row" and res.num_nonzero == 266200 - round(0.9 * 266200)
+    assert evaluate(obs, te) < dense + 0.03
+    assert evaluate(obs, te) < evaluate(mag, te) - 0.05

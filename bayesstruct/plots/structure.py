@@ -1,0 +1,524 @@
+r"""Figures of the structure :math:`\Gamma` as a Pyro latent (structure-graph networks).
+
+The lecture's structure figures for a :class:`~bayesstruct.nn.StructureGraph` fitted with
+:func:`~bayesstruct.families.network.fit_structure_posterior`:
+
+=====================================  =====================================================
+:func:`plot_gamma_simplex`             samples of :math:`\gamma^{j,k}` of an edge with three
+                                       primitives on the 2-simplex (ternary plot), with prior
+                                       samples underneath
+:func:`plot_structure_graph`           the DAG, one curve per (edge, primitive), line width
+                                       growing linearly with :math:`\mathbb E[\gamma]`
+:func:`plot_elbo_temperature`          the ELBO (a bound on :math:`\log p(y \mid x,
+                                       \lambda_{temp})`) against the prior temperature
+=====================================  =====================================================
+
+Drawing conventions as in :mod:`bayesstruct.plots`: ``ax=None`` draws a new figure, every
+function returns the Axes, nothing calls ``plt.show``, bad input raises
+:class:`~bayesstruct.exceptions.InvalidArgumentError` naming the argument.
+
+The computations that feed the figures live in :mod:`bayesstruct.families.network`
+(:func:`~bayesstruct.families.network.sample_gamma_posterior`: the fit's draws of
+:math:`\Gamma \sim q`; :func:`~bayesstruct.families.network.elbo_temperature_sweep`: refits at
+several temperatures); they are re-exported here for convenience. The ternary
+projection :func:`to_ternary` / :func:`draw_simplex` is shared with the prior figures of
+``tutorials/02_structure_priors.py``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from bayesstruct._validation import check_positive, check_positive_int
+from bayesstruct.exceptions import InvalidArgumentError
+# computations, not drawings: they live with the family; re-exported for `from bayesstruct.plots import ...`
+from bayesstruct.families.network import TemperatureSweepRow, elbo_temperature_sweep, sample_gamma_posterior
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+    from bayesstruct.families.network import StructurePosterior
+    from bayesstruct.nn import StructureGraph
+
+__all__ = [
+    "SIMPLEX_CORNERS",
+    "to_ternary",
+    "draw_simplex",
+    "sample_gamma_posterior",
+    "plot_gamma_simplex",
+    "plot_structure_graph",
+    "TemperatureSweepRow",
+    "elbo_temperature_sweep",
+    "plot_elbo_temperature",
+]
+
+#: corners of the 2-simplex in the plane: vertex e_k (``gamma = one_hot(k)``) is row k
+SIMPLEX_CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
+
+#: label offsets (dx, dy, ha) of the three corners in :func:`draw_simplex`
+_CORNER_LABEL_OFFSETS = [(-0.03, -0.05, "right"), (0.03, -0.05, "left"), (0.0, 0.03, "center")]
+
+_POSTERIOR_COLOR = "tab:blue"
+_PRIOR_COLOR = "0.6"
+_MEAN_COLOR = "tab:red"
+_BEST_COLOR = "tab:red"
+_SIMPLEX_ATOL = 1e-3  # float32 guide samples sum to 1 within ~1e-6; 1e-3 only rejects non-simplex input
+
+
+# --------------------------------------------------------------------------------------
+# ternary projection
+# --------------------------------------------------------------------------------------
+
+
+def to_ternary(gamma: Any) -> np.ndarray:
+    r"""Points of the 2-simplex in barycentric coordinates, as points of the plane.
+
+    :math:`(\gamma_1, \gamma_2, \gamma_3) \mapsto \sum_k \gamma_k c_k` with the corners
+    :math:`c_k` of :data:`SIMPLEX_CORNERS` (an equilateral triangle with side 1), so the
+    vertex :math:`e_k` maps to :math:`c_k` and the barycentre to the triangle's centre.
+
+    Parameters
+    ----------
+    gamma : array-like ``(..., 3)``
+
+    Returns
+    -------
+    ndarray ``(..., 2)``
+
+    Examples
+    --------
+    >>> to_ternary([[1, 0, 0], [0, 0, 1]]).round(3).tolist()
+    [[0.0, 0.0], [0.5, 0.866]]
+    """
+    g = _as_numpy(gamma, "gamma")
+    if g.ndim < 1 or g.shape[-1] != 3:
+        raise InvalidArgumentError(
+            f"`gamma` must have shape (..., 3): the 2-simplex has three vertices; got shape {g.shape}"
+        )
+    return g @ SIMPLEX_CORNERS
+
+
+def draw_simplex(ax: "Axes", labels: Sequence[str] = ("$e_1$", "$e_2$", "$e_3$"), *, fontsize: float = 11) -> "Axes":
+    """Draw the triangle of the 2-simplex into ``ax`` with a label at each vertex, axes off.
+
+    ``labels[k]`` is written next to the corner ``SIMPLEX_CORNERS[k]`` (the point
+    ``gamma = e_k``); the Axes gets an equal aspect ratio and limits with room for them.
+    """
+    labels = [str(s) for s in labels]
+    if len(labels) != 3:
+        raise InvalidArgumentError(f"`labels` must name the three vertices of the 2-simplex; got {len(labels)}")
+    ax.add_patch(plt.Polygon(SIMPLEX_CORNERS, fill=False, color="0.3", lw=1))
+    for k, (dx, dy, ha) in enumerate(_CORNER_LABEL_OFFSETS):
+        ax.text(SIMPLEX_CORNERS[k, 0] + dx, SIMPLEX_CORNERS[k, 1] + dy, labels[k], ha=ha, fontsize=fontsize)
+    ax.set_xlim(-0.12, 1.12)
+    ax.set_ylim(-0.12, 0.98)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax
+
+
+def _as_numpy(value: Any, name: str) -> np.ndarray:
+    if torch.is_tensor(value):
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"`{name}` must be an array of numbers; got {type(value).__name__} ({exc})"
+        ) from None
+    if arr.size and not np.isfinite(arr).all():
+        raise InvalidArgumentError(f"`{name}` contains NaN or infinite values")
+    return arr
+
+
+def _check_simplex_samples(samples: Any, name: str, num_primitives: int | None = None) -> np.ndarray:
+    """``(S, K)`` samples on the (K-1)-simplex: finite, non-negative, rows summing to 1."""
+    arr = _as_numpy(samples, name)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise InvalidArgumentError(f"`{name}` must be a non-empty array (num_samples, K); got shape {arr.shape}")
+    if num_primitives is not None and arr.shape[1] != num_primitives:
+        raise InvalidArgumentError(
+            f"`{name}` must have {num_primitives} columns (one per primitive; the ternary plot shows an edge with "
+            f"exactly 3 primitives on the 2-simplex); got {arr.shape[1]}"
+        )
+    if (arr < 0).any():
+        raise InvalidArgumentError(f"`{name}` has negative entries (min {arr.min():.3g}); gamma must be >= 0")
+    sums = arr.sum(-1)
+    if np.abs(sums - 1).max() > _SIMPLEX_ATOL:
+        raise InvalidArgumentError(
+            f"`{name}` rows must sum to 1 (points of the simplex); got sums in [{sums.min():.4g}, {sums.max():.4g}]"
+        )
+    return arr
+
+
+# --------------------------------------------------------------------------------------
+# the posterior over Gamma on the simplex
+# --------------------------------------------------------------------------------------
+
+
+def _three_primitive_edge(graph: "StructureGraph", edge: Any) -> tuple[int, int]:
+    if edge is None:
+        edges = [e for e in graph.edge_list if graph.num_primitives(e) == 3]
+        if len(edges) != 1:
+            raise InvalidArgumentError(
+                f"`edge`: the ternary plot shows one edge with 3 primitives; the graph has "
+                f"{len(edges)} such edges ({edges}); pass edge=(j, k)"
+            )
+        return edges[0]
+    edge = tuple(edge) if isinstance(edge, (tuple, list)) else edge
+    if edge not in graph.edges:
+        raise InvalidArgumentError(f"`edge` {edge!r} is not an edge of the graph; edges: {graph.edge_list}")
+    K = graph.num_primitives(edge)
+    if K != 3:
+        raise InvalidArgumentError(
+            f"`edge` {edge} has {K} primitives {list(graph.edges[edge])}; the 2-simplex shows exactly 3"
+        )
+    return edge
+
+
+def plot_gamma_simplex(samples_or_posterior: Any, ax: "Axes | None" = None, *, edge: tuple[int, int] | None = None,
+                       primitives: Sequence[str] | None = None, prior: Any = None, kind: str = "scatter",
+                       num_samples: int | None = None, seed: int = 0, near_vertex: float = 0.9,
+                       title: str | None = None) -> "Axes":
+    r"""The distribution of :math:`\gamma^{j,k}` of an edge with three primitives on the 2-simplex.
+
+    The lecture's ternary picture of a structure vector: :math:`\gamma` is drawn at
+    :math:`\sum_k \gamma_k c_k` (:func:`to_ternary`), so the vertex :math:`c_k` is "only
+    primitive :math:`k`" and the centre the uniform mixture. The vertices are labelled with
+    the primitive names and the share of samples with :math:`\gamma_k >` ``near_vertex``
+    (a scatter hides how many pile up in a corner); the sample mean
+    :math:`\mathbb E[\gamma]` is a red cross. Prior samples, when given, are drawn first in
+    grey, so the figure shows how the data moved the mass.
+
+    Parameters
+    ----------
+    samples_or_posterior : array-like ``(S, 3)`` or StructurePosterior
+        Points of the 2-simplex (non-negative, rows summing to 1), e.g. posterior draws; or a
+        fitted posterior, whose draws of :math:`\Gamma \sim q` (``posterior.gamma_samples``) come
+        from :func:`~bayesstruct.families.network.sample_gamma_posterior` (``num_samples``, ``seed``).
+    ax : matplotlib Axes, optional
+    edge : (j, k), optional
+        With a posterior: the edge to show (default: the graph's only edge with 3 primitives).
+    primitives : sequence of 3 str, optional
+        Vertex labels (default: the edge's primitive names, or ``e_1, e_2, e_3`` for bare samples).
+    prior : array-like ``(M, 3)`` or distribution, optional
+        Prior samples, or a distribution with ``.sample`` (e.g.
+        ``structure_prior("simplex_interior", torch.ones(3) / 3, 0.1)``) to draw ``num_samples`` from.
+    kind : {"scatter", "density"}
+        ``"scatter"``: one point per sample; ``"density"``: a hexagonal histogram (log colour
+        scale) of the posterior samples -- better when many samples sit in a corner.
+    num_samples : int, optional
+        Draws from a posterior (default: all it holds) or a prior distribution (default 2,000).
+    seed : int
+        Seeds the subset of posterior draws.
+    near_vertex : float in (0, 1)
+        Threshold of the per-vertex shares.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        ``ax.collections``: the prior ``PathCollection`` (if any, ``label="prior"``), then the
+        posterior's (``PathCollection`` with one point per sample, or a ``PolyCollection``
+        for ``kind="density"``, ``label="posterior"``); the mean is the line labelled
+        ``"E[gamma]"``; the three vertex labels are the first texts.
+    """
+    from bayesstruct.families.network import StructurePosterior
+
+    if kind not in ("scatter", "density"):
+        raise InvalidArgumentError(f"`kind` must be 'scatter' or 'density'; got {kind!r}")
+    if not (isinstance(near_vertex, numbers.Real) and 0 < near_vertex < 1):
+        raise InvalidArgumentError(f"`near_vertex` must be a number in (0, 1); got {near_vertex!r}")
+    num_samples = None if num_samples is None else check_positive_int(num_samples, "num_samples")
+    if isinstance(samples_or_posterior, StructurePosterior):
+        edge = _three_primitive_edge(samples_or_posterior.graph, edge)
+        draws = sample_gamma_posterior(samples_or_posterior, num_samples, seed=seed)[edge]
+        names = list(samples_or_posterior.graph.edges[edge])
+        samples = _check_simplex_samples(draws, "samples_or_posterior", 3)
+        default_title = (f"posterior of $\\Gamma^{{{edge[0]},{edge[1]}}}$, "
+                         f"$\\lambda_{{temp}} = {samples_or_posterior.temperature:g}$")
+    else:
+        if edge is not None:
+            raise InvalidArgumentError(
+                "`edge` selects an edge of a StructurePosterior; with bare samples leave it None"
+            )
+        samples = _check_simplex_samples(samples_or_posterior, "samples_or_posterior", 3)
+        names = ["$e_1$", "$e_2$", "$e_3$"]
+        default_title = "samples of $\\gamma$ on the 2-simplex"
+    if primitives is not None:
+        names = [str(p) for p in primitives]
+        if len(names) != 3:
+            raise InvalidArgumentError(f"`primitives` must name the 3 vertices; got {len(names)} names")
+    prior_samples = None
+    if prior is not None:
+        if hasattr(prior, "sample") and callable(prior.sample):
+            with torch.random.fork_rng():
+                torch.manual_seed(int(seed))
+                prior = prior.sample((2000 if num_samples is None else num_samples,))
+        prior_samples = _check_simplex_samples(prior, "prior", 3)
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 5.2), layout="constrained")
+    share = (samples > near_vertex).mean(0)
+    labels = [f"{n}\n{100 * s:.0f}% > {near_vertex:g}" for n, s in zip(names, share)]
+    draw_simplex(ax, labels, fontsize=9)
+    if prior_samples is not None:
+        xy = to_ternary(prior_samples)
+        ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.35, color=_PRIOR_COLOR, lw=0, label="prior", zorder=1)
+    xy = to_ternary(samples)
+    if kind == "scatter":
+        ax.scatter(xy[:, 0], xy[:, 1], s=5, alpha=0.4, color=_POSTERIOR_COLOR, lw=0, label="posterior", zorder=2)
+    else:
+        hb = ax.hexbin(xy[:, 0], xy[:, 1], gridsize=30, extent=(0, 1, 0, SIMPLEX_CORNERS[2, 1]), mincnt=1,
+                       bins="log", cmap="Blues", zorder=2)
+        hb.set_label("posterior")
+    mean = samples.mean(0)
+    m = to_ternary(mean)
+    ax.plot([m[0]], [m[1]], "x", color=_MEAN_COLOR, ms=10, mew=2.5, zorder=3,
+            label="E[gamma]")
+    ax.legend(loc="upper left", fontsize="small", frameon=False,
+              title="E[γ] = (" + ", ".join(f"{v:.2f}" for v in mean) + ")", title_fontsize="small")
+    ax.set_title(default_title if title is None else title, fontsize=10)
+    return ax
+
+
+# --------------------------------------------------------------------------------------
+# the structure graph
+# --------------------------------------------------------------------------------------
+
+
+def _check_gamma_means(graph: "StructureGraph", gamma: Any) -> dict[tuple[int, int], np.ndarray]:
+    if not isinstance(gamma, Mapping):
+        raise InvalidArgumentError(
+            f"`posterior_mean_gamma` must be a dict {{(j, k): (K,) values}}; got {type(gamma).__name__}"
+        )
+    unknown = [e for e in gamma if e not in graph.edges]
+    if unknown:
+        raise InvalidArgumentError(
+            f"`posterior_mean_gamma` has keys {unknown} that are not edges; edges: {graph.edge_list}"
+        )
+    out = {}
+    for e in graph.edge_list:
+        K = graph.num_primitives(e)
+        if e not in gamma:
+            if K == 1:
+                out[e] = np.ones(1)
+                continue
+            raise InvalidArgumentError(f"`posterior_mean_gamma` lacks edge {e} (primitives {list(graph.edges[e])})")
+        g = _as_numpy(gamma[e], f"posterior_mean_gamma[{e}]")
+        if g.shape != (K,):
+            raise InvalidArgumentError(
+                f"`posterior_mean_gamma[{e}]` must have shape ({K},), one value per primitive "
+                f"{list(graph.edges[e])}; got {g.shape}"
+            )
+        if (g < 0).any() or (g > 1 + _SIMPLEX_ATOL).any():
+            raise InvalidArgumentError(f"`posterior_mean_gamma[{e}]` must lie in [0, 1]; got {g.tolist()}")
+        out[e] = g
+    return out
+
+
+def _vertex_depths(graph: "StructureGraph") -> dict[int, int]:
+    """Longest-path depth of every vertex from the input (0 at vertex 0)."""
+    depth = {v: 0 for v in range(graph.num_vertices)}
+    for v in graph.topological_order:
+        for (j, k) in graph.edge_list:
+            if j == v:
+                depth[k] = max(depth[k], depth[v] + 1)
+    return depth
+
+
+def _layout(graph: "StructureGraph") -> dict[int, np.ndarray]:
+    depth = _vertex_depths(graph)
+    pos = {}
+    for d in sorted(set(depth.values())):
+        col = [v for v in graph.topological_order if depth[v] == d]
+        for i, v in enumerate(col):
+            pos[v] = np.array([float(d), (len(col) - 1) / 2 - i])
+    return pos
+
+
+def plot_structure_graph(graph: "StructureGraph | StructurePosterior", posterior_mean_gamma: Any = None,
+                         ax: "Axes | None" = None, *, max_width: float = 8.0, min_width: float = 0.4,
+                         show_labels: bool = True) -> "Axes":
+    r"""The structure graph, one curve per (edge, primitive) with width growing with :math:`\mathbb E[\gamma]`.
+
+    Vertices are placed by topological depth (the longest path from the input, left to
+    right); the :math:`K^{j,k}` primitives of edge :math:`j \to k` are drawn as arcs
+    fanned out between the two vertices, of width ``min_width + max_width * E[gamma_i]``
+    points (affine in :math:`\mathbb E[\gamma]`, so a primitive with weight 0 stays visible
+    as a hairline) and coloured by primitive name. Each arc is labelled with its primitive
+    and :math:`\mathbb E[\gamma_i]`. Each vertex shows its index and per-sample shape.
+    No graphviz needed.
+
+    Parameters
+    ----------
+    graph : StructureGraph or StructurePosterior
+        A posterior supplies both the graph and its ``posterior_mean_gamma``.
+    posterior_mean_gamma : dict of (j, k) to array-like ``(K,)``, optional
+        :math:`\mathbb E[\gamma^{j,k}]` in ``[0, 1]`` (edges with one primitive may be left
+        out); default: every primitive drawn with the same width, labels without values.
+    ax : matplotlib Axes, optional
+    max_width, min_width : float
+        Line width in points of :math:`\mathbb E[\gamma] = 1` (plus ``min_width``) and of 0.
+    show_labels : bool
+        Write the primitive names (and values) on the arcs.
+
+    Returns
+    -------
+    matplotlib Axes
+        One ``Line2D`` per (edge, primitive) with ``gid`` ``"{j}->{k}:{primitive}"``;
+        vertex labels are texts ``"{v}"``.
+    """
+    from bayesstruct.families.network import StructurePosterior
+    from bayesstruct.nn import StructureGraph
+
+    if isinstance(graph, StructurePosterior):
+        if posterior_mean_gamma is None:
+            posterior_mean_gamma = graph.posterior_mean_gamma
+        graph = graph.graph
+    if not isinstance(graph, StructureGraph):
+        raise InvalidArgumentError(
+            f"`graph` must be a StructureGraph or a StructurePosterior; got {type(graph).__name__}"
+        )
+    max_width = check_positive(max_width, "max_width")
+    if not (isinstance(min_width, numbers.Real) and min_width >= 0):
+        raise InvalidArgumentError(f"`min_width` must be a number >= 0; got {min_width!r}")
+    gamma = None if posterior_mean_gamma is None else _check_gamma_means(graph, posterior_mean_gamma)
+    pos = _layout(graph)
+    names = sorted({n for p in graph.edges.values() for n in p})
+    colors = {n: f"C{i % 10}" for i, n in enumerate(names)}
+    if ax is None:
+        depth = max(int(p[0]) for p in pos.values())
+        height = max(abs(p[1]) for p in pos.values())
+        _, ax = plt.subplots(figsize=(3.2 + 3.0 * depth, 2.8 + 1.6 * height), layout="constrained")
+    t = np.linspace(0.0, 1.0, 50)[:, None]
+    seen: set[str] = set()
+    for e in graph.edge_list:
+        a, b = pos[e[0]], pos[e[1]]
+        d = b - a
+        normal = np.array([-d[1], d[0]]) / np.linalg.norm(d)
+        K = graph.num_primitives(e)
+        span = 0.45 * np.linalg.norm(d)
+        for i, name in enumerate(graph.edges[e]):
+            offset = (i - (K - 1) / 2) * (2 * span / max(K - 1, 1)) if K > 1 else 0.0
+            ctrl = (a + b) / 2 + offset * normal
+            curve = (1 - t) ** 2 * a + 2 * t * (1 - t) * ctrl + t ** 2 * b  # quadratic Bezier
+            value = None if gamma is None else float(gamma[e][i])
+            width = min_width + max_width * (0.25 if value is None else value)
+            label = name if name not in seen else "_nolegend_"
+            seen.add(name)
+            (line,) = ax.plot(curve[:, 0], curve[:, 1], "-", color=colors[name], lw=width, alpha=0.8,
+                              solid_capstyle="butt", zorder=1, label=label)
+            line.set_gid(f"{e[0]}->{e[1]}:{name}")
+            if show_labels:
+                mid = curve[len(curve) // 2]
+                text = name if value is None else f"{name}\n{value:.2f}"
+                ax.text(mid[0], mid[1], text, ha="center", va="center", fontsize=8, zorder=3,
+                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+    for v, p in pos.items():
+        ax.scatter([p[0]], [p[1]], s=700, color="white", edgecolors="0.2", linewidths=1.5, zorder=4)
+        ax.text(p[0], p[1], str(v), ha="center", va="center", fontsize=11, zorder=5)
+        role = "x " if v == 0 else ("f " if v == graph.output_vertex else "")
+        ax.text(p[0], p[1] - 0.22, f"{role}{graph.vertex_shapes[v]}", ha="center", va="top", fontsize=8,
+                color="0.3", zorder=5)
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    ax.set_xlim(min(xs) - 0.4, max(xs) + 0.4)
+    ax.set_ylim(min(ys) - 0.75, max(ys) + 0.75)
+    ax.axis("off")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(names), 4), fontsize="small",
+              frameon=False)
+    ax.set_title("structure graph: line width = E[γ] of each primitive" if gamma is not None
+                 else "structure graph: primitives per edge", fontsize=10)
+    return ax
+
+
+# --------------------------------------------------------------------------------------
+# the ELBO against the prior temperature
+# --------------------------------------------------------------------------------------
+
+
+def plot_elbo_temperature(temperatures: Any, elbos: Any = None, stderr: Any = None, ax: "Axes | None" = None, *,
+                          num_stderr: float = 2.0, logx: bool = True, label: str | None = None) -> "Axes":
+    r"""The ELBO against the prior temperature :math:`\lambda_{temp}`, best temperature marked.
+
+    Parameters
+    ----------
+    temperatures : array-like ``(T,)``, or a list of TemperatureSweepRow / StructurePosterior
+        With rows (from :func:`elbo_temperature_sweep`) or posteriors, ``elbos`` and
+        ``stderr`` come from them and must be left None.
+    elbos : array-like ``(T,)``
+        ELBO (nats) per temperature.
+    stderr : array-like ``(T,)``, optional
+        Standard errors; drawn as error bars of ``num_stderr`` standard errors.
+    ax : matplotlib Axes, optional
+    num_stderr : float
+    logx : bool
+        Logarithmic temperature axis (temperatures usually span decades).
+    label : str, optional
+        Legend label of the curve.
+
+    Returns
+    -------
+    matplotlib Axes
+        One ``ErrorbarContainer`` (``ax.containers[0]``) with the points sorted by
+        temperature, and a star (the line whose label starts with ``"best"``) at the highest ELBO.
+    """
+    from bayesstruct.families.network import StructurePosterior
+
+    items = list(temperatures) if isinstance(temperatures, (list, tuple)) else None
+    if items and all(isinstance(r, (TemperatureSweepRow, StructurePosterior)) for r in items):
+        if elbos is not None or stderr is not None:
+            raise InvalidArgumentError("with sweep rows or posteriors, leave `elbos` and `stderr` None")
+        temps = np.array([r.temperature for r in items], dtype=float)
+        vals = np.array([r.elbo for r in items], dtype=float)
+        ses = [getattr(r, "elbo_stderr", None) for r in items]
+        se = None if all(s is None for s in ses) else np.array([0.0 if s is None else s for s in ses])
+    else:
+        if elbos is None:
+            raise InvalidArgumentError("`elbos` is required with plain temperatures (or pass sweep rows/posteriors)")
+        temps = _as_numpy(temperatures, "temperatures")
+        vals = _as_numpy(elbos, "elbos")
+        se = None if stderr is None else _as_numpy(stderr, "stderr")
+        if temps.ndim != 1 or temps.size == 0:
+            raise InvalidArgumentError(f"`temperatures` must be a non-empty 1-D array; got shape {temps.shape}")
+        if vals.shape != temps.shape:
+            raise InvalidArgumentError(
+                f"`elbos` must have one value per temperature: {temps.size}; got shape {vals.shape}"
+            )
+        if se is not None and se.shape != temps.shape:
+            raise InvalidArgumentError(
+                f"`stderr` must have one value per temperature: {temps.size}; got shape {se.shape}"
+            )
+    if (temps <= 0).any():
+        raise InvalidArgumentError(f"`temperatures` must be > 0; got {temps.tolist()}")
+    if se is not None and (se < 0).any():
+        raise InvalidArgumentError(f"`stderr` must be >= 0; got {se.tolist()}")
+    if not (isinstance(num_stderr, numbers.Real) and num_stderr >= 0):
+        raise InvalidArgumentError(f"`num_stderr` must be a non-negative number; got {num_stderr!r}")
+    order = np.argsort(temps, kind="stable")
+    temps, vals = temps[order], vals[order]
+    se = None if se is None else se[order]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    default = "ELBO" if se is None else f"ELBO (±{num_stderr:g} s.e. over seeds)"
+    ax.errorbar(temps, vals, yerr=None if se is None else num_stderr * se, fmt="o-", ms=5, capsize=3, lw=1.2,
+                color=_POSTERIOR_COLOR, label=default if label is None else label)
+    best = int(np.argmax(vals))
+    ax.plot([temps[best]], [vals[best]], "*", color=_BEST_COLOR, ms=14, zorder=3,
+            label=f"best: $\\lambda_{{temp}}$ = {temps[best]:g}")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel("prior temperature $\\lambda_{temp}$")
+    ax.set_ylabel("ELBO  [nats]  (bound on log p(y | x, $\\lambda_{temp}$))")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    ax.set_title("evidence bound against the structure prior's temperature", fontsize=10)
+    return ax

@@ -1,0 +1,576 @@
+"""Pruning and compression of LeNet-300-100 on MNIST, side by side with the papers' numbers.
+
+Point 7 of the pruning issue. Every stage uses the package (:mod:`bayesstruct.prune`,
+:func:`bayesstruct.nn.zoo.lenet300`, :func:`bayesstruct.datasets.load_mnist`); this script
+only sets the recipe, times the stages, checks the goals and draws the figures.
+
+Stages (all seeded; one torch thread by default, ``--threads``):
+
+1. **dense** -- LeNet-300-100 (784-300-100-10, 266,200 prunable weights) trained with Adam
+   in three phases of decreasing learning rate (:func:`bayesstruct.prune.train`), a small
+   L2 penalty.
+2. **one-shot saliencies, no retraining** -- magnitude and OBD (``s_i = 1/2 h_ii theta_i^2``,
+   empirical-Fisher diagonal on a training subset) pruned globally to each fraction kept,
+   from the dense net. OBS keeps one damped inverse Hessian per block and removes one weight
+   at a time; :class:`bayesstruct.prune.OBS` forms that block from Hessian-vector products
+   over *all* surviving weights of a layer, which for fc1 (235,200 weights) is a 221 GB
+   matrix. OBS is therefore compared with magnitude and OBD on the **output layer** (1,000
+   weights, one exact block, the earlier layers fixed: the loss is a function of the
+   output layer's weights through the features of fc2), a second panel of the figure.
+3. **iterative magnitude pruning with retraining** (Han et al. 2015) -- :func:`bayesstruct.prune.iterative_prune`,
+   global magnitude ranking, L2 retraining, rounds to 8% kept (12.5x fewer weights), then a
+   short retraining at a lower learning rate (the "Han" row); one more round to 6.5% kept
+   and the same polish (Deep Compression's input); then further rounds for the curve.
+4. **Deep Compression** (Han, Mao & Dally 2016) -- the 6.5% net of stage 3, 6-bit per-layer
+   k-means weight sharing (:func:`bayesstruct.prune.share_weights`), centroid fine-tuning
+   (:func:`bayesstruct.prune.finetune_centroids`), a Huffman-coded file
+   (:func:`bayesstruct.prune.compress`, 5-bit relative indices); the error and size are of
+   the model decoded from the file (:func:`bayesstruct.prune.decompress`). At 8% kept the
+   file is ~30 KB (35x): the paper's 40x needs fewer non-zeros here.
+5. **Graves's variational MDL** -- :func:`bayesstruct.prune.fit_variational` from the dense
+   net (mean-field Gaussian posterior, Gaussian prior, Pyro SVI, full-batch steps on a
+   random training subset, see below), pruning by relative density
+   ``lambda_i = q_i(0)/q_i(mu_i)`` at the threshold that keeps ``1/graves_target`` of the
+   weights (:func:`bayesstruct.prune.prune_by_relative_density` with ``log_threshold``), a
+   threshold sweep without retraining for the curve, then retraining the survivors (masks
+   fixed).
+
+Every model is measured by :func:`bayesstruct.prune.account` into one table: non-zeros,
+bits, bytes (the real file for Deep Compression; the sparse float32 format with 5-bit
+relative indices otherwise), ratio against the dense float32 model (4 bytes per parameter),
+test error, and the two-part code length ``L(M) + L(D | M)`` in bits (``L(D | M)`` on the
+10,000 test labels).
+
+Why the variational fit uses a subset: ``fit_variational`` takes one full-batch SVI step
+per iteration; on all 60,000 images one step costs about as much as one epoch of minibatch
+training. It runs on ``Config.vi_samples`` (10,000) random training images (the KL term is
+then weighed against fewer labels, which prunes more; the survivors are retrained on all 60,000).
+
+Run (``BAYESSTRUCT_SMOKE=1`` is the same as ``--quick``)::
+
+    python benchmarks/pruning.py                         # MNIST from ../shared/data/mnist, ~8-15 min on 2 busy cores
+    python benchmarks/pruning.py --data /path/to/mnist --out pruning.json
+    python benchmarks/pruning.py --quick                 # 8x8 digits, a smaller net, ~1 min
+
+The exit status is 0 when every goal passes and 1 otherwise (``--quick`` checks no goals).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from bayesstruct.datasets import load_digits, load_mnist
+from bayesstruct.exceptions import BayesStructError
+from bayesstruct.nn.zoo import lenet300
+from bayesstruct.prune import (
+    account,
+    accounting_table,
+    compress,
+    evaluate,
+    finetune_centroids,
+    fit_variational,
+    fraction_kept,
+    get_masks,
+    iterative_prune,
+    log_relative_density,
+    prune,
+    prune_by_relative_density,
+    share_weights,
+    train,
+    weight_histogram,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
+
+#: the papers' LeNet-300-100 numbers (/work/shared/reference/README.md)
+PAPERS = {
+    "dense": ("Han et al. 2015 (dense)", "1x", None, 0.0164),
+    "iterative": ("Han et al. 2015", "12x fewer weights", None, 0.0159),
+    "deep_compression": ("Han, Mao & Dally 2016", "40x smaller (1070 KB -> 27 KB)", 27 * 1024, 0.0158),
+    "graves": ("Sparse VD, Molchanov et al. 2017", "68x fewer weights", None, 0.0192),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The recipe. ``full`` is LeNet-300-100 on MNIST, ``quick`` a small net on 8x8 digits."""
+
+    hidden: tuple[int, int]
+    batch_size: int
+    dense_phases: tuple[tuple[int, float], ...]  # (epochs, learning rate)
+    l2: float
+    oneshot_keep: tuple[float, ...]
+    obd_samples: int
+    obs_keep: tuple[float, ...]
+    obs_samples: int
+    iter_schedule: tuple[float, ...]
+    iter_epochs: int
+    iter_lr: float
+    polish_epochs: int
+    polish_lr: float
+    dc_keep: float  # fraction kept of the net Deep Compression starts from
+    extra_schedule: tuple[float, ...]
+    dc_bits: int
+    dc_index_bits: int
+    dc_steps: int
+    dc_lr: float
+    dc_batch: int
+    vi_samples: int
+    vi_steps: int
+    vi_lr: float
+    vi_prior_scale: float
+    vi_init_scale: float
+    graves_target: float  # x fewer weights
+    graves_sweep: tuple[float, ...]
+    graves_retrain: tuple[tuple[int, float], ...]
+
+
+FULL = Config(
+    hidden=(300, 100), batch_size=128, dense_phases=((7, 1e-3), (4, 3e-4), (1, 1e-4)), l2=5e-5,
+    oneshot_keep=(0.5, 0.3, 0.2, 0.1, 0.05, 0.02), obd_samples=1000,
+    obs_keep=(0.5, 0.3, 0.2, 0.1, 0.05), obs_samples=5000,
+    iter_schedule=(0.5, 0.25, 0.12, 0.08), iter_epochs=2, iter_lr=1e-3, polish_epochs=2, polish_lr=2e-4,
+    dc_keep=0.065, extra_schedule=(0.03,), dc_bits=6, dc_index_bits=5, dc_steps=235, dc_lr=1e-4, dc_batch=256,
+    vi_samples=10000, vi_steps=300, vi_lr=0.005, vi_prior_scale=0.3, vi_init_scale=0.02,
+    graves_target=65.0, graves_sweep=(0.5, 0.2, 0.1, 0.05, 0.03, 0.02, 1 / 65),
+    graves_retrain=((6, 1e-3), (2, 2e-4)),
+)
+
+QUICK = Config(
+    hidden=(100, 30), batch_size=64, dense_phases=((30, 3e-3), (10, 1e-3)), l2=1e-5,
+    oneshot_keep=(0.5, 0.25, 0.1, 0.05), obd_samples=300,
+    obs_keep=(0.5, 0.25, 0.1), obs_samples=600,
+    iter_schedule=(0.5, 0.25, 0.12), iter_epochs=5, iter_lr=1e-3, polish_epochs=2, polish_lr=3e-4,
+    dc_keep=0.08, extra_schedule=(0.06,), dc_bits=5, dc_index_bits=5, dc_steps=50, dc_lr=1e-4, dc_batch=64,
+    vi_samples=1347, vi_steps=60, vi_lr=0.01, vi_prior_scale=0.1, vi_init_scale=0.03,
+    graves_target=10.0, graves_sweep=(0.5, 0.2, 0.1),
+    graves_retrain=((5, 1e-3),),
+)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+class Stages:
+    """Wall time per stage and one progress bar over all stages."""
+
+    def __init__(self, names: list[str], disable: bool) -> None:
+        self.bar = tqdm(total=len(names), desc="pruning benchmark", unit="stage", disable=disable)
+        self.times: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        self.bar.set_description(f"pruning benchmark: {name}")
+        t, c = time.perf_counter(), time.process_time()
+        out = fn()
+        self.times[name] = time.perf_counter() - t
+        self.cpu[name] = time.process_time() - c
+        self.bar.update()
+        tqdm.write(f"[{name}] {self.times[name]:.1f} s wall, {self.cpu[name]:.1f} s CPU")
+        return out
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def load_data(args: argparse.Namespace, quick: bool) -> tuple[tuple, tuple, str]:
+    if quick:
+        x, y = load_digits()
+        gen = torch.Generator().manual_seed(0)
+        perm = torch.randperm(len(y), generator=gen)
+        test, tr = perm[:450], perm[450:]
+        return (x[tr], y[tr]), (x[test], y[test]), "scikit-learn 8x8 digits (1,347 train / 450 test, seeded split)"
+    train_data = load_mnist(args.data, split="train")
+    test_data = load_mnist(args.data, split="test")
+    return train_data, test_data, f"MNIST from {args.data} (60,000 train / 10,000 test, IDX gz)"
+
+
+def subset(data: tuple, n: int, seed: int) -> tuple:
+    x, y = data
+    if n >= len(y):
+        return x, y
+    idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:n]
+    return x[idx], y[idx]
+
+
+def phases(model, data, cfg: Config, plan, seed: int) -> None:
+    for i, (epochs, lr) in enumerate(plan):
+        train(model, data, epochs=epochs, lr=lr, batch_size=cfg.batch_size, l2=cfg.l2, seed=seed + i, progress=False)
+
+
+def layer_kept(model) -> dict[str, float]:
+    return {n: float(m.mean()) for n, m in get_masks(model).items()}
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def stage_oneshot(dense, train_data, test_data, cfg: Config) -> dict[str, Any]:
+    """Magnitude and OBD over the whole net; magnitude, OBD and OBS on the output layer."""
+    sal_data = subset(train_data, cfg.obd_samples, 1)
+    curves: dict[str, list[tuple[float, float]]] = {"magnitude": [], "obd": []}
+    for method, opts in (("magnitude", {}), ("obd", {"hessian": "fisher"})):
+        for keep in cfg.oneshot_keep:
+            net = copy.deepcopy(dense)
+            prune(net, method, amount=1.0 - keep, loss_fn=F.cross_entropy, data=sal_data, **opts)
+            curves[method].append((fraction_kept(net), evaluate(net, test_data)))
+    # output layer only: its loss is a function of its weights through the fixed fc2 features
+    head_index = len(dense) - 1
+    xs, ys = subset(train_data, cfg.obs_samples, 2)
+    with torch.no_grad():
+        feats = dense[:head_index](xs)
+    head_curves: dict[str, list[tuple[float, float]]] = {"magnitude": [], "obd": [], "obs": []}
+    for method, opts in (("magnitude", {}), ("obd", {"hessian": "exact"}), ("obs", {})):
+        for keep in cfg.obs_keep:
+            net = copy.deepcopy(dense)
+            head = net[head_index:]  # shares the output layer with `net`: pruning it prunes `net`
+            prune(head, method, amount=1.0 - keep, loss_fn=F.cross_entropy, data=(feats, ys), **opts)
+            head_curves[method].append((fraction_kept(head), evaluate(net, test_data)))
+    return {"whole_net": curves, "output_layer": head_curves}
+
+
+def stage_iterative(dense, train_data, test_data, cfg: Config) -> dict[str, Any]:
+    """Han's rounds to ``iter_schedule[-1]`` kept, a polish; one more round to ``dc_keep`` (polished) for
+    Deep Compression; further rounds for the curve."""
+    net = copy.deepcopy(dense)
+    common = dict(retrain_epochs=cfg.iter_epochs, regularization="l2", strength=cfg.l2, lr=cfg.iter_lr,
+                  batch_size=cfg.batch_size, test_data=test_data, progress=False)
+
+    def polish(seed: int) -> None:
+        train(net, train_data, epochs=cfg.polish_epochs, lr=cfg.polish_lr, batch_size=cfg.batch_size, l2=cfg.l2,
+              seed=seed, progress=False)
+
+    res = iterative_prune(net, train_data, schedule=list(cfg.iter_schedule), seed=10, **common)
+    before_polish = evaluate(net, test_data)
+    polish(20)
+    han = copy.deepcopy(net)
+    curve = [(r.fraction_kept, r.test_error) for r in res.rounds]
+    curve[-1] = (fraction_kept(han), evaluate(han, test_data))
+    dc_start = han
+    if cfg.dc_keep < cfg.iter_schedule[-1]:
+        iterative_prune(net, train_data, schedule=[cfg.dc_keep], seed=30, **common)
+        polish(31)
+        dc_start = copy.deepcopy(net)
+        curve.append((fraction_kept(net), evaluate(net, test_data)))
+    extra = None
+    if cfg.extra_schedule:
+        extra = iterative_prune(net, train_data, schedule=list(cfg.extra_schedule), seed=40, **common)
+        curve += [(r.fraction_kept, r.test_error) for r in extra.rounds[1:]]
+    return {"model": han, "dc_start": dc_start, "result": res, "extra": extra, "curve": curve,
+            "error_before_polish": before_polish}
+
+
+def stage_deep_compression(pruned, train_data, test_data, cfg: Config, workdir: Path) -> dict[str, Any]:
+    net = copy.deepcopy(pruned)
+    shared = share_weights(net, bits=cfg.dc_bits)
+    err_shared = evaluate(net, test_data)
+    x, y = train_data
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(3))
+    batches = [(x[i], y[i]) for i in order.split(cfg.dc_batch)]
+    finetune_centroids(net, shared, F.cross_entropy, batches, num_steps=cfg.dc_steps, lr=cfg.dc_lr)
+    report = compress(net, shared, workdir / "lenet300.bsdc", index_bits=cfg.dc_index_bits)
+    return {"model": net, "shared": shared, "report": report, "error_shared": err_shared,
+            "error_finetuned": evaluate(net, test_data)}
+
+
+def stage_graves(dense, train_data, test_data, cfg: Config) -> dict[str, Any]:
+    vi_data = subset(train_data, cfg.vi_samples, 4)
+    fit = fit_variational(dense, vi_data, num_steps=cfg.vi_steps, lr=cfg.vi_lr, prior_scale=cfg.vi_prior_scale,
+                          init_scale=cfg.vi_init_scale, num_eval_samples=4, seed=0, progress=False)
+    log_lam = torch.cat([v.reshape(-1) for v in log_relative_density(fit).values()])
+
+    def log_threshold(keep: float) -> float:
+        # keep the `keep` fraction with the *smallest* relative density: remove log lambda above this
+        k = max(int(round(keep * log_lam.numel())), 1)
+        return float(torch.sort(log_lam).values[k - 1])
+
+    sweep = []
+    for keep in cfg.graves_sweep:
+        net = copy.deepcopy(dense)
+        prune_by_relative_density(net, fit, log_threshold=min(log_threshold(keep), -1e-300))
+        sweep.append((fraction_kept(net), evaluate(net, test_data)))
+    net = copy.deepcopy(dense)
+    res = prune_by_relative_density(net, fit, log_threshold=min(log_threshold(1.0 / cfg.graves_target), -1e-300))
+    pruned_vi = copy.deepcopy(net)
+    err_before = evaluate(net, test_data)
+    for i, (epochs, lr) in enumerate(cfg.graves_retrain):
+        train(net, train_data, epochs=epochs, lr=lr, batch_size=cfg.batch_size, l2=cfg.l2, seed=40 + i, progress=False)
+    return {"fit": fit, "sweep": sweep, "pruned": pruned_vi, "model": net, "error_before_retrain": err_before,
+            "diagnostics": res.diagnostics}
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def figure_curve(path: Path, dense_err: float, oneshot, iterative, dc_point, graves, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.8), gridspec_kw={"width_ratios": [1.6, 1]})
+    w = oneshot["whole_net"]
+    ax.axhline(dense_err, color="gray", lw=1, ls=":", label=f"dense ({dense_err:.2%})")
+    ax.plot(*zip(*w["magnitude"]), "o-", label="magnitude, one-shot")
+    ax.plot(*zip(*w["obd"]), "s-", label="OBD (Fisher diagonal), one-shot")
+    ax.plot(*zip(*graves["sweep"]), "v--", label="Graves relative density, no retraining")
+    ax.plot(*zip(*iterative["curve"][1:]), "D-", lw=2.2, label="Han: magnitude + retrain (iterative)")
+    k, e = graves["point"]
+    ax.plot([k], [e], "P", color="tab:purple", ms=12, label=f"Graves relative density + retrain ({1 / k:.0f}x fewer)")
+    k, e, ratio = dc_point
+    ax.plot([k], [e], "k*", ms=15, label=f"Deep Compression ({ratio:.0f}x smaller file)")
+    _log_kept_axis(ax)
+    ax.set_xlabel("fraction of weights kept")
+    ax.set_ylabel("test error")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7.5)
+    h = oneshot["output_layer"]
+    ax2.axhline(dense_err, color="gray", lw=1, ls=":")
+    for method, style, label in (("magnitude", "o-", "magnitude"), ("obd", "s-", "OBD (exact diagonal)"),
+                                 ("obs", "^-", "OBS (exact inverse, one weight at a time)")):
+        ax2.plot(*zip(*h[method]), style, label=label)
+    _log_kept_axis(ax2)
+    ax2.set_xlabel("fraction of output-layer weights kept")
+    ax2.set_title("one-shot, output layer only (no retraining)")
+    ax2.grid(True, which="both", alpha=0.3)
+    ax2.legend(fontsize=7.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _log_kept_axis(ax) -> None:
+    """Log axes, the fraction kept decreasing to the right, plain tick labels."""
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ticks = [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01]
+    lo = min(ax.get_xlim())
+    ax.set_xticks([t for t in ticks if t >= lo * 0.9], [f"{t:g}" for t in ticks if t >= lo * 0.9])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.invert_xaxis()
+
+
+def figure_histograms(path: Path, dense, han, graves_model, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lim = max(float(max(m.weight.detach().abs().max() for _, m in _layers(net))) for net in (dense, han, graves_model))
+    edges = np.linspace(-lim, lim, 121)
+    panels = [(dense, "dense: all weights"), (han, "Han: pruned + retrained (non-zero)"),
+              (graves_model, "Graves: relative density + retrained (non-zero)")]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, (net, label) in zip(axes, panels):
+        hist = weight_histogram(net, bins=edges, nonzero_only=True)
+        ax.stairs(hist.counts, hist.edges, fill=True)
+        ax.set_title(f"{label}\n{hist.num_weights - hist.num_zero:,} of {hist.num_weights:,}", fontsize=9)
+        ax.set_xlabel("weight value")
+        ax.set_yscale("log")
+    axes[0].set_ylabel("count (log)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _layers(net):
+    from bayesstruct.prune import prunable_layers
+
+    return prunable_layers(net)
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def machine_info(argv: list[str] | None) -> dict[str, Any]:
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "nproc": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "loadavg_start": list(os.getloadavg()),
+        "command": "python " + " ".join(shlex.quote(a) for a in ([sys.argv[0]] + (argv if argv is not None else sys.argv[1:]))),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=str(DEFAULT_DATA), metavar="PATH",
+                   help=f"directory of the four MNIST IDX .gz files (default {DEFAULT_DATA}); never downloaded")
+    p.add_argument("--quick", "--smoke", action="store_true", help="8x8 digits and a small net, ~1 min (also BAYESSTRUCT_SMOKE=1)")
+    p.add_argument("--out", default=None, metavar="PATH.json", help="write every number to this JSON file")
+    p.add_argument("--figures", default=None, metavar="DIR",
+                   help="where the two figures go (default: the repo's figures/; a temporary folder with --quick)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    quick = args.quick or os.environ.get("BAYESSTRUCT_SMOKE", "") not in ("", "0")
+    if args.threads < 1:
+        p.error("--threads must be >= 1")
+    cfg = QUICK if quick else FULL
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    info = machine_info(argv)
+    figdir = Path(args.figures) if args.figures else (Path(tempfile.mkdtemp()) if quick else REPO / "figures")
+    figdir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp())
+    suffix = "digits" if quick else "mnist"
+    t_total = time.perf_counter()
+
+    if not quick:  # fail before any work if the data are not there (the package never downloads)
+        try:
+            load_mnist(args.data, split="test", num_samples=1)
+        except BayesStructError as exc:
+            print(f"error: --data: {exc}", file=sys.stderr)
+            return 2
+    stages = Stages(["data", "dense", "one-shot", "iterative", "deep compression", "graves", "accounting"], args.no_progress)
+    train_data, test_data, data_label = stages.run("data", lambda: load_data(args, quick))
+    num_inputs = int(train_data[0].shape[1])
+    dense = lenet300(num_inputs, 10, hidden=cfg.hidden)
+
+    def fit_dense():
+        phases(dense, train_data, cfg, cfg.dense_phases, seed=0)
+        return evaluate(dense, test_data)
+
+    dense_err = stages.run("dense", fit_dense)
+    tqdm.write(f"dense test error {dense_err:.4f}")
+    oneshot = stages.run("one-shot", lambda: stage_oneshot(dense, train_data, test_data, cfg))
+    iterative = stages.run("iterative", lambda: stage_iterative(dense, train_data, test_data, cfg))
+    tqdm.write(f"Han: kept {fraction_kept(iterative['model']):.4f}, test error {evaluate(iterative['model'], test_data):.4f}")
+    dc = stages.run("deep compression", lambda: stage_deep_compression(iterative["dc_start"], train_data, test_data, cfg, workdir))
+    graves = stages.run("graves", lambda: stage_graves(dense, train_data, test_data, cfg))
+
+    def accounting():
+        rows = [account(dense, test_data, method="dense float32"),
+                account(iterative["model"], test_data, method="Han: iterative magnitude + L2 retrain"),
+                account(iterative["dc_start"], test_data, method="iterative magnitude, Deep Compression's input"),
+                account(dc["model"], test_data, method=f"Deep Compression ({cfg.dc_bits}-bit, Huffman file)",
+                        compressed=dc["report"]),
+                account(graves["pruned"], test_data, method="Graves relative density (no retraining)", fit=graves["fit"]),
+                account(graves["model"], test_data, method="Graves relative density + retrain")]
+        return accounting_table(rows)
+
+    table = stages.run("accounting", accounting)
+    stages.close()
+    total_time = time.perf_counter() - t_total
+    info["loadavg_end"] = list(os.getloadavg())
+    han_acc, dc_acc, gr0_acc, gr_acc = table.rows[1], table.rows[3], table.rows[4], table.rows[5]
+    graves["point"] = (gr_acc.fraction_kept, gr_acc.test_error)
+
+    title = "LeNet-300-100 on MNIST" if not quick else f"MLP 64-{cfg.hidden[0]}-{cfg.hidden[1]}-10 on 8x8 digits"
+    figure_curve(figdir / f"pruning_curve_{suffix}.png", dense_err, oneshot, iterative, (dc_acc.fraction_kept, dc_acc.test_error,
+                 dc_acc.compression_ratio), graves, f"{title}: test error against weights kept")
+    figure_histograms(figdir / f"weight_histograms_{suffix}.png", dense, iterative["model"], graves["model"],
+                      f"{title}: weights before and after pruning")
+
+    # ---- goals
+    def beats(curves: dict, method: str) -> tuple[bool, str]:
+        mine, mag = curves[method], curves["magnitude"]
+        diffs = [e - m for (_, e), (_, m) in zip(mine, mag)]
+        ok = float(np.mean(diffs)) < 0 and max(diffs) <= 0.001
+        return ok, "; ".join(f"{k:.3g}: {e:.4f} vs {m:.4f}" for (k, e), (_, m) in zip(mine, mag))
+
+    obd_ok, obd_txt = beats(oneshot["whole_net"], "obd")
+    obd_h_ok, obd_h_txt = beats(oneshot["output_layer"], "obd")
+    obs_ok, obs_txt = beats(oneshot["output_layer"], "obs")
+    goals = [
+        ("Han iterative magnitude: >= 12x fewer weights at <= 1.7% test error",
+         han_acc.weight_reduction >= 12 and han_acc.test_error <= 0.017,
+         f"{han_acc.weight_reduction:.1f}x at {han_acc.test_error:.2%}"),
+        ("Deep Compression: >= 40x smaller file than dense float32 at <= 1.7%",
+         dc_acc.compression_ratio >= 40 and dc_acc.test_error <= 0.017,
+         f"{dc_acc.compression_ratio:.1f}x ({dc_acc.total_bytes} bytes) at {dc_acc.test_error:.2%}"),
+        ("Graves relative density: >= 60x fewer weights at <= 2.0%",
+         gr_acc.weight_reduction >= 60 and gr_acc.test_error <= 0.020,
+         f"{gr_acc.weight_reduction:.1f}x at {gr_acc.test_error:.2%} (before retraining {gr0_acc.test_error:.2%})"),
+        ("OBD beats one-shot magnitude at equal sparsity (whole net)", obd_ok, obd_txt),
+        ("OBD beats one-shot magnitude at equal sparsity (output layer)", obd_h_ok, obd_h_txt),
+        ("OBS beats one-shot magnitude at equal sparsity (output layer)", obs_ok, obs_txt),
+        ("whole benchmark <= 30 min", total_time <= 1800, f"{total_time / 60:.1f} min"),
+    ]
+    check = not quick
+
+    lines = [f"bayesstruct pruning benchmark -- {info['date']}",
+             f"machine: {info['nproc']} CPUs, python {info['python']}, torch {info['torch']}, {info['torch_threads']} torch thread(s); "
+             f"load average {info['loadavg_start'][0]:.2f} at start, {info['loadavg_end'][0]:.2f} at end",
+             f"command: {info['command']}", f"data: {data_label}", "",
+             "one-shot (no retraining), whole net, test error at fraction kept:"]
+    for method, rows in oneshot["whole_net"].items():
+        lines.append(f"  {method:<10} " + "  ".join(f"{k:.3g}:{e:.4f}" for k, e in rows))
+    lines.append("one-shot (no retraining), output layer only:")
+    for method, rows in oneshot["output_layer"].items():
+        lines.append(f"  {method:<10} " + "  ".join(f"{k:.3g}:{e:.4f}" for k, e in rows))
+    lines.append("iterative magnitude + retrain (Han):")
+    lines.append("  " + "  ".join(f"{k:.3g}:{e:.4f}" for k, e in iterative["curve"]))
+    lines.append(f"  per layer kept at the Han point: {layer_kept(iterative['model'])}")
+    lines.append(f"Deep Compression: test error after sharing {dc['error_shared']:.4f}, after centroid fine-tuning "
+                 f"{dc['error_finetuned']:.4f}; {dc['report']}")
+    fit = graves["fit"]
+    lines.append(f"Graves: {fit}; sweep without retraining "
+                 + "  ".join(f"{k:.3g}:{e:.4f}" for k, e in graves["sweep"]))
+    lines.append(f"  pruned at log lambda > {graves['diagnostics']['log_threshold']:.3g} "
+                 f"(log alpha > {graves['diagnostics']['log_alpha_threshold']:.3g}); per layer kept {layer_kept(graves['model'])}")
+    lines += ["", str(table), "", "stage wall (CPU) seconds: "
+              + ", ".join(f"{k} {v:.0f} ({stages.cpu[k]:.0f})" for k, v in stages.times.items())
+              + f"; total {total_time:.0f} s wall, {sum(stages.cpu.values()):.0f} s CPU", ""]
+    if check:
+        lines.append("papers (LeNet-300-100):")
+        for key, (who, what, size, err) in PAPERS.items():
+            lines.append(f"  {who}: {what} at {err:.2%}")
+        lines.append("")
+        for goal, ok, measured in goals:
+            lines.append(f"  {'PASS' if ok else 'FAIL'}  {goal}: {measured}")
+    lines.append(f"figures written to {figdir}")
+    print("\n".join(lines))
+
+    if args.out:
+        payload = {
+            "machine": info, "config": asdict(cfg), "quick": quick, "data": data_label, "dense_error": dense_err,
+            "oneshot": oneshot, "iterative": {"curve": iterative["curve"], "rounds": iterative["result"].to_dict(),
+                                              "error_before_polish": iterative["error_before_polish"]},
+            "deep_compression": dc["report"].to_dict(), "graves": {"fit": fit.to_dict(), "sweep": graves["sweep"],
+                                                                    "diagnostics": graves["diagnostics"],
+                                                                    "error_before_retrain": graves["error_before_retrain"]},
+            "table": table.to_dict(), "stage_seconds": stages.times, "stage_cpu_seconds": stages.cpu, "total_seconds": total_time,
+            "goals": [{"goal": g, "status": "PASS" if ok else "FAIL", "measured": m} for g, ok, m in goals] if check else [],
+        }
+        Path(args.out).write_text(json.dumps(payload, indent=1, default=_json_default))
+        print(f"wrote {args.out}")
+    return 1 if check and not all(ok for _, ok, _ in goals) else 0
+
+
+def _json_default(obj: Any) -> Any:
+    if torch.is_tensor(obj):
+        return obj.tolist()
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return str(obj)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

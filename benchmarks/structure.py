@@ -1,0 +1,257 @@
+"""Structure as a latent: ground truth from a known teacher, SVI step cost, convergence on digits.
+
+    python benchmarks/structure.py [--seeds 5] [--skip-teacher] [--skip-speed] [--skip-digits] [--hidden-teacher]
+
+1. **Teacher** (issue 3, item 6). Data ``y = g(3 x1 - 2 x2 + 0.3) + N(0, 0.1²)`` from a
+   known edge primitive ``g`` (``linear`` or ``linear_tanh``); the family is the edge
+   ``0 -> 1`` with both primitives. Per seed and N: the SVI posterior mean of the teacher's
+   coordinate of Γ at temperature 0.1 after 1000 steps (goal >= 0.9) and the Laplace log evidence of both
+   discrete structures (goal: the teacher's is the highest). ``--hidden-teacher`` adds the
+   harder hidden-layer version (a 3-unit layer, then a linear output: a tanh layer can
+   mimic a linear one there), 1500 SVI steps.
+2. **SVI step cost** (item 9). One ``SVI.step`` of the Bayesian structure network (AutoNormal,
+   Trace_ELBO, one particle) against a plain PyTorch forward + backward through the same
+   primitives (the mixture network at fixed Γ, cross-entropy), and against a plain training
+   step (forward + backward + Adam). Medians of repeated timings, one torch thread each.
+   Goal: SVI step <= 2x the plain forward + backward.
+3. **Convergence on digits** (item 9): the one-layer family (hidden 32, linear vs
+   linear_sigmoid) on all 1,797 digits; wall time until the smoothed loss is within 1 % of
+   its final value. Goal <= 2 minutes on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import pyro
+import torch
+
+import bayesstruct
+from bayesstruct.datasets import load_digits
+from bayesstruct.families.examples import conv_graph, one_layer_graph
+from bayesstruct.families.network import NetworkFamily, fit_structure_posterior, network_model
+from bayesstruct.nn import StructureGraph, StructureNetwork
+
+
+def teacher_data(teacher: str, seed: int, n: int, noise: float = 0.1):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    h = x @ torch.tensor([3.0, -2.0], dtype=torch.float64) + 0.3
+    f = h if teacher == "linear" else torch.tanh(h)
+    return x, f + noise * torch.randn(n, generator=gen, dtype=torch.float64)
+
+
+def hidden_teacher_data(graph: StructureGraph, teacher: str, seed: int, n: int, noise: float = 0.1):
+    gen = torch.Generator().manual_seed(seed)
+    net = StructureNetwork(graph).double()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.copy_((2.0 if "e0_1" in name else 1.0) * torch.randn(p.shape, generator=gen, dtype=torch.float64))
+        x = torch.randn(n, 2, generator=gen, dtype=torch.float64)
+        gamma = torch.tensor([1.0, 0.0] if teacher == "linear" else [0.0, 1.0], dtype=torch.float64)
+        f = net(x, {(0, 1): gamma})[:, 0]
+    return x, f + noise * torch.randn(n, generator=gen, dtype=torch.float64)
+
+
+def run_teacher(seeds: int, hidden: bool) -> list[dict]:
+    rows = []
+    cases = [("edge", n, 1000) for n in (100, 400)]
+    if hidden:
+        cases.append(("hidden", 200, 1500))
+    for kind, n, steps in cases:
+        if kind == "edge":
+            g = StructureGraph(2, {(0, 1): ["linear", "linear_tanh"]}, input_shape=(2,), vertex_shapes={1: (1,)})
+        else:
+            g = StructureGraph(3, {(0, 1): ["linear", "linear_tanh"], (1, 2): "linear"}, input_shape=(2,),
+                               vertex_shapes={1: (3,), 2: (1,)})
+        for teacher in ("linear", "linear_tanh"):
+            for seed in range(seeds if kind == "edge" else min(seeds, 2)):
+                x, y = teacher_data(teacher, seed, n) if kind == "edge" else hidden_teacher_data(g, teacher, seed, n)
+                t0 = time.perf_counter()
+                post = fit_structure_posterior(g, x, y, task="regression", noise_scale=0.1, temperature=0.1,
+                                               num_steps=steps, lr=0.1, seed=seed, progress=False,
+                                               num_elbo_particles=256, num_gamma_samples=2000)
+                t_svi = time.perf_counter() - t0
+                table = bayesstruct.compare(NetworkFamily(g, task="regression", noise_scale=0.1), x, y,
+                                            methods="laplace", progress=False, workers=1)
+                ev = {r.structure["edge_0_1"]: r.estimates["laplace"].log_evidence for r in table.rows}
+                k = g.edges[(0, 1)].index(teacher)
+                rows.append(dict(kind=kind, n=n, teacher=teacher, seed=seed,
+                                 gamma=float(post.posterior_mean_gamma[(0, 1)][k]), elbo=post.elbo,
+                                 ev_linear=ev["linear"], ev_tanh=ev["linear_tanh"],
+                                 best=table.best["edge_0_1"], seconds=t_svi))
+                r = rows[-1]
+                print(f"{kind:6s} N={n:4d} teacher={teacher:11s} seed={seed}  E[γ_teacher]={r['gamma']:.3f}  "
+                      f"ELBO={r['elbo']:9.2f}  logZ(linear)={r['ev_linear']:10.2f}  logZ(tanh)={r['ev_tanh']:10.2f}  "
+                      f"best={r['best']:11s}  SVI {t_svi:5.1f}s", flush=True)
+    return rows
+
+
+def _median_ms(fn, repeats: int, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def step_cost(name: str, graph: StructureGraph, x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict:
+    from pyro.infer import SVI, JitTrace_ELBO, Trace_ELBO
+    from pyro.infer.autoguide import AutoNormal
+    from pyro.optim import Adam
+
+    def model(x, y=None):
+        return network_model(x, y, graph=graph)
+
+    def pyro_svi_ms() -> float:
+        """``pyro.infer.SVI.step`` with ``pyro.optim.Adam`` (one torch optimiser per parameter)."""
+        pyro.clear_param_store()
+        guide = AutoNormal(model, init_scale=0.05)
+        Trace_ELBO(max_plate_nesting=1).loss(model, guide, x, y)  # validated first pass, as fit_structure_posterior does
+        svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO(max_plate_nesting=1))
+        with pyro.validation_enabled(False):
+            return _median_ms(lambda: svi.step(x, y), repeats)
+
+    def fit_step_ms(jit: bool) -> float:
+        """The step of ``fit_structure_posterior``: ``differentiable_loss`` + one multi-tensor ``torch.optim.Adam``."""
+        pyro.clear_param_store()
+        guide = AutoNormal(model, init_scale=0.05)
+        Trace_ELBO(max_plate_nesting=1).loss(model, guide, x, y)
+        elbo = JitTrace_ELBO(max_plate_nesting=1, ignore_jit_warnings=True) if jit else Trace_ELBO(max_plate_nesting=1)
+        opt = torch.optim.Adam([p for _, p in pyro.get_param_store().named_parameters()], lr=0.01, foreach=True)
+
+        def step():
+            loss = elbo.differentiable_loss(model, guide, x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        with pyro.validation_enabled(False), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            step()  # (jit: compiles)
+            return _median_ms(step, repeats)
+
+    t_pyro = pyro_svi_ms()
+    t_svi = fit_step_ms(False)
+    t_jit = fit_step_ms(True)
+
+    net = StructureNetwork(graph).to(x.dtype)
+    gamma = {e: torch.full((len(p),), 1.0 / len(p), dtype=x.dtype) for e, p in graph.edges.items()}
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+
+    def fwd_bwd():
+        net.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(net(x, gamma), y, reduction="sum").backward()
+
+    def train_step():
+        fwd_bwd()
+        opt.step()
+
+    t_fb = _median_ms(fwd_bwd, repeats)
+    t_train = _median_ms(train_step, repeats)
+    n_params = sum(p.numel() for p in net.parameters())
+    return dict(name=name, n=x.shape[0], params=n_params, pyro_ms=t_pyro, svi_ms=t_svi, jit_ms=t_jit, fb_ms=t_fb,
+                train_ms=t_train, ratio_pyro=t_pyro / t_fb, ratio_fb=t_svi / t_fb, ratio_jit=t_jit / t_fb,
+                ratio_jit_train=t_jit / t_train)
+
+
+def run_speed(repeats: int) -> list[dict]:
+    x, y = load_digits()
+    gen = torch.Generator().manual_seed(0)
+    big_x = torch.rand(4096, 784, generator=gen)
+    big_y = torch.randint(0, 10, (4096,), generator=gen)
+    cases = [
+        ("one-layer digits (H=32)", one_layer_graph(64, 10, hidden=32), x, y),
+        ("conv digits (conv3x3|avgpool)", conv_graph((1, 8, 8), 10), x.reshape(-1, 1, 8, 8), y),
+        ("one-layer MNIST-size (H=256, N=4096)", one_layer_graph(784, 10, hidden=256), big_x, big_y),
+        ("conv MNIST-size (1 ch, N=1024)", conv_graph((1, 28, 28), 10, channels=1,
+                                                       primitives=("conv3x3", "avgpool3x3")),
+         big_x[:1024].reshape(-1, 1, 28, 28), big_y[:1024]),
+    ]
+    rows = []
+    for name, g, xx, yy in cases:
+        r = step_cost(name, g, xx, yy, repeats)
+        rows.append(r)
+        print(f"{name:38s} N={r['n']:5d} params={r['params']:7d}  pyro SVI.step {r['pyro_ms']:7.2f} ms  "
+              f"fit step {r['svi_ms']:7.2f} ms  fit step jit {r['jit_ms']:7.2f} ms  fwd+bwd {r['fb_ms']:7.2f} ms  "
+              f"train step {r['train_ms']:7.2f} ms  | /fwd+bwd: pyro {r['ratio_pyro']:5.2f}  fit {r['ratio_fb']:5.2f}  "
+              f"jit {r['ratio_jit']:5.2f}  | jit/train {r['ratio_jit_train']:5.2f}", flush=True)
+    return rows
+
+
+def run_digits(num_steps: int, tol: float, window: int) -> dict:
+    """One-layer family on all digits: ``jit=True`` and the early stop of ``fit_structure_posterior``."""
+    x, y = load_digits()
+    g = one_layer_graph(64, 10, hidden=32)
+    t0 = time.perf_counter()
+    post = fit_structure_posterior(g, x, y, num_steps=num_steps, lr=0.05, temperature=0.5, seed=0, progress=False,
+                                   num_elbo_particles=64, num_gamma_samples=1000, jit=True, convergence_tol=tol,
+                                   convergence_window=window)
+    total = time.perf_counter() - t0
+    steps = len(post.losses)
+    net = StructureNetwork(g)
+    with torch.no_grad():
+        for n, p in net.named_parameters():
+            p.copy_(post.weights[n])
+        acc = float((net(x, post.posterior_mean_gamma).argmax(-1) == y).float().mean())
+        acc_disc = float((post.discretize()(x).argmax(-1) == y).float().mean())
+    t1 = time.perf_counter()
+    refit = post.discretize(refit=(x, y), refit_steps=200, lr=0.05)
+    t_refit = time.perf_counter() - t1
+    with torch.no_grad():
+        acc_refit = float((refit(x).argmax(-1) == y).float().mean())
+    means = [sum(post.losses[k - window:k]) / window for k in range(window, steps + 1, window)]
+    r = dict(steps=steps, total_s=total, elbo=post.elbo, acc=acc, acc_disc=acc_disc, acc_refit=acc_refit,
+             refit_s=t_refit, gamma=post.posterior_mean_gamma[(0, 1)].tolist())
+    print(f"one-layer digits (N=1797, H=32), jit, stop at a {100 * tol:g} % change of the {window}-step mean loss: "
+          f"{steps} of at most {num_steps} steps in {total:.1f}s ({1e3 * total / steps:.1f} ms/step, final ELBO "
+          f"estimate included); ELBO {post.elbo:.1f}; E[γ] = {[round(v, 3) for v in r['gamma']]}")
+    print(f"    train accuracy: mixture {acc:.3f}, discretised {acc_disc:.3f}, discretised + 200-step MAP refit "
+          f"{acc_refit:.3f} (refit {t_refit:.1f}s)")
+    print("    window-mean loss: " + ", ".join(f"{v:.0f}" for v in means))
+    return r
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--digits-steps", type=int, default=3000, help="most SVI steps of the digits fit")
+    parser.add_argument("--digits-tol", type=float, default=0.005,
+                        help="convergence_tol of the digits fit (relative change of the window-mean loss)")
+    parser.add_argument("--digits-window", type=int, default=100, help="convergence_window of the digits fit")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--skip-teacher", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-digits", action="store_true")
+    parser.add_argument("--hidden-teacher", action="store_true", help="add the hidden-layer teacher (slow)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, pyro {pyro.__version__}, {args.threads} thread(s)")
+    if not args.skip_teacher:
+        torch.set_default_dtype(torch.float64)
+        rows = run_teacher(args.seeds, args.hidden_teacher)
+        torch.set_default_dtype(torch.float32)
+        for kind in dict.fromkeys(r["kind"] for r in rows):
+            for n in dict.fromkeys(r["n"] for r in rows if r["kind"] == kind):
+                for teacher in ("linear", "linear_tanh"):
+                    sel = [r for r in rows if r["kind"] == kind and r["n"] == n and r["teacher"] == teacher]
+                    hit = sum(r["gamma"] >= 0.9 for r in sel)
+                    best = sum(r["best"] == teacher for r in sel)
+                    print(f"summary {kind} N={n} teacher={teacher}: E[γ_teacher] >= 0.9 in {hit}/{len(sel)} seeds "
+                          f"(min {min(r['gamma'] for r in sel):.3f}); teacher has the highest evidence in "
+                          f"{best}/{len(sel)}; min log BF {min(abs(r['ev_linear'] - r['ev_tanh']) for r in sel):.1f}")
+    if not args.skip_speed:
+        run_speed(args.repeats)
+    if not args.skip_digits:
+        run_digits(args.digits_steps, args.digits_tol, args.digits_window)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Bit accounting checked against hand-computed small cases and against the real file size."""
+
+import json
+import math
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.prune import (
+    Account,
+    VariationalFit,
+    account,
+    accounting_table,
+    compress,
+    prune,
+    share_weights,
+    sparse_layer_bits,
+)
+
+
+def two_layer():
+    """Linear(8 -> 2) with non-zeros at flat positions 0, 1, 9, then Linear(2 -> 3) dense; float32."""
+    net = nn.Sequential(nn.Linear(8, 2), nn.ReLU(), nn.Linear(2, 3)).float()
+    with torch.no_grad():
+        w = torch.zeros(16)
+        w[[0, 1, 9]] = torch.tensor([0.5, -1.0, 2.0])
+        net[0].weight.copy_(w.reshape(2, 8))
+        net[0].bias.zero_()
+        net[2].weight.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+        net[2].bias.zero_()
+    return net
+
+
+def test_sparse_format_by_hand_with_fillers():
+    net = two_layer()
+    # index_bits=2: gaps up to 3. Entries: pos 0 (gap 0), pos 1 (gap 0), then 7 zeros before pos 9:
+    # one filler covering 4 positions (gap 3) and the entry at pos 9 (gap 3) -> 4 entries of 32 + 2 bits.
+    assert sparse_layer_bits(net[0].weight, 2) == (4, 4 * 34)
+    x = torch.zeros(4, 8)
+    y = torch.tensor([0, 1, 2, 0])
+    acc = account(net, (x, y), method="hand", index_bits=2)
+    l0, l2 = acc.layers
+    assert (l0.format, l0.num_nonzero, l0.num_entries, l0.weight_bits, l0.index_bits, l0.bias_bits) == ("sparse", 3, 4, 128, 8, 64)
+    # the dense 2x3 layer: sparse would cost 6 * 34 > 6 * 32 bits, so it is stored dense without indices
+    assert (l2.format, l2.weight_bits, l2.index_bits, l2.bias_bits) == ("dense", 192, 0, 96)
+    assert acc.total_bits == 128 + 8 + 64 + 192 + 96 == 488 and acc.total_bytes == 61
+    assert acc.dense_bytes == 4 * (16 + 2 + 6 + 3) == 108
+    assert acc.compression_ratio == pytest.approx(108 / 61)
+    assert acc.file_bytes is None and acc.model_bits == 8 * 61 and acc.model_bits_source == "storage"
+    # zero input, zero biases: uniform logits over 3 classes -> log2(3) bits per label, argmax = class 0
+    assert acc.data_bits == pytest.approx(4 * math.log2(3))
+    assert acc.test_error == pytest.approx(0.5)
+    assert acc.mdl_bits == pytest.approx(acc.model_bits + acc.data_bits)
+    assert acc.num_nonzero == 3 + 6 and acc.num_weights == 22
+
+
+def test_unpruned_model_has_ratio_one():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 3)).float()
+    acc = account(net, (torch.randn(6, 5), torch.zeros(6, dtype=torch.long)), method="dense")
+    assert all(la.format == "dense" for la in acc.layers) and acc.compression_ratio == 1.0
+
+
+def test_deep_compression_total_is_the_file_size(tmp_path):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(20, 30), nn.ReLU(), nn.Linear(30, 4)).float()
+    prune(net, "magnitude", amount=0.8)
+    shared = share_weights(net, bits=3)
+    report = compress(net, shared, tmp_path / "m.bsc", index_bits=4)
+    x, y = torch.randn(50, 20), torch.randint(0, 4, (50,))
+    acc = account(net, (x, y), method="deep-compression", compressed=report)
+    assert acc.total_bytes == acc.file_bytes == os.path.getsize(tmp_path / "m.bsc")
+    assert acc.model_bits == 8 * os.path.getsize(tmp_path / "m.bsc")
+    for la, lc in zip(acc.layers, report.layers):
+        assert (la.format, la.weight_bits, la.index_bits, la.codebook_bits, la.table_bits) == (
+            "huffman", lc.weight_bits, lc.index_bits, lc.codebook_bits, lc.table_bits)
+    # the file's payload plus its framing (header, lengths, checksum) is the file
+    assert acc.total_bits <= 8 * acc.file_bytes
+    plain = account(net, (x, y), method="pruned")
+    assert plain.test_error == acc.test_error and plain.data_bits == pytest.approx(acc.data_bits)
+    # a model the file does not hold is refused, not silently accounted
+    with torch.no_grad():
+        net[0].parametrizations.weight.original[0, 0] += 1.0
+        net[0].parametrizations.weight[0].mask[0, 0] = 1.0
+    with pytest.raises(InvalidArgumentError, match="does not hold"):
+        account(net, (x, y), method="dc", compressed=report)
+
+
+def test_variational_fit_costs_the_kl_of_the_surviving_weights():
+    net = nn.Sequential(nn.Linear(2, 1, bias=False)).double()
+    loc = {"0": torch.tensor([[1.0, 2.0]], dtype=torch.float64)}
+    scale = {"0": torch.tensor([[1.0, 1.0]], dtype=torch.float64)}
+    fit = VariationalFit(layers=("0",), loc=loc, scale=scale, point_params={}, prior_scale=1.0, data_bits=0.0, model_bits=0.0,
+                         initial_total_bits=0.0, history=(), likelihood="categorical", num_steps=1, lr=0.1, seed=0, param_state={})
+    x, y = torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, dtype=torch.long)
+    # KL(N(mu, 1) || N(0, 1)) = mu^2 / 2 nats: 1/2 + 2 for the two weights
+    acc = account(net, (x, y), method="graves", fit=fit)
+    assert acc.model_bits_source == "kl" and acc.model_bits == pytest.approx(2.5 / math.log(2))
+    # prune the first weight: it is sent at the prior, so only the second one's 2 nats remain
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[0.1, 5.0]]))
+    prune(net, "magnitude", threshold=1.0)
+    assert account(net, (x, y), method="graves", fit=fit).model_bits == pytest.approx(2.0 / math.log(2))
+
+
+def test_table_markdown_json_and_bad_input():
+    net = two_layer()
+    data = (torch.zeros(4, 8), torch.tensor([0, 1, 2, 0]))
+    rows = [account(net, data, method="a"), account(net, data, method="b", index_bits=2)]
+    table = accounting_table(rows)
+    md = table.to_markdown().splitlines()
+    assert len(md) == 2 + 2 and md[0].startswith("| method | kept") and md[2].startswith("| a |")
+    assert len(str(table).splitlines()) == 3
+    d = json.loads(table.to_json())
+    assert [r["method"] for r in d["rows"]] == ["a", "b"] and d["rows"][1]["total_bytes"] == 61
+    assert set(d["columns"]) <= set(d["rows"][0])
+    with pytest.raises(InvalidArgumentError, match="reports"):
+        accounting_table([])
+    with pytest.raises(InvalidArgumentError, match="index_bits"):
+        account(net, data, method="x", index_bits=0)
+    with pytest.raises(InvalidArgumentError, match="at most one"):
+        account(net, data, method="x", compressed=object(), fit=object())
+    with pytest.raises(InvalidArgumentError, match="CompressionReport"):
+        account(net, data, method="x", compressed="model.bsc")
+    with pytest.raises(InvalidArgumentError, match="data_test"):
+        account(net, (torch.zeros(4, 8), torch.zeros(3, dtype=torch.long)), method="x")
+    assert isinstance(rows[0], Account)

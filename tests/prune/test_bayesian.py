@@ -1,0 +1,100 @@
+"""Pruning a Bayesian PyroModule from its AutoNormal guide; the mask_weights handler in SVI and Predictive."""
+
+import math
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro.infer import SVI, Predictive, Trace_ELBO, TraceMeanField_ELBO
+from pyro.infer.autoguide import AutoNormal
+from pyro.nn import PyroModule, PyroSample
+from torch import nn
+
+from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.prune import MaskedWeight, bayesian_masks, mask_weights, prune
+
+
+class BNN(PyroModule):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = PyroModule[nn.Linear](3, 6)
+        self.fc1.weight = PyroSample(dist.Normal(0.0, 1.0).expand([6, 3]).to_event(2))
+        self.fc2 = PyroModule[nn.Linear](6, 2)
+        self.fc2.weight = PyroSample(dist.Normal(0.0, 1.0).expand([2, 6]).to_event(2))
+
+    def forward(self, x, y=None):
+        logits = self.fc2(torch.tanh(self.fc1(x)))
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("obs", dist.Categorical(logits=logits), obs=y)
+        return logits
+
+
+def fitted(num_steps=60):
+    pyro.set_rng_seed(0)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 3, generator=g, dtype=torch.float64)
+    y = (x[:, 0] > 0).long()
+    bnn = BNN().double()
+    guide = AutoNormal(bnn)
+    svi = SVI(bnn, guide, pyro.optim.Adam({"lr": 0.05}), Trace_ELBO())
+    for _ in range(num_steps):
+        svi.step(x, y)
+    return bnn, guide, x, y
+
+
+def test_prune_ranks_by_the_guide_loc_and_masks_hold_in_svi_and_predictive():
+    bnn, guide, x, y = fitted()
+    locs = {s: guide._get_loc_and_scale(s)[0].detach() for s in ("fc1.weight", "fc2.weight")}
+    res = prune(bnn, "magnitude", amount=0.5, guide=guide)
+    assert res.num_removed == 15 and res.num_nonzero == 15
+    masks = bayesian_masks(bnn)
+    # exactly the 15 smallest |loc| over both layers are removed (global scope)
+    flat = torch.cat([locs[s].abs().flatten() for s in masks])
+    kept = torch.cat([masks[s].flatten() for s in masks]).bool()
+    assert float(flat[kept].min()) >= float(flat[~kept].max())
+    model, q = mask_weights(bnn, bnn), mask_weights(guide, bnn)
+    tr = pyro.poutine.trace(q).get_trace(x, y)
+    model_tr = pyro.poutine.trace(pyro.poutine.replay(model, trace=tr)).get_trace(x, y)
+    for s, m in masks.items():
+        aux = tr.nodes[s + "_unconstrained"]  # AutoNormal's Normal(loc, scale) draw of the weight
+        assert isinstance(aux["fn"], MaskedWeight) and isinstance(model_tr.nodes[s]["fn"], MaskedWeight)
+        w = tr.nodes[s]["value"]
+        assert (w[m == 0] == 0).all() and (w[m == 1] != 0).all() and torch.equal(model_tr.nodes[s]["value"], w)
+        # the masked densities cover the kept entries only: sums of the elementwise Normal log-densities
+        loc, scale = guide._get_loc_and_scale(s)
+        assert torch.allclose(aux["fn"].log_prob(w), (dist.Normal(loc, scale).log_prob(w) * m).sum())
+        assert torch.allclose(model_tr.nodes[s]["fn"].log_prob(w), (dist.Normal(0.0, 1.0).log_prob(w) * m).sum())
+    # SVI with the analytic KL of the kept entries keeps pruned weights at exactly zero
+    svi = SVI(model, q, pyro.optim.Adam({"lr": 0.05}), TraceMeanField_ELBO())
+    losses = [svi.step(x, y) for _ in range(30)]
+    assert all(math.isfinite(v) for v in losses)
+    samples = Predictive(model, guide=q, num_samples=20, return_sites=list(masks))(x)
+    for s, m in masks.items():
+        assert (samples[s].reshape(20, *m.shape)[:, m == 0] == 0).all()
+    # cumulative: pruning again never revives
+    prune(bnn, "relative_density", amount=0.5, guide=guide)
+    for s, m in bayesian_masks(bnn).items():
+        assert (m <= masks[s]).all() and int(m.sum()) < int(masks[s].sum()) + 1
+
+
+def test_masked_kl_is_the_sum_over_kept_entries():
+    q = dist.Normal(torch.tensor([[1.0, 2.0]]), torch.ones(1, 2)).to_event(2)
+    p = dist.Normal(torch.zeros(1, 2), torch.ones(1, 2)).to_event(2)
+    mask = torch.tensor([[0.0, 1.0]])
+    kl = torch.distributions.kl_divergence(MaskedWeight(q, mask), MaskedWeight(p, mask))
+    assert float(kl) == pytest.approx(2.0)  # KL(N(2, 1) || N(0, 1)) = 2^2 / 2; the pruned entry costs nothing
+
+
+def test_bad_input():
+    bnn, guide, x, y = fitted(num_steps=1)
+    with pytest.raises(InvalidArgumentError, match="guide"):
+        prune(bnn, "magnitude", amount=0.5)
+    with pytest.raises(InvalidArgumentError, match="method"):
+        prune(bnn, "obd", amount=0.5, guide=guide)
+    with pytest.raises(InvalidArgumentError, match="PyroSample"):
+        prune(nn.Sequential(nn.Linear(2, 2)), "magnitude", amount=0.5, guide=guide)
+    with pytest.raises(InvalidArgumentError, match="amount"):
+        prune(bnn, "magnitude", amount=1.0, guide=guide)
+    with pytest.raises(InvalidArgumentError, match="Independent"):
+        MaskedWeight(dist.Normal(0.0, 1.0), torch.ones(()))
