@@ -29,7 +29,7 @@ from bayesstruct.datasets import load_dataset
 from bayesstruct.families.belief_net import BeliefNetSampler
 
 MOVES = ("update_weights", "update_precisions", "update_activations", "update_edges", "birth_death",
-         "resample_above", "update_alpha_beta")
+         "resample_above", "resample_above_hyper", "update_alpha_beta")
 
 
 def _instrument(sampler: BeliefNetSampler) -> dict[str, float]:

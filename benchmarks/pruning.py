@@ -9,14 +9,15 @@ Stages (all seeded; one torch thread by default, ``--threads``):
 1. **dense** -- LeNet-300-100 (784-300-100-10, 266,200 prunable weights) trained with Adam
    in three phases of decreasing learning rate (:func:`bayesstruct.prune.train`), a small
    L2 penalty.
-2. **one-shot saliencies, no retraining** -- magnitude and OBD (``s_i = 1/2 h_ii theta_i^2``,
-   empirical-Fisher diagonal on a training subset) pruned globally to each fraction kept,
-   from the dense net. OBS keeps one damped inverse Hessian per block and removes one weight
-   at a time; :class:`bayesstruct.prune.OBS` forms that block from Hessian-vector products
-   over *all* surviving weights of a layer, which for fc1 (235,200 weights) is a 221 GB
-   matrix. OBS is therefore compared with magnitude and OBD on the **output layer** (1,000
-   weights, one exact block, the earlier layers fixed: the loss is a function of the
-   output layer's weights through the features of fc2), a second panel of the figure.
+2. **one-shot saliencies, no retraining** -- from the dense net, one global ranking over all
+   three layers (``scope="global"``) pruned to each fraction kept: magnitude; OBD
+   (``s_i = 1/2 h_ii theta_i^2``) with the empirical-Fisher diagonal on 1,000 training
+   images; OBD with the layer-wise Hessian diagonal (``hessian="layerwise"``: each layer's
+   reconstruction loss, ``h_ii = 2 E[x_j^2]`` from its inputs on 2,048 training images); and
+   layer-wise OBS (``block="row"``: one damped inverse of the layer-input second-moment
+   matrix per layer, weights removed with the OBS update of the rest of their row, the same
+   2,048 images). The whole-net OBS of one Hessian block per layer would need a 221 GB
+   matrix for fc1; layer-wise OBS is the tractable form (Dong, Chen & Pan, NeurIPS 2017).
 3. **iterative magnitude pruning with retraining** (Han et al. 2015) -- :func:`bayesstruct.prune.iterative_prune`,
    global magnitude ranking, L2 retraining, rounds to 8% kept (12.5x fewer weights), then a
    short retraining at a lower learning rate (the "Han" row); one more round to 6.5% kept
@@ -28,8 +29,10 @@ Stages (all seeded; one torch thread by default, ``--threads``):
    the model decoded from the file (:func:`bayesstruct.prune.decompress`). At 8% kept the
    file is ~30 KB (35x): the paper's 40x needs fewer non-zeros here.
 5. **Graves's variational MDL** -- :func:`bayesstruct.prune.fit_variational` from the dense
-   net (mean-field Gaussian posterior, Gaussian prior, Pyro SVI, full-batch steps on a
-   random training subset, see below), pruning by relative density
+   net (mean-field Gaussian posterior started at the dense weights; Gaussian prior whose
+   scale is refitted per layer to Graves's optimum ``sigma_p^2 = mean(mu^2 + sigma^2)``;
+   minibatch SVI on all 60,000 images with the local reparameterisation trick; separate
+   Adam rates for the means and the scales), pruning by relative density
    ``lambda_i = q_i(0)/q_i(mu_i)`` at the threshold that keeps ``1/graves_target`` of the
    weights (:func:`bayesstruct.prune.prune_by_relative_density` with ``log_threshold``), a
    threshold sweep without retraining for the curve, then retraining the survivors (masks
@@ -40,11 +43,6 @@ bits, bytes (the real file for Deep Compression; the sparse float32 format with 
 relative indices otherwise), ratio against the dense float32 model (4 bytes per parameter),
 test error, and the two-part code length ``L(M) + L(D | M)`` in bits (``L(D | M)`` on the
 10,000 test labels).
-
-Why the variational fit uses a subset: ``fit_variational`` takes one full-batch SVI step
-per iteration; on all 60,000 images one step costs about as much as one epoch of minibatch
-training. It runs on ``Config.vi_samples`` (10,000) random training images (the KL term is
-then weighed against fewer labels, which prunes more; the survivors are retrained on all 60,000).
 
 Run (``BAYESSTRUCT_SMOKE=1`` is the same as ``--quick``)::
 
@@ -119,8 +117,7 @@ class Config:
     l2: float
     oneshot_keep: tuple[float, ...]
     obd_samples: int
-    obs_keep: tuple[float, ...]
-    obs_samples: int
+    obs_samples: int  # layer-wise OBD and OBS: training rows for the layer inputs' second moments
     iter_schedule: tuple[float, ...]
     iter_epochs: int
     iter_lr: float
@@ -133,10 +130,11 @@ class Config:
     dc_steps: int
     dc_lr: float
     dc_batch: int
-    vi_samples: int
-    vi_steps: int
-    vi_lr: float
-    vi_prior_scale: float
+    vi_steps: int  # minibatch SVI steps on all training images
+    vi_batch: int
+    vi_lr: float  # Adam, the means (and biases)
+    vi_scale_lr: float  # Adam, the posterior scales
+    vi_prior_scale: float  # the starting prior scale, refitted per layer (Graves)
     vi_init_scale: float
     graves_target: float  # x fewer weights
     graves_sweep: tuple[float, ...]
@@ -146,10 +144,10 @@ class Config:
 FULL = Config(
     hidden=(300, 100), batch_size=128, dense_phases=((7, 1e-3), (4, 3e-4), (1, 1e-4)), l2=5e-5,
     oneshot_keep=(0.5, 0.3, 0.2, 0.1, 0.05, 0.02), obd_samples=1000,
-    obs_keep=(0.5, 0.3, 0.2, 0.1, 0.05), obs_samples=5000,
+    obs_samples=2048,
     iter_schedule=(0.5, 0.25, 0.12, 0.08), iter_epochs=2, iter_lr=1e-3, polish_epochs=2, polish_lr=2e-4,
     dc_keep=0.065, extra_schedule=(0.03,), dc_bits=6, dc_index_bits=5, dc_steps=235, dc_lr=1e-4, dc_batch=256,
-    vi_samples=10000, vi_steps=300, vi_lr=0.005, vi_prior_scale=0.3, vi_init_scale=0.02,
+    vi_steps=5000, vi_batch=512, vi_lr=3e-3, vi_scale_lr=3e-2, vi_prior_scale=0.1, vi_init_scale=0.02,
     graves_target=65.0, graves_sweep=(0.5, 0.2, 0.1, 0.05, 0.03, 0.02, 1 / 65),
     graves_retrain=((6, 1e-3), (2, 2e-4)),
 )
@@ -157,10 +155,10 @@ FULL = Config(
 QUICK = Config(
     hidden=(100, 30), batch_size=64, dense_phases=((30, 3e-3), (10, 1e-3)), l2=1e-5,
     oneshot_keep=(0.5, 0.25, 0.1, 0.05), obd_samples=300,
-    obs_keep=(0.5, 0.25, 0.1), obs_samples=600,
+    obs_samples=600,
     iter_schedule=(0.5, 0.25, 0.12), iter_epochs=5, iter_lr=1e-3, polish_epochs=2, polish_lr=3e-4,
     dc_keep=0.08, extra_schedule=(0.06,), dc_bits=5, dc_index_bits=5, dc_steps=50, dc_lr=1e-4, dc_batch=64,
-    vi_samples=1347, vi_steps=60, vi_lr=0.01, vi_prior_scale=0.1, vi_init_scale=0.03,
+    vi_steps=300, vi_batch=128, vi_lr=3e-3, vi_scale_lr=3e-2, vi_prior_scale=0.1, vi_init_scale=0.03,
     graves_target=10.0, graves_sweep=(0.5, 0.2, 0.1),
     graves_retrain=((5, 1e-3),),
 )
@@ -223,28 +221,32 @@ def layer_kept(model) -> dict[str, float]:
 # ----------------------------------------------------------------------------- stages
 
 
+ONESHOT_METHODS = (
+    # (key, prune() method, options, label)
+    ("magnitude", "magnitude", {}, "magnitude"),
+    ("obd_fisher", "obd", {"hessian": "fisher"}, "OBD (empirical-Fisher diagonal)"),
+    ("obd_layerwise", "obd", {"hessian": "layerwise"}, "OBD (layer-wise Hessian diagonal)"),
+    ("obs_layerwise", "obs", {"block": "row", "loss_fn": F.cross_entropy, "progress": False},
+     "OBS (layer-wise, row blocks)"),
+)
+
+
 def stage_oneshot(dense, train_data, test_data, cfg: Config) -> dict[str, Any]:
-    """Magnitude and OBD over the whole net; magnitude, OBD and OBS on the output layer."""
+    """Magnitude, OBD (Fisher and layer-wise diagonal) and layer-wise OBS over the whole net, global ranking."""
     sal_data = subset(train_data, cfg.obd_samples, 1)
-    curves: dict[str, list[tuple[float, float]]] = {"magnitude": [], "obd": []}
-    for method, opts in (("magnitude", {}), ("obd", {"hessian": "fisher"})):
+    lw_data = subset(train_data, cfg.obs_samples, 2)
+    curves: dict[str, list[tuple[float, float]]] = {key: [] for key, *_ in ONESHOT_METHODS}
+    for key, method, opts, _ in ONESHOT_METHODS:
         for keep in cfg.oneshot_keep:
             net = copy.deepcopy(dense)
-            prune(net, method, amount=1.0 - keep, loss_fn=F.cross_entropy, data=sal_data, **opts)
-            curves[method].append((fraction_kept(net), evaluate(net, test_data)))
-    # output layer only: its loss is a function of its weights through the fixed fc2 features
-    head_index = len(dense) - 1
-    xs, ys = subset(train_data, cfg.obs_samples, 2)
-    with torch.no_grad():
-        feats = dense[:head_index](xs)
-    head_curves: dict[str, list[tuple[float, float]]] = {"magnitude": [], "obd": [], "obs": []}
-    for method, opts in (("magnitude", {}), ("obd", {"hessian": "exact"}), ("obs", {})):
-        for keep in cfg.obs_keep:
-            net = copy.deepcopy(dense)
-            head = net[head_index:]  # shares the output layer with `net`: pruning it prunes `net`
-            prune(head, method, amount=1.0 - keep, loss_fn=F.cross_entropy, data=(feats, ys), **opts)
-            head_curves[method].append((fraction_kept(head), evaluate(net, test_data)))
-    return {"whole_net": curves, "output_layer": head_curves}
+            if key == "obd_fisher":
+                prune(net, method, amount=1.0 - keep, scope="global", loss_fn=F.cross_entropy, data=sal_data, **opts)
+            elif key == "magnitude":
+                prune(net, method, amount=1.0 - keep, scope="global")
+            else:
+                prune(net, method, amount=1.0 - keep, scope="global", data=lw_data, **opts)
+            curves[key].append((fraction_kept(net), evaluate(net, test_data)))
+    return {"whole_net": curves}
 
 
 def stage_iterative(dense, train_data, test_data, cfg: Config) -> dict[str, Any]:
@@ -292,8 +294,8 @@ def stage_deep_compression(pruned, train_data, test_data, cfg: Config, workdir: 
 
 
 def stage_graves(dense, train_data, test_data, cfg: Config) -> dict[str, Any]:
-    vi_data = subset(train_data, cfg.vi_samples, 4)
-    fit = fit_variational(dense, vi_data, num_steps=cfg.vi_steps, lr=cfg.vi_lr, prior_scale=cfg.vi_prior_scale,
+    fit = fit_variational(dense, train_data, num_steps=cfg.vi_steps, batch_size=cfg.vi_batch, local_reparam=True,
+                          lr=cfg.vi_lr, scale_lr=cfg.vi_scale_lr, prior_scale=cfg.vi_prior_scale, fit_prior_scale=True,
                           init_scale=cfg.vi_init_scale, num_eval_samples=4, seed=0, progress=False)
     log_lam = torch.cat([v.reshape(-1) for v in log_relative_density(fit).values()])
 
@@ -330,7 +332,6 @@ def figure_curve(path: Path, dense_err: float, oneshot, iterative, dc_point, gra
     w = oneshot["whole_net"]
     ax.axhline(dense_err, color="gray", lw=1, ls=":", label=f"dense ({dense_err:.2%})")
     ax.plot(*zip(*w["magnitude"]), "o-", label="magnitude, one-shot")
-    ax.plot(*zip(*w["obd"]), "s-", label="OBD (Fisher diagonal), one-shot")
     ax.plot(*zip(*graves["sweep"]), "v--", label="Graves relative density, no retraining")
     ax.plot(*zip(*iterative["curve"][1:]), "D-", lw=2.2, label="Han: magnitude + retrain (iterative)")
     k, e = graves["point"]
@@ -341,17 +342,15 @@ def figure_curve(path: Path, dense_err: float, oneshot, iterative, dc_point, gra
     ax.set_xlabel("fraction of weights kept")
     ax.set_ylabel("test error")
     ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7.5)
-    h = oneshot["output_layer"]
     ax2.axhline(dense_err, color="gray", lw=1, ls=":")
-    for method, style, label in (("magnitude", "o-", "magnitude"), ("obd", "s-", "OBD (exact diagonal)"),
-                                 ("obs", "^-", "OBS (exact inverse, one weight at a time)")):
-        ax2.plot(*zip(*h[method]), style, label=label)
+    for (key, _, _, label), style in zip(ONESHOT_METHODS, ("o-", "s-", "x-", "^-")):
+        ax2.plot(*zip(*w[key]), style, label=label)
     _log_kept_axis(ax2)
-    ax2.set_xlabel("fraction of output-layer weights kept")
-    ax2.set_title("one-shot, output layer only (no retraining)")
-    ax2.grid(True, which="both", alpha=0.3)
+    ax2.set_xlabel("fraction of weights kept")
+    ax2.set_title("one-shot saliencies, whole net, no retraining", fontsize=10)
+    ax2.grid(True, which="major", alpha=0.3)
     ax2.legend(fontsize=7.5)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -359,15 +358,19 @@ def figure_curve(path: Path, dense_err: float, oneshot, iterative, dc_point, gra
 
 
 def _log_kept_axis(ax) -> None:
-    """Log axes, the fraction kept decreasing to the right, plain tick labels."""
-    from matplotlib.ticker import NullFormatter
+    """Log axes, the fraction kept decreasing to the right, fixed plain tick labels, no minor labels."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter, NullLocator
 
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ticks = [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01]
-    lo = min(ax.get_xlim())
-    ax.set_xticks([t for t in ticks if t >= lo * 0.9], [f"{t:g}" for t in ticks if t >= lo * 0.9])
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    for axis, ticks in ((ax.xaxis, [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01]),
+                        (ax.yaxis, [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0])):
+        lo, hi = sorted(ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
+        shown = [t for t in ticks if lo * 0.95 <= t <= hi * 1.05]
+        axis.set_major_locator(FixedLocator(shown))
+        axis.set_major_formatter(FixedFormatter([f"{t:g}" for t in shown]))
+        axis.set_minor_locator(NullLocator())
+        axis.set_minor_formatter(NullFormatter())
     ax.invert_xaxis()
 
 
@@ -493,9 +496,9 @@ def main(argv: list[str] | None = None) -> int:
         ok = float(np.mean(diffs)) < 0 and max(diffs) <= 0.001
         return ok, "; ".join(f"{k:.3g}: {e:.4f} vs {m:.4f}" for (k, e), (_, m) in zip(mine, mag))
 
-    obd_ok, obd_txt = beats(oneshot["whole_net"], "obd")
-    obd_h_ok, obd_h_txt = beats(oneshot["output_layer"], "obd")
-    obs_ok, obs_txt = beats(oneshot["output_layer"], "obs")
+    obd_ok, obd_txt = beats(oneshot["whole_net"], "obd_fisher")
+    obd_lw_ok, obd_lw_txt = beats(oneshot["whole_net"], "obd_layerwise")
+    obs_ok, obs_txt = beats(oneshot["whole_net"], "obs_layerwise")
     goals = [
         ("Han iterative magnitude: >= 12x fewer weights at <= 1.7% test error",
          han_acc.weight_reduction >= 12 and han_acc.test_error <= 0.017,
@@ -506,9 +509,9 @@ def main(argv: list[str] | None = None) -> int:
         ("Graves relative density: >= 60x fewer weights at <= 2.0%",
          gr_acc.weight_reduction >= 60 and gr_acc.test_error <= 0.020,
          f"{gr_acc.weight_reduction:.1f}x at {gr_acc.test_error:.2%} (before retraining {gr0_acc.test_error:.2%})"),
-        ("OBD beats one-shot magnitude at equal sparsity (whole net)", obd_ok, obd_txt),
-        ("OBD beats one-shot magnitude at equal sparsity (output layer)", obd_h_ok, obd_h_txt),
-        ("OBS beats one-shot magnitude at equal sparsity (output layer)", obs_ok, obs_txt),
+        ("OBD (Fisher diagonal) beats one-shot magnitude at equal sparsity (whole net, global)", obd_ok, obd_txt),
+        ("OBD (layer-wise diagonal) beats one-shot magnitude at equal sparsity (whole net, global)", obd_lw_ok, obd_lw_txt),
+        ("OBS (layer-wise, row blocks) beats one-shot magnitude at equal sparsity (whole net, global)", obs_ok, obs_txt),
         ("whole benchmark <= 30 min", total_time <= 1800, f"{total_time / 60:.1f} min"),
     ]
     check = not quick
@@ -519,10 +522,7 @@ def main(argv: list[str] | None = None) -> int:
              f"command: {info['command']}", f"data: {data_label}", "",
              "one-shot (no retraining), whole net, test error at fraction kept:"]
     for method, rows in oneshot["whole_net"].items():
-        lines.append(f"  {method:<10} " + "  ".join(f"{k:.3g}:{e:.4f}" for k, e in rows))
-    lines.append("one-shot (no retraining), output layer only:")
-    for method, rows in oneshot["output_layer"].items():
-        lines.append(f"  {method:<10} " + "  ".join(f"{k:.3g}:{e:.4f}" for k, e in rows))
+        lines.append(f"  {method:<14} " + "  ".join(f"{k:.3g}:{e:.4f}" for k, e in rows))
     lines.append("iterative magnitude + retrain (Han):")
     lines.append("  " + "  ".join(f"{k:.3g}:{e:.4f}" for k, e in iterative["curve"]))
     lines.append(f"  per layer kept at the Han point: {layer_kept(iterative['model'])}")

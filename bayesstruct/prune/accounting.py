@@ -383,9 +383,11 @@ class AccountingTable:
         return out
 
     def to_markdown(self) -> str:
+        """A GitHub-flavoured markdown table (``|`` inside a cell escaped as ``\\|``)."""
         head = [c for c, _, _ in _COLUMNS]
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"]
-        lines += ["| " + " | ".join(c) + " |" for c in self._cells()]
+        row = lambda cells: "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"  # noqa: E731
+        lines = [row(head), "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"]
+        lines += [row(c) for c in self._cells()]
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -14,11 +14,14 @@ becomes a :class:`pyro.nn.PyroModule` (``to_pyro_module_``) whose ``nn.Linear`` 
 ``nn.Conv2d`` weights are :class:`pyro.nn.PyroSample` sites ``"<layer>.weight"`` with the
 prior ``N(0, prior_scale^2)``; the guide is an :class:`~pyro.infer.autoguide.AutoNormal`
 (mean-field, started at the network's current weights with ``init_scale``); training is
-:class:`~pyro.infer.SVI` with :class:`~pyro.infer.TraceMeanField_ELBO` (analytic KL) and
-Adam on the full batch. Biases and any other parameters stay point estimates (trained by
+:class:`~pyro.infer.SVI` with the one-sample negative ELBO with analytic KL (as
+:class:`~pyro.infer.TraceMeanField_ELBO`) and
+Adam on the full batch (by default). Biases and any other parameters stay point estimates (trained by
 SVI, not coded: they are not part of ``L(w)``). The prior scale ``sigma_p`` is *fixed*
-(``prior_scale``); Graves also fits it (its optimum is ``sigma_p^2 = mean(mu^2 + sigma^2)``),
-which is not done here. For a regression likelihood the data bits are the code length of
+(``prior_scale``) unless ``fit_prior_scale=True``, which refits one per layer after every
+step to Graves's closed-form optimum ``sigma_p^2 = mean(mu^2 + sigma^2)``. Minibatch SVI
+(``batch_size``, likelihood scaled by ``N / B``) and the local reparameterisation trick
+(``local_reparam``, Kingma, Salimans & Welling 2015) make large data sets practical. For a regression likelihood the data bits are the code length of
 the *density* (differential, relative to a unit quantisation of ``y``), so they may be
 negative.
 
@@ -52,7 +55,7 @@ from typing import Any, Callable, Iterable
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.infer import SVI, TraceMeanField_ELBO
+from pyro.infer import SVI
 from pyro.infer.autoguide import AutoNormal
 from pyro.infer.autoguide.initialization import init_to_value
 from pyro.nn import PyroSample
@@ -99,7 +102,8 @@ class VariationalFit:
     point_params : dict of str to Tensor
         The other trained parameters (biases, ...) by ``named_parameters`` name.
     prior_scale : float
-        The prior standard deviation ``sigma_p`` (fixed).
+        The prior standard deviation ``sigma_p`` given to the fit (the starting value when
+        the scales are refitted).
     data_bits : float
         ``L(D | w) = E_q[-log2 p(D | w)]``, a Monte Carlo estimate (``num_eval_samples`` draws).
     model_bits : float
@@ -110,6 +114,11 @@ class VariationalFit:
         The SVI loss in bits at every step (one-sample estimate of the total).
     param_state : dict
         Pyro's param-store state of the fit (``AutoNormal.locs.*``, ``AutoNormal.scales.*``, ...).
+    prior_scales : dict of str to float
+        The prior standard deviation per layer used for ``model_bits`` (all ``prior_scale``
+        unless ``fit_prior_scale``).
+    batch_size : int or None
+        The minibatch size of the fit (``None``: full batch).
     """
 
     layers: tuple[str, ...]
@@ -126,6 +135,8 @@ class VariationalFit:
     lr: float = 0.0
     seed: int = 0
     param_state: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    prior_scales: dict[str, float] = field(default_factory=dict)
+    batch_size: int | None = None
 
     @property
     def total_bits(self) -> float:
@@ -141,6 +152,8 @@ class VariationalFit:
             "layers": list(self.layers),
             "num_weights": self.num_weights,
             "prior_scale": self.prior_scale,
+            "prior_scales": dict(self.prior_scales),
+            "batch_size": self.batch_size,
             "likelihood": self.likelihood,
             "data_bits": self.data_bits,
             "model_bits": self.model_bits,
@@ -253,9 +266,18 @@ def _bayesian_copy(model: nn.Module, layers: list[tuple[str, nn.Module]], prior_
 
 
 def _make_model(pnet: nn.Module, likelihood: str, noise_scale: float) -> Callable:
-    def model(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def model(x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        n = x.shape[0]
+        # the weights are sampled once per forward pass, outside the data plate; with
+        # ``batch_size`` the plate draws ``batch_size`` of the ``n`` rows and scales the
+        # likelihood by n / batch_size, so the ELBO stays unbiased for the full-data one
+        data_plate = pyro.plate("data", n, subsample_size=batch_size if batch_size is not None and batch_size < n else None)
+        with data_plate as idx:
+            pass
+        if idx.shape[0] < n:
+            x, y = x[idx], y[idx]
         out = pnet(x)
-        with pyro.plate("data", x.shape[0]):
+        with data_plate:
             if likelihood == "categorical":
                 pyro.sample("obs", dist.Categorical(logits=out), obs=y)
             else:
@@ -267,8 +289,70 @@ def _make_model(pnet: nn.Module, likelihood: str, noise_scale: float) -> Callabl
     return model
 
 
-def _terms(model: Callable, guide: AutoNormal, x: torch.Tensor, y: torch.Tensor, sites: list[str], prior_scale: float, num_samples: int):
-    """(data bits, model bits): MC expected NLL and the closed-form KL, both / ln 2."""
+def _noise_hooks(pnet: nn.Module, layers: list[str], scales: dict[str, torch.Tensor]) -> list:
+    """Forward hooks adding ``sqrt(x^2 sigma^2) * eps`` to each layer's mean pre-activation ``x mu + b``.
+
+    The local reparameterisation trick (Kingma, Salimans & Welling, 2015): with
+    ``w ~ N(mu, sigma^2)`` independent, the pre-activation ``b + sum_j x_j w_ij`` is Gaussian
+    with mean ``b + x mu`` and variance ``x^2 sigma^2``; sampling it directly (one ``eps`` per
+    example and unit) has the same per-example marginal as sampling the weights, with less
+    variance across a minibatch.
+    """
+    handles = []
+    for name in layers:
+        mod = pnet.get_submodule(name) if name else pnet
+        var_w = scales[name] ** 2
+
+        def hook(module, inputs, out, var_w=var_w):
+            x = inputs[0]
+            if isinstance(module, nn.Conv2d):
+                var = module._conv_forward(x * x, var_w, None)
+            else:
+                var = nn.functional.linear(x * x, var_w)
+            return out + var.clamp_min(1e-30).sqrt() * torch.randn_like(out)
+
+        handles.append(mod.register_forward_hook(hook))
+    return handles
+
+
+def _make_loss(pnet: nn.Module, layers: list[str], prior_scales: dict[str, float], local_reparam: bool) -> Callable:
+    """The negative ELBO (nats) for :class:`~pyro.infer.SVI`: ``-E_q[log p(D | w)] + KL(q || p)``.
+
+    The KL term is the closed form (as :class:`~pyro.infer.TraceMeanField_ELBO`), but only the
+    observed site's ``log_prob`` is evaluated (``TraceMeanField_ELBO`` also evaluates the prior
+    ``log_prob`` of every weight, which it then discards). ``prior_scales`` is read at every
+    call (it may be refitted between steps).
+    """
+    sites = {n: _site(n) for n in layers}
+
+    def loss(model: Callable, guide: AutoNormal, *args: Any, **kwargs: Any) -> torch.Tensor:
+        # run the guide (so that SVI sees its parameters) and read q's loc and scale off its
+        # auxiliary Normal sites "<site>_unconstrained" (weights are unconstrained reals)
+        guide_tr = pyro.poutine.trace(guide).get_trace(*args, **kwargs)
+        locs, scales = {}, {}
+        for n in layers:
+            q = guide_tr.nodes[sites[n] + "_unconstrained"]["fn"].base_dist
+            locs[n], scales[n] = q.loc, q.scale
+        if local_reparam:
+            handles = _noise_hooks(pnet, layers, scales)
+            try:
+                conditioned = pyro.poutine.condition(model, data={sites[n]: locs[n] for n in layers})
+                tr = pyro.poutine.trace(conditioned).get_trace(*args, **kwargs)
+            finally:
+                for h in handles:
+                    h.remove()
+        else:
+            tr = pyro.poutine.trace(pyro.poutine.replay(model, trace=guide_tr)).get_trace(*args, **kwargs)
+        obs = tr.nodes["obs"]
+        nll = -obs["fn"].log_prob(obs["value"]).sum() * obs["scale"]
+        kl = sum(_kl_normal(locs[n], scales[n], prior_scales[n]).sum() for n in layers)
+        return nll + kl
+
+    return loss
+
+
+def _terms(model: Callable, guide: AutoNormal, x: torch.Tensor, y: torch.Tensor, sites: list[str], prior_scales: list[float], num_samples: int):
+    """(data bits, model bits) on the full data: MC expected NLL and the closed-form KL, both / ln 2."""
     with torch.no_grad():
         nll = 0.0
         for _ in range(num_samples):
@@ -277,9 +361,9 @@ def _terms(model: Callable, guide: AutoNormal, x: torch.Tensor, y: torch.Tensor,
             nll -= float(model_tr.nodes["obs"]["fn"].log_prob(y).sum())
         nll /= num_samples
         kl = 0.0
-        for s in sites:
+        for s, ps in zip(sites, prior_scales):
             loc, scale = _loc_scale(guide, s)
-            kl += float(_kl_normal(loc, scale, prior_scale).sum())
+            kl += float(_kl_normal(loc, scale, ps).sum())
     return nll / LN2, kl / LN2
 
 
@@ -306,13 +390,27 @@ def fit_variational(
     init_scale: float = 0.01,
     num_eval_samples: int = 16,
     progress: bool = True,
+    batch_size: int | None = None,
+    local_reparam: bool = False,
+    scale_lr: float | None = None,
+    fit_prior_scale: bool = False,
 ) -> VariationalFit:
     """Graves's variational MDL fit of the weights of a plain network, with Pyro SVI.
 
     Minimises ``E_q[-log p(D | w)] + KL(q || p)`` (nats; reported in bits) over a
     mean-field ``q(w) = prod_i N(mu_i, sigma_i^2)`` of every ``nn.Linear``/``nn.Conv2d``
     weight, with the prior ``N(0, prior_scale^2)`` (Graves, NIPS 2011). ``model`` itself is
-    not changed.
+    not changed; the means start at its weights (so a trained dense net is the natural start).
+
+    The loss is the one-sample negative ELBO with the KL in closed form (as
+    :class:`~pyro.infer.TraceMeanField_ELBO`, but without evaluating the prior density of
+    the sampled weights, which that ELBO computes and discards); with ``batch_size`` it is
+    the minibatch estimate ``(N / B) sum_{b in batch} -log p(y_b | x_b, w) + KL``. The
+    reported ``data_bits`` and ``model_bits`` are always on the full data.
+
+    After the fit, prune with :func:`prune_by_relative_density`: the relative density
+    ``lambda_i = exp(-mu_i^2 / (2 sigma_i^2)) = exp(-1 / (2 alpha_i))`` with Sparse VD's
+    ``log alpha_i = log sigma_i^2 / mu_i^2`` (Molchanov, Ashukha & Vetrov, ICML 2017).
 
     Parameters
     ----------
@@ -322,7 +420,8 @@ def fit_variational(
     data : (x, y) tuple of Tensor
         The full training batch: ``x`` ``(N, ...)``; ``y`` ``(N,)`` class labels or ``(N, ...)`` targets.
     num_steps : int >= 1
-        SVI steps (full batch, one-sample ``TraceMeanField_ELBO``, Adam).
+        SVI steps (one-sample negative ELBO with closed-form KL, Adam); one step is one
+        minibatch of ``batch_size`` rows (the full batch by default).
     lr : float > 0
         Adam learning rate.
     prior_scale : float > 0
@@ -339,6 +438,26 @@ def fit_variational(
         Draws of ``w`` for the reported ``data_bits``.
     progress : bool
         Show a tqdm progress bar.
+    batch_size : int >= 1, optional
+        Minibatch SVI: each step uses ``batch_size`` rows drawn without replacement by
+        ``pyro.plate("data", N, subsample_size=batch_size)``, which scales the likelihood by
+        ``N / batch_size``, so the loss is an unbiased estimate of the full-data negative
+        ELBO (the KL term is always the full one). ``None`` (default) or ``>= N``: full batch,
+        one step = one epoch.
+    local_reparam : bool
+        Sample the pre-activations of each layer instead of its weights (local
+        reparameterisation, Kingma, Salimans & Welling 2015): for ``nn.Linear`` the
+        pre-activation of unit ``i`` is ``N(b_i + x mu_i, sum_j x_j^2 sigma_ij^2)``
+        (``nn.Conv2d`` likewise with the convolution of ``x^2`` with ``sigma^2``). Same
+        expected loss, lower variance, and no weight sample per step.
+    scale_lr : float > 0, optional
+        Adam learning rate of the guide's scales (``AutoNormal.scales.*``); default ``lr``.
+        The means and biases always use ``lr``.
+    fit_prior_scale : bool
+        Refit one prior scale per layer after every step to its closed-form optimum
+        ``sigma_p^2 = mean_i(mu_i^2 + sigma_i^2)`` (Graves 2011, section 4), starting from
+        ``prior_scale``; the reported ``model_bits`` use the final per-layer scales
+        (``VariationalFit.prior_scales``; the few bits to code them are not counted).
 
     Returns
     -------
@@ -360,6 +479,13 @@ def fit_variational(
     prior_scale = _positive_float(prior_scale, "prior_scale")
     noise_scale = _positive_float(noise_scale, "noise_scale")
     init_scale = _positive_float(init_scale, "init_scale")
+    if batch_size is not None:
+        batch_size = _positive_int(batch_size, "batch_size")
+    scale_lr = lr if scale_lr is None else _positive_float(scale_lr, "scale_lr")
+    if not isinstance(local_reparam, bool):
+        raise InvalidArgumentError(f"`local_reparam` must be a bool; got {local_reparam!r}")
+    if not isinstance(fit_prior_scale, bool):
+        raise InvalidArgumentError(f"`fit_prior_scale` must be a bool; got {fit_prior_scale!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InvalidArgumentError(f"`seed` must be an int; got {seed!r}")
     if likelihood not in LIKELIHOODS:
@@ -371,27 +497,39 @@ def fit_variational(
         )
     x, y = _check_data(data, likelihood)
 
-    sites = [_site(n) for n, _ in layers]
+    names = [n for n, _ in layers]
+    sites = [_site(n) for n in names]
     pnet = _bayesian_copy(model, layers, prior_scale)
     pyro_model = _make_model(pnet, likelihood, noise_scale)
     init_values = {_site(n): m.weight.detach().clone() for n, m in layers}
+    prior_scales = {n: prior_scale for n in names}
     history: list[float] = []
+
+    def optim_args(param_name: str) -> dict[str, float]:
+        return {"lr": scale_lr if param_name.startswith("AutoNormal.scales.") else lr}
+
     with pyro.get_param_store().scope() as state:
         pyro.set_rng_seed(seed)
         guide = AutoNormal(pyro_model, init_loc_fn=init_to_value(values=init_values), init_scale=init_scale)
         guide(x, y)  # create the parameters
-        initial = sum(_terms(pyro_model, guide, x, y, sites, prior_scale, num_eval_samples))
-        svi = SVI(pyro_model, guide, pyro.optim.Adam({"lr": lr}), TraceMeanField_ELBO())
+        initial = sum(_terms(pyro_model, guide, x, y, sites, [prior_scales[n] for n in names], num_eval_samples))
+        loss = _make_loss(pnet, names, prior_scales, local_reparam)
+        svi = SVI(pyro_model, guide, pyro.optim.Adam(optim_args), loss)
         bar = tqdm(range(num_steps), desc="Graves VI", unit="step", disable=not progress, leave=False)
         for step in bar:
-            history.append(svi.step(x, y) / LN2)
+            history.append(svi.step(x, y, batch_size) / LN2)
+            if fit_prior_scale:
+                with torch.no_grad():
+                    for n, s in zip(names, sites):
+                        mu, sigma = _loc_scale(guide, s)
+                        prior_scales[n] = float((mu**2 + sigma**2).mean().sqrt())
             if step % 50 == 0 or step == num_steps - 1:
                 bar.set_postfix(bits=f"{history[-1]:.1f}")
         bar.close()
-        data_bits, model_bits = _terms(pyro_model, guide, x, y, sites, prior_scale, num_eval_samples)
+        data_bits, model_bits = _terms(pyro_model, guide, x, y, sites, [prior_scales[n] for n in names], num_eval_samples)
         with torch.no_grad():
             loc, scale = {}, {}
-            for (n, _), s in zip(layers, sites):
+            for n, s in zip(names, sites):
                 mu, sigma = _loc_scale(guide, s)
                 loc[n], scale[n] = mu.detach().clone(), sigma.detach().clone()
             weight_names = set(sites)
@@ -411,6 +549,8 @@ def fit_variational(
         lr=lr,
         seed=seed,
         param_state=state,
+        prior_scales=dict(prior_scales),
+        batch_size=batch_size,
     )
 
 

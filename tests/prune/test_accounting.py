@@ -113,6 +113,8 @@ def test_table_markdown_json_and_bad_input():
     table = accounting_table(rows)
     md = table.to_markdown().splitlines()
     assert len(md) == 2 + 2 and md[0].startswith("| method | kept") and md[2].startswith("| a |")
+    # every line has the same number of cells (the "|" of "L(D|M)" is escaped)
+    assert len({line.replace("\\|", "").count("|") for line in md}) == 1
     assert len(str(table).splitlines()) == 3
     d = json.loads(table.to_json())
     assert [r["method"] for r in d["rows"]] == ["a", "b"] and d["rows"][1]["total_bytes"] == 61
