@@ -134,7 +134,8 @@ class Config:
     vi_batch: int
     vi_lr: float  # Adam, the means (and biases)
     vi_scale_lr: float  # Adam, the posterior scales
-    vi_prior_scale: float  # the starting prior scale, refitted per layer (Graves)
+    vi_prior_scale: float  # the starting prior scale of vi_prior="layer"
+    vi_prior: str  # fit_prior_scale: "layer" (Graves: one fitted scale per layer) or "weight" (one per weight, ARD)
     vi_init_scale: float
     graves_target: float  # x fewer weights
     graves_sweep: tuple[float, ...]
@@ -147,9 +148,9 @@ FULL = Config(
     obs_samples=2048,
     iter_schedule=(0.5, 0.25, 0.12, 0.08), iter_epochs=2, iter_lr=1e-3, polish_epochs=2, polish_lr=2e-4,
     dc_keep=0.065, extra_schedule=(0.03,), dc_bits=6, dc_index_bits=5, dc_steps=235, dc_lr=1e-4, dc_batch=256,
-    vi_steps=5000, vi_batch=512, vi_lr=3e-3, vi_scale_lr=3e-2, vi_prior_scale=0.1, vi_init_scale=0.02,
+    vi_steps=3000, vi_batch=512, vi_lr=3e-3, vi_scale_lr=3e-2, vi_prior_scale=0.1, vi_prior="weight", vi_init_scale=0.02,
     graves_target=65.0, graves_sweep=(0.5, 0.2, 0.1, 0.05, 0.03, 0.02, 1 / 65),
-    graves_retrain=((6, 1e-3), (2, 2e-4)),
+    graves_retrain=((3, 3e-4), (2, 1e-4)),
 )
 
 QUICK = Config(
@@ -158,7 +159,7 @@ QUICK = Config(
     obs_samples=600,
     iter_schedule=(0.5, 0.25, 0.12), iter_epochs=5, iter_lr=1e-3, polish_epochs=2, polish_lr=3e-4,
     dc_keep=0.08, extra_schedule=(0.06,), dc_bits=5, dc_index_bits=5, dc_steps=50, dc_lr=1e-4, dc_batch=64,
-    vi_steps=300, vi_batch=128, vi_lr=3e-3, vi_scale_lr=3e-2, vi_prior_scale=0.1, vi_init_scale=0.03,
+    vi_steps=300, vi_batch=128, vi_lr=3e-3, vi_scale_lr=3e-2, vi_prior_scale=0.1, vi_prior="weight", vi_init_scale=0.03,
     graves_target=10.0, graves_sweep=(0.5, 0.2, 0.1),
     graves_retrain=((5, 1e-3),),
 )
@@ -295,7 +296,7 @@ def stage_deep_compression(pruned, train_data, test_data, cfg: Config, workdir: 
 
 def stage_graves(dense, train_data, test_data, cfg: Config) -> dict[str, Any]:
     fit = fit_variational(dense, train_data, num_steps=cfg.vi_steps, batch_size=cfg.vi_batch, local_reparam=True,
-                          lr=cfg.vi_lr, scale_lr=cfg.vi_scale_lr, prior_scale=cfg.vi_prior_scale, fit_prior_scale=True,
+                          lr=cfg.vi_lr, scale_lr=cfg.vi_scale_lr, prior_scale=cfg.vi_prior_scale, fit_prior_scale=cfg.vi_prior,
                           init_scale=cfg.vi_init_scale, num_eval_samples=4, seed=0, progress=False)
     log_lam = torch.cat([v.reshape(-1) for v in log_relative_density(fit).values()])
 

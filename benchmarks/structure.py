@@ -1,6 +1,7 @@
 """Structure as a latent: ground truth from a known teacher, SVI step cost, convergence on digits.
 
     python benchmarks/structure.py [--seeds 5] [--skip-teacher] [--skip-speed] [--skip-digits] [--hidden-teacher]
+    python benchmarks/structure.py --only-step   # step cost of the one-layer digits net only
 
 1. **Teacher** (issue 3, item 6). Data ``y = g(3 x1 - 2 x2 + 0.3) + N(0, 0.1²)`` from a
    known edge primitive ``g`` (``linear`` or ``linear_tanh``); the family is the edge
@@ -10,9 +11,10 @@
    harder hidden-layer version (a 3-unit layer, then a linear output: a tanh layer can
    mimic a linear one there), 1500 SVI steps.
 2. **SVI step cost** (item 9). One SVI step of the Bayesian structure network (AutoNormal,
-   one particle) three ways -- ``pyro.infer.SVI.step`` with ``pyro.optim.Adam``; the step of
+   one particle) four ways -- ``pyro.infer.SVI.step`` with ``pyro.optim.Adam``; the step of
    ``fit_structure_posterior`` (``Trace_ELBO.differentiable_loss`` + one ``torch.optim.Adam``);
-   the same with ``jit=True`` (``JitTrace_ELBO``) -- against a plain PyTorch forward + backward
+   the same with ``jit=True`` (``JitTrace_ELBO``); and, as an experiment, ``JitTraceMeanField_ELBO``
+   with an AutoNormal whose weights are plain Normal sites (analytic weight KL) -- against a plain PyTorch forward + backward
    through the same primitives (the mixture network at fixed Γ, cross-entropy) and a plain
    training step (forward + backward + Adam). Medians of repeated timings, one torch thread.
    Goal: SVI step <= 2x the plain forward + backward.
@@ -36,7 +38,8 @@ import torch
 import bayesstruct
 from bayesstruct.datasets import load_digits
 from bayesstruct.families.examples import conv_graph, one_layer_graph
-from bayesstruct.families.network import NetworkFamily, fit_structure_posterior, network_model
+from bayesstruct.families.network import (NetworkFamily, _normal_weights_guide_class, fit_structure_posterior,
+                                          network_model)
 from bayesstruct.nn import StructureGraph, StructureNetwork
 
 
@@ -106,7 +109,7 @@ def _median_ms(fn, repeats: int, warmup: int = 5) -> float:
 
 
 def step_cost(name: str, graph: StructureGraph, x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict:
-    from pyro.infer import SVI, JitTrace_ELBO, Trace_ELBO
+    from pyro.infer import SVI, JitTrace_ELBO, JitTraceMeanField_ELBO, Trace_ELBO
     from pyro.infer.autoguide import AutoNormal
     from pyro.optim import Adam
 
@@ -122,12 +125,21 @@ def step_cost(name: str, graph: StructureGraph, x: torch.Tensor, y: torch.Tensor
         with pyro.validation_enabled(False):
             return _median_ms(lambda: svi.step(x, y), repeats)
 
-    def fit_step_ms(jit: bool) -> float:
-        """The step of ``fit_structure_posterior``: ``differentiable_loss`` + one multi-tensor ``torch.optim.Adam``."""
+    def fit_step_ms(jit: bool, meanfield: bool = False) -> float:
+        """The step of ``fit_structure_posterior``: ``differentiable_loss`` + one multi-tensor ``torch.optim.Adam``.
+
+        ``meanfield``: the step of ``elbo="meanfield"`` -- ``JitTraceMeanField_ELBO`` and the
+        AutoNormal whose weights are plain Normal sites (analytic KL for the weights, Monte Carlo for Γ).
+        """
         pyro.clear_param_store()
-        guide = AutoNormal(model, init_scale=0.05)
+        guide = (_normal_weights_guide_class() if meanfield else AutoNormal)(model, init_scale=0.05)
         Trace_ELBO(max_plate_nesting=1).loss(model, guide, x, y)
-        elbo = JitTrace_ELBO(max_plate_nesting=1, ignore_jit_warnings=True) if jit else Trace_ELBO(max_plate_nesting=1)
+        if meanfield:
+            elbo = JitTraceMeanField_ELBO(max_plate_nesting=1, ignore_jit_warnings=True)
+        elif jit:
+            elbo = JitTrace_ELBO(max_plate_nesting=1, ignore_jit_warnings=True)
+        else:
+            elbo = Trace_ELBO(max_plate_nesting=1)
         opt = torch.optim.Adam([p for _, p in pyro.get_param_store().named_parameters()], lr=0.01, foreach=True)
 
         def step():
@@ -139,11 +151,14 @@ def step_cost(name: str, graph: StructureGraph, x: torch.Tensor, y: torch.Tensor
         with pyro.validation_enabled(False), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             step()  # (jit: compiles)
+            if meanfield:  # pyro 1.9.2 caches the compiled loss under another attribute than it tests, so it
+                elbo._loss_and_surrogate_loss = elbo._differentiable_loss  # would re-trace on every call (~20x slower)
             return _median_ms(step, repeats)
 
     t_pyro = pyro_svi_ms()
     t_svi = fit_step_ms(False)
     t_jit = fit_step_ms(True)
+    t_mf = fit_step_ms(True, meanfield=True)
 
     net = StructureNetwork(graph).to(x.dtype)
     gamma = {e: torch.full((len(p),), 1.0 / len(p), dtype=x.dtype) for e, p in graph.edges.items()}
@@ -160,12 +175,12 @@ def step_cost(name: str, graph: StructureGraph, x: torch.Tensor, y: torch.Tensor
     t_fb = _median_ms(fwd_bwd, repeats)
     t_train = _median_ms(train_step, repeats)
     n_params = sum(p.numel() for p in net.parameters())
-    return dict(name=name, n=x.shape[0], params=n_params, pyro_ms=t_pyro, svi_ms=t_svi, jit_ms=t_jit, fb_ms=t_fb,
-                train_ms=t_train, ratio_pyro=t_pyro / t_fb, ratio_fb=t_svi / t_fb, ratio_jit=t_jit / t_fb,
-                ratio_jit_train=t_jit / t_train)
+    return dict(name=name, n=x.shape[0], params=n_params, pyro_ms=t_pyro, svi_ms=t_svi, jit_ms=t_jit, mf_ms=t_mf,
+                fb_ms=t_fb, train_ms=t_train, ratio_pyro=t_pyro / t_fb, ratio_fb=t_svi / t_fb, ratio_jit=t_jit / t_fb,
+                ratio_mf=t_mf / t_fb, ratio_jit_train=t_jit / t_train)
 
 
-def run_speed(repeats: int) -> list[dict]:
+def run_speed(repeats: int, only_first: bool = False) -> list[dict]:
     x, y = load_digits()
     gen = torch.Generator().manual_seed(0)
     big_x = torch.rand(4096, 784, generator=gen)
@@ -179,13 +194,14 @@ def run_speed(repeats: int) -> list[dict]:
          big_x[:1024].reshape(-1, 1, 28, 28), big_y[:1024]),
     ]
     rows = []
-    for name, g, xx, yy in cases:
+    for name, g, xx, yy in cases[:1] if only_first else cases:
         r = step_cost(name, g, xx, yy, repeats)
         rows.append(r)
         print(f"{name:38s} N={r['n']:5d} params={r['params']:7d}  pyro SVI.step {r['pyro_ms']:7.2f} ms  "
-              f"fit step {r['svi_ms']:7.2f} ms  fit step jit {r['jit_ms']:7.2f} ms  fwd+bwd {r['fb_ms']:7.2f} ms  "
-              f"train step {r['train_ms']:7.2f} ms  | /fwd+bwd: pyro {r['ratio_pyro']:5.2f}  fit {r['ratio_fb']:5.2f}  "
-              f"jit {r['ratio_jit']:5.2f}  | jit/train {r['ratio_jit_train']:5.2f}", flush=True)
+              f"fit step {r['svi_ms']:7.2f} ms  fit step jit {r['jit_ms']:7.2f} ms  jit mean-field {r['mf_ms']:7.2f} ms  "
+              f"fwd+bwd {r['fb_ms']:7.2f} ms  train step {r['train_ms']:7.2f} ms  | /fwd+bwd: pyro {r['ratio_pyro']:5.2f}  "
+              f"fit {r['ratio_fb']:5.2f}  jit {r['ratio_jit']:5.2f}  mean-field {r['ratio_mf']:5.2f}  "
+              f"| jit/train {r['ratio_jit_train']:5.2f}", flush=True)
     return rows
 
 
@@ -235,9 +251,14 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-digits", action="store_true")
     parser.add_argument("--hidden-teacher", action="store_true", help="add the hidden-layer teacher (slow)")
+    parser.add_argument("--only-step", action="store_true",
+                        help="only the step-cost timing of the one-layer digits net (no teacher, no digits fit)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, pyro {pyro.__version__}, {args.threads} thread(s)")
+    if args.only_step:
+        run_speed(args.repeats, only_first=True)
+        return
     if not args.skip_teacher:
         torch.set_default_dtype(torch.float64)
         rows = run_teacher(args.seeds, args.hidden_teacher)

@@ -550,6 +550,60 @@ def _init_loc_fn(graph: StructureGraph):
     return fn
 
 
+def _normal_weights_guide_class():
+    r""":class:`AutoNormal` whose real-valued sites are plain ``Normal`` sample sites (built lazily: Pyro import).
+
+    ``AutoNormal`` samples every site through an auxiliary ``*_unconstrained`` Normal and a
+    ``Delta`` at the transformed value (carrying the log-Jacobian). Under ``TraceMeanField_ELBO``
+    that is wrong twice: Pyro registers ``KL(Delta || p) = -log p(v)``, which drops the
+    Delta's log-Jacobian (for :math:`\Gamma` and a latent :math:`\alpha` the estimate is then no
+    longer a bound), and ``KL(Delta || Normal)`` gives the weights no analytic term. This
+    subclass samples each site as ``Normal(loc, scale)`` pushed through ``biject_to(support)``
+    -- a plain ``Normal`` for the weights (real support), so
+    :math:`\mathrm{KL}(q(w) \,\|\, p(w \mid \alpha))` is analytic, and a
+    ``TransformedDistribution`` (cached transform, exact ``log_prob``) for :math:`\Gamma` and
+    :math:`\alpha`, which has no registered KL against their priors, so those terms are Monte
+    Carlo with the Jacobian. Same draws (``loc + scale * eps``) and parameter names
+    (``AutoNormal.locs.*``/``AutoNormal.scales.*``) as ``AutoNormal``.
+    """
+    global _NormalWeightsGuide
+    if _NormalWeightsGuide is not None:
+        return _NormalWeightsGuide
+    from pyro.infer.autoguide import AutoNormal
+    from torch.distributions import biject_to
+    from torch.distributions.transforms import ComposeTransform, IndependentTransform
+
+    class NormalWeightsAutoNormal(AutoNormal):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._pyro_name = "AutoNormal"  # the param names every consumer of the fit reads
+
+        def forward(self, *args, **kwargs):
+            if self.prototype_trace is None:
+                self._setup_prototype(*args, **kwargs)
+            plates = self._create_plates(*args, **kwargs)
+            result = {}
+            for name, site in self.prototype_trace.iter_stochastic_nodes():
+                transform = base = biject_to(site["fn"].support)
+                while isinstance(base, IndependentTransform):
+                    base = base.base_transform
+                with contextlib.ExitStack() as stack:
+                    for frame in site["cond_indep_stack"]:
+                        if frame.vectorized:
+                            stack.enter_context(plates[frame.name])
+                    q = dist.Normal(*self._get_loc_and_scale(name)).to_event(self._event_dims[name])
+                    if not (isinstance(base, ComposeTransform) and not base.parts):  # not the identity
+                        q = dist.TransformedDistribution(q, transform.with_cache())
+                    result[name] = pyro.sample(name, q)
+            return result
+
+    _NormalWeightsGuide = NormalWeightsAutoNormal
+    return _NormalWeightsGuide
+
+
+_NormalWeightsGuide = None
+
+
 def _converged(losses: list[float], window: int, tol: float) -> bool:
     """Relative change of the ``window``-step mean loss between the last two windows is below ``tol``."""
     n = len(losses)
@@ -567,7 +621,7 @@ def fit_structure_posterior(graph: StructureGraph, x: torch.Tensor, y: torch.Ten
                             noise_scale: float = 1.0, num_particles: int = 1, num_elbo_particles: int = 256,
                             num_gamma_samples: int = 2000, weight_precision_init: float = 1.0,
                             init_scale: float = 0.05, jit: bool = False, convergence_tol: float | None = None,
-                            convergence_window: int = 100) -> StructurePosterior:
+                            convergence_window: int = 100, elbo: str = "trace") -> StructurePosterior:
     r"""Variational posterior over weights and the relaxed structure :math:`\Gamma` by SVI.
 
     The guide is one :class:`pyro.infer.autoguide.AutoNormal` over every latent site: a
@@ -620,8 +674,18 @@ def fit_structure_posterior(graph: StructureGraph, x: torch.Tensor, y: torch.Ten
         is then the number of steps run. ``None``: always run ``num_steps``.
     convergence_window : int
         Window of that moving average.
+    elbo : {"trace", "meanfield"}
+        The ELBO estimator. ``"trace"``: :class:`pyro.infer.Trace_ELBO`, Monte Carlo for every
+        term. ``"meanfield"``: :class:`pyro.infer.TraceMeanField_ELBO` (``JitTraceMeanField_ELBO``
+        with ``jit``) and a guide whose weights are plain Normal sites, so the weights' term
+        :math:`\mathbb E_q[\log p(w \mid \alpha) - \log q(w)] = -\mathrm{KL}(q(w) \,\|\, p(w \mid \alpha))`
+        is computed in closed form (Normal vs Normal), while :math:`\Gamma` (no registered KL for
+        the relaxed prior) and a latent :math:`\alpha` stay Monte Carlo. The same ELBO (an
+        unbiased estimate of the same bound) with a lower variance -- about 6x smaller standard
+        deviation for the one-layer digits network at initialisation -- at about the same cost
+        per step (``benchmarks/structure.py``); also used for the final ELBO estimate.
     """
-    from pyro.infer import JitTrace_ELBO, Trace_ELBO
+    from pyro.infer import JitTrace_ELBO, JitTraceMeanField_ELBO, Trace_ELBO, TraceMeanField_ELBO
     from pyro.infer.autoguide import AutoNormal
 
     temperature = _check_temperature(temperature)
@@ -633,6 +697,8 @@ def fit_structure_posterior(graph: StructureGraph, x: torch.Tensor, y: torch.Ten
             f"`jit=True` needs `num_particles=1` (the vectorised particle path uses torch.func, which a jit "
             f"trace cannot hold); got num_particles={num_particles}"
         )
+    if elbo not in ("trace", "meanfield"):
+        raise UnknownNameError(f"`elbo` must be 'trace' or 'meanfield'; got {elbo!r}")
     tol = None if convergence_tol is None else check_positive(convergence_tol, "convergence_tol")
     window = check_positive_int(convergence_window, "convergence_window")
     r = _resolve_restriction(restriction)
@@ -656,9 +722,12 @@ def fit_structure_posterior(graph: StructureGraph, x: torch.Tensor, y: torch.Ten
 
     from tqdm.auto import tqdm
 
-    guide = AutoNormal(model, init_loc_fn=_init_loc_fn(graph), init_scale=check_positive(init_scale, "init_scale"))
-    plain = Trace_ELBO(num_particles=num_particles, vectorize_particles=num_particles > 1, max_plate_nesting=1)
-    fast = JitTrace_ELBO(max_plate_nesting=1, ignore_jit_warnings=True) if jit else plain
+    meanfield = elbo == "meanfield"
+    guide_cls = _normal_weights_guide_class() if meanfield else AutoNormal
+    guide = guide_cls(model, init_loc_fn=_init_loc_fn(graph), init_scale=check_positive(init_scale, "init_scale"))
+    plain_cls, jit_cls = (TraceMeanField_ELBO, JitTraceMeanField_ELBO) if meanfield else (Trace_ELBO, JitTrace_ELBO)
+    plain = plain_cls(num_particles=num_particles, vectorize_particles=num_particles > 1, max_plate_nesting=1)
+    fast = jit_cls(max_plate_nesting=1, ignore_jit_warnings=True) if jit else plain
     # one torch.optim.Adam over every parameter (Pyro's documented `differentiable_loss` route):
     # its multi-tensor step costs one call, where pyro.optim.Adam steps one optimiser per parameter
     optimizer = None
@@ -672,6 +741,10 @@ def fit_structure_posterior(graph: StructureGraph, x: torch.Tensor, y: torch.Ten
                 if jit and step == 1:  # the compiling step: torch 2.x deprecates torch.jit.trace (still supported)
                     warnings.filterwarnings("ignore", message=".*torch.jit.trace.*", category=DeprecationWarning)
                 loss = (plain if step == 0 else fast).differentiable_loss(model, guide, x, y)
+                if meanfield and jit and step == 1:
+                    # pyro 1.9.2's JitTraceMeanField_ELBO tests `_loss_and_surrogate_loss` but stores the compiled
+                    # loss as `_differentiable_loss`, so it would re-trace on every call (~20x slower): mark it built
+                    fast._loss_and_surrogate_loss = getattr(fast, "_differentiable_loss", None)
             if optimizer is None:  # the guide's parameters exist after its first call
                 params = [p for _, p in pyro.get_param_store().named_parameters()]
                 optimizer = torch.optim.Adam(params, lr=lr, foreach=True)
@@ -684,7 +757,7 @@ def fit_structure_posterior(graph: StructureGraph, x: torch.Tensor, y: torch.Ten
             if tol is not None and _converged(losses, window, tol):
                 break
     with torch.no_grad():
-        elbo_est = Trace_ELBO(num_particles=num_elbo_particles, vectorize_particles=True, max_plate_nesting=1)
+        elbo_est = plain_cls(num_particles=num_elbo_particles, vectorize_particles=True, max_plate_nesting=1)
         elbo = -float(elbo_est.loss(model, guide, x, y))
         names = [gamma_site_name(e) for e in graph.edge_list]
         sampled_edges = [e for e in graph.edge_list if gamma_site_name(e) in guide.prototype_trace.nodes]

@@ -14,7 +14,19 @@ non-interactive ``Agg`` backend.
                                    and of the model average (PRML fig. 3.8/3.9)
 :func:`plot_posterior_probabilities`  bar chart of ``p(s | D)``
 :func:`plot_weights`               ``az.plot_forest`` / ``az.plot_posterior`` of weights
+:func:`plot_gamma_simplex`         posterior (and prior) draws of an edge's Γ on the 2-simplex
+:func:`plot_structure_graph`       a structure graph, line width growing with E[γ]
+:func:`plot_elbo_temperature`      ELBO of the structure family against λ_temp
+:func:`plot_pruning_curve`         test error against the fraction of weights kept
+:func:`plot_weight_histogram`      histogram of the prunable weights
+:func:`plot_dbn_trace`             trace plots of a belief-net chain's structure statistics
+:func:`plot_structure_posterior`   posterior over depth, widths and edges of belief nets
+:func:`plot_fantasies`             fantasies of a belief net next to real images
+:func:`plot_structure`             a belief net's layers and edges
 =================================  =====================================================
+
+``sample_gamma_posterior`` and ``elbo_temperature_sweep`` are re-exported from
+:mod:`bayesstruct.families.network`, where they live.
 """
 
 from __future__ import annotations

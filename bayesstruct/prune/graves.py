@@ -19,7 +19,8 @@ prior ``N(0, prior_scale^2)``; the guide is an :class:`~pyro.infer.autoguide.Aut
 Adam on the full batch (by default). Biases and any other parameters stay point estimates (trained by
 SVI, not coded: they are not part of ``L(w)``). The prior scale ``sigma_p`` is *fixed*
 (``prior_scale``) unless ``fit_prior_scale=True``, which refits one per layer after every
-step to Graves's closed-form optimum ``sigma_p^2 = mean(mu^2 + sigma^2)``. Minibatch SVI
+step to Graves's closed-form optimum ``sigma_p^2 = mean(mu^2 + sigma^2)`` (``"weight"``: one
+per weight, the KL becoming ``1/2 log(1 + mu^2 / sigma^2)``, see :func:`fit_variational`). Minibatch SVI
 (``batch_size``, likelihood scaled by ``N / B``) and the local reparameterisation trick
 (``local_reparam``, Kingma, Salimans & Welling 2015) make large data sets practical. For a regression likelihood the data bits are the code length of
 the *density* (differential, relative to a unit quantisation of ``y``), so they may be
@@ -116,7 +117,7 @@ class VariationalFit:
         Pyro's param-store state of the fit (``AutoNormal.locs.*``, ``AutoNormal.scales.*``, ...).
     prior_scales : dict of str to float
         The prior standard deviation per layer used for ``model_bits`` (all ``prior_scale``
-        unless ``fit_prior_scale``).
+        unless ``fit_prior_scale``; empty with ``fit_prior_scale="weight"``).
     batch_size : int or None
         The minibatch size of the fit (``None``: full batch).
     """
@@ -315,13 +316,14 @@ def _noise_hooks(pnet: nn.Module, layers: list[str], scales: dict[str, torch.Ten
     return handles
 
 
-def _make_loss(pnet: nn.Module, layers: list[str], prior_scales: dict[str, float], local_reparam: bool) -> Callable:
+def _make_loss(pnet: nn.Module, layers: list[str], prior_scales: dict[str, float | None], local_reparam: bool) -> Callable:
     """The negative ELBO (nats) for :class:`~pyro.infer.SVI`: ``-E_q[log p(D | w)] + KL(q || p)``.
 
     The KL term is the closed form (as :class:`~pyro.infer.TraceMeanField_ELBO`), but only the
     observed site's ``log_prob`` is evaluated (``TraceMeanField_ELBO`` also evaluates the prior
     ``log_prob`` of every weight, which it then discards). ``prior_scales`` is read at every
-    call (it may be refitted between steps).
+    call (it may be refitted between steps); ``None`` for a layer means one prior scale per
+    weight at its optimum (:func:`_kl_optimal_prior`).
     """
     sites = {n: _site(n) for n in layers}
 
@@ -345,7 +347,7 @@ def _make_loss(pnet: nn.Module, layers: list[str], prior_scales: dict[str, float
             tr = pyro.poutine.trace(pyro.poutine.replay(model, trace=guide_tr)).get_trace(*args, **kwargs)
         obs = tr.nodes["obs"]
         nll = -obs["fn"].log_prob(obs["value"]).sum() * obs["scale"]
-        kl = sum(_kl_normal(locs[n], scales[n], prior_scales[n]).sum() for n in layers)
+        kl = sum(_kl_layer(locs[n], scales[n], prior_scales[n]).sum() for n in layers)
         return nll + kl
 
     return loss
@@ -363,13 +365,28 @@ def _terms(model: Callable, guide: AutoNormal, x: torch.Tensor, y: torch.Tensor,
         kl = 0.0
         for s, ps in zip(sites, prior_scales):
             loc, scale = _loc_scale(guide, s)
-            kl += float(_kl_normal(loc, scale, ps).sum())
+            kl += float(_kl_layer(loc, scale, ps).sum())
     return nll / LN2, kl / LN2
 
 
 def _kl_normal(loc: torch.Tensor, scale: torch.Tensor, prior_scale: float) -> torch.Tensor:
     """Elementwise ``KL(N(loc, scale^2) || N(0, prior_scale^2))`` in nats."""
     return math.log(prior_scale) - torch.log(scale) + (scale**2 + loc**2) / (2 * prior_scale**2) - 0.5
+
+
+def _kl_optimal_prior(loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Elementwise ``min_{s} KL(N(loc, scale^2) || N(0, s^2)) = 1/2 log(1 + loc^2 / scale^2)`` in nats.
+
+    The optimum is at ``s^2 = loc^2 + scale^2`` (one prior scale per weight, fitted: automatic
+    relevance determination). In Sparse VD's terms it is ``1/2 log(1 + 1/alpha)``, the leading
+    term of Molchanov et al.'s approximation of the KL to the log-uniform prior.
+    """
+    return 0.5 * torch.log1p(loc**2 / scale**2)
+
+
+def _kl_layer(loc: torch.Tensor, scale: torch.Tensor, prior_scale: float | None) -> torch.Tensor:
+    """The KL of one layer in nats: to ``N(0, prior_scale^2)``, or to the per-weight optimum when ``prior_scale`` is None."""
+    return _kl_optimal_prior(loc, scale) if prior_scale is None else _kl_normal(loc, scale, prior_scale)
 
 
 def _loc_scale(guide: AutoNormal, site: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -393,7 +410,7 @@ def fit_variational(
     batch_size: int | None = None,
     local_reparam: bool = False,
     scale_lr: float | None = None,
-    fit_prior_scale: bool = False,
+    fit_prior_scale: bool | str = False,
 ) -> VariationalFit:
     """Graves's variational MDL fit of the weights of a plain network, with Pyro SVI.
 
@@ -453,11 +470,18 @@ def fit_variational(
     scale_lr : float > 0, optional
         Adam learning rate of the guide's scales (``AutoNormal.scales.*``); default ``lr``.
         The means and biases always use ``lr``.
-    fit_prior_scale : bool
-        Refit one prior scale per layer after every step to its closed-form optimum
-        ``sigma_p^2 = mean_i(mu_i^2 + sigma_i^2)`` (Graves 2011, section 4), starting from
-        ``prior_scale``; the reported ``model_bits`` use the final per-layer scales
-        (``VariationalFit.prior_scales``; the few bits to code them are not counted).
+    fit_prior_scale : {False, True, "layer", "weight"}
+        ``True`` or ``"layer"``: refit one prior scale per layer after every step to its
+        closed-form optimum ``sigma_p^2 = mean_i(mu_i^2 + sigma_i^2)`` (Graves 2011, section
+        4), starting from ``prior_scale``; the reported ``model_bits`` use the final per-layer
+        scales (``VariationalFit.prior_scales``; the few bits to code them are not counted).
+        ``"weight"``: one prior scale per weight at its optimum ``s_i^2 = mu_i^2 + sigma_i^2``
+        (automatic relevance determination), so the KL of weight ``i`` is
+        ``1/2 log(1 + mu_i^2 / sigma_i^2) = 1/2 log(1 + 1/alpha_i)`` -- the leading term of
+        Sparse VD's KL to the log-uniform prior (Molchanov et al. 2017), which drives
+        unneeded weights to ``alpha_i -> inf``. ``model_bits`` is then that KL; the cost of
+        coding the per-weight scales is *not* counted, so it is not a full description
+        length (``prior_scale`` is unused and ``prior_scales`` is empty).
 
     Returns
     -------
@@ -484,8 +508,10 @@ def fit_variational(
     scale_lr = lr if scale_lr is None else _positive_float(scale_lr, "scale_lr")
     if not isinstance(local_reparam, bool):
         raise InvalidArgumentError(f"`local_reparam` must be a bool; got {local_reparam!r}")
-    if not isinstance(fit_prior_scale, bool):
-        raise InvalidArgumentError(f"`fit_prior_scale` must be a bool; got {fit_prior_scale!r}")
+    if fit_prior_scale is True:
+        fit_prior_scale = "layer"
+    if fit_prior_scale is not False and fit_prior_scale not in ("layer", "weight"):
+        raise InvalidArgumentError(f"`fit_prior_scale` must be False, True, 'layer' or 'weight'; got {fit_prior_scale!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InvalidArgumentError(f"`seed` must be an int; got {seed!r}")
     if likelihood not in LIKELIHOODS:
@@ -502,7 +528,7 @@ def fit_variational(
     pnet = _bayesian_copy(model, layers, prior_scale)
     pyro_model = _make_model(pnet, likelihood, noise_scale)
     init_values = {_site(n): m.weight.detach().clone() for n, m in layers}
-    prior_scales = {n: prior_scale for n in names}
+    prior_scales: dict[str, float | None] = {n: (None if fit_prior_scale == "weight" else prior_scale) for n in names}
     history: list[float] = []
 
     def optim_args(param_name: str) -> dict[str, float]:
@@ -518,7 +544,7 @@ def fit_variational(
         bar = tqdm(range(num_steps), desc="Graves VI", unit="step", disable=not progress, leave=False)
         for step in bar:
             history.append(svi.step(x, y, batch_size) / LN2)
-            if fit_prior_scale:
+            if fit_prior_scale == "layer":
                 with torch.no_grad():
                     for n, s in zip(names, sites):
                         mu, sigma = _loc_scale(guide, s)
@@ -549,7 +575,7 @@ def fit_variational(
         lr=lr,
         seed=seed,
         param_state=state,
-        prior_scales=dict(prior_scales),
+        prior_scales={} if fit_prior_scale == "weight" else dict(prior_scales),
         batch_size=batch_size,
     )
 

@@ -330,3 +330,22 @@ def test_new_options_bad_input():
         fit_variational(make_net(), data, num_steps=2, local_reparam="yes", progress=False)
     with pytest.raises(InvalidArgumentError, match="`fit_prior_scale`"):
         fit_variational(make_net(), data, num_steps=2, fit_prior_scale=1, progress=False)
+
+
+def test_per_weight_prior_scale_is_the_minimal_kl():
+    data = make_data()
+    fit = fit_variational(make_net(), data, num_steps=60, lr=0.03, batch_size=32, local_reparam=True,
+                          fit_prior_scale="weight", seed=0, progress=False)
+    assert fit.prior_scales == {}
+    kl = 0.0
+    for name in fit.layers:
+        mu, sigma = fit.loc[name], fit.scale[name]
+        # KL to N(0, s^2) with the optimal s^2 = mu^2 + sigma^2 (torch's own KL), and no s does better
+        best = kl_divergence(Normal(mu, sigma), Normal(torch.zeros_like(mu), (mu**2 + sigma**2).sqrt()))
+        for factor in (0.8, 1.25):
+            other = kl_divergence(Normal(mu, sigma), Normal(torch.zeros_like(mu), factor * (mu**2 + sigma**2).sqrt()))
+            assert (other > best).all()
+        assert torch.allclose(best, 0.5 * torch.log1p(mu**2 / sigma**2))  # = 1/2 log(1 + 1/alpha)
+        kl += float(best.sum())
+    assert fit.model_bits == pytest.approx(kl / LN2, rel=1e-9)
+    assert fit.total_bits < fit.initial_total_bits
