@@ -29,10 +29,12 @@ Stages (all seeded; one torch thread by default, ``--threads``):
    the model decoded from the file (:func:`bayesstruct.prune.decompress`). At 8% kept the
    file is ~30 KB (35x): the paper's 40x needs fewer non-zeros here.
 5. **Graves's variational MDL** -- :func:`bayesstruct.prune.fit_variational` from the dense
-   net (mean-field Gaussian posterior started at the dense weights; Gaussian prior whose
-   scale is refitted per layer to Graves's optimum ``sigma_p^2 = mean(mu^2 + sigma^2)``;
-   minibatch SVI on all 60,000 images with the local reparameterisation trick; separate
-   Adam rates for the means and the scales), pruning by relative density
+   net (mean-field Gaussian posterior started at the dense weights; Gaussian prior with
+   one scale per weight at its optimum ``s_i^2 = mu_i^2 + sigma_i^2`` -- Graves's fitted
+   prior scale taken per weight (ARD), KL ``1/2 log(1 + 1/alpha_i)``, the leading term of
+   Sparse VD's log-uniform KL; ``Config.vi_prior="layer"`` is Graves's one scale per layer,
+   which prunes worse here; minibatch SVI on all 60,000 images with the local
+   reparameterisation trick; separate Adam rates for the means and the scales), pruning by relative density
    ``lambda_i = q_i(0)/q_i(mu_i)`` at the threshold that keeps ``1/graves_target`` of the
    weights (:func:`bayesstruct.prune.prune_by_relative_density` with ``log_threshold``), a
    threshold sweep without retraining for the curve, then retraining the survivors (masks
@@ -48,7 +50,7 @@ Run (``BAYESSTRUCT_SMOKE=1`` is the same as ``--quick``)::
 
     python benchmarks/pruning.py                         # MNIST from ../shared/data/mnist, ~8-15 min on 2 busy cores
     python benchmarks/pruning.py --data /path/to/mnist --out pruning.json
-    python benchmarks/pruning.py --quick                 # 8x8 digits, a smaller net, ~1 min
+    python benchmarks/pruning.py --quick                 # 8x8 digits, a smaller net, ~30 s
 
 The exit status is 0 when every goal passes and 1 otherwise (``--quick`` checks no goals).
 """

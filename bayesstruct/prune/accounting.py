@@ -49,7 +49,7 @@ from torch import nn
 
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.prune.compression import CompressionReport, decompress, relative_indices
-from bayesstruct.prune.graves import LN2, VariationalFit, _check_fit, _kl_normal
+from bayesstruct.prune.graves import VariationalFit, _check_fit, weight_kl_bits
 from bayesstruct.prune.saliency import _check_layers, get_masks
 from bayesstruct.prune.training import check_data, data_bits, evaluate
 
@@ -337,8 +337,8 @@ def account(
     if fit is not None:
         _check_fit(model, fit)
         masks = get_masks(model)
-        kl = sum(float((_kl_normal(fit.loc[n].double(), fit.scale[n].double(), fit.prior_scale) * (masks[n] != 0)).sum()) for n in fit.layers)
-        model_bits, source = kl / LN2, "kl"
+        kl_bits = weight_kl_bits(fit)
+        model_bits, source = sum(float((kl_bits[n] * (masks[n] != 0)).sum()) for n in fit.layers), "kl"
     else:
         model_bits, source = 8.0 * total_bytes, "storage"
     return Account(

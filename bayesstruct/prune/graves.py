@@ -64,6 +64,7 @@ from pyro.nn.module import to_pyro_module_
 from torch import nn
 from tqdm.auto import tqdm
 
+from bayesstruct._validation import check_positive, check_positive_int
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.prune.saliency import (
     PruneResult,
@@ -80,6 +81,7 @@ __all__ = [
     "fit_variational",
     "relative_density",
     "log_relative_density",
+    "weight_kl_bits",
     "prune_by_relative_density",
     "threshold_sweep",
 ]
@@ -120,6 +122,9 @@ class VariationalFit:
         unless ``fit_prior_scale``; empty with ``fit_prior_scale="weight"``).
     batch_size : int or None
         The minibatch size of the fit (``None``: full batch).
+    prior : {"fixed", "layer", "weight"}
+        The prior scale: ``prior_scale`` throughout, fitted per layer (``prior_scales``), or
+        fitted per weight (``fit_prior_scale`` of :func:`fit_variational`).
     """
 
     layers: tuple[str, ...]
@@ -138,6 +143,7 @@ class VariationalFit:
     param_state: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     prior_scales: dict[str, float] = field(default_factory=dict)
     batch_size: int | None = None
+    prior: str = "fixed"
 
     @property
     def total_bits(self) -> float:
@@ -155,6 +161,7 @@ class VariationalFit:
             "prior_scale": self.prior_scale,
             "prior_scales": dict(self.prior_scales),
             "batch_size": self.batch_size,
+            "prior": self.prior,
             "likelihood": self.likelihood,
             "data_bits": self.data_bits,
             "model_bits": self.model_bits,
@@ -195,18 +202,6 @@ class SweepRow:
 
 def _site(layer: str) -> str:
     return f"{layer}.weight" if layer else "weight"
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(f"`{name}` must be an integer >= 1; got {value!r}")
-    return value
-
-
-def _positive_float(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise InvalidArgumentError(f"`{name}` must be a finite number > 0; got {value!r}")
-    return float(value)
 
 
 def _check_threshold(threshold: Any, name: str = "threshold") -> float:
@@ -497,15 +492,15 @@ def fit_variational(
     (torch.Size([4, 3]), True)
     """
     layers = _check_layers(model)
-    num_steps = _positive_int(num_steps, "num_steps")
-    num_eval_samples = _positive_int(num_eval_samples, "num_eval_samples")
-    lr = _positive_float(lr, "lr")
-    prior_scale = _positive_float(prior_scale, "prior_scale")
-    noise_scale = _positive_float(noise_scale, "noise_scale")
-    init_scale = _positive_float(init_scale, "init_scale")
+    num_steps = check_positive_int(num_steps, "num_steps")
+    num_eval_samples = check_positive_int(num_eval_samples, "num_eval_samples")
+    lr = check_positive(lr, "lr")
+    prior_scale = check_positive(prior_scale, "prior_scale")
+    noise_scale = check_positive(noise_scale, "noise_scale")
+    init_scale = check_positive(init_scale, "init_scale")
     if batch_size is not None:
-        batch_size = _positive_int(batch_size, "batch_size")
-    scale_lr = lr if scale_lr is None else _positive_float(scale_lr, "scale_lr")
+        batch_size = check_positive_int(batch_size, "batch_size")
+    scale_lr = lr if scale_lr is None else check_positive(scale_lr, "scale_lr")
     if not isinstance(local_reparam, bool):
         raise InvalidArgumentError(f"`local_reparam` must be a bool; got {local_reparam!r}")
     if fit_prior_scale is True:
@@ -576,11 +571,30 @@ def fit_variational(
         seed=seed,
         param_state=state,
         prior_scales={} if fit_prior_scale == "weight" else dict(prior_scales),
+        prior="fixed" if fit_prior_scale is False else fit_prior_scale,
         batch_size=batch_size,
     )
 
 
 # ----------------------------------------------------------------------------- pruning
+
+
+def weight_kl_bits(fit: VariationalFit) -> dict[str, torch.Tensor]:
+    """``KL(q_i || p_i) / ln 2`` per weight (weight-shaped, float64), under the fit's own prior.
+
+    ``N(0, prior_scale^2)``, the fitted per-layer scales (``fit.prior="layer"``), or the
+    per-weight optimum ``1/2 log(1 + mu_i^2 / sigma_i^2)`` (``fit.prior="weight"``, which
+    leaves out the cost of coding the per-weight scales). Summed over all weights it is
+    ``fit.model_bits``; summed over the kept ones, the model bits of a pruned net.
+    """
+    if not isinstance(fit, VariationalFit):
+        raise InvalidArgumentError(f"`fit` must be a VariationalFit (from fit_variational); got {type(fit).__name__}")
+    out = {}
+    for n in fit.layers:
+        ps = None if fit.prior == "weight" else fit.prior_scales.get(n, fit.prior_scale) if fit.prior == "layer" else fit.prior_scale
+        out[n] = _kl_layer(fit.loc[n].double(), fit.scale[n].double(), ps) / LN2
+    return out
+
 
 
 def log_relative_density(fit: VariationalFit) -> dict[str, torch.Tensor]:

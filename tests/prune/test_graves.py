@@ -20,6 +20,7 @@ from bayesstruct.prune.graves import (
     prune_by_relative_density,
     relative_density,
     threshold_sweep,
+    weight_kl_bits,
 )
 
 LN2 = math.log(2.0)
@@ -113,6 +114,8 @@ def test_mdl_terms_are_analytic_kl_and_sum():
         ref = kl_divergence(Normal(mu, sigma), Normal(torch.zeros_like(mu), sp * torch.ones_like(mu)))
         assert torch.allclose(closed, ref)
     assert fit.model_bits == pytest.approx(kl / LN2, rel=1e-10)
+    assert fit.prior == "fixed"
+    assert sum(float(v.sum()) for v in weight_kl_bits(fit).values()) == pytest.approx(fit.model_bits, rel=1e-10)
     assert fit.total_bits == pytest.approx(fit.data_bits + fit.model_bits, rel=1e-12)
     assert fit.data_bits > 0  # a categorical code length
 
@@ -314,6 +317,8 @@ def test_minibatch_local_reparam_fit_learns_and_separate_scale_lr():
         assert fit.prior_scales[name] == pytest.approx(sp, rel=1e-9)
         kl += float(kl_divergence(Normal(mu, sigma), Normal(torch.zeros_like(mu), sp)).sum())
     assert fit.model_bits == pytest.approx(kl / LN2, rel=1e-9)
+    assert fit.prior == "layer"
+    assert sum(float(v.sum()) for v in weight_kl_bits(fit).values()) == pytest.approx(fit.model_bits, rel=1e-9)
     again = fit_variational(make_net(), data, num_steps=150, lr=0.03, batch_size=16, local_reparam=True, init_scale=0.05,
                             scale_lr=1e-9, fit_prior_scale=True, seed=0, progress=False)
     assert again.total_bits == fit.total_bits  # seeded
@@ -349,3 +354,5 @@ def test_per_weight_prior_scale_is_the_minimal_kl():
         kl += float(best.sum())
     assert fit.model_bits == pytest.approx(kl / LN2, rel=1e-9)
     assert fit.total_bits < fit.initial_total_bits
+    assert fit.prior == "weight"
+    assert sum(float(v.sum()) for v in weight_kl_bits(fit).values()) == pytest.approx(fit.model_bits, rel=1e-9)
