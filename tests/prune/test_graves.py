@@ -1,7 +1,6 @@
 """Graves (2011) variational MDL fit and pruning by relative density, on a tiny 4-8-2 tanh
 MLP classifying a linearly separable synthetic task (float64, seeded, 200 SVI steps)."""
 
-import copy
 import math
 
 import pytest
