@@ -39,10 +39,11 @@ def _check_schema(d, primitives):
 def test_fit_network_svi_on_digits_writes_the_json(tmp_path, capsys):
     out = tmp_path / "r.json"
     code = main(["fit", "network", "--dataset", "digits", "--smoke", "--hidden", "8", "--temperature", "0.5",
-                 "--jit", "--no-progress", "--json", str(out), "--out", str(tmp_path / "dir")])
+                 "--jit", "--elbo", "meanfield", "--no-progress", "--json", str(out), "--out", str(tmp_path / "dir")])
     assert code == 0
     d = json.loads(out.read_text())
     _check_schema(d, ["linear", "linear_sigmoid"])
+    assert d["elbo_estimator"] == "meanfield"
     # one-layer, hidden 8, one primitive kept on 0->1: 64*8+8 + 8*10+10 parameters
     assert d["criteria"]["num_params"] == 64 * 8 + 8 + 8 * 10 + 10
     assert d["criteria"]["flops"] == 2 * 64 * 8 + 2 * 8 * 10
