@@ -74,6 +74,13 @@ class Restriction(str, Enum):
 class _LocationTemperature:
     """Mixin of the tempered priors: ``expand`` rebuilds the prior from ``(s, temperature)``."""
 
+    @staticmethod
+    def _location(s: Any, temperature: Any, *, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """``s`` as a tensor (normalised over the last dim on the simplex) and the temperature in its dtype."""
+        s = torch.as_tensor(s)
+        return (s / s.sum(-1, keepdim=True) if normalize else s,
+                torch.as_tensor(temperature, dtype=s.dtype, device=s.device))
+
     def expand(self, batch_shape, _instance=None):
         batch_shape = torch.Size(batch_shape)
         return type(self)(self.s.expand(batch_shape + self.event_shape), self.temperature,
@@ -112,9 +119,7 @@ class GumbelSoftmax(_LocationTemperature, dist.RelaxedOneHotCategorical):
     """
 
     def __init__(self, s: torch.Tensor, temperature: Any, validate_args: bool | None = None):
-        s = torch.as_tensor(s)
-        temperature = torch.as_tensor(temperature, dtype=s.dtype, device=s.device)
-        self.s = s / s.sum(-1, keepdim=True)
+        self.s, temperature = self._location(s, temperature, normalize=True)
         super().__init__(temperature, probs=self.s, validate_args=validate_args)
 
 
@@ -144,10 +149,8 @@ class TemperedDirichlet(_LocationTemperature, dist.Dirichlet):
     """
 
     def __init__(self, s: torch.Tensor, temperature: Any, validate_args: bool | None = None):
-        s = torch.as_tensor(s)
-        self.s = s / s.sum(-1, keepdim=True)
-        self.temperature = torch.as_tensor(temperature, dtype=s.dtype, device=s.device)
-        super().__init__(s.shape[-1] * self.temperature * self.s, validate_args=validate_args)
+        self.s, self.temperature = self._location(s, temperature, normalize=True)
+        super().__init__(self.s.shape[-1] * self.temperature * self.s, validate_args=validate_args)
 
 
 
@@ -177,10 +180,8 @@ class RelaxedBernoulliCube(_LocationTemperature, dist.Independent):
     """
 
     def __init__(self, s: torch.Tensor, temperature: Any, validate_args: bool | None = None):
-        s = torch.as_tensor(s)
-        self.s = s
-        self.temperature = torch.as_tensor(temperature, dtype=s.dtype, device=s.device)
-        super().__init__(dist.RelaxedBernoulli(self.temperature, probs=s), 1, validate_args=validate_args)
+        self.s, self.temperature = self._location(s, temperature, normalize=False)
+        super().__init__(dist.RelaxedBernoulli(self.temperature, probs=self.s), 1, validate_args=validate_args)
 
 
 class TemperedBetaCube(_LocationTemperature, dist.Independent):
@@ -202,11 +203,9 @@ class TemperedBetaCube(_LocationTemperature, dist.Independent):
     """
 
     def __init__(self, s: torch.Tensor, temperature: Any, validate_args: bool | None = None):
-        s = torch.as_tensor(s)
-        self.s = s
-        self.temperature = torch.as_tensor(temperature, dtype=s.dtype, device=s.device)
+        self.s, self.temperature = self._location(s, temperature, normalize=False)
         two_lam = 2.0 * self.temperature
-        super().__init__(dist.Beta(two_lam * s, two_lam * (1.0 - s)), 1, validate_args=validate_args)
+        super().__init__(dist.Beta(two_lam * self.s, two_lam * (1.0 - self.s)), 1, validate_args=validate_args)
 
 
 
