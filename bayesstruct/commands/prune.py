@@ -73,8 +73,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     tr.add_argument("--smoke", action="store_true", help="a quick check: 600 digits (MNIST: 2000 train, 500 test), at most 5 epochs, "
                          "2 retraining epochs, 20 SVI and 10 fine-tuning steps")
     me = p.add_argument_group("method options")
-    me.add_argument("--hessian", default="fisher", choices=["fisher", "exact", "hutchinson", "layerwise", "auto"],
-                    help="OBD's Hessian diagonal: of the loss (fisher, exact, hutchinson, auto) or of each layer's reconstruction error (layerwise) (default fisher)")
+    me.add_argument("--hessian", default="gauss-newton", choices=["gauss-newton", "fisher", "exact", "hutchinson", "layerwise", "auto"],
+                    help="OBD's Hessian diagonal: of the loss (gauss-newton, fisher, exact, hutchinson, auto) or of each "
+                         "layer's reconstruction error (layerwise) (default gauss-newton, LeCun et al.'s approximation)")
     me.add_argument("--hessian-samples", type=int, default=None,
                     help="training examples the OBD/OBS Hessian is computed on (default 256 for obd, 2048 for obs: "
                          "layer-wise OBS needs more examples than a layer's inputs for a well-posed refit)")

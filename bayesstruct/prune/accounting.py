@@ -280,7 +280,9 @@ def account(
         the file's size, and the test error / ``L(D | M)`` are those of the model decoded
         from the file (which must hold ``model``'s weights).
     fit : VariationalFit, optional
-        Graves's fit the model was pruned from: ``L(M) = sum_{kept i} KL(q_i || p_i) / ln 2``.
+        Graves's fit the model was pruned from: ``L(M) = sum_{kept i} KL(q_i || p_i) / ln 2``,
+        plus 32 bits per kept weight for its prior scale when the fit had one per weight
+        (:func:`bayesstruct.prune.graves.weight_kl_bits`).
     index_bits : int
         Width of the relative indices of the "sparse" format.
     mdl_data : (x, y), optional

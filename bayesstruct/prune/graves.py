@@ -474,9 +474,11 @@ def fit_variational(
         (automatic relevance determination), so the KL of weight ``i`` is
         ``1/2 log(1 + mu_i^2 / sigma_i^2) = 1/2 log(1 + 1/alpha_i)`` -- the leading term of
         Sparse VD's KL to the log-uniform prior (Molchanov et al. 2017), which drives
-        unneeded weights to ``alpha_i -> inf``. ``model_bits`` is then that KL; the cost of
-        coding the per-weight scales is *not* counted, so it is not a full description
-        length (``prior_scale`` is unused and ``prior_scales`` is empty).
+        unneeded weights to ``alpha_i -> inf``. ``model_bits`` is then that KL, the objective;
+        the cost of coding the per-weight scales is not in it (a constant during the fit),
+        but :func:`weight_kl_bits` and :func:`bayesstruct.prune.account` add it (a float32 per
+        kept weight by default), so their L(model) is a full description length
+        (``prior_scale`` is unused and ``prior_scales`` is empty).
 
     Returns
     -------
@@ -579,22 +581,28 @@ def fit_variational(
 # ----------------------------------------------------------------------------- pruning
 
 
-def weight_kl_bits(fit: VariationalFit) -> dict[str, torch.Tensor]:
-    """``KL(q_i || p_i) / ln 2`` per weight (weight-shaped, float64), under the fit's own prior.
+def weight_kl_bits(fit: VariationalFit, *, scale_bits: float = 32.0) -> dict[str, torch.Tensor]:
+    """The model bits of each weight (weight-shaped, float64) under the fit's own prior.
 
-    ``N(0, prior_scale^2)``, the fitted per-layer scales (``fit.prior="layer"``), or the
-    per-weight optimum ``1/2 log(1 + mu_i^2 / sigma_i^2)`` (``fit.prior="weight"``, which
-    leaves out the cost of coding the per-weight scales). Summed over all weights it is
-    ``fit.model_bits``; summed over the kept ones, the model bits of a pruned net.
+    ``KL(q_i || p_i) / ln 2`` to ``N(0, prior_scale^2)`` or to the fitted per-layer scales
+    (``fit.prior="layer"``; summed over all weights it is ``fit.model_bits``). With one prior
+    scale per weight (``fit.prior="weight"``) the KL is ``1/2 log2(1 + mu_i^2 / sigma_i^2)``, but
+    a receiver cannot decode weight ``i`` without its prior scale ``s_i``, so each weight also
+    pays ``scale_bits`` for sending ``s_i`` (default 32: a float32; the KL alone, summed, is
+    ``fit.model_bits`` with ``scale_bits=0``). Summed over the kept weights of a pruned net,
+    this is its two-part L(model) (:func:`bayesstruct.prune.account` with ``fit=``).
     """
     if not isinstance(fit, VariationalFit):
         raise InvalidArgumentError(f"`fit` must be a VariationalFit (from fit_variational); got {type(fit).__name__}")
+    if isinstance(scale_bits, bool) or not isinstance(scale_bits, (int, float)) or not 0 <= scale_bits < math.inf:
+        raise InvalidArgumentError(f"`scale_bits` must be a finite number >= 0; got {scale_bits!r}")
     out = {}
     for n in fit.layers:
         ps = None if fit.prior == "weight" else fit.prior_scales.get(n, fit.prior_scale) if fit.prior == "layer" else fit.prior_scale
         out[n] = _kl_layer(fit.loc[n].double(), fit.scale[n].double(), ps) / LN2
+        if fit.prior == "weight":
+            out[n] = out[n] + float(scale_bits)
     return out
-
 
 
 def log_relative_density(fit: VariationalFit) -> dict[str, torch.Tensor]:

@@ -38,7 +38,7 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, grad, hessian, jacrev, vmap
 from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
 
@@ -90,8 +90,18 @@ class HessianMode(str, Enum):
     EXACT = "exact"
     """The exact diagonal, one Hessian-vector product per weight (in chunks)."""
     FISHER = "fisher"
-    """Empirical Fisher ``1/N sum_n g_{n,i}^2`` from per-example gradients (a Gauss-Newton
-    approximation, good for log-likelihood losses near a fit; always >= 0)."""
+    """Empirical Fisher ``1/N sum_n g_{n,i}^2`` from per-example gradients at the observed labels
+    (always >= 0; unlike ``"gauss-newton"`` it vanishes for examples the net already fits, so it
+    is a poor curvature estimate at a well-fitted optimum -- Kunstner, Hennig & Balles 2019)."""
+    GAUSS_NEWTON = "gauss-newton"
+    """The exact diagonal of the generalised Gauss-Newton matrix
+    ``G = 1/N sum_n J_n^T H_n J_n`` (``J_n`` the Jacobian of the model's output for example
+    ``n`` w.r.t. the weights, ``H_n`` the Hessian of the loss w.r.t. that output, its negative
+    eigenvalues clipped to 0) -- the Levenberg-Marquardt approximation LeCun, Denker & Solla
+    (1989) used for OBD: the Hessian without the terms in the second derivatives of the
+    network. Always >= 0; equal to the Hessian for a model linear in its weights. For
+    ``cross_entropy`` it is the true (not the empirical) Fisher information,
+    ``H_n = diag(p_n) - p_n p_n^T``. Cost: one Jacobian of the output per example."""
     HUTCHINSON = "hutchinson"
     """Hutchinson's unbiased estimator ``E[z * Hz]``, Rademacher ``z``, seeded (``num_samples`` draws)."""
     LAYERWISE = "layerwise"
@@ -100,7 +110,7 @@ class HessianMode(str, Enum):
     ``s = theta^2 ||x_q||^2 / M`` -- within a layer the ranking of Wanda's ``|theta| ||x_q||``
     (Sun et al. 2023). Forward passes only; ``loss_fn`` is not used."""
     AUTO = "auto"
-    """``exact`` up to :data:`MAX_EXACT` prunable weights, ``hutchinson`` above."""
+    """``exact`` up to :data:`MAX_EXACT` prunable weights, ``gauss-newton`` above."""
 
 
 class ObsBlock(str, Enum):
@@ -314,6 +324,116 @@ class _Objective:
         return total / count
 
 
+    def _example_output(self, w: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        out = functional_call(self.model, self.params(w), (xi.unsqueeze(0),))
+        self.out_shape = tuple(out.shape[1:])
+        return out.reshape(-1)
+
+    def output_factors(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``V_n`` ``(B, C, K)`` with ``V_n V_n^T`` the Hessian of the loss of example ``n`` w.r.t. its flat output ``z_n``
+        (eigenvectors scaled by the square roots of the eigenvalues, negative ones clipped to 0; zero columns dropped)."""
+
+        def example_loss(zi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
+            return self.loss_fn(zi.reshape((1,) + self.out_shape), yi.unsqueeze(0))
+
+        h_out = vmap(hessian(example_loss))(z, y)  # (B, C, C)
+        evals, evecs = torch.linalg.eigh(0.5 * (h_out + h_out.transpose(-1, -2)))
+        factors = evecs * evals.clamp_min(0).sqrt().unsqueeze(-2)
+        return factors[..., factors.abs().amax((0, 1)) > 0]
+
+    def diag_gauss_newton(self, layers: list[tuple[str, nn.Module]], chunk: int = 512) -> torch.Tensor:
+        """``1/N sum_n sum_k (v_nk^T J_n)^2`` (:meth:`output_factors`). For each prunable layer called
+        once per forward pass, the per-example gradient of ``v_nk^T z_n`` is the outer product of the
+        back-propagated ``v_nk`` at the layer's output and the layer's input (im2col patches for a
+        Conv2d), from one batched backward pass per ``k``; otherwise per-example Jacobians by
+        ``vmap(jacrev(.))``."""
+        fast = _gauss_newton_by_layers(self, layers, chunk)
+        return fast if fast is not None else self._gauss_newton_by_jacobians()
+
+    def _gauss_newton_by_jacobians(self, max_entries: int = 20_000_000) -> torch.Tensor:
+        w = self.w0.detach()
+        outputs = vmap(self._example_output, in_dims=(None, 0))
+        jacobians = vmap(jacrev(self._example_output), in_dims=(None, 0))
+        total = torch.zeros_like(w)
+        count = 0
+        for x, y in self.batches:
+            with torch.no_grad():
+                z = outputs(w, x[:1])
+            chunk = max(1, max_entries // (z.shape[-1] * w.numel()))
+            for start in range(0, int(x.shape[0]), chunk):
+                xs, ys = x[start : start + chunk], y[start : start + chunk]
+                factors = self.output_factors(outputs(w, xs).detach(), ys)
+                jac = jacobians(w, xs).detach()  # (B, C, P)
+                total += torch.einsum("bck,bcp->bkp", factors, jac).pow(2).sum((0, 1))
+                count += int(xs.shape[0])
+        return total / count
+
+
+def _squared_weight_grads(module: nn.Module, inputs: torch.Tensor, grad_out: torch.Tensor) -> torch.Tensor | None:
+    """``sum_n g_n^2`` (weight-shaped) with ``g_n`` the gradient of ``<grad_out_n, module(inputs)_n>`` w.r.t. the weight."""
+    if isinstance(module, nn.Linear) and inputs.dim() == 2:  # g_n = d_n a_n^T, so g_n^2 = d_n^2 (a_n^2)^T
+        return grad_out.pow(2).T @ inputs.pow(2)
+    per_example = _per_example_weight_grads(module, inputs, grad_out)
+    return None if per_example is None else per_example.pow(2).sum(0)
+
+
+def _per_example_weight_grads(module: nn.Module, inputs: torch.Tensor, grad_out: torch.Tensor) -> torch.Tensor | None:
+    """``(B, *weight.shape)``: the gradient of ``<grad_out_n, module(inputs)_n>`` w.r.t. the weight, per example."""
+    if isinstance(module, nn.Linear):
+        a = inputs.reshape(inputs.shape[0], -1, inputs.shape[-1])
+        d = grad_out.reshape(grad_out.shape[0], -1, grad_out.shape[-1])
+        return torch.einsum("blo,bli->boi", d, a)
+    if module.groups != 1 or module.padding_mode != "zeros" or isinstance(module.padding, str):
+        return None
+    cols = nn.functional.unfold(inputs, module.kernel_size, dilation=module.dilation, padding=module.padding, stride=module.stride)
+    d = grad_out.reshape(grad_out.shape[0], grad_out.shape[1], -1)
+    return torch.bmm(d, cols.transpose(1, 2)).reshape((inputs.shape[0],) + module.weight.shape)
+
+
+def _gauss_newton_by_layers(obj: _Objective, layers: list[tuple[str, nn.Module]], chunk: int) -> torch.Tensor | None:
+    """The Gauss-Newton diagonal from layer inputs and back-propagated output factors, or None where it does not apply."""
+    seen: dict[str, list] = {}
+
+    def hook(name):
+        def fn(mod, inputs, output):
+            seen[name].append((inputs[0].detach(), output))
+
+        return fn
+
+    total = {n: torch.zeros_like(m.weight) for n, m in layers}
+    count = 0
+    handles = [m.register_forward_hook(hook(n)) for n, m in layers]
+    try:
+        for x, y in obj.batches:
+            for start in range(0, int(x.shape[0]), chunk):
+                xs, ys = x[start : start + chunk], y[start : start + chunk]
+                seen.clear()
+                seen.update({n: [] for n, _ in layers})
+                with torch.enable_grad():
+                    z = obj.model(xs)
+                    if any(len(v) != 1 or not v[0][1].requires_grad for v in seen.values()):
+                        return None
+                    obj.out_shape = tuple(z.shape[1:])
+                    factors = obj.output_factors(z.detach().reshape(z.shape[0], -1), ys)
+                    outs = [seen[n][0][1] for n, _ in layers]
+                    for k in range(factors.shape[-1]):
+                        grads = torch.autograd.grad(z, outs, grad_outputs=factors[..., k].reshape(z.shape), retain_graph=True)
+                        for (n, m), g in zip(layers, grads):
+                            squares = _squared_weight_grads(m, seen[n][0][0], g.detach())
+                            if squares is None:
+                                return None
+                            total[n] += squares
+                count += int(xs.shape[0])
+    finally:
+        for h in handles:
+            h.remove()
+    for n, m in layers:
+        wm = _mask_module(m)
+        if wm is not None:  # the derivative w.r.t. a masked weight is 0, as in the other estimators
+            total[n] = total[n] * (wm.mask != 0)
+    return torch.cat([(total[n] / count).reshape(-1) for n, _ in layers]).to(obj.w0.dtype)
+
+
 def _split(flat: torch.Tensor, layers: list[tuple[str, nn.Module]]) -> dict[str, torch.Tensor]:
     chunks = torch.split(flat, [m.weight.numel() for _, m in layers])
     return {n: c.reshape(m.weight.shape).clone() for (n, m), c in zip(layers, chunks)}
@@ -345,7 +465,7 @@ def hessian_diagonal(
     loss_fn : callable
         ``loss_fn(model(x), y)`` -> scalar; averaged over ``data`` weighted by batch size.
     data : (x, y) tuple or iterable of (x, y) batches
-    hessian : {"auto", "exact", "fisher", "hutchinson", "layerwise"}
+    hessian : {"auto", "exact", "gauss-newton", "fisher", "hutchinson", "layerwise"}
         See :class:`HessianMode`.
     num_samples, seed : int
         Rademacher draws and their seed for ``"hutchinson"``.
@@ -367,11 +487,13 @@ def hessian_diagonal(
         return out
     obj = _Objective(model, layers, loss_fn, data)
     if mode is HessianMode.AUTO:
-        mode = HessianMode.EXACT if obj.w0.numel() <= MAX_EXACT else HessianMode.HUTCHINSON
+        mode = HessianMode.EXACT if obj.w0.numel() <= MAX_EXACT else HessianMode.GAUSS_NEWTON
     if mode is HessianMode.EXACT:
         diag = obj.diag_exact()
     elif mode is HessianMode.FISHER:
         diag = obj.diag_fisher()
+    elif mode is HessianMode.GAUSS_NEWTON:
+        diag = obj.diag_gauss_newton(layers)
     else:
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
             raise InvalidArgumentError(f"`num_samples` must be an integer >= 1; got {num_samples!r}")
@@ -711,12 +833,14 @@ class OBD(Saliency):
     """Optimal Brain Damage: ``s_i = 1/2 h_ii theta_i^2`` (LeCun, Denker & Solla, NIPS 1989).
 
     ``h_ii`` is the diagonal of the Hessian of the training loss (:func:`hessian_diagonal`):
-    exact up to :data:`MAX_EXACT` prunable weights with ``hessian="auto"``, Hutchinson's
-    estimate above; ``"fisher"`` picks the empirical Fisher instead.
+    exact up to :data:`MAX_EXACT` prunable weights with ``hessian="auto"``, above it the
+    Gauss-Newton diagonal (``"gauss-newton"``, the approximation LeCun et al. used); also
+    Hutchinson's estimate, the empirical Fisher, or each layer's reconstruction Hessian
+    (:class:`HessianMode`).
 
     Parameters
     ----------
-    hessian : {"auto", "exact", "fisher", "hutchinson", "layerwise"}
+    hessian : {"auto", "exact", "gauss-newton", "fisher", "hutchinson", "layerwise"}
     num_samples, seed : int
         For ``"hutchinson"``.
     """

@@ -354,4 +354,9 @@ def test_per_weight_prior_scale_is_the_minimal_kl():
     assert fit.model_bits == pytest.approx(kl / LN2, rel=1e-9)
     assert fit.total_bits < fit.initial_total_bits
     assert fit.prior == "weight"
-    assert sum(float(v.sum()) for v in weight_kl_bits(fit).values()) == pytest.approx(fit.model_bits, rel=1e-9)
+    assert sum(float(v.sum()) for v in weight_kl_bits(fit, scale_bits=0).values()) == pytest.approx(fit.model_bits, rel=1e-9)
+    # the per-weight prior scales are part of the message: a float32 each by default
+    num_weights = sum(fit.loc[n].numel() for n in fit.layers)
+    assert sum(float(v.sum()) for v in weight_kl_bits(fit).values()) == pytest.approx(fit.model_bits + 32 * num_weights, rel=1e-9)
+    with pytest.raises(InvalidArgumentError, match="scale_bits"):
+        weight_kl_bits(fit, scale_bits=-1)

@@ -125,6 +125,95 @@ def test_fisher_diagonal_equals_per_example_gradients_squared():
         torch.testing.assert_close(fisher[n.rsplit(".", 1)[0]], v, rtol=1e-10, atol=1e-14)
 
 
+def _explicit_gauss_newton_diagonal(net, x, y, out_hessian):
+    """``1/N sum_n diag(J_n^T H_n J_n)`` with ``J_n`` from torch.autograd.functional.jacobian, one example at a time."""
+    layers = [n for n, _ in net.named_parameters() if n.endswith("weight")]
+    shapes = {n: p.shape for n, p in net.named_parameters()}
+    theta = torch.cat([dict(net.named_parameters())[n].detach().reshape(-1) for n in layers])
+    sizes = [shapes[n].numel() for n in layers]
+
+    def out(t, xi):
+        params = {n: c.view(shapes[n]) for n, c in zip(layers, torch.split(t, sizes))}
+        return torch.func.functional_call(net, params, (xi[None],))[0]
+
+    total = 0
+    for xi, yi in zip(x, y):
+        jac = torch.autograd.functional.jacobian(lambda t: out(t, xi), theta)
+        total = total + (jac.T @ out_hessian(out(theta, xi).detach(), yi) @ jac).diagonal()
+    return dict(zip([n.rsplit(".", 1)[0] for n in layers], torch.split(total / len(x), sizes)))
+
+
+def test_gauss_newton_diagonal_is_the_ggn_of_lecun_1989():
+    net, (x, y) = trained_net()
+    # MSE with mean reduction over (N, 3): the output Hessian of one example is 2/3 I
+    ggn = hessian_diagonal(net, mse_loss, [(x[:50], y[:50]), (x[50:], y[50:])], hessian="gauss-newton")
+    ref = _explicit_gauss_newton_diagonal(net, x, y, lambda z, t: 2 / 3 * torch.eye(3, dtype=z.dtype))
+    for name in ("0", "2"):
+        torch.testing.assert_close(ggn[name].reshape(-1), ref[name], rtol=1e-9, atol=1e-14)
+    # cross-entropy: H_n = diag(p) - p p^T (the true Fisher, not the empirical one)
+    labels = y.argmax(1)
+    ggn = hessian_diagonal(net, cross_entropy, (x, labels), hessian="gauss-newton")
+    ref = _explicit_gauss_newton_diagonal(
+        net, x, labels, lambda z, t: torch.diag(z.softmax(-1)) - torch.outer(z.softmax(-1), z.softmax(-1)))
+    for name in ("0", "2"):
+        torch.testing.assert_close(ggn[name].reshape(-1), ref[name], rtol=1e-9, atol=1e-14)
+        assert (ggn[name] >= 0).all()
+    empirical = hessian_diagonal(net, cross_entropy, (x, labels), hessian="fisher")
+    assert not torch.allclose(empirical["0"], ggn["0"], rtol=0.05)
+
+
+def test_gauss_newton_diagonal_of_a_conv_net_and_of_a_pruned_net():
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(12, 1, 6, 6, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (12,), generator=g)
+    torch.manual_seed(5)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Tanh(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(18, 3)).double()
+    softmax_hessian = lambda z, t: torch.diag(z.softmax(-1)) - torch.outer(z.softmax(-1), z.softmax(-1))  # noqa: E731
+    ref = _explicit_gauss_newton_diagonal(net, x, y, softmax_hessian)
+    ggn = hessian_diagonal(net, cross_entropy, [(x[:5], y[:5]), (x[5:], y[5:])], hessian="gauss-newton")
+    for name in ("0", "4"):
+        torch.testing.assert_close(ggn[name].reshape(-1), ref[name], rtol=1e-9, atol=1e-14)
+    # a masked weight has derivative 0 (the parametrisation multiplies it by its 0 mask)
+    prune(net, "magnitude", amount=0.5)
+    masks = get_masks(net)
+    ggn = hessian_diagonal(net, cross_entropy, (x, y), hessian="gauss-newton")
+    for name in ("0", "4"):
+        assert (ggn[name][masks[name] == 0] == 0).all() and (ggn[name][masks[name] != 0] > 0).any()
+
+
+class _SharedLayer(nn.Module):
+    """One Linear applied twice: per-example gradients are sums over the two calls (the Jacobian path)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.lin(torch.tanh(self.lin(x)))
+
+
+def test_gauss_newton_diagonal_of_a_layer_called_twice():
+    torch.manual_seed(6)
+    net = _SharedLayer().double()
+    x, y = make_data(6, n=20)
+    y = torch.cat([y, y[:, :1]], 1)
+    ref = _explicit_gauss_newton_diagonal(net, x, y, lambda z, t: 2 / 4 * torch.eye(4, dtype=z.dtype))
+    ggn = hessian_diagonal(net, mse_loss, (x, y), hessian="gauss-newton")
+    torch.testing.assert_close(ggn["lin"].reshape(-1), ref["lin"], rtol=1e-9, atol=1e-14)
+
+
+def test_gauss_newton_equals_exact_hessian_for_a_model_linear_in_its_weights():
+    # softmax regression: the network has no second derivative, so G = H exactly
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(60, 5, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 4, (60,), generator=g)
+    torch.manual_seed(3)
+    model = nn.Linear(5, 4).double()
+    ggn = hessian_diagonal(model, cross_entropy, (x, y), hessian="gauss-newton")[""]
+    exact = hessian_diagonal(model, cross_entropy, (x, y), hessian="exact")[""]
+    torch.testing.assert_close(ggn, exact, rtol=1e-10, atol=1e-14)
+
+
 def test_layerwise_obd_diagonal_is_the_reconstruction_hessian_diagonal():
     net, data = trained_net()
     diag = hessian_diagonal(net, None, data, hessian="layerwise")
