@@ -11,18 +11,22 @@
    harder hidden-layer version (a 3-unit layer, then a linear output: a tanh layer can
    mimic a linear one there), 1500 SVI steps.
 2. **SVI step cost** (item 9). One SVI step of the Bayesian structure network (AutoNormal,
-   one particle) four ways -- ``pyro.infer.SVI.step`` with ``pyro.optim.Adam``; the step of
-   ``fit_structure_posterior`` (``Trace_ELBO.differentiable_loss`` + one ``torch.optim.Adam``);
-   the same with ``jit=True`` (``JitTrace_ELBO``); and, as an experiment, ``JitTraceMeanField_ELBO``
-   with an AutoNormal whose weights are plain Normal sites (analytic weight KL) -- against a plain PyTorch forward + backward
-   through the same primitives (the mixture network at fixed Γ, cross-entropy) and a plain
-   training step (forward + backward + Adam). Medians of repeated timings, one torch thread.
-   Goal: SVI step <= 2x the plain forward + backward.
+   one particle) six ways -- ``pyro.infer.SVI.step`` with ``pyro.optim.Adam``; the step of
+   ``fit_structure_posterior`` (``Trace_ELBO.differentiable_loss`` + its one fused ``torch.optim.Adam``);
+   the same with ``jit=True`` (``JitTrace_ELBO``); ``jit=True, elbo="meanfield"``
+   (``JitTraceMeanField_ELBO`` with an AutoNormal whose weights are plain Normal sites, analytic
+   weight KL); and both jit variants again with ``pack_weights=True`` (every weight in the one
+   sample site ``"weights"``) -- against a plain PyTorch forward + backward through the same
+   primitives (the mixture network at fixed Γ, cross-entropy, same data and dtype) and a plain
+   training step (forward + backward + Adam). Each variant is timed in alternating blocks with
+   the forward + backward (same load on a shared machine); medians, one torch thread; the
+   ratios are to the paired baseline. Goal: SVI step <= 2x the plain forward + backward.
 3. **Convergence on digits** (item 9): the one-layer family (hidden 32, linear vs
    linear_sigmoid) on all 1,797 digits with ``jit=True`` and ``fit_structure_posterior``'s early
    stop (``convergence_tol`` = ``--digits-tol``, 0.5 %: relative change of the 100-step mean
    loss); wall time, steps, and the training accuracy of the mixture, of the discretised network, and of it after a MAP
-   refit. Goal <= 2 minutes on the 2-core machine.
+   refit. ``--digits-pack-weights --digits-elbo meanfield``: the same fit with
+   ``pack_weights=True, elbo="meanfield"`` (the fastest step). Goal <= 2 minutes on the 2-core machine.
 """
 
 from __future__ import annotations
@@ -38,8 +42,8 @@ import torch
 import bayesstruct
 from bayesstruct.datasets import load_digits
 from bayesstruct.families.examples import conv_graph, one_layer_graph
-from bayesstruct.families.network import (NetworkFamily, _normal_weights_guide_class, fit_structure_posterior,
-                                          network_model)
+from bayesstruct.families.network import (NetworkFamily, _adam, _normal_weights_guide_class,
+                                          fit_structure_posterior, network_model)
 from bayesstruct.nn import StructureGraph, StructureNetwork
 
 
@@ -97,15 +101,27 @@ def run_teacher(seeds: int, hidden: bool) -> list[dict]:
     return rows
 
 
-def _median_ms(fn, repeats: int, warmup: int = 5) -> float:
+def _paired_median_ms(fn, ref, repeats: int, warmup: int = 5, block: int = 5) -> tuple[float, float]:
+    """Medians of ``fn`` and ``ref`` timed in alternating blocks of ``block`` back-to-back calls.
+
+    On a shared machine the load changes from second to second; alternating puts both under
+    the same load, so their ratio is steadier than that of two separate runs. Within a block
+    the calls run back to back as in a training loop; the first call of each block (caches
+    cold from the other function) is not counted.
+    """
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+        ref()
+    a: list[float] = []
+    b: list[float] = []
+    while len(a) < repeats:
+        for f, out in ((fn, a), (ref, b)):
+            for k in range(block):
+                t0 = time.perf_counter()
+                f()
+                if k:
+                    out.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(a), 1e3 * statistics.median(b)
 
 
 def step_cost(name: str, graph: StructureGraph, x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict:
@@ -113,37 +129,55 @@ def step_cost(name: str, graph: StructureGraph, x: torch.Tensor, y: torch.Tensor
     from pyro.infer.autoguide import AutoNormal
     from pyro.optim import Adam
 
+    net = StructureNetwork(graph).to(x.dtype)
+    gamma = {e: torch.full((len(p),), 1.0 / len(p), dtype=x.dtype) for e, p in graph.edges.items()}
+    net_opt = torch.optim.Adam(net.parameters(), lr=0.01)
+
+    def fwd_bwd():
+        """The baseline: plain forward + backward of the mixture network (fixed Γ), cross-entropy, same data."""
+        net.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(net(x, gamma), y, reduction="sum").backward()
+
+    def train_step():
+        fwd_bwd()
+        net_opt.step()
+
     def model(x, y=None):
         return network_model(x, y, graph=graph)
 
-    def pyro_svi_ms() -> float:
+    def packed_model(x, y=None):
+        return network_model(x, y, graph=graph, pack_weights=True)
+
+    def pyro_svi_ms() -> tuple[float, float]:
         """``pyro.infer.SVI.step`` with ``pyro.optim.Adam`` (one torch optimiser per parameter)."""
         pyro.clear_param_store()
         guide = AutoNormal(model, init_scale=0.05)
         Trace_ELBO(max_plate_nesting=1).loss(model, guide, x, y)  # validated first pass, as fit_structure_posterior does
         svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO(max_plate_nesting=1))
         with pyro.validation_enabled(False):
-            return _median_ms(lambda: svi.step(x, y), repeats)
+            return _paired_median_ms(lambda: svi.step(x, y), fwd_bwd, repeats)
 
-    def fit_step_ms(jit: bool, meanfield: bool = False) -> float:
-        """The step of ``fit_structure_posterior``: ``differentiable_loss`` + one multi-tensor ``torch.optim.Adam``.
+    def fit_step_ms(jit: bool, meanfield: bool = False, pack: bool = False) -> tuple[float, float]:
+        """The step of ``fit_structure_posterior``: ``differentiable_loss`` + its one (fused) ``torch.optim.Adam``.
 
         ``meanfield``: the step of ``elbo="meanfield"`` -- ``JitTraceMeanField_ELBO`` and the
         AutoNormal whose weights are plain Normal sites (analytic KL for the weights, Monte Carlo for Γ).
+        ``pack``: ``pack_weights=True``, all weights in the one site ``"weights"``.
         """
         pyro.clear_param_store()
-        guide = (_normal_weights_guide_class() if meanfield else AutoNormal)(model, init_scale=0.05)
-        Trace_ELBO(max_plate_nesting=1).loss(model, guide, x, y)
+        m = packed_model if pack else model
+        guide = (_normal_weights_guide_class() if meanfield else AutoNormal)(m, init_scale=0.05)
+        Trace_ELBO(max_plate_nesting=1).loss(m, guide, x, y)
         if meanfield:
             elbo = JitTraceMeanField_ELBO(max_plate_nesting=1, ignore_jit_warnings=True)
         elif jit:
             elbo = JitTrace_ELBO(max_plate_nesting=1, ignore_jit_warnings=True)
         else:
             elbo = Trace_ELBO(max_plate_nesting=1)
-        opt = torch.optim.Adam([p for _, p in pyro.get_param_store().named_parameters()], lr=0.01, foreach=True)
+        opt = _adam([p for _, p in pyro.get_param_store().named_parameters()], lr=0.01)  # fit_structure_posterior's
 
         def step():
-            loss = elbo.differentiable_loss(model, guide, x, y)
+            loss = elbo.differentiable_loss(m, guide, x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -153,31 +187,22 @@ def step_cost(name: str, graph: StructureGraph, x: torch.Tensor, y: torch.Tensor
             step()  # (jit: compiles)
             if meanfield:  # pyro 1.9.2 caches the compiled loss under another attribute than it tests, so it
                 elbo._loss_and_surrogate_loss = elbo._differentiable_loss  # would re-trace on every call (~20x slower)
-            return _median_ms(step, repeats)
+            return _paired_median_ms(step, fwd_bwd, repeats)
 
-    t_pyro = pyro_svi_ms()
-    t_svi = fit_step_ms(False)
-    t_jit = fit_step_ms(True)
-    t_mf = fit_step_ms(True, meanfield=True)
-
-    net = StructureNetwork(graph).to(x.dtype)
-    gamma = {e: torch.full((len(p),), 1.0 / len(p), dtype=x.dtype) for e, p in graph.edges.items()}
-    opt = torch.optim.Adam(net.parameters(), lr=0.01)
-
-    def fwd_bwd():
-        net.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(net(x, gamma), y, reduction="sum").backward()
-
-    def train_step():
-        fwd_bwd()
-        opt.step()
-
-    t_fb = _median_ms(fwd_bwd, repeats)
-    t_train = _median_ms(train_step, repeats)
+    # every variant is timed alternately with the baseline fwd_bwd; ratios are to that paired baseline
+    pairs = dict(pyro=pyro_svi_ms(), svi=fit_step_ms(False), jit=fit_step_ms(True),
+                 mf=fit_step_ms(True, meanfield=True), jit_pk=fit_step_ms(True, pack=True),
+                 mf_pk=fit_step_ms(True, meanfield=True, pack=True))
+    t_train, t_fb_train = _paired_median_ms(train_step, fwd_bwd, repeats)
+    t_fb = statistics.median([b for _, b in pairs.values()] + [t_fb_train])
     n_params = sum(p.numel() for p in net.parameters())
-    return dict(name=name, n=x.shape[0], params=n_params, pyro_ms=t_pyro, svi_ms=t_svi, jit_ms=t_jit, mf_ms=t_mf,
-                fb_ms=t_fb, train_ms=t_train, ratio_pyro=t_pyro / t_fb, ratio_fb=t_svi / t_fb, ratio_jit=t_jit / t_fb,
-                ratio_mf=t_mf / t_fb, ratio_jit_train=t_jit / t_train)
+    out = dict(name=name, n=x.shape[0], params=n_params, fb_ms=t_fb, train_ms=t_train)
+    for key, (a, b) in pairs.items():
+        out[f"{key}_ms"] = a
+        out[f"ratio_{key}"] = a / b
+    out["ratio_fb"] = out.pop("ratio_svi")
+    out["ratio_jit_train"] = pairs["jit"][0] / t_train
+    return out
 
 
 def run_speed(repeats: int, only_first: bool = False) -> list[dict]:
@@ -199,20 +224,22 @@ def run_speed(repeats: int, only_first: bool = False) -> list[dict]:
         rows.append(r)
         print(f"{name:38s} N={r['n']:5d} params={r['params']:7d}  pyro SVI.step {r['pyro_ms']:7.2f} ms  "
               f"fit step {r['svi_ms']:7.2f} ms  fit step jit {r['jit_ms']:7.2f} ms  jit mean-field {r['mf_ms']:7.2f} ms  "
+              f"packed jit {r['jit_pk_ms']:7.2f} ms  packed jit mean-field {r['mf_pk_ms']:7.2f} ms  "
               f"fwd+bwd {r['fb_ms']:7.2f} ms  train step {r['train_ms']:7.2f} ms  | /fwd+bwd: pyro {r['ratio_pyro']:5.2f}  "
               f"fit {r['ratio_fb']:5.2f}  jit {r['ratio_jit']:5.2f}  mean-field {r['ratio_mf']:5.2f}  "
+              f"packed jit {r['ratio_jit_pk']:5.2f}  packed mean-field {r['ratio_mf_pk']:5.2f}  "
               f"| jit/train {r['ratio_jit_train']:5.2f}", flush=True)
     return rows
 
 
-def run_digits(num_steps: int, tol: float, window: int) -> dict:
+def run_digits(num_steps: int, tol: float, window: int, pack: bool = False, elbo: str = "trace") -> dict:
     """One-layer family on all digits: ``jit=True`` and the early stop of ``fit_structure_posterior``."""
     x, y = load_digits()
     g = one_layer_graph(64, 10, hidden=32)
     t0 = time.perf_counter()
     post = fit_structure_posterior(g, x, y, num_steps=num_steps, lr=0.05, temperature=0.5, seed=0, progress=False,
                                    num_elbo_particles=64, num_gamma_samples=1000, jit=True, convergence_tol=tol,
-                                   convergence_window=window)
+                                   convergence_window=window, pack_weights=pack, elbo=elbo)
     total = time.perf_counter() - t0
     steps = len(post.losses)
     net = StructureNetwork(g)
@@ -229,7 +256,7 @@ def run_digits(num_steps: int, tol: float, window: int) -> dict:
     means = [sum(post.losses[k - window:k]) / window for k in range(window, steps + 1, window)]
     r = dict(steps=steps, total_s=total, elbo=post.elbo, acc=acc, acc_disc=acc_disc, acc_refit=acc_refit,
              refit_s=t_refit, gamma=post.posterior_mean_gamma[(0, 1)].tolist())
-    print(f"one-layer digits (N=1797, H=32), jit, stop at a {100 * tol:g} % change of the {window}-step mean loss: "
+    print(f"one-layer digits (N=1797, H=32), jit, elbo={elbo!r}, pack_weights={pack}, stop at a {100 * tol:g} % change of the {window}-step mean loss: "
           f"{steps} of at most {num_steps} steps in {total:.1f}s ({1e3 * total / steps:.1f} ms/step, final ELBO "
           f"estimate included); ELBO {post.elbo:.1f}; E[γ] = {[round(v, 3) for v in r['gamma']]}")
     print(f"    train accuracy: mixture {acc:.3f}, discretised {acc_disc:.3f}, discretised + 200-step MAP refit "
@@ -246,6 +273,10 @@ def main() -> None:
     parser.add_argument("--digits-tol", type=float, default=0.005,
                         help="convergence_tol of the digits fit (relative change of the window-mean loss)")
     parser.add_argument("--digits-window", type=int, default=100, help="convergence_window of the digits fit")
+    parser.add_argument("--digits-pack-weights", action="store_true",
+                        help="digits fit with pack_weights=True (all weights in one sample site)")
+    parser.add_argument("--digits-elbo", default="trace", choices=["trace", "meanfield"],
+                        help="ELBO estimator of the digits fit (default trace)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--skip-teacher", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
@@ -275,7 +306,8 @@ def main() -> None:
     if not args.skip_speed:
         run_speed(args.repeats)
     if not args.skip_digits:
-        run_digits(args.digits_steps, args.digits_tol, args.digits_window)
+        run_digits(args.digits_steps, args.digits_tol, args.digits_window, pack=args.digits_pack_weights,
+                   elbo=args.digits_elbo)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,17 @@
 from bayesstruct.families.base import BoundModel, StructureFamily, structure_family
 from bayesstruct.families.belief_net import BeliefNetSampler, BeliefNetSamples
 from bayesstruct.families.dbn import CIBPSampler, CIBPSamples
-from bayesstruct.families.network import (NetworkFamily, StructurePosterior, elbo_temperature_sweep,
-                                          fit_structure_posterior, gamma_site_name, network_model, refit_discrete,
-                                          sample_gamma_posterior, weight_site_names)
+from bayesstruct.families.network import (PACKED_WEIGHTS_SITE, NetworkFamily, StructurePosterior,
+                                          elbo_temperature_sweep, fit_structure_posterior, gamma_site_name,
+                                          network_model, pack_weight_values, refit_discrete, sample_gamma_posterior,
+                                          unpack_weight_values, weight_site_names)
 from bayesstruct.families.examples import conv_family, conv_graph, one_layer_family, one_layer_graph
 from bayesstruct.families.polynomial import Hyper, PolynomialFamily, fit_type2_ml, polynomial_design, polynomial_model
 
 __all__ = ["BoundModel", "StructureFamily", "structure_family", "Hyper", "PolynomialFamily", "fit_type2_ml",
            "polynomial_design", "polynomial_model", "NetworkFamily", "StructurePosterior", "fit_structure_posterior",
-           "gamma_site_name", "network_model", "weight_site_names", "refit_discrete", "sample_gamma_posterior",
+           "gamma_site_name", "network_model", "weight_site_names", "PACKED_WEIGHTS_SITE",
+           "pack_weight_values", "unpack_weight_values", "refit_discrete", "sample_gamma_posterior",
            "elbo_temperature_sweep", "one_layer_graph", "conv_graph",
            "one_layer_family", "conv_family", "CIBPSampler", "CIBPSamples",
            "BeliefNetSampler", "BeliefNetSamples"]

@@ -1,0 +1,195 @@
+"""Tests of ``pack_weights=True`` in bayesstruct.families.network: all weights in the one site "weights"."""
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+
+from bayesstruct.evidence.density import ModelDensity
+from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.families.network import (
+    PACKED_WEIGHTS_SITE,
+    NetworkFamily,
+    fit_structure_posterior,
+    network_model,
+    pack_weight_values,
+    unpack_weight_values,
+    weight_site_names,
+)
+from bayesstruct.nn import StructureGraph, StructureNetwork
+
+from test_network import exact_log_evidence_grid, linear_regression_data
+
+PRECISIONS = {"fixed": 2.0, "learn": "learn", "prior": dist.Gamma(2.0, 1.0)}
+
+
+def two_edge_graph():
+    # both primitives of edge 0 -> 1 carry weights, so a zero coordinate of a fixed gamma drops some
+    return StructureGraph(3, {(0, 1): ["linear_sigmoid", "linear"], (1, 2): "linear"},
+                          input_shape=(3,), vertex_shapes={1: (4,), 2: (2,)})
+
+
+def data(n=12, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, generator=gen, dtype=torch.float64), torch.randint(0, 2, (n,), generator=gen)
+
+
+def sample_sites(trace):
+    """The latent sites' values (conditioned ones included), without the data plate and ``y``."""
+    return {n: s["value"] for n, s in trace.nodes.items() if s["type"] == "sample" and n not in ("data", "y")}
+
+
+@pytest.mark.parametrize("mode", list(PRECISIONS))
+@pytest.mark.parametrize("fixed_gamma", [False, True])
+def test_packed_site_has_the_same_log_joint_as_the_per_parameter_sites(mode, fixed_gamma):
+    g = two_edge_graph()
+    x, y = data()
+    gamma = {(0, 1): torch.tensor([0.0, 1.0], dtype=torch.float64)} if fixed_gamma else None
+    kw = dict(graph=g, gamma=gamma, temperature=0.5, weight_precision=PRECISIONS[mode], weight_precision_init=3.0)
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    unpacked = pyro.poutine.trace(network_model).get_trace(x, y, **kw)
+    values = sample_sites(unpacked)
+    names = [n for n in weight_site_names(g) if n in values]
+    # a zero coordinate of a fixed gamma: its primitive's weights get no site, packed or not
+    assert len(names) == (4 if fixed_gamma else 6)
+    packed_value = pack_weight_values(g, {n: values[n] for n in names}, gamma=gamma)
+    assert packed_value.shape == (sum(values[n].numel() for n in names),)
+    cond = {k: v for k, v in values.items() if k not in names}
+    cond[PACKED_WEIGHTS_SITE] = packed_value
+    packed = pyro.poutine.trace(pyro.poutine.condition(network_model, cond)).get_trace(x, y, pack_weights=True, **kw)
+    packed_sites = sample_sites(packed)
+    assert set(packed_sites) == set(cond)  # "weights" replaces every per-parameter site, the rest is unchanged
+    assert packed.nodes[PACKED_WEIGHTS_SITE]["fn"].event_shape == packed_value.shape
+    # the same model: equal log joint (float64; only the summation order differs)
+    torch.testing.assert_close(packed.log_prob_sum(), unpacked.log_prob_sum(), rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(packed.nodes["y"]["fn"].logits, unpacked.nodes["y"]["fn"].logits, rtol=1e-12, atol=0)
+    back = unpack_weight_values(g, packed_value, gamma=gamma)
+    assert list(back) == names
+    for n in names:
+        assert torch.equal(back[n], values[n])
+
+
+def test_packed_density_equals_the_unpacked_one_and_vectorises_over_particles():
+    # ModelDensity flattens the latent sites in trace order, so the packed vector is exactly the
+    # concatenation of the per-parameter sites: both densities must agree at every z, per particle too.
+    g = two_edge_graph()
+    x, y = data(n=20)
+    kw = dict(graph=g, temperature=0.5, weight_precision=dist.Gamma(2.0, 1.0))
+    plain = ModelDensity(network_model, x, y, **kw)
+    packed = ModelDensity(network_model, x, y, pack_weights=True, **kw)
+    assert packed.dim == plain.dim
+    assert PACKED_WEIGHTS_SITE in packed.latent_names and PACKED_WEIGHTS_SITE not in plain.latent_names
+    z = torch.randn(4, plain.dim, dtype=torch.float64)
+    batched = packed(z)
+    torch.testing.assert_close(batched, plain(z), rtol=1e-12, atol=1e-9)
+    torch.testing.assert_close(batched, torch.stack([packed(z[i : i + 1])[0] for i in range(4)]))
+
+
+def test_family_with_packed_weights_has_the_same_laplace_evidence():
+    g, x, y, design = linear_regression_data(n=40)
+    fams = [NetworkFamily(g, task="regression", noise_scale=0.5, pack_weights=p) for p in (False, True)]
+    structure = fams[0].structures()[0]
+    ev = [f.log_evidence(x, y, structure, method="laplace").log_evidence for f in fams]
+    exact = float(exact_log_evidence_grid(design, y, 4.0, torch.zeros(1))[0])  # alpha = 1: the default
+    assert ev[1] == pytest.approx(ev[0], abs=1e-6)
+    assert ev[1] == pytest.approx(exact, abs=1e-4)  # linear-Gaussian: Laplace is exact
+    assert "pack_weights" not in fams[0].hyperparameters({}) and fams[1].hyperparameters({})["pack_weights"] is True
+
+
+@pytest.mark.parametrize("mode, jit, elbo", [("fixed", False, "trace"), ("learn", True, "trace"),
+                                             ("prior", True, "meanfield")])
+def test_packed_svi_elbo_bounds_the_exact_evidence(mode, jit, elbo):
+    # As test_network.test_svi_elbo_bounds_the_exact_evidence_in_every_precision_mode, whose
+    # tolerances these are (bound: <= reference + 0.2, 3 MC standard errors with 4000 particles;
+    # mean-field gap < 2.5 nats): the packed site is the same model with the same mean-field guide.
+    g, x, y, design = linear_regression_data()
+    grid = torch.linspace(-6.9, 4.6, 4001)  # log alpha in [1e-3, 1e2]
+    ev = exact_log_evidence_grid(design, y, 4.0, grid)
+    if mode == "fixed":
+        wp, ref = 1.0, float(exact_log_evidence_grid(design, y, 4.0, torch.zeros(1))[0])
+    elif mode == "learn":
+        wp, ref = "learn", float(ev.max())
+    else:
+        wp = dist.Gamma(2.0, 1.0)
+        log_joint = ev + dist.Gamma(2.0, 1.0).log_prob(grid.exp()) + grid
+        ref = float(torch.logsumexp(log_joint, 0) + torch.log(grid[1] - grid[0]))
+    post = fit_structure_posterior(g, x, y, task="regression", noise_scale=0.5, weight_precision=wp, num_steps=300,
+                                   lr=0.1, seed=0, progress=False, num_elbo_particles=4000, num_gamma_samples=100,
+                                   jit=jit, elbo=elbo, pack_weights=True)
+    assert ref - 2.5 <= post.elbo <= ref + 0.2, (post.elbo, ref)
+    assert post.weight_precision_mode == mode
+    assert set(post.weights) == set(weight_site_names(g))
+    assert tuple(pyro.param(f"AutoNormal.locs.{PACKED_WEIGHTS_SITE}").shape) == (4,)
+
+
+def test_packed_fit_with_vectorised_particles_keeps_per_parameter_weights():
+    g = two_edge_graph()
+    x, y = data(n=40)
+    post = fit_structure_posterior(g, x, y, num_steps=30, lr=0.05, seed=1, progress=False, num_particles=3,
+                                   num_elbo_particles=8, num_gamma_samples=50, pack_weights=True,
+                                   weight_precision=dist.Gamma(2.0, 1.0))
+    template = dict(StructureNetwork(g).named_parameters())
+    assert list(post.weights) == list(template)
+    for n, p in template.items():
+        assert post.weights[n].shape == p.shape
+    # the per-parameter medians are the unpacked guide location
+    loc = pyro.param(f"AutoNormal.locs.{PACKED_WEIGHTS_SITE}").detach()
+    torch.testing.assert_close(torch.cat([post.weights[n].reshape(-1) for n in template]), loc)
+    assert post.gamma_samples[(0, 1)].shape == (50, 2) and post.weight_precision > 0
+    net = post.discretize()
+    assert net(x).shape == (40, 2)
+
+
+def test_pack_weights_bad_input_names_the_argument():
+    g = two_edge_graph()
+    x, y = data()
+    for bad in ("yes", 1, None):
+        with pytest.raises(InvalidArgumentError, match="pack_weights"):
+            network_model(x, y, graph=g, pack_weights=bad)
+        with pytest.raises(InvalidArgumentError, match="pack_weights"):
+            fit_structure_posterior(g, x, y, num_steps=1, progress=False, pack_weights=bad)
+        with pytest.raises(InvalidArgumentError, match="pack_weights"):
+            NetworkFamily(g, pack_weights=bad)
+    with pytest.raises(InvalidArgumentError, match=r"`value` must have shape \(\.\.\., 42\)"):
+        unpack_weight_values(g, torch.zeros(45))
+    weights = dict(StructureNetwork(g).named_parameters())
+    with pytest.raises(InvalidArgumentError, match="lacks"):
+        pack_weight_values(g, {k: v for k, v in list(weights.items())[1:]})
+    with pytest.raises(InvalidArgumentError, match="ops.e0_1.0.linear.weight"):
+        pack_weight_values(g, {**weights, "ops.e0_1.0.linear.weight": torch.zeros(3, 4)})
+
+
+def test_cli_pack_weights_flag_reaches_the_fit(tmp_path):
+    # `bayesstruct fit network --pack-weights` (bayesstruct/commands/network.py): the JSON records it and the
+    # discrete structure keeps per-parameter weights (hidden 8: 64*8+8 + 8*10+10 parameters)
+    import json
+
+    from bayesstruct.cli import main
+
+    out = tmp_path / "r.json"
+    code = main(["fit", "network", "--dataset", "digits", "--smoke", "--hidden", "8", "--jit", "--elbo", "meanfield",
+                 "--pack-weights", "--no-progress", "--json", str(out)])
+    assert code == 0
+    d = json.loads(out.read_text())
+    assert d["pack_weights"] is True and d["elbo_estimator"] == "meanfield"
+    assert d["criteria"]["num_params"] == 64 * 8 + 8 + 8 * 10 + 10
+    assert d["elbo"] < 0
+
+
+def test_classification_likelihood_is_the_categorical_log_probability():
+    # the "y" site is scored with F.cross_entropy (one fused log-softmax + NLL); it must equal
+    # torch's Categorical(logits).log_prob, also with batch dims from an outer (particle) plate
+    g = two_edge_graph()
+    x, y = data(n=15)
+    tr = pyro.poutine.trace(network_model).get_trace(x, y, graph=g, temperature=0.5)
+    fn = tr.nodes["y"]["fn"]
+    assert isinstance(fn, dist.Categorical)
+    torch.testing.assert_close(fn.log_prob(y), torch.distributions.Categorical(logits=fn.logits).log_prob(y),
+                               rtol=1e-12, atol=1e-12)
+    with pyro.plate("particles", 3, dim=-2):
+        tr = pyro.poutine.trace(network_model).get_trace(x, y, graph=g, temperature=0.5, pack_weights=True)
+    fn = tr.nodes["y"]["fn"]
+    assert fn.batch_shape == (3, 15)
+    torch.testing.assert_close(fn.log_prob(y), torch.distributions.Categorical(logits=fn.logits).log_prob(y),
+                               rtol=1e-12, atol=1e-12)
