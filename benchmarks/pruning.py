@@ -1,4 +1,4 @@
-"""Pruning and compression of LeNet-300-100 on MNIST, side by side with the papers' numbers.
+"""Pruning and compression of LeNet-300-100 (or LeNet-5) on MNIST, side by side with the papers' numbers.
 
 Point 7 of the pruning issue. Every stage uses the package (:mod:`bayesstruct.prune`,
 :func:`bayesstruct.nn.zoo.lenet300`, :func:`bayesstruct.datasets.load_mnist`); this script
@@ -53,6 +53,24 @@ Run (``BAYESSTRUCT_SMOKE=1`` is the same as ``--quick``)::
     python benchmarks/pruning.py --quick                 # 8x8 digits, a smaller net, ~30 s
 
 The exit status is 0 when every goal passes and 1 otherwise (``--quick`` checks no goals).
+
+**LeNet-5** (``--arch lenet5``; :func:`bayesstruct.nn.zoo.lenet5`, Caffe's ``lenet`` as pruned by
+Han et al.: conv 20@5x5, max-pool 2, conv 50@5x5, max-pool 2, fc 800-500, ReLU, fc 500-10;
+430,500 prunable weights + 580 biases) runs the same stages on 28x28 images (``Config``
+``FULL_LENET5``), every API involved takes ``nn.Conv2d``: one-shot magnitude, OBD (both
+diagonals) and layer-wise OBS (conv layers through their im2col patches), Han's iterative
+pruning, Deep Compression (``compress`` writes conv layers; one index width for all layers),
+Graves's fit with the local reparameterisation (the conv pre-activation variance is the
+convolution of ``x^2`` with ``sigma^2``). Convolutions on one CPU thread cost ~1 min an epoch,
+so the recipe is short (3 dense epochs, one retraining epoch per Han round, 1.7 epochs of SVI)
+to fit in ~15 minutes (14.9 min measured); its goals (the papers' points: Han 12x at <= 0.9% error, Deep
+Compression 39x at <= 0.9%, Sparse VD 280x at <= 1.0%, OBD/OBS beat magnitude) are printed as
+*information* only and the exit status is 0. ``--arch lenet5 --quick`` is LeNet-5 on the 8x8
+digits (both convolutions zero-padded by 2: 8 -> 4 -> 4 -> 2, fc 200-500-10), ~50 s. Its
+figures are ``figures/pruning_curve_mnist_lenet5.png`` and
+``figures/weight_histograms_mnist_lenet5.png``::
+
+    python benchmarks/pruning.py --arch lenet5 --out lenet5.json   # ~15 min on 2 busy cores
 """
 
 from __future__ import annotations
@@ -78,11 +96,13 @@ from tqdm.auto import tqdm
 
 from bayesstruct.datasets import load_digits, load_mnist
 from bayesstruct.exceptions import BayesStructError
-from bayesstruct.nn.zoo import lenet300
+from bayesstruct.nn.zoo import lenet5, lenet300
 from bayesstruct.prune import (
+    Saliency,
     account,
     accounting_table,
     compress,
+    compute_saliency,
     evaluate,
     finetune_centroids,
     fit_variational,
@@ -108,12 +128,21 @@ PAPERS = {
     "graves": ("Sparse VD, Molchanov et al. 2017", "68x fewer weights", None, 0.0192),
 }
 
+#: the papers' LeNet-5 numbers (same sources)
+PAPERS_LENET5 = {
+    "dense": ("Han et al. 2015 (dense)", "1x", None, 0.0080),
+    "iterative": ("Han et al. 2015", "12x fewer weights", None, 0.0077),
+    "deep_compression": ("Han, Mao & Dally 2016", "39x smaller (1.72 MB -> 44 KB)", 44 * 1024, 0.0074),
+    "graves": ("Sparse VD, Molchanov et al. 2017", "280x fewer weights", None, 0.0075),
+}
+
 
 @dataclass(frozen=True)
 class Config:
-    """The recipe. ``full`` is LeNet-300-100 on MNIST, ``quick`` a small net on 8x8 digits."""
+    """The recipe. ``FULL`` is LeNet-300-100 on MNIST, ``QUICK`` a small MLP on 8x8 digits;
+    ``FULL_LENET5`` / ``QUICK_LENET5`` the same for LeNet-5 (``arch``)."""
 
-    hidden: tuple[int, int]
+    hidden: tuple[int, ...]  # lenet300 only: the two hidden widths
     batch_size: int
     dense_phases: tuple[tuple[int, float], ...]  # (epochs, learning rate)
     l2: float
@@ -142,6 +171,8 @@ class Config:
     graves_target: float  # x fewer weights
     graves_sweep: tuple[float, ...]
     graves_retrain: tuple[tuple[int, float], ...]
+    arch: str = "lenet300"  # "lenet300" or "lenet5"
+    vi_eval_samples: int = 4  # weight draws of fit_variational's full-data data_bits (two full passes each)
 
 
 FULL = Config(
@@ -165,6 +196,42 @@ QUICK = Config(
     graves_target=10.0, graves_sweep=(0.5, 0.2, 0.1),
     graves_retrain=((5, 1e-3),),
 )
+
+# LeNet-5: a conv epoch on one thread is ~65 s (vs ~8 s for LeNet-300-100), so every training
+# stage is a few epochs; ~15 minutes in all (14.9 min measured, BENCHMARKS.md).
+FULL_LENET5 = Config(
+    hidden=(), batch_size=128, dense_phases=((2, 1e-3), (1, 3e-4)), l2=5e-5,
+    oneshot_keep=(0.1, 0.05, 0.02), obd_samples=2048,
+    obs_samples=2048,
+    iter_schedule=(0.25, 0.08), iter_epochs=1, iter_lr=1e-3, polish_epochs=1, polish_lr=2e-4,
+    dc_keep=0.08, extra_schedule=(), dc_bits=6, dc_index_bits=5, dc_steps=120, dc_lr=1e-4, dc_batch=256,
+    vi_steps=400, vi_batch=256, vi_lr=3e-3, vi_scale_lr=5e-2, vi_prior_scale=0.1, vi_prior="weight", vi_init_scale=0.02,
+    graves_target=50.0, graves_sweep=(0.1, 0.05, 0.02, 0.01, 0.005, 1 / 280),
+    graves_retrain=((1, 3e-4),), arch="lenet5", vi_eval_samples=1,
+)
+
+QUICK_LENET5 = Config(
+    hidden=(), batch_size=64, dense_phases=((8, 2e-3), (2, 5e-4)), l2=1e-5,
+    oneshot_keep=(0.5, 0.25, 0.1, 0.05), obd_samples=300,
+    obs_samples=600,
+    iter_schedule=(0.5, 0.25, 0.12), iter_epochs=2, iter_lr=1e-3, polish_epochs=1, polish_lr=3e-4,
+    dc_keep=0.08, extra_schedule=(), dc_bits=5, dc_index_bits=5, dc_steps=30, dc_lr=1e-4, dc_batch=64,
+    vi_steps=150, vi_batch=128, vi_lr=3e-3, vi_scale_lr=5e-2, vi_prior_scale=0.1, vi_prior="weight", vi_init_scale=0.02,
+    graves_target=10.0, graves_sweep=(0.5, 0.2, 0.1),
+    graves_retrain=((2, 1e-3),), arch="lenet5", vi_eval_samples=1,
+)
+
+#: goals: (x fewer weights or x smaller file, largest test error, note). LeNet-300-100's are the issue's
+#: (checked: exit status 1 if one fails); LeNet-5's are the papers' points with a little slack, information only.
+GOALS = {
+    "lenet300": {"han": (12, 0.017, ""), "dc": (40, 0.017, ""), "graves": (60, 0.020, "")},
+    "lenet5": {"han": (12, 0.009, " (paper: 12x at 0.77%)"), "dc": (39, 0.009, " (paper: 39x at 0.74%)"),
+               "graves": (280, 0.010, " (Sparse VD: 280x at 0.75%)")},
+}
+
+#: (arch, quick) -> recipe
+CONFIGS = {("lenet300", False): FULL, ("lenet300", True): QUICK,
+           ("lenet5", False): FULL_LENET5, ("lenet5", True): QUICK_LENET5}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -192,15 +259,16 @@ class Stages:
         self.bar.close()
 
 
-def load_data(args: argparse.Namespace, quick: bool) -> tuple[tuple, tuple, str]:
+def load_data(args: argparse.Namespace, quick: bool, flatten: bool = True) -> tuple[tuple, tuple, str]:
+    """Train and test sets: ``(N, D)`` rows for LeNet-300-100 (``flatten``), ``(N, 1, H, W)`` images for LeNet-5."""
     if quick:
-        x, y = load_digits()
+        x, y = load_digits(flatten=flatten)
         gen = torch.Generator().manual_seed(0)
         perm = torch.randperm(len(y), generator=gen)
         test, tr = perm[:450], perm[450:]
         return (x[tr], y[tr]), (x[test], y[test]), "scikit-learn 8x8 digits (1,347 train / 450 test, seeded split)"
-    train_data = load_mnist(args.data, split="train")
-    test_data = load_mnist(args.data, split="test")
+    train_data = load_mnist(args.data, split="train", flatten=flatten)
+    test_data = load_mnist(args.data, split="test", flatten=flatten)
     return train_data, test_data, f"MNIST from {args.data} (60,000 train / 10,000 test, IDX gz)"
 
 
@@ -219,6 +287,29 @@ def phases(model, data, cfg: Config, plan, seed: int) -> None:
 
 def layer_kept(model) -> dict[str, float]:
     return {n: float(m.mean()) for n, m in get_masks(model).items()}
+
+
+def build_model(cfg: Config, x: torch.Tensor) -> torch.nn.Module:
+    """LeNet-300-100 (``cfg.hidden``) for ``(N, D)`` rows or LeNet-5 for ``(N, C, H, H)`` images."""
+    if cfg.arch == "lenet5":
+        return lenet5(int(x.shape[-1]), 10, num_channels=int(x.shape[1]))
+    return lenet300(int(x.shape[1]), 10, hidden=cfg.hidden)
+
+
+class FixedScores(Saliency):
+    """Precomputed per-weight scores (OBD's ``1/2 h_ii theta_i^2`` of the dense net, from
+    :func:`bayesstruct.prune.compute_saliency`), so the Hessian diagonal is computed once and
+    not again for every fraction kept; pruning a fresh copy of the dense net with them is
+    the same as ``prune(copy, "obd", ...)``."""
+
+    name = "obd"
+
+    def __init__(self, scores: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self._scores = scores
+
+    def scores(self, model, layers, loss_fn, data):
+        return self._scores
 
 
 # ----------------------------------------------------------------------------- stages
@@ -240,10 +331,13 @@ def stage_oneshot(dense, train_data, test_data, cfg: Config) -> dict[str, Any]:
     lw_data = subset(train_data, cfg.obs_samples, 2)
     curves: dict[str, list[tuple[float, float]]] = {key: [] for key, *_ in ONESHOT_METHODS}
     for key, method, opts, _ in ONESHOT_METHODS:
+        if method == "obd":  # static scores of the dense net: compute the Hessian diagonal once
+            obd_data = sal_data if key == "obd_gauss_newton" else lw_data
+            fixed = FixedScores(compute_saliency(dense, method, loss_fn=F.cross_entropy, data=obd_data, **opts))
         for keep in cfg.oneshot_keep:
             net = copy.deepcopy(dense)
-            if key == "obd_gauss_newton":
-                prune(net, method, amount=1.0 - keep, scope="global", loss_fn=F.cross_entropy, data=sal_data, **opts)
+            if method == "obd":
+                prune(net, fixed, amount=1.0 - keep, scope="global")
             elif key == "magnitude":
                 prune(net, method, amount=1.0 - keep, scope="global")
             else:
@@ -291,7 +385,7 @@ def stage_deep_compression(pruned, train_data, test_data, cfg: Config, workdir: 
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(3))
     batches = [(x[i], y[i]) for i in order.split(cfg.dc_batch)]
     finetune_centroids(net, shared, F.cross_entropy, batches, num_steps=cfg.dc_steps, lr=cfg.dc_lr)
-    report = compress(net, shared, workdir / "lenet300.bsdc", index_bits=cfg.dc_index_bits)
+    report = compress(net, shared, workdir / f"{cfg.arch}.bsdc", index_bits=cfg.dc_index_bits)
     return {"model": net, "shared": shared, "report": report, "error_shared": err_shared,
             "error_finetuned": evaluate(net, test_data)}
 
@@ -299,7 +393,8 @@ def stage_deep_compression(pruned, train_data, test_data, cfg: Config, workdir: 
 def stage_graves(dense, train_data, test_data, cfg: Config) -> dict[str, Any]:
     fit = fit_variational(dense, train_data, num_steps=cfg.vi_steps, batch_size=cfg.vi_batch, local_reparam=True,
                           lr=cfg.vi_lr, scale_lr=cfg.vi_scale_lr, prior_scale=cfg.vi_prior_scale, fit_prior_scale=cfg.vi_prior,
-                          init_scale=cfg.vi_init_scale, num_eval_samples=4, seed=0, progress=False)
+                          init_scale=cfg.vi_init_scale, num_eval_samples=cfg.vi_eval_samples, seed=0,
+                          progress=False)
     log_lam = torch.cat([v.reshape(-1) for v in log_relative_density(fit).values()])
 
     def log_threshold(keep: float) -> float:
@@ -426,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(DEFAULT_DATA), metavar="PATH",
                    help=f"directory of the four MNIST IDX .gz files (default {DEFAULT_DATA}); never downloaded")
+    p.add_argument("--arch", choices=("lenet300", "lenet5"), default="lenet300",
+                   help="LeNet-300-100 (default; goals checked) or LeNet-5 (goals informational)")
     p.add_argument("--quick", "--smoke", action="store_true", help="8x8 digits and a small net, ~1 min (also BAYESSTRUCT_SMOKE=1)")
     p.add_argument("--out", default=None, metavar="PATH.json", help="write every number to this JSON file")
     p.add_argument("--figures", default=None, metavar="DIR",
@@ -436,14 +533,15 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick or os.environ.get("BAYESSTRUCT_SMOKE", "") not in ("", "0")
     if args.threads < 1:
         p.error("--threads must be >= 1")
-    cfg = QUICK if quick else FULL
+    cfg = CONFIGS[(args.arch, quick)]
+    lenet5_run = cfg.arch == "lenet5"
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     info = machine_info(argv)
     figdir = Path(args.figures) if args.figures else (Path(tempfile.mkdtemp()) if quick else REPO / "figures")
     figdir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp())
-    suffix = "digits" if quick else "mnist"
+    suffix = ("digits" if quick else "mnist") + ("_lenet5" if lenet5_run else "")  # lenet300 names unchanged
     t_total = time.perf_counter()
 
     if not quick:  # fail before any work if the data are not there (the package never downloads)
@@ -453,9 +551,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --data: {exc}", file=sys.stderr)
             return 2
     stages = Stages(["data", "dense", "one-shot", "iterative", "deep compression", "graves", "accounting"], args.no_progress)
-    train_data, test_data, data_label = stages.run("data", lambda: load_data(args, quick))
-    num_inputs = int(train_data[0].shape[1])
-    dense = lenet300(num_inputs, 10, hidden=cfg.hidden)
+    train_data, test_data, data_label = stages.run("data", lambda: load_data(args, quick, flatten=not lenet5_run))
+    dense = build_model(cfg, train_data[0])
 
     def fit_dense():
         phases(dense, train_data, cfg, cfg.dense_phases, seed=0)
@@ -486,7 +583,10 @@ def main(argv: list[str] | None = None) -> int:
     han_acc, dc_acc, gr0_acc, gr_acc = table.rows[1], table.rows[3], table.rows[4], table.rows[5]
     graves["point"] = (gr_acc.fraction_kept, gr_acc.test_error)
 
-    title = "LeNet-300-100 on MNIST" if not quick else f"MLP 64-{cfg.hidden[0]}-{cfg.hidden[1]}-10 on 8x8 digits"
+    if lenet5_run:
+        title = "LeNet-5 on MNIST" if not quick else "LeNet-5 (padded convolutions) on 8x8 digits"
+    else:
+        title = "LeNet-300-100 on MNIST" if not quick else f"MLP 64-{cfg.hidden[0]}-{cfg.hidden[1]}-10 on 8x8 digits"
     figure_curve(figdir / f"pruning_curve_{suffix}.png", dense_err, oneshot, iterative, (dc_acc.fraction_kept, dc_acc.test_error,
                  dc_acc.compression_ratio), graves, f"{title}: test error against weights kept")
     figure_histograms(figdir / f"weight_histograms_{suffix}.png", dense, iterative["model"], graves["model"],
@@ -502,22 +602,24 @@ def main(argv: list[str] | None = None) -> int:
     obd_ok, obd_txt = beats(oneshot["whole_net"], "obd_gauss_newton")
     obd_lw_ok, obd_lw_txt = beats(oneshot["whole_net"], "obd_layerwise")
     obs_ok, obs_txt = beats(oneshot["whole_net"], "obs_layerwise")
+    g = GOALS[cfg.arch]
     goals = [
-        ("Han iterative magnitude: >= 12x fewer weights at <= 1.7% test error",
-         han_acc.weight_reduction >= 12 and han_acc.test_error <= 0.017,
+        (f"Han iterative magnitude: >= {g['han'][0]:g}x fewer weights at <= {g['han'][1]:.1%} test error{g['han'][2]}",
+         han_acc.weight_reduction >= g["han"][0] and han_acc.test_error <= g["han"][1],
          f"{han_acc.weight_reduction:.1f}x at {han_acc.test_error:.2%}"),
-        ("Deep Compression: >= 40x smaller file than dense float32 at <= 1.7%",
-         dc_acc.compression_ratio >= 40 and dc_acc.test_error <= 0.017,
+        (f"Deep Compression: >= {g['dc'][0]:g}x smaller file than dense float32 at <= {g['dc'][1]:.1%}{g['dc'][2]}",
+         dc_acc.compression_ratio >= g["dc"][0] and dc_acc.test_error <= g["dc"][1],
          f"{dc_acc.compression_ratio:.1f}x ({dc_acc.total_bytes} bytes) at {dc_acc.test_error:.2%}"),
-        ("Graves relative density: >= 60x fewer weights at <= 2.0%",
-         gr_acc.weight_reduction >= 60 and gr_acc.test_error <= 0.020,
+        (f"Graves relative density: >= {g['graves'][0]:g}x fewer weights at <= {g['graves'][1]:.1%}{g['graves'][2]}",
+         gr_acc.weight_reduction >= g["graves"][0] and gr_acc.test_error <= g["graves"][1],
          f"{gr_acc.weight_reduction:.1f}x at {gr_acc.test_error:.2%} (before retraining {gr0_acc.test_error:.2%})"),
         ("OBD (Gauss-Newton diagonal) beats one-shot magnitude at equal sparsity (whole net, global)", obd_ok, obd_txt),
         ("OBD (layer-wise diagonal) beats one-shot magnitude at equal sparsity (whole net, global)", obd_lw_ok, obd_lw_txt),
         ("OBS (layer-wise, row blocks) beats one-shot magnitude at equal sparsity (whole net, global)", obs_ok, obs_txt),
         ("whole benchmark <= 30 min", total_time <= 1800, f"{total_time / 60:.1f} min"),
     ]
-    check = not quick
+    check = not quick  # print the goals
+    enforce = check and not lenet5_run  # LeNet-5's goals are information only: exit status 0
 
     lines = [f"bayesstruct pruning benchmark -- {info['date']}",
              f"machine: {info['nproc']} CPUs, python {info['python']}, torch {info['torch']}, {info['torch_threads']} torch thread(s); "
@@ -540,10 +642,12 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{k} {v:.0f} ({stages.cpu[k]:.0f})" for k, v in stages.times.items())
               + f"; total {total_time:.0f} s wall, {sum(stages.cpu.values()):.0f} s CPU", ""]
     if check:
-        lines.append("papers (LeNet-300-100):")
-        for key, (who, what, size, err) in PAPERS.items():
+        lines.append(f"papers ({'LeNet-5' if lenet5_run else 'LeNet-300-100'}):")
+        for key, (who, what, size, err) in (PAPERS_LENET5 if lenet5_run else PAPERS).items():
             lines.append(f"  {who}: {what} at {err:.2%}")
         lines.append("")
+        if lenet5_run:
+            lines.append("goals for LeNet-5 (the papers' points, information only: they do not set the exit status):")
         for goal, ok, measured in goals:
             lines.append(f"  {'PASS' if ok else 'FAIL'}  {goal}: {measured}")
     lines.append(f"figures written to {figdir}")
@@ -551,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.out:
         payload = {
-            "machine": info, "config": asdict(cfg), "quick": quick, "data": data_label, "dense_error": dense_err,
+            "machine": info, "arch": cfg.arch, "config": asdict(cfg), "quick": quick, "data": data_label, "dense_error": dense_err,
             "oneshot": oneshot, "iterative": {"curve": iterative["curve"], "rounds": iterative["result"].to_dict(),
                                               "error_before_polish": iterative["error_before_polish"]},
             "deep_compression": dc["report"].to_dict(), "graves": {"fit": fit.to_dict(), "sweep": graves["sweep"],
@@ -559,10 +663,11 @@ def main(argv: list[str] | None = None) -> int:
                                                                     "error_before_retrain": graves["error_before_retrain"]},
             "table": table.to_dict(), "stage_seconds": stages.times, "stage_cpu_seconds": stages.cpu, "total_seconds": total_time,
             "goals": [{"goal": g, "status": "PASS" if ok else "FAIL", "measured": m} for g, ok, m in goals] if check else [],
+            "goals_informational": lenet5_run,
         }
         Path(args.out).write_text(json.dumps(payload, indent=1, default=_json_default))
         print(f"wrote {args.out}")
-    return 1 if check and not all(ok for _, ok, _ in goals) else 0
+    return 1 if enforce and not all(ok for _, ok, _ in goals) else 0
 
 
 def _json_default(obj: Any) -> Any:

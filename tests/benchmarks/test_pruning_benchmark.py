@@ -1,0 +1,96 @@
+"""benchmarks/pruning.py: its command line, its recipes and (slow) its smoke runs.
+
+The benchmark is a script, not a module of the package, so it is loaded from its path.
+"""
+
+import copy
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from bayesstruct.datasets import load_digits
+from bayesstruct.prune import compute_saliency, get_masks, prune, prunable_layers
+
+SCRIPT = Path(__file__).resolve().parent.parent.parent / "benchmarks" / "pruning.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("pruning_benchmark", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(mod)
+        yield mod
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def test_unknown_arch_is_an_argparse_error_naming_the_option(bench, capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--arch", "alexnet", "--quick"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--arch" in err and "lenet5" in err and "lenet300" in err
+
+
+def test_every_arch_has_a_full_and_a_quick_recipe_of_its_own(bench):
+    assert set(bench.CONFIGS) == {(a, q) for a in ("lenet300", "lenet5") for q in (False, True)}
+    for (arch, _), cfg in bench.CONFIGS.items():
+        assert cfg.arch == arch
+        assert arch in bench.GOALS
+
+
+@pytest.mark.parametrize(("arch", "shape", "prunable"), [
+    # Han et al. 2015, Table 1: LeNet-300-100 has 267K parameters (266,200 weights + 410 biases) and
+    # LeNet-5 431K (430,500 weights: conv 500 + 25,000, fc 400,000 + 5,000; + 580 biases).
+    ("lenet300", (2, 784), 266_200),
+    ("lenet5", (2, 1, 28, 28), 430_500),
+])
+def test_full_recipes_build_the_papers_networks(bench, arch, shape, prunable):
+    net = bench.build_model(bench.CONFIGS[(arch, False)], torch.zeros(shape))
+    assert sum(m.weight.numel() for _, m in prunable_layers(net)) == prunable
+    assert net(torch.zeros(shape)).shape == (2, 10)
+
+
+def test_precomputed_obd_scores_prune_exactly_as_obd_does(bench):
+    # The benchmark computes OBD's Hessian diagonal once and prunes fresh copies of the dense net with
+    # it (FixedScores); that must be the same as calling prune(copy, "obd", ...) at each level.
+    x, y = load_digits(num_samples=200, seed=1)
+    x = x.to(torch.get_default_dtype())  # the float64 of conftest, as the net
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
+    opts = {"hessian": "gauss-newton"}
+    fixed = bench.FixedScores(compute_saliency(net, "obd", loss_fn=F.cross_entropy, data=(x, y), **opts))
+    for amount in (0.5, 0.9):
+        a, b = copy.deepcopy(net), copy.deepcopy(net)
+        prune(a, "obd", amount=amount, scope="global", loss_fn=F.cross_entropy, data=(x, y), **opts)
+        prune(b, fixed, amount=amount, scope="global")
+        for name, mask in get_masks(a).items():
+            assert torch.equal(mask, get_masks(b)[name])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["lenet300", "lenet5"])
+def test_quick_run_end_to_end(arch, tmp_path):
+    # ~20 s (lenet300) / ~50 s (lenet5) on the 2-core machine: slow.
+    out_json, figs = tmp_path / "out.json", tmp_path / "figs"
+    env = dict(os.environ, MPLBACKEND="Agg")
+    run = subprocess.run([sys.executable, str(SCRIPT), "--arch", arch, "--quick", "--no-progress", "--out", str(out_json),
+                          "--figures", str(figs)], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    suffix = "digits" if arch == "lenet300" else "digits_lenet5"
+    assert (figs / f"pruning_curve_{suffix}.png").stat().st_size > 0
+    assert (figs / f"weight_histograms_{suffix}.png").stat().st_size > 0
+    res = json.loads(out_json.read_text())
+    assert res["arch"] == arch and res["quick"] and res["goals"] == []
+    # a trained net on digits: far below the 90% error of chance (LeNet-5 reaches ~2%, the MLP ~3%)
+    assert res["dense_error"] < 0.1
+    assert len(res["table"]["rows"]) == 6
