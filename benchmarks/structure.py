@@ -2,6 +2,7 @@
 
     python benchmarks/structure.py [--seeds 5] [--skip-teacher] [--skip-speed] [--skip-digits] [--hidden-teacher]
     python benchmarks/structure.py --only-step   # step cost of the one-layer digits net only
+    python benchmarks/structure.py --gamma-ab    # the Γ site's share of that step (current / stock / fixed Γ)
 
 1. **Teacher** (issue 3, item 6). Data ``y = g(3 x1 - 2 x2 + 0.3) + N(0, 0.1²)`` from a
    known edge primitive ``g`` (``linear`` or ``linear_tanh``); the family is the edge
@@ -205,6 +206,75 @@ def step_cost(name: str, graph: StructureGraph, x: torch.Tensor, y: torch.Tensor
     return out
 
 
+def gamma_site_ab(repeats: int, rounds: int = 3) -> list[dict]:
+    """The Γ site's share of the packed jit mean-field step of the one-layer digits net, side by side.
+
+    Three compiled steps of ``fit_structure_posterior(jit=True, elbo="meanfield", pack_weights=True)``,
+    timed in alternating blocks (``_paired_median_ms``): **current** (the package's Γ prior and guide);
+    **stock** -- the same model and estimator with the stock torch/Pyro objects the package used before,
+    ``pyro.distributions.RelaxedOneHotCategorical`` built at every call as the prior and
+    ``TransformedDistribution(Normal(loc, scale).to_event(1), biject_to(simplex))`` as the guide; and
+    **fixed Γ** (Γ = (1/2, 1/2) given, no site: a diagnosis of what the site costs, not a fit).
+    """
+    from pyro.infer import JitTraceMeanField_ELBO, Trace_ELBO
+    from torch.distributions import biject_to, constraints
+
+    import bayesstruct.families.network as network
+
+    x, y = load_digits()
+    g = one_layer_graph(64, 10, hidden=32)
+    fixed = {e: torch.full((len(p),), 1.0 / len(p)) for e, p in g.edges.items()}
+    current = (network._gamma_prior, network._StickBreakingNormal)
+
+    def stock_prior(restriction, K, lam, kind, dtype, device):
+        return pyro.distributions.RelaxedOneHotCategorical(torch.tensor(lam, dtype=dtype),
+                                                           probs=torch.full((K,), 1.0 / K, dtype=dtype))
+
+    def stock_guide(loc, scale):
+        return pyro.distributions.TransformedDistribution(pyro.distributions.Normal(loc, scale).to_event(1),
+                                                          biject_to(constraints.simplex).with_cache())
+
+    def compiled_step(variant: str):
+        network._gamma_prior, network._StickBreakingNormal = (stock_prior, stock_guide) if variant == "stock" else current
+        gamma = fixed if variant == "fixed" else None
+
+        def m(x, y=None):
+            return network_model(x, y, graph=g, pack_weights=True, gamma=gamma)
+
+        guide = _normal_weights_guide_class()(m, init_scale=0.05)
+        Trace_ELBO(max_plate_nesting=1).loss(m, guide, x, y)
+        elbo = JitTraceMeanField_ELBO(max_plate_nesting=1, ignore_jit_warnings=True)
+        opt = _adam([p for _, p in pyro.get_param_store().named_parameters()], lr=0.01)
+
+        def step():
+            loss = elbo.differentiable_loss(m, guide, x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        step()  # compiles, with this variant's prior and guide in the trace
+        elbo._loss_and_surrogate_loss = elbo._differentiable_loss  # see fit_step_ms
+        return step
+
+    pyro.clear_param_store()  # the three share the guide's parameters (same names), so the same values
+    try:
+        with pyro.validation_enabled(False), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            steps = {v: compiled_step(v) for v in ("stock", "current", "fixed")}
+            rows = []
+            for r in range(rounds):
+                cur, old = _paired_median_ms(steps["current"], steps["stock"], repeats)
+                cur2, fix = _paired_median_ms(steps["current"], steps["fixed"], repeats)
+                rows.append(dict(current_ms=cur, stock_ms=old, current_vs_stock=cur / old, current2_ms=cur2,
+                                 fixed_ms=fix, current_vs_fixed=cur2 / fix))
+                print(f"Γ site, packed jit mean-field step (round {r + 1}): current {cur:.2f} ms vs stock torch/Pyro "
+                      f"Γ prior+guide {old:.2f} ms (ratio {cur / old:.3f}); current {cur2:.2f} ms vs fixed Γ "
+                      f"{fix:.2f} ms (ratio {cur2 / fix:.3f})", flush=True)
+    finally:
+        network._gamma_prior, network._StickBreakingNormal = current
+    return rows
+
+
 def run_speed(repeats: int, only_first: bool = False) -> list[dict]:
     x, y = load_digits()
     gen = torch.Generator().manual_seed(0)
@@ -284,9 +354,15 @@ def main() -> None:
     parser.add_argument("--hidden-teacher", action="store_true", help="add the hidden-layer teacher (slow)")
     parser.add_argument("--only-step", action="store_true",
                         help="only the step-cost timing of the one-layer digits net (no teacher, no digits fit)")
+    parser.add_argument("--gamma-ab", action="store_true",
+                        help="only the Γ site's share of the packed jit mean-field step: current vs stock "
+                             "torch/Pyro prior and guide vs fixed Γ, side by side")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, pyro {pyro.__version__}, {args.threads} thread(s)")
+    if args.gamma_ab:
+        gamma_site_ab(max(args.repeats, 100))
+        return
     if args.only_step:
         run_speed(args.repeats, only_first=True)
         return

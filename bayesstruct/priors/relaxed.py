@@ -31,11 +31,13 @@ Use :func:`structure_prior` to build one by name::
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from typing import Any
 
 import pyro.distributions as dist
 import torch
+from torch.distributions.utils import clamp_probs
 
 from bayesstruct._validation import check_positive
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
@@ -121,7 +123,46 @@ class GumbelSoftmax(_LocationTemperature, dist.RelaxedOneHotCategorical):
     def __init__(self, s: torch.Tensor, temperature: Any, validate_args: bool | None = None):
         self.s, temperature = self._location(s, temperature, normalize=True)
         super().__init__(temperature, probs=self.s, validate_args=validate_args)
+        K = int(self.s.shape[-1])  # a Python int (under a jit trace, sizes are traced tensors)
+        if temperature.numel() == 1 and not temperature.requires_grad:  # a constant: fold the log-normaliser
+            lam = float(temperature)
+            self._log_normalizer: Any = math.lgamma(K) + (K - 1) * math.log(lam)
+            self._lam: Any = lam
+        else:
+            self._log_normalizer = math.lgamma(K) + (K - 1) * temperature.log()
+            self._lam = temperature
 
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        r"""Closed-form Concrete log-density on the simplex (the formula above).
+
+        .. math::
+
+            \log p(\gamma) = \log (K-1)! + (K-1) \log\lambda
+                + \sum_k (\log s_k - (\lambda+1) \log\gamma_k)
+                - K \log \sum_k s_k \gamma_k^{-\lambda}
+
+        The value of Pyro's ``RelaxedOneHotCategorical.log_prob`` (an ``ExpRelaxedCategorical``
+        pushed through ``exp``, with the transform's log-Jacobian) to rounding, in 6 tensor
+        operations instead of about 20 -- what an SVI step of a small network pays for. As the
+        sum of a ``log_softmax``: :math:`\sum_k \log\mathrm{softmax}(\log s - \lambda \log\gamma)_k
+        - \sum_k \log\gamma_k` plus the constant.
+        """
+        if self._validate_args:
+            self._validate_sample(value)
+        log_value = value.log()
+        # sum_k score_k - K logsumexp(score) = sum_k log_softmax(score)_k: one fused kernel
+        logits = self.base_dist.logits
+        score = (torch.sub(logits, log_value, alpha=self._lam) if isinstance(self._lam, float)  # one op
+                 else logits - self._lam * log_value)
+        score = torch.log_softmax(score, -1)
+        return (score - log_value).sum(-1) + self._log_normalizer
+
+    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        r""":math:`\mathrm{softmax}((\log s + g) / \lambda)` with standard Gumbel :math:`g` (the same draws as Pyro's)."""
+        shape = self._extended_shape(sample_shape)
+        logits = self.base_dist.logits
+        u = clamp_probs(torch.rand(shape, dtype=logits.dtype, device=logits.device))
+        return torch.softmax((logits - (-u.log()).log()) / self._lam, -1)
 
 
 class TemperedDirichlet(_LocationTemperature, dist.Dirichlet):
