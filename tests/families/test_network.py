@@ -9,6 +9,7 @@ import torch
 from bayesstruct.evidence.density import ModelDensity
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 from bayesstruct.families.network import (
+    PACKED_WEIGHTS_SITE,
     NetworkFamily,
     TemperatureSweepRow,
     elbo_temperature_sweep,
@@ -258,11 +259,12 @@ def test_family_learned_precision_is_the_exact_type2_ml_point():
     assert row["weight_precision"] == pytest.approx(alpha) and row["weight_precision_mode"] == "learn"
 
 
-@pytest.mark.parametrize("mode, jit, elbo", [("fixed", False, "trace"), ("learn", False, "trace"),
-                                             ("prior", False, "trace"), ("learn", True, "trace"),
-                                             ("prior", True, "trace"), ("fixed", False, "meanfield"),
-                                             ("prior", True, "meanfield")])
-def test_svi_elbo_bounds_the_exact_evidence_in_every_precision_mode(mode, jit, elbo):
+@pytest.mark.parametrize("mode, jit, elbo, pack", [("fixed", False, "trace", False), ("learn", False, "trace", False),
+                                                   ("prior", False, "trace", False), ("learn", True, "trace", False),
+                                                   ("prior", True, "trace", False), ("fixed", False, "meanfield", False),
+                                                   ("prior", True, "meanfield", False), ("fixed", False, "trace", True),
+                                                   ("learn", True, "trace", True), ("prior", True, "meanfield", True)])
+def test_svi_elbo_bounds_the_exact_evidence_in_every_precision_mode(mode, jit, elbo, pack):
     # Reference: the closed-form evidence of the linear-Gaussian model; with a Gamma(2, 1) prior on α
     # the reference log ∫ p(y|α) p(α) dα and E[α | y] come from a 1-D quadrature in log α.
     # Tolerances: the ELBO is a bound (<= reference + 3 MC standard errors, ~0.05 nats with 4000
@@ -284,11 +286,15 @@ def test_svi_elbo_bounds_the_exact_evidence_in_every_precision_mode(mode, jit, e
         post_mean_alpha = float((torch.softmax(log_joint, 0) * grid.exp()).sum())
     post = fit_structure_posterior(g, x, y, task="regression", noise_scale=0.5, weight_precision=wp, num_steps=300,
                                    lr=0.1, seed=0, progress=False, num_elbo_particles=4000, num_gamma_samples=100,
-                                   jit=jit, elbo=elbo)  # jit: the same estimator compiled; meanfield: the
-    # same bound with the weights' KL in closed form -- same tolerances for all
+                                   jit=jit, elbo=elbo, pack_weights=pack)  # jit: the same estimator compiled;
+    # meanfield: the same bound with the weights' KL in closed form; pack: the same model with all
+    # weights in one site -- same tolerances for all
     assert post.elbo <= ref + 0.2, (post.elbo, ref)
     assert post.elbo >= ref - 2.5, (post.elbo, ref)
     assert post.weight_precision_mode == mode
+    assert set(post.weights) == set(weight_site_names(g))
+    if pack:
+        assert tuple(pyro.param(f"AutoNormal.locs.{PACKED_WEIGHTS_SITE}").shape) == (4,)
     if mode == "learn":
         # variational type-II ML: α = d / E_q||w||², equal to the exact maximiser up to the guide's error
         assert post.weight_precision == pytest.approx(float(grid.exp()[ev.argmax()]), rel=0.1)
