@@ -30,6 +30,7 @@ Note that a pruned layer's state-dict keys change to
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass, field
@@ -838,19 +839,60 @@ class OBD(Saliency):
     Hutchinson's estimate, the empirical Fisher, or each layer's reconstruction Hessian
     (:class:`HessianMode`).
 
+    The diagonal is that of the net as it is when :func:`prune` is called. With
+    ``num_stages > 1`` (and ``amount``) the removal is split into rounds, as OBS's: after
+    round ``t`` a fraction ``1 - (1 - amount)^(t / num_stages)`` of the survivors is gone (the
+    last round ends exactly at ``round(amount * n)`` per group), and the diagonal is
+    recomputed at the pruned net before each round, still without retraining -- LeCun et al.'s
+    "delete some low-saliency parameters, iterate" without the retraining step. On LeNet-300-100
+    at a well-fitted optimum, 16 rounds of the Gauss-Newton diagonal halve the test error of
+    one round at 10% kept (BENCHMARKS.md).
+
     Parameters
     ----------
     hessian : {"auto", "exact", "gauss-newton", "fisher", "hutchinson", "layerwise"}
     num_samples, seed : int
         For ``"hutchinson"``.
+    num_stages : int
+        Removal rounds with the diagonal recomputed in between (default 1; only with ``amount``).
     """
 
     needs_data = True
 
-    def __init__(self, hessian: str | HessianMode = "auto", num_samples: int = 100, seed: int = 0) -> None:
+    def __init__(self, hessian: str | HessianMode = "auto", num_samples: int = 100, seed: int = 0,
+                 num_stages: int = 1) -> None:
         super().__init__()
+        if isinstance(num_stages, bool) or not isinstance(num_stages, int) or num_stages < 1:
+            raise InvalidArgumentError(f"`num_stages` must be an integer >= 1; got {num_stages!r}")
         self.hessian = _enum(HessianMode, hessian, "hessian").value
-        self.num_samples, self.seed = num_samples, seed
+        self.num_samples, self.seed, self.num_stages = num_samples, seed, num_stages
+
+    def select(self, model, layers, request: _Request, loss_fn, data):
+        if self.num_stages == 1:
+            return super().select(model, layers, request, loss_fn, data)
+        if request.amount is None:
+            raise InvalidArgumentError("OBD with `num_stages` > 1 needs `amount` (a threshold has no rounds)")
+        work = copy.deepcopy(model)
+        work_layers = dict(prunable_layers(work))
+        masks = get_masks(work)
+        groups = [[n] for n in masks] if request.scope is Scope.LAYER else [list(masks)]
+        alive0 = [sum(int((masks[n] > 0).sum()) for n in g) for g in groups]
+        for t in range(1, self.num_stages + 1):
+            fraction = request.amount if t == self.num_stages else 1 - (1 - request.amount) ** (t / self.num_stages)
+            scores = {n: v.detach() for n, v in self.scores(work, list(work_layers.items()), loss_fn, data).items()}
+            masks = get_masks(work)
+            for g, n0 in zip(groups, alive0):
+                alive = sum(int((masks[n] > 0).sum()) for n in g)
+                step = int(round(fraction * n0)) - (n0 - alive)  # removed by the end of round t, less removed so far
+                if step <= 0:
+                    continue
+                sub = _Request(Scope.GLOBAL, step / alive, None)
+                remove = _lowest({n: scores[n] for n in g}, {n: masks[n] for n in g}, sub)
+                for n in g:
+                    mod = work_layers[n]
+                    _set_layer(mod, masks[n] * (~remove[n]).to(masks[n].dtype), mod.weight.detach().clone())
+        self.diagnostics["num_stages"] = self.num_stages
+        return get_masks(work), {n: m.weight.detach().clone() for n, m in layers}
 
     @property
     def needs_loss(self) -> bool:

@@ -14,6 +14,7 @@ from bayesstruct.datasets import load_digits, load_mnist
 from bayesstruct.nn.zoo import lenet300
 
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+from bayesstruct.prune.saliency import _set_layer
 from bayesstruct.prune import (
     PruneResult,
     compute_saliency,
@@ -200,6 +201,55 @@ def test_gauss_newton_diagonal_of_a_layer_called_twice():
     ref = _explicit_gauss_newton_diagonal(net, x, y, lambda z, t: 2 / 4 * torch.eye(4, dtype=z.dtype))
     ggn = hessian_diagonal(net, mse_loss, (x, y), hessian="gauss-newton")
     torch.testing.assert_close(ggn["lin"].reshape(-1), ref["lin"], rtol=1e-9, atol=1e-14)
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_staged_obd_recomputes_the_diagonal_between_rounds(scope):
+    net, (x, y) = trained_net()
+    labels = y.argmax(1)
+    staged = copy.deepcopy(net)
+    res = prune(staged, "obd", amount=0.7, scope=scope, loss_fn=cross_entropy, data=(x, labels),
+                hessian="gauss-newton", num_stages=3)
+    sizes = {"0": 24, "2": 18}
+    groups = [["0"], ["2"]] if scope == "layer" else [["0", "2"]]
+    # exactly round(amount * n) per group, as one round would remove
+    kept = {n: int(m.sum()) for n, m in get_masks(staged).items()}
+    for g in groups:
+        n0 = sum(sizes[n] for n in g)
+        assert sum(kept[n] for n in g) == n0 - round(0.7 * n0)
+    assert res.num_nonzero == sum(kept.values())
+    # the same as three calls of prune(), each with the diagonal of the net it is given
+    manual = copy.deepcopy(net)
+    removed = {tuple(g): 0 for g in groups}
+    for t in (1, 2, 3):
+        fraction = 0.7 if t == 3 else 1 - 0.3 ** (t / 3)
+        scores = compute_saliency(manual, "obd", loss_fn=cross_entropy, data=(x, labels), hessian="gauss-newton")
+        masks = get_masks(manual)
+        for g in groups:
+            n0 = sum(sizes[n] for n in g)
+            step = round(fraction * n0) - removed[tuple(g)]
+            alive = torch.cat([scores[n][masks[n] > 0] for n in g])
+            cut = alive.sort().values[step - 1]  # no ties in float64 scores
+            for n in g:
+                masks[n][(masks[n] > 0) & (scores[n] <= cut)] = 0
+            removed[tuple(g)] += step
+        for n, m in masks.items():
+            mod = dict(manual.named_modules())[n]
+            _set_layer(mod, m, mod.weight.detach().clone())  # install the round's masks
+    for n in sizes:
+        torch.testing.assert_close(get_masks(staged)[n], get_masks(manual)[n])
+    # and not what one round of the dense net's diagonal removes (2 weights differ here in each scope)
+    one = copy.deepcopy(net)
+    prune(one, "obd", amount=0.7, scope=scope, loss_fn=cross_entropy, data=(x, labels), hessian="gauss-newton")
+    assert any(not torch.equal(get_masks(one)[n], get_masks(staged)[n]) for n in sizes)
+    # the unpruned weights are the trained ones (OBD never moves survivors)
+    for n in sizes:
+        w0 = dict(net.named_modules())[n].weight.detach()
+        torch.testing.assert_close(dict(staged.named_modules())[n].weight.detach(), w0 * get_masks(staged)[n])
+    with pytest.raises(InvalidArgumentError, match="num_stages"):
+        prune(copy.deepcopy(net), "obd", threshold=1e-3, loss_fn=cross_entropy, data=(x, labels), num_stages=2)
+    with pytest.raises(InvalidArgumentError, match="num_stages"):
+        prune(copy.deepcopy(net), "obd", amount=0.5, loss_fn=cross_entropy, data=(x, labels), num_stages=0)
 
 
 def test_gauss_newton_equals_exact_hessian_for_a_model_linear_in_its_weights():
