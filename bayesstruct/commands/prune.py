@@ -76,6 +76,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     me.add_argument("--hessian", default="gauss-newton", choices=["gauss-newton", "fisher", "exact", "hutchinson", "layerwise", "auto"],
                     help="OBD's Hessian diagonal: of the loss (gauss-newton, fisher, exact, hutchinson, auto) or of each "
                          "layer's reconstruction error (layerwise) (default gauss-newton, LeCun et al.'s approximation)")
+    me.add_argument("--num-stages", type=int, default=None,
+                    help="obd and obs: removal rounds with the Hessian recomputed in between, no retraining "
+                         "(default 1 for obd, 4 for obs; needs --amount)")
     me.add_argument("--hessian-samples", type=int, default=None,
                     help="training examples the OBD/OBS Hessian is computed on (default 256 for obd, 2048 for obs: "
                          "layer-wise OBS needs more examples than a layer's inputs for a well-posed refit)")
@@ -106,7 +109,8 @@ def _check_args(args: argparse.Namespace) -> None:
             raise InvalidArgumentError(f"--threshold for graves is a relative density in (0, 1); got {args.threshold}")
     for flag, value, lo in (("--epochs", args.epochs, 0), ("--retrain-epochs", args.retrain_epochs, 0),
                             ("--batch-size", args.batch_size, 1), ("--hessian-samples", args.hessian_samples, 1),
-                            ("--finetune-steps", args.finetune_steps, 0), ("--vi-steps", args.vi_steps, 1)):
+                            ("--finetune-steps", args.finetune_steps, 0), ("--vi-steps", args.vi_steps, 1),
+                            ("--num-stages", args.num_stages, 1)):
         if value is not None and value < lo:
             raise InvalidArgumentError(f"{flag} must be an integer >= {lo}; got {value}")
     if not 1 <= args.bits <= 16 or not 1 <= args.index_bits <= 16:
@@ -220,6 +224,8 @@ def run_prune(args: argparse.Namespace) -> int:
     if args.method in ("magnitude", "obd", "obs", "deep-compression"):
         method = "magnitude" if args.method == "deep-compression" else args.method
         options = {"hessian": args.hessian} if method == "obd" else {"block": args.obs_block, "progress": progress} if method == "obs" else {}
+        if args.num_stages is not None and method in ("obd", "obs"):
+            options["num_stages"] = args.num_stages
         if args.rounds > 1:
             schedule = [(1.0 - args.amount) ** (r / args.rounds) for r in range(1, args.rounds + 1)]
             hist = iterative_prune(model, train_data, schedule=schedule, retrain_epochs=retrain_epochs,
@@ -269,6 +275,8 @@ def run_prune(args: argparse.Namespace) -> int:
             "rounds": args.rounds, "lr": args.lr, "batch_size": args.batch_size, "l2": args.l2, "seed": args.seed,
             "smoke": smoke, "bits": args.bits, "index_bits": args.index_bits,
             "obs_block": args.obs_block if args.method == "obs" else None, "hessian_samples": hessian_samples,
+            "num_stages": args.num_stages if args.method in ("obd", "obs") else None,
+            "hessian": args.hessian if args.method == "obd" else None,
         },
         "num_train": int(train_data[1].shape[0]),
         "dense_test_error": dense_error,

@@ -63,6 +63,9 @@ def test_graves_and_lenet5(tmp_path, capsys):
     assert abs(r["num_nonzero"] - 0.5 * r["num_weights"]) <= 1  # the threshold is placed between two distinct values
     r = run(tmp_path, "--method", "obd", "--arch", "lenet5", "--threshold", "1e-6", "--hessian-samples", "16")
     assert r["num_weights"] == 500 + 25000 + 50 * 2 * 2 * 500 + 5000 and r["config"]["arch"] == "lenet5"
+    r = run(tmp_path, "--method", "obd", "--amount", "0.6", "--num-stages", "3", "--hessian-samples", "64")
+    assert r["config"]["num_stages"] == 3 and r["config"]["hessian"] == "gauss-newton"
+    assert r["num_nonzero"] == r["num_weights"] - round(0.6 * r["num_weights"])  # rounds end exactly at --amount
 
 
 def test_obs_prunes_lenet300_layer_wise(tmp_path, capsys):
@@ -87,6 +90,7 @@ def test_obs_prunes_lenet300_layer_wise(tmp_path, capsys):
         (["--method", "graves", "--threshold", "2"], "--threshold"),
         (["--method", "deep-compression", "--amount", "0.5"], "--out"),
         (["--method", "obs", "--amount", "0.5", "--hessian-samples", "0"], "--hessian-samples"),
+        (["--method", "obd", "--amount", "0.5", "--num-stages", "0"], "--num-stages"),
         (["--method", "magnitude", "--amount", "0.5", "--dataset", "cifar"], "cifar"),
         (["--method", "magnitude", "--amount", "0.5", "--epochs", "-1"], "--epochs"),
         (["--method", "magnitude", "--threshold", "0.1", "--rounds", "2"], "--rounds"),
