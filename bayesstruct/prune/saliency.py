@@ -102,7 +102,9 @@ class HessianMode(str, Enum):
     (1989) used for OBD: the Hessian without the terms in the second derivatives of the
     network. Always >= 0; equal to the Hessian for a model linear in its weights. For
     ``cross_entropy`` it is the true (not the empirical) Fisher information,
-    ``H_n = diag(p_n) - p_n p_n^T``. Cost: one Jacobian of the output per example."""
+    ``H_n = diag(p_n) - p_n p_n^T``. Cost: one batched backward pass per output dimension
+    (per-example Jacobians where a prunable layer is called more than once per forward pass);
+    about 1 s for LeNet-300-100 on 4,096 MNIST images."""
     HUTCHINSON = "hutchinson"
     """Hutchinson's unbiased estimator ``E[z * Hz]``, Rademacher ``z``, seeded (``num_samples`` draws)."""
     LAYERWISE = "layerwise"
