@@ -71,6 +71,15 @@ def trained_net(seed=0):
     return net, make_data(seed)
 
 
+def retrain_with_decay(net, data, steps):
+    """Adam with weight decay on every parameter: without masks, the pruned weights would come back."""
+    opt = torch.optim.Adam(net.parameters(), lr=0.05, weight_decay=0.1)
+    for _ in range(steps):
+        opt.zero_grad()
+        mse_loss(net(data[0]), data[1]).backward()
+        opt.step()
+
+
 def flat_hessian(net, data):
     """Full Hessian of the loss w.r.t. all parameters flattened in named_parameters order."""
     names = [n for n, _ in net.named_parameters()]
@@ -320,11 +329,7 @@ def test_masks_never_revive_under_adam_weight_decay(amount, method):
     opts = {} if method == "magnitude" else {"loss_fn": mse_loss, "data": data}
     prune(net, method, amount=amount, **opts)
     masks = get_masks(net)
-    opt = torch.optim.Adam(net.parameters(), lr=0.05, weight_decay=0.1)
-    for _ in range(50):
-        opt.zero_grad()
-        mse_loss(net(data[0]), data[1]).backward()
-        opt.step()
+    retrain_with_decay(net, data, steps=50)
     for name, mod in [("0", net[0]), ("2", net[2])]:
         assert (mod.weight[masks[name] == 0] == 0).all()
         assert torch.equal(get_masks(net)[name], masks[name])
@@ -501,11 +506,7 @@ def test_row_obs_masks_stay_applied_and_only_kept_weights_move():
         assert not torch.equal(mod.weight[m1[n] > 0], before[n][m1[n] > 0])  # the OBS update moved the survivors
     prune(net, "obs", amount=0.5, block="row", scope="layer", loss_fn=mse_loss, data=data)  # cumulative
     m2 = get_masks(net)
-    opt = torch.optim.Adam(net.parameters(), lr=0.05, weight_decay=0.1)
-    for _ in range(20):
-        opt.zero_grad()
-        mse_loss(net(data[0]), data[1]).backward()
-        opt.step()
+    retrain_with_decay(net, data, steps=20)
     for n in ("0", "2"):
         assert (m2[n] <= m1[n]).all() and torch.equal(get_masks(net)[n], m2[n])
         assert (net[int(n)].weight[m2[n] == 0] == 0).all()
