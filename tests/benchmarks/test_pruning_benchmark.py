@@ -94,3 +94,31 @@ def test_quick_run_end_to_end(arch, tmp_path):
     # a trained net on digits: far below the 90% error of chance (LeNet-5 reaches ~2%, the MLP ~3%)
     assert res["dense_error"] < 0.1
     assert len(res["table"]["rows"]) == 6
+
+
+DIAGNOSIS = SCRIPT.parent / "obd_diagnosis.py"
+
+
+def test_obd_diagnosis_allocation_helpers_keep_the_requested_fractions():
+    spec = importlib.util.spec_from_file_location("obd_diagnosis", DIAGNOSIS)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    gen = torch.Generator().manual_seed(0)
+    scores = {"a": torch.rand(30, 20, generator=gen), "b": 3 * torch.rand(10, 5, generator=gen)}
+    alloc = mod.global_allocation(scores, 0.2)
+    kept = sum(alloc[n] * s.numel() for n, s in scores.items())
+    assert kept == pytest.approx(0.2 * 650, abs=0.5)
+    assert alloc["b"] > alloc["a"]  # layer b's scores are larger, so it keeps more in a global ranking
+    masks = mod.masks_at(scores, alloc)
+    for n, s in scores.items():
+        assert int(masks[n].sum()) == int(round(alloc[n] * s.numel()))
+        assert float(s[masks[n] > 0].min()) >= float(s[masks[n] == 0].max())  # the highest scores are the kept ones
+
+
+@pytest.mark.slow
+def test_obd_diagnosis_quick_run_prints_its_four_tables():
+    proc = subprocess.run([sys.executable, str(DIAGNOSIS), "--quick", "--no-progress"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0, proc.stderr
+    for head in ("1. allocation vs ranking", "2. OBD's ranking in one layer", "3. the input layer", "4. training loss"):
+        assert head in proc.stdout

@@ -1,0 +1,164 @@
+"""Why one-shot OBD loses to magnitude pruning on the converged LeNet-300-100: a per-layer diagnosis.
+
+The pruning benchmark (``benchmarks/pruning.py``) finds OBD's ``s_i = 1/2 h_ii theta_i^2``
+(LeCun, Denker & Solla 1989; the exact Gauss-Newton diagonal) worse than ``|theta_i|`` at
+every sparsity below 50% kept. This script separates the two choices a global ranking
+makes -- how many weights each layer keeps (the *allocation*) and which weights within a
+layer (the *ranking*) -- on the same dense net (the benchmark's recipe and seeds):
+
+1. both rankings under both allocations (magnitude's and OBD's global split);
+2. OBD's ranking in one layer only, magnitude's in the others, at magnitude's allocation;
+3. in the input layer, the two factors of the Gauss-Newton diagonal, ``h_(i,j) ~ u_i E[x_j^2]``:
+   ``theta^2 E[x_j^2]`` (the input's second moment; the layer-wise diagonal) and
+   ``theta^2 u_i`` (``u_i = sum_j h_(i,j) / sum_j E[x_j^2]``, the unit's downstream
+   sensitivity), with the number of hidden units left with no incoming weight ("dead");
+4. the training loss (on the Hessian's own images) after each one-shot pruning: OBD's
+   quadratic model is judged on the objective it approximates, not only on test error.
+
+Run: ``python benchmarks/obd_diagnosis.py`` (MNIST from ``../shared/data/mnist``, ~3 min on
+one core) or ``--quick`` (8x8 digits, seconds). Results in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from bayesstruct.prune import compute_saliency, evaluate, prune
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _load_pruning_benchmark():
+    """The recipe, data loading and dense training of ``benchmarks/pruning.py`` (a script, loaded by path)."""
+    spec = importlib.util.spec_from_file_location("pruning_benchmark", _HERE / "pruning.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look the module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _linear_weights(net) -> dict[str, torch.Tensor]:
+    return {n: m.weight.detach() for n, m in net.named_modules() if isinstance(m, torch.nn.Linear)}
+
+
+def global_allocation(scores: dict[str, torch.Tensor], keep: float) -> dict[str, float]:
+    """Fraction of each layer among the top ``keep`` of one ranking of all layers' ``scores``."""
+    flat = torch.cat([s.reshape(-1) for s in scores.values()])
+    k = max(1, int(round(keep * flat.numel())))
+    order = torch.argsort(flat, descending=True, stable=True)
+    kept = torch.zeros_like(flat, dtype=torch.bool)
+    kept[order[:k]] = True
+    return {n: float(part.float().mean()) for n, part in zip(scores, torch.split(kept, [s.numel() for s in scores.values()]))}
+
+
+def masks_at(scores: dict[str, torch.Tensor], allocation: dict[str, float]) -> dict[str, torch.Tensor]:
+    """Per layer, keep its ``allocation[n]`` highest-scoring weights (ties broken by position)."""
+    out = {}
+    for n, s in scores.items():
+        k = int(round(allocation[n] * s.numel()))
+        flat = torch.zeros(s.numel())
+        flat[torch.argsort(s.reshape(-1), descending=True, stable=True)[:k]] = 1.0
+        out[n] = flat.reshape(s.shape)
+    return out
+
+
+def _masked(dense, masks):
+    net = copy.deepcopy(dense)
+    with torch.no_grad():
+        for n, m in net.named_modules():
+            if n in masks:
+                m.weight.mul_(masks[n])
+    return net
+
+
+def main(argv: list[str] | None = None) -> int:
+    bench = _load_pruning_benchmark()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default=str(bench.DEFAULT_DATA), metavar="PATH", help="the four MNIST IDX .gz files; never downloaded")
+    p.add_argument("--quick", "--smoke", action="store_true", help="8x8 digits and the benchmark's small net")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    if args.threads < 1:
+        p.error("--threads must be >= 1")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    cfg = bench.CONFIGS[("lenet300", args.quick)]
+    t0 = time.perf_counter()
+    try:
+        train_data, test_data, label = bench.load_data(args, args.quick)
+    except bench.BayesStructError as exc:
+        print(f"error: --data: {exc}", file=sys.stderr)
+        return 2
+    dense = bench.build_model(cfg, train_data[0])
+    bench.phases(dense, train_data, cfg, cfg.dense_phases, seed=0)  # the benchmark's dense net
+    sal = bench.subset(train_data, cfg.obd_samples, 1)  # the benchmark's Hessian images
+    obd = compute_saliency(dense, "obd", loss_fn=F.cross_entropy, data=sal, hessian="gauss-newton")
+    mag = {n: w.abs() for n, w in _linear_weights(dense).items()}
+    first = next(iter(mag))
+    err = lambda masks: 100 * evaluate(_masked(dense, masks), test_data)  # noqa: E731
+    keeps = [k for k in cfg.oneshot_keep if k <= 0.3] or list(cfg.oneshot_keep)
+    print(f"{label}; dense test error {100 * evaluate(dense, test_data):.2f}%; OBD: Gauss-Newton diagonal on "
+          f"{len(sal[1])} training images")
+
+    rows1, rows2, rows3, rows4 = [], [], [], []
+    w1 = _linear_weights(dense)[first]
+    pixel = (sal[0].reshape(len(sal[1]), -1) ** 2).mean(0)
+    unit = (2 * obd[first] / w1.pow(2).clamp_min(1e-30)).sum(1) / pixel.sum().clamp_min(1e-30)
+    factors = {"magnitude": mag[first], "theta^2 E[x_j^2]": w1**2 * pixel[None, :], "theta^2 u_i": w1**2 * unit[:, None],
+               "OBD (both)": obd[first]}
+    for keep in tqdm(keeps, desc="obd diagnosis", disable=args.no_progress):
+        a_mag, a_obd = global_allocation(mag, keep), global_allocation(obd, keep)
+        rows1.append((keep, err(masks_at(mag, a_mag)), err(masks_at(obd, a_mag)), err(masks_at(obd, a_obd)),
+                      err(masks_at(mag, a_obd)), a_mag, a_obd))
+        rows2.append((keep, [err(masks_at({n: (obd[n] if n == layer else mag[n]) for n in mag}, a_mag)) for layer in mag]))
+        cells = []
+        for s in factors.values():
+            masks = masks_at({**mag, first: s}, a_mag)
+            cells.append((err(masks), int((masks[first].sum(1) == 0).sum())))
+        rows3.append((keep, cells))
+        losses = []
+        for method in ("magnitude", bench.FixedScores(obd)):
+            net = copy.deepcopy(dense)
+            prune(net, method, amount=1.0 - keep, scope="global")
+            with torch.no_grad():
+                losses.append(float(F.cross_entropy(net(sal[0]), sal[1])))
+        rows4.append((keep, *losses))
+
+    names = list(mag)
+    print("\n1. allocation vs ranking (test error %, whole net; allocation = fraction kept per layer)")
+    print("| kept | magnitude | OBD ranking, magnitude's allocation | OBD | magnitude ranking, OBD's allocation | magnitude's allocation | OBD's allocation |")
+    print("|---:|---:|---:|---:|---:|---|---|")
+    for keep, a, b, c, d, am, ao in rows1:
+        fmt = lambda al: " / ".join(f"{100 * al[n]:.1f}" for n in names)  # noqa: E731
+        print(f"| {keep:g} | {a:.2f} | {b:.2f} | {c:.2f} | {d:.2f} | {fmt(am)} | {fmt(ao)} |")
+    print("\n2. OBD's ranking in one layer, magnitude's elsewhere, magnitude's allocation (test error %)")
+    print("| kept | magnitude everywhere | " + " | ".join(f"OBD in layer {n}" for n in names) + " |")
+    print("|---:|---:|" + "---:|" * len(names))
+    for (keep, cells), r1 in zip(rows2, rows1):
+        print(f"| {keep:g} | {r1[1]:.2f} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+    print(f"\n3. the input layer ({first}): factors of the Gauss-Newton diagonal, others magnitude (test error %, dead hidden units)")
+    print("| kept | " + " | ".join(factors) + " |")
+    print("|---:|" + "---:|" * len(factors))
+    for keep, cells in rows3:
+        print(f"| {keep:g} | " + " | ".join(f"{e:.2f} ({d})" for e, d in cells) + " |")
+    print(f"\n4. training loss on the {len(sal[1])} Hessian images after one-shot pruning (nats)")
+    print("| kept | magnitude | OBD |")
+    print("|---:|---:|---:|")
+    for keep, lm, lo in rows4:
+        print(f"| {keep:g} | {lm:.4f} | {lo:.4f} |")
+    print(f"\n{time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
