@@ -13,7 +13,13 @@ layer (the *ranking*) -- on the same dense net (the benchmark's recipe and seeds
    ``theta^2 u_i`` (``u_i = sum_j h_(i,j) / sum_j E[x_j^2]``, the unit's downstream
    sensitivity), with the number of hidden units left with no incoming weight ("dead");
 4. the training loss (on the Hessian's own images) after each one-shot pruning: OBD's
-   quadratic model is judged on the objective it approximates, not only on test error.
+   quadratic model is judged on the objective it approximates, not only on test error;
+5. in the input layer alone, the loss rise OBD predicts, ``sum 1/2 h_ii dtheta_i^2``, against
+   the same Gauss-Newton quadratic with the cross-terms within each hidden unit's row,
+   ``1/2N sum_n sum_i c_(n,i) (dtheta_i . x_n)^2`` (``c_(n,i) = J_(n,i)^T H_n J_(n,i)``, the
+   curvature of example n's loss in unit i's pre-activation; its diagonal is OBD's ``h``),
+   and the rise measured: diagonal vs block isolates the cross-terms of the correlated,
+   non-negative pixels, block vs measured the loss's departure from its quadratic model.
 
 Run: ``python benchmarks/obd_diagnosis.py`` (MNIST from ``../shared/data/mnist``, ~3 min on
 one core) or ``--quick`` (8x8 digits, seconds). Results in BENCHMARKS.md.
@@ -71,6 +77,27 @@ def masks_at(scores: dict[str, torch.Tensor], allocation: dict[str, float]) -> d
     return out
 
 
+def unit_curvature(dense, x, y) -> torch.Tensor:
+    """``c_(n,i) = J_(n,i)^T H_n J_(n,i)`` ``(N, H)``: the Gauss-Newton curvature of example n's
+    cross-entropy in the first layer's pre-activation ``z_i`` (``J`` the Jacobian of the logits
+    w.r.t. ``z``, ``H_n = diag(p_n) - p_n p_n^T``). The first layer's Gauss-Newton diagonal is
+    ``h_(i,j) = 1/N sum_n c_(n,i) x_(n,j)^2``."""
+    first, rest = dense[0], dense[1:]
+    with torch.no_grad():
+        z = first(x)
+        p = torch.softmax(rest(z), -1)
+    jac = torch.func.vmap(torch.func.jacrev(rest))(z)  # (N, C, H)
+    hj = p[:, :, None] * jac - p[:, :, None] * torch.einsum("nc,nch->nh", p, jac)[:, None, :]
+    return torch.einsum("nch,nch->nh", jac, hj).detach()
+
+
+def quadratic_rise(c, x, delta, diagonal: bool) -> float:
+    """Gauss-Newton prediction of the mean loss rise when the first layer's weights move by ``delta`` (H, D)."""
+    if diagonal:
+        return float(0.5 * (c * (x**2 @ (delta**2).T)).sum(1).mean())
+    return float(0.5 * (c * (x @ delta.T) ** 2).sum(1).mean())
+
+
 def _masked(dense, masks):
     net = copy.deepcopy(dense)
     with torch.no_grad():
@@ -110,8 +137,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{label}; dense test error {100 * evaluate(dense, test_data):.2f}%; OBD: Gauss-Newton diagonal on "
           f"{len(sal[1])} training images")
 
-    rows1, rows2, rows3, rows4 = [], [], [], []
+    rows1, rows2, rows3, rows4, rows5 = [], [], [], [], []
     w1 = _linear_weights(dense)[first]
+    xs = sal[0].reshape(len(sal[1]), -1)
+    curv = unit_curvature(dense, xs, sal[1])
+    own = 0.5 * (curv.T @ xs**2) / len(sal[1]) * w1**2  # OBD's saliency of the first layer, from c
+    if not torch.allclose(own, obd[first], rtol=1e-3, atol=1e-6 * float(own.abs().max())):
+        raise RuntimeError("unit_curvature does not reproduce the Gauss-Newton diagonal of the first layer")
+    with torch.no_grad():
+        base = float(F.cross_entropy(dense(sal[0]), sal[1]))
     pixel = (sal[0].reshape(len(sal[1]), -1) ** 2).mean(0)
     unit = (2 * obd[first] / w1.pow(2).clamp_min(1e-30)).sum(1) / pixel.sum().clamp_min(1e-30)
     factors = {"magnitude": mag[first], "theta^2 E[x_j^2]": w1**2 * pixel[None, :], "theta^2 u_i": w1**2 * unit[:, None],
@@ -133,6 +167,14 @@ def main(argv: list[str] | None = None) -> int:
             with torch.no_grad():
                 losses.append(float(F.cross_entropy(net(sal[0]), sal[1])))
         rows4.append((keep, *losses))
+        cells = []
+        for s in (mag[first], obd[first]):
+            mask = masks_at({first: s}, a_mag)
+            delta = (w1 * (1 - mask[first])).to(xs.dtype)
+            with torch.no_grad():
+                rise = float(F.cross_entropy(_masked(dense, mask)(sal[0]), sal[1])) - base
+            cells.append((quadratic_rise(curv, xs, delta, True), quadratic_rise(curv, xs, delta, False), rise))
+        rows5.append((keep, cells))
 
     names = list(mag)
     print("\n1. allocation vs ranking (test error %, whole net; allocation = fraction kept per layer)")
@@ -156,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     print("|---:|---:|---:|")
     for keep, lm, lo in rows4:
         print(f"| {keep:g} | {lm:.4f} | {lo:.4f} |")
+    print(f"\n5. the input layer ({first}) pruned alone at magnitude's allocation: training-loss rise (nats), "
+          "predicted by the Gauss-Newton quadratic without / with the cross-terms within each unit's row, and measured")
+    print("| kept | magnitude: diagonal | block | measured | OBD: diagonal | block | measured |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for keep, cells in rows5:
+        print(f"| {keep:g} | " + " | ".join(f"{a:.4f} | {b:.4f} | {c:.4f}" for a, b, c in cells) + " |")
     print(f"\n{time.perf_counter() - t0:.0f} s")
     return 0
 

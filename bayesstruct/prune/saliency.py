@@ -100,7 +100,10 @@ class HessianMode(str, Enum):
     ``n`` w.r.t. the weights, ``H_n`` the Hessian of the loss w.r.t. that output, its negative
     eigenvalues clipped to 0) -- the Levenberg-Marquardt approximation LeCun, Denker & Solla
     (1989) used for OBD: the Hessian without the terms in the second derivatives of the
-    network. Always >= 0; equal to the Hessian for a model linear in its weights. For
+    network. Always >= 0; equal to the Hessian for a model linear in its weights, and its
+    *diagonal* equals the exact diagonal for a ReLU network (almost everywhere: the output is
+    piecewise linear in any single weight, so the dropped term ``sum_k dL/df_k d^2f_k/dtheta_i^2``
+    vanishes; not for tanh or sigmoid units, LeCun's own). For
     ``cross_entropy`` it is the true (not the empirical) Fisher information,
     ``H_n = diag(p_n) - p_n p_n^T``. Cost: one batched backward pass per output dimension
     (per-example Jacobians where a prunable layer is called more than once per forward pass);

@@ -99,10 +99,16 @@ def test_quick_run_end_to_end(arch, tmp_path):
 DIAGNOSIS = SCRIPT.parent / "obd_diagnosis.py"
 
 
-def test_obd_diagnosis_allocation_helpers_keep_the_requested_fractions():
+@pytest.fixture(scope="module")
+def diagnosis():
     spec = importlib.util.spec_from_file_location("obd_diagnosis", DIAGNOSIS)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_obd_diagnosis_allocation_helpers_keep_the_requested_fractions(diagnosis):
+    mod = diagnosis
     gen = torch.Generator().manual_seed(0)
     scores = {"a": torch.rand(30, 20, generator=gen), "b": 3 * torch.rand(10, 5, generator=gen)}
     alloc = mod.global_allocation(scores, 0.2)
@@ -115,10 +121,34 @@ def test_obd_diagnosis_allocation_helpers_keep_the_requested_fractions():
         assert float(s[masks[n] > 0].min()) >= float(s[masks[n] == 0].max())  # the highest scores are the kept ones
 
 
+def test_obd_diagnosis_unit_curvature_is_the_gauss_newton_of_the_first_layer(diagnosis):
+    from bayesstruct.nn.zoo import lenet300
+    from bayesstruct.prune import hessian_diagonal
+
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(64, 12, generator=gen)
+    y = torch.randint(0, 4, (64,), generator=gen)
+    torch.manual_seed(1)
+    net = lenet300(12, 4, hidden=(9, 5))
+    curv = diagnosis.unit_curvature(net, x, y)
+    ggn = hessian_diagonal(net, F.cross_entropy, (x, y), hessian="gauss-newton")["0"]
+    torch.testing.assert_close(curv.T @ x**2 / len(y), ggn, rtol=1e-4, atol=1e-9)
+    # one weight moved: no cross-terms, the block and the diagonal predictions agree
+    delta = torch.zeros(9, 12)
+    delta[3, 7] = 0.5
+    assert diagnosis.quadratic_rise(curv, x, delta, False) == pytest.approx(diagnosis.quadratic_rise(curv, x, delta, True), rel=1e-5)
+    assert diagnosis.quadratic_rise(curv, x, delta, True) == pytest.approx(0.5 * float(ggn[3, 7]) * 0.25, rel=1e-4)
+    # a whole row of one sign on non-negative inputs: the cross-terms add up
+    delta = torch.zeros(9, 12)
+    delta[3] = 0.1
+    assert diagnosis.quadratic_rise(curv, x, delta, False) > 2 * diagnosis.quadratic_rise(curv, x, delta, True)
+
+
 @pytest.mark.slow
-def test_obd_diagnosis_quick_run_prints_its_four_tables():
+def test_obd_diagnosis_quick_run_prints_its_five_tables():
     proc = subprocess.run([sys.executable, str(DIAGNOSIS), "--quick", "--no-progress"], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
     assert proc.returncode == 0, proc.stderr
-    for head in ("1. allocation vs ranking", "2. OBD's ranking in one layer", "3. the input layer", "4. training loss"):
+    for head in ("1. allocation vs ranking", "2. OBD's ranking in one layer", "3. the input layer", "4. training loss",
+                 "5. the input layer (0) pruned alone"):
         assert head in proc.stdout

@@ -273,6 +273,23 @@ def test_gauss_newton_equals_exact_hessian_for_a_model_linear_in_its_weights():
     torch.testing.assert_close(ggn, exact, rtol=1e-10, atol=1e-14)
 
 
+def test_gauss_newton_diagonal_is_the_exact_diagonal_of_a_relu_net_but_not_of_a_tanh_net():
+    # a ReLU net is piecewise linear in each single weight: d^2 f / d theta_i^2 = 0, so the
+    # diagonals agree; with tanh hidden units the first layer's entries do not
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(80, 6, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (80,), generator=g)
+    for act, equal in ((nn.ReLU, True), (nn.Tanh, False)):
+        torch.manual_seed(4)
+        net = nn.Sequential(nn.Linear(6, 7), act(), nn.Linear(7, 5), act(), nn.Linear(5, 3)).double()
+        exact = hessian_diagonal(net, cross_entropy, (x, y), hessian="exact")
+        ggn = hessian_diagonal(net, cross_entropy, (x, y), hessian="gauss-newton")
+        gap = max(((exact[k] - ggn[k]).abs().max() / exact[k].abs().max()).item() for k in ("0", "2"))
+        assert (gap < 1e-10) if equal else (gap > 0.05), (act, gap)
+        # the last layer is linear in its weights under either activation
+        torch.testing.assert_close(ggn["4"], exact["4"], rtol=1e-10, atol=1e-14)
+
+
 def test_layerwise_obd_diagonal_is_the_reconstruction_hessian_diagonal():
     net, data = trained_net()
     diag = hessian_diagonal(net, None, data, hessian="layerwise")
