@@ -21,7 +21,7 @@ layer (the *ranking*) -- on the same dense net (the benchmark's recipe and seeds
    and the rise measured: diagonal vs block isolates the cross-terms of the correlated,
    non-negative pixels, block vs measured the loss's departure from its quadratic model.
 
-Run: ``python benchmarks/obd_diagnosis.py`` (MNIST from ``../shared/data/mnist``, ~3 min on
+Run: ``python benchmarks/obd_diagnosis.py`` (MNIST from ``../shared/data/mnist``, ~1 min on
 one core) or ``--quick`` (8x8 digits, seconds). Results in BENCHMARKS.md.
 """
 
