@@ -18,8 +18,11 @@ layer (the *ranking*) -- on the same dense net (the benchmark's recipe and seeds
    the same Gauss-Newton quadratic with the cross-terms within each hidden unit's row,
    ``1/2N sum_n sum_i c_(n,i) (dtheta_i . x_n)^2`` (``c_(n,i) = J_(n,i)^T H_n J_(n,i)``, the
    curvature of example n's loss in unit i's pre-activation; its diagonal is OBD's ``h``),
-   and the rise measured: diagonal vs block isolates the cross-terms of the correlated,
-   non-negative pixels, block vs measured the loss's departure from its quadratic model.
+   the rise with every ReLU frozen at the dense net's on/off pattern (the logits then move
+   linearly, so this is the exact loss along the line the quadratic expands) and the rise
+   measured: diagonal vs block isolates the cross-terms of the correlated, non-negative
+   pixels, block vs frozen the softmax cross-entropy's departure from its quadratic, frozen
+   vs measured the hidden units that switch on or off.
 
 Run: ``python benchmarks/obd_diagnosis.py`` (MNIST from ``../shared/data/mnist``, ~1 min on
 one core) or ``--quick`` (8x8 digits, seconds). Results in BENCHMARKS.md.
@@ -98,6 +101,28 @@ def quadratic_rise(c, x, delta, diagonal: bool) -> float:
     return float(0.5 * (c * (x @ delta.T) ** 2).sum(1).mean())
 
 
+def frozen_gate_logits(dense, pruned, x) -> tuple[torch.Tensor, float]:
+    """Logits of ``pruned`` with every ReLU held at the on/off pattern ``dense`` has on each
+    example, and the fraction of (example, unit) gates of the first ReLU that ``pruned`` flips.
+
+    With the gates frozen the logits are linear in the first layer's weights, so the loss rise
+    of this net is the cross-entropy along an exactly linear path in logit space: the
+    Gauss-Newton block quadratic is its second-order Taylor expansion. The measured rise
+    minus this one is what the gates that switch on or off add."""
+    h_d, h_p, flipped = x, x, None
+    for m_d, m_p in zip(dense, pruned):
+        if isinstance(m_d, torch.nn.ReLU):
+            gate = h_d > 0
+            if flipped is None:
+                flipped = float(((h_p > 0) != gate).float().mean())
+            h_d, h_p = h_d * gate, h_p * gate
+        elif isinstance(m_d, (torch.nn.Linear, torch.nn.Flatten)):
+            h_d, h_p = m_d(h_d), m_p(h_p)
+        else:
+            raise TypeError(f"dense: expected a Sequential of Linear, ReLU and Flatten layers, got {type(m_d).__name__}")
+    return h_p, (0.0 if flipped is None else flipped)
+
+
 def _masked(dense, masks):
     net = copy.deepcopy(dense)
     with torch.no_grad():
@@ -172,8 +197,12 @@ def main(argv: list[str] | None = None) -> int:
             mask = masks_at({first: s}, a_mag)
             delta = (w1 * (1 - mask[first])).to(xs.dtype)
             with torch.no_grad():
-                rise = float(F.cross_entropy(_masked(dense, mask)(sal[0]), sal[1])) - base
-            cells.append((quadratic_rise(curv, xs, delta, True), quadratic_rise(curv, xs, delta, False), rise))
+                pruned = _masked(dense, mask)
+                rise = float(F.cross_entropy(pruned(sal[0]), sal[1])) - base
+                logits, flipped = frozen_gate_logits(dense, pruned, sal[0])
+                frozen = float(F.cross_entropy(logits, sal[1])) - base
+            cells.append((quadratic_rise(curv, xs, delta, True), quadratic_rise(curv, xs, delta, False), frozen, rise,
+                          100 * flipped))
         rows5.append((keep, cells))
 
     names = list(mag)
@@ -199,11 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     for keep, lm, lo in rows4:
         print(f"| {keep:g} | {lm:.4f} | {lo:.4f} |")
     print(f"\n5. the input layer ({first}) pruned alone at magnitude's allocation: training-loss rise (nats), "
-          "predicted by the Gauss-Newton quadratic without / with the cross-terms within each unit's row, and measured")
-    print("| kept | magnitude: diagonal | block | measured | OBD: diagonal | block | measured |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+          "predicted by the Gauss-Newton quadratic without / with the cross-terms within each unit's row, measured with "
+          "the ReLU gates frozen at the dense net's pattern, measured; % of the first layer's gates flipped")
+    print("| kept | magnitude: diagonal | block | frozen gates | measured | gates flipped | "
+          "OBD: diagonal | block | frozen gates | measured | gates flipped |")
+    print("|---:|" + "---:|" * 10)
     for keep, cells in rows5:
-        print(f"| {keep:g} | " + " | ".join(f"{a:.4f} | {b:.4f} | {c:.4f}" for a, b, c in cells) + " |")
+        print(f"| {keep:g} | " + " | ".join(" | ".join(f"{v:.4f}" for v in c[:4]) + f" | {c[4]:.1f}%" for c in cells) + " |")
     print(f"\n{time.perf_counter() - t0:.0f} s")
     return 0
 

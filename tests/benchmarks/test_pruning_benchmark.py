@@ -144,6 +144,33 @@ def test_obd_diagnosis_unit_curvature_is_the_gauss_newton_of_the_first_layer(dia
     assert diagnosis.quadratic_rise(curv, x, delta, False) > 2 * diagnosis.quadratic_rise(curv, x, delta, True)
 
 
+def test_obd_diagnosis_frozen_gates_are_linear_in_the_first_layer(diagnosis):
+    import copy
+
+    from bayesstruct.nn.zoo import lenet300
+
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(50, 12, generator=gen)
+    torch.manual_seed(2)
+    net = lenet300(12, 4, hidden=(9, 5))
+    with torch.no_grad():
+        logits, flipped = diagnosis.frozen_gate_logits(net, net, x)
+        torch.testing.assert_close(logits, net(x))
+        assert flipped == 0.0
+        moved = [copy.deepcopy(net) for _ in range(3)]
+        delta = torch.randn(9, 12, generator=gen)
+        for t, m in zip((0.0, 1.0, 2.0), moved):
+            m[0].weight.add_(t * delta)
+        out = [diagnosis.frozen_gate_logits(net, m, x) for m in moved]
+    # linear in the first layer's weights: equal steps give equal changes of the logits
+    torch.testing.assert_close(out[2][0] - out[1][0], out[1][0] - out[0][0], rtol=1e-5, atol=1e-5)
+    # a unit-variance move of every weight flips some gates, and then the real net is not linear
+    assert out[2][1] > 0.0
+    assert not torch.allclose(moved[2](x) - moved[1](x), moved[1](x) - moved[0](x), atol=1e-3)
+    with pytest.raises(TypeError, match="dense"):
+        diagnosis.frozen_gate_logits(torch.nn.Sequential(torch.nn.Tanh()), torch.nn.Sequential(torch.nn.Tanh()), x)
+
+
 @pytest.mark.slow
 def test_obd_diagnosis_quick_run_prints_its_five_tables():
     proc = subprocess.run([sys.executable, str(DIAGNOSIS), "--quick", "--no-progress"], capture_output=True, text=True,
