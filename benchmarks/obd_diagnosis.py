@@ -34,6 +34,7 @@ import argparse
 import copy
 import importlib.util
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -132,6 +133,43 @@ def _masked(dense, masks):
     return net
 
 
+def figure_rise(path: Path, rows5, title: str) -> None:
+    """Table 5 as a figure: the loss rise of the input layer's two masks against the fraction
+    kept, predicted (diagonal, block) and measured (frozen gates, real), on a log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+
+    keeps = [k for k, _ in rows5]
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    labels = ("OBD's quadratic (diagonal)", "quadratic + row cross-terms", "measured, ReLU gates frozen", "measured")
+    colors = ("tab:gray", "tab:blue", "tab:orange", "tab:red")
+    styles = {"magnitude's mask": "--", "OBD's mask": "-"}
+    for m, style in enumerate(styles.values()):
+        for q, color in enumerate(colors):
+            ax.plot(keeps, [cells[m][q] for _, cells in rows5], style, color=color, marker="o", ms=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(keeps))
+    ax.xaxis.set_major_formatter(FixedFormatter([f"{100 * k:g}%" for k in keeps]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.invert_xaxis()
+    ax.set_xlabel("fraction of the input layer's weights kept (magnitude's allocation)")
+    ax.set_ylabel("training-loss rise (nats)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    what = ax.legend([Line2D([], [], color=c) for c in colors], labels, fontsize=8, loc="lower right")
+    ax.add_artist(what)
+    ax.legend([Line2D([], [], color="black", linestyle=st) for st in styles.values()], list(styles), fontsize=8,
+              loc="upper left")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     bench = _load_pruning_benchmark()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -139,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", "--smoke", action="store_true", help="8x8 digits and the benchmark's small net")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--figure", default=None, metavar="PATH",
+                   help="where table 5's figure goes (default: figures/obd_diagnosis_mnist.png; a temporary folder with --quick)")
     args = p.parse_args(argv)
     if args.threads < 1:
         p.error("--threads must be >= 1")
@@ -235,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     print("|---:|" + "---:|" * 10)
     for keep, cells in rows5:
         print(f"| {keep:g} | " + " | ".join(" | ".join(f"{v:.4f}" for v in c[:4]) + f" | {c[4]:.1f}%" for c in cells) + " |")
+    figure = Path(args.figure) if args.figure else (Path(tempfile.mkdtemp()) / "obd_diagnosis_digits.png" if args.quick
+                                                   else _HERE.parent / "figures" / "obd_diagnosis_mnist.png")
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    figure_rise(figure, rows5, ("8x8 digits, the small net" if args.quick else "MNIST, LeNet-300-100") + ": the input layer pruned alone")
+    print(f"\nfigure written to {figure}")
     print(f"\n{time.perf_counter() - t0:.0f} s")
     return 0
 

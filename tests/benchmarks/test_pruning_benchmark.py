@@ -179,3 +179,5 @@ def test_obd_diagnosis_quick_run_prints_its_five_tables():
     for head in ("1. allocation vs ranking", "2. OBD's ranking in one layer", "3. the input layer", "4. training loss",
                  "5. the input layer (0) pruned alone"):
         assert head in proc.stdout
+    figure = Path(proc.stdout.split("figure written to ")[1].splitlines()[0])
+    assert figure.suffix == ".png" and figure.stat().st_size > 10_000 and SCRIPT.parent.parent not in figure.parents
