@@ -853,6 +853,14 @@ class OBD(Saliency):
     at a well-fitted optimum, 16 rounds of the Gauss-Newton diagonal halve the test error of
     one round at 10% kept (BENCHMARKS.md).
 
+    When it can mislead: ``1/2 h_ii theta_i^2`` is the rise of a quadratic expanded at the
+    optimum. With a softmax cross-entropy at a confident optimum most examples have
+    ``p(1 - p) ~ 0``, so the curvature is small exactly where the loss turns linear once the
+    margins shrink, and removing many weights at once costs far more than predicted. On the
+    converged LeNet-300-100 the measured rise of OBD's input-layer mask is ~50x its
+    prediction (magnitude's ~5x), and one-shot OBD loses to magnitude from 30% kept down
+    (``benchmarks/obd_diagnosis.py``); :class:`OBS` with its compensating update does not.
+
     Parameters
     ----------
     hessian : {"auto", "exact", "gauss-newton", "fisher", "hutchinson", "layerwise"}
