@@ -95,7 +95,7 @@ def unit_curvature(dense, x, y) -> torch.Tensor:
     return torch.einsum("nch,nch->nh", jac, hj).detach()
 
 
-def quadratic_rise(c, x, delta, diagonal: bool) -> float:
+def quadratic_rise(c, x, delta, *, diagonal: bool) -> float:
     """Gauss-Newton prediction of the mean loss rise when the first layer's weights move by ``delta`` (H, D)."""
     if diagonal:
         return float(0.5 * (c * (x**2 @ (delta**2).T)).sum(1).mean())
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         raise RuntimeError("unit_curvature does not reproduce the Gauss-Newton diagonal of the first layer")
     with torch.no_grad():
         base = float(F.cross_entropy(dense(sal[0]), sal[1]))
-    pixel = (sal[0].reshape(len(sal[1]), -1) ** 2).mean(0)
+    pixel = (xs**2).mean(0)
     unit = (2 * obd[first] / w1.pow(2).clamp_min(1e-30)).sum(1) / pixel.sum().clamp_min(1e-30)
     factors = {"magnitude": mag[first], "theta^2 E[x_j^2]": w1**2 * pixel[None, :], "theta^2 u_i": w1**2 * unit[:, None],
                "OBD (both)": obd[first]}
@@ -235,14 +235,14 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         for s in (mag[first], obd[first]):
             mask = masks_at({first: s}, a_mag)
-            delta = (w1 * (1 - mask[first])).to(xs.dtype)
+            delta = w1 * (1 - mask[first])
             with torch.no_grad():
                 pruned = _masked(dense, mask)
                 rise = float(F.cross_entropy(pruned(sal[0]), sal[1])) - base
                 logits, flipped = frozen_gate_logits(dense, pruned, sal[0])
                 frozen = float(F.cross_entropy(logits, sal[1])) - base
-            cells.append((quadratic_rise(curv, xs, delta, True), quadratic_rise(curv, xs, delta, False), frozen, rise,
-                          100 * flipped))
+            predicted = [quadratic_rise(curv, xs, delta, diagonal=d) for d in (True, False)]
+            cells.append((*predicted, frozen, rise, 100 * flipped))
         rows5.append((keep, cells))
 
     names = list(mag)

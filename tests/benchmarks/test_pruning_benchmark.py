@@ -16,7 +16,8 @@ import torch
 from torch.nn import functional as F
 
 from bayesstruct.datasets import load_digits
-from bayesstruct.prune import compute_saliency, get_masks, prune, prunable_layers
+from bayesstruct.nn.zoo import lenet300
+from bayesstruct.prune import compute_saliency, get_masks, hessian_diagonal, prune, prunable_layers
 
 SCRIPT = Path(__file__).resolve().parent.parent.parent / "benchmarks" / "pruning.py"
 
@@ -108,23 +109,19 @@ def diagnosis():
 
 
 def test_obd_diagnosis_allocation_helpers_keep_the_requested_fractions(diagnosis):
-    mod = diagnosis
     gen = torch.Generator().manual_seed(0)
     scores = {"a": torch.rand(30, 20, generator=gen), "b": 3 * torch.rand(10, 5, generator=gen)}
-    alloc = mod.global_allocation(scores, 0.2)
+    alloc = diagnosis.global_allocation(scores, 0.2)
     kept = sum(alloc[n] * s.numel() for n, s in scores.items())
     assert kept == pytest.approx(0.2 * 650, abs=0.5)
     assert alloc["b"] > alloc["a"]  # layer b's scores are larger, so it keeps more in a global ranking
-    masks = mod.masks_at(scores, alloc)
+    masks = diagnosis.masks_at(scores, alloc)
     for n, s in scores.items():
         assert int(masks[n].sum()) == int(round(alloc[n] * s.numel()))
         assert float(s[masks[n] > 0].min()) >= float(s[masks[n] == 0].max())  # the highest scores are the kept ones
 
 
 def test_obd_diagnosis_unit_curvature_is_the_gauss_newton_of_the_first_layer(diagnosis):
-    from bayesstruct.nn.zoo import lenet300
-    from bayesstruct.prune import hessian_diagonal
-
     gen = torch.Generator().manual_seed(1)
     x = torch.rand(64, 12, generator=gen)
     y = torch.randint(0, 4, (64,), generator=gen)
@@ -133,22 +130,19 @@ def test_obd_diagnosis_unit_curvature_is_the_gauss_newton_of_the_first_layer(dia
     curv = diagnosis.unit_curvature(net, x, y)
     ggn = hessian_diagonal(net, F.cross_entropy, (x, y), hessian="gauss-newton")["0"]
     torch.testing.assert_close(curv.T @ x**2 / len(y), ggn, rtol=1e-4, atol=1e-9)
+    rise = lambda delta, diagonal: diagnosis.quadratic_rise(curv, x, delta, diagonal=diagonal)  # noqa: E731
     # one weight moved: no cross-terms, the block and the diagonal predictions agree
     delta = torch.zeros(9, 12)
     delta[3, 7] = 0.5
-    assert diagnosis.quadratic_rise(curv, x, delta, False) == pytest.approx(diagnosis.quadratic_rise(curv, x, delta, True), rel=1e-5)
-    assert diagnosis.quadratic_rise(curv, x, delta, True) == pytest.approx(0.5 * float(ggn[3, 7]) * 0.25, rel=1e-4)
+    assert rise(delta, False) == pytest.approx(rise(delta, True), rel=1e-5)
+    assert rise(delta, True) == pytest.approx(0.5 * float(ggn[3, 7]) * 0.25, rel=1e-4)
     # a whole row of one sign on non-negative inputs: the cross-terms add up
     delta = torch.zeros(9, 12)
     delta[3] = 0.1
-    assert diagnosis.quadratic_rise(curv, x, delta, False) > 2 * diagnosis.quadratic_rise(curv, x, delta, True)
+    assert rise(delta, False) > 2 * rise(delta, True)
 
 
 def test_obd_diagnosis_frozen_gates_are_linear_in_the_first_layer(diagnosis):
-    import copy
-
-    from bayesstruct.nn.zoo import lenet300
-
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(50, 12, generator=gen)
     torch.manual_seed(2)
