@@ -22,7 +22,11 @@ layer (the *ranking*) -- on the same dense net (the benchmark's recipe and seeds
    linearly, so this is the exact loss along the line the quadratic expands) and the rise
    measured: diagonal vs block isolates the cross-terms of the correlated, non-negative
    pixels, block vs frozen the softmax cross-entropy's departure from its quadratic, frozen
-   vs measured the hidden units that switch on or off.
+   vs measured the hidden units that switch on or off;
+6. OBD on the negative log posterior instead of the likelihood alone (the Laplace posterior
+   precision ``N h_ii + alpha`` of a ``N(0, alpha^-1)`` weight prior): ``alpha`` the training's
+   own L2 penalty and ``alpha`` at MacKay's (1992) evidence fixed point for the diagonal
+   Laplace approximation (:func:`evidence_precision`), one for the whole net and one per layer.
 
 Run: ``python benchmarks/obd_diagnosis.py`` (MNIST from ``../shared/data/mnist``, ~1 min on
 one core) or ``--quick`` (8x8 digits, seconds). Results in BENCHMARKS.md.
@@ -100,6 +104,26 @@ def quadratic_rise(c, x, delta, *, diagonal: bool) -> float:
     if diagonal:
         return float(0.5 * (c * (x**2 @ (delta**2).T)).sum(1).mean())
     return float(0.5 * (c * (x @ delta.T) ** 2).sum(1).mean())
+
+
+def evidence_precision(curvature: torch.Tensor, weights: torch.Tensor, num_data: int, *,
+                       max_iter: int = 500, rtol: float = 1e-8) -> float:
+    """MacKay's (1992) type-II ML prior precision ``alpha`` of ``N(0, alpha^-1 I)`` on ``weights``
+    under the *diagonal* Laplace approximation: with likelihood curvature ``l_i = num_data *
+    curvature_i`` (``curvature`` the Hessian diagonal of the *mean* loss), iterate
+    ``gamma = sum_i l_i / (l_i + alpha)`` (the well-determined parameters) and
+    ``alpha <- gamma / sum_i theta_i^2`` to the fixed point."""
+    lam = (num_data * curvature.reshape(-1)).double().clamp_min(0)
+    sq = float(weights.double().pow(2).sum())
+    if sq <= 0 or not bool((lam > 0).any()):
+        raise ValueError("evidence_precision: needs some non-zero weights with positive curvature")
+    alpha = 1.0
+    for _ in range(max_iter):
+        new = float((lam / (lam + alpha)).sum()) / sq
+        if abs(new - alpha) <= rtol * alpha:
+            return new
+        alpha = new
+    return alpha
 
 
 def frozen_gate_logits(dense, pruned, x) -> tuple[torch.Tensor, float]:
@@ -215,6 +239,17 @@ def main(argv: list[str] | None = None) -> int:
     unit = (2 * obd[first] / w1.pow(2).clamp_min(1e-30)).sum(1) / pixel.sum().clamp_min(1e-30)
     factors = {"magnitude": mag[first], "theta^2 E[x_j^2]": w1**2 * pixel[None, :], "theta^2 u_i": w1**2 * unit[:, None],
                "OBD (both)": obd[first]}
+    n_train, W = len(train_data[1]), _linear_weights(dense)
+    curvature = {n: 2 * obd[n] / W[n].pow(2).clamp_min(1e-30) for n in W}  # h_ii of the mean loss
+    alpha_net = evidence_precision(torch.cat([c.reshape(-1) for c in curvature.values()]),
+                                   torch.cat([w.reshape(-1) for w in W.values()]), n_train)
+    alpha_layer = {n: evidence_precision(curvature[n], W[n], n_train) for n in W}
+    priors = {f"training L2 (alpha/N = {cfg.l2:g})": {n: cfg.l2 for n in W},
+              f"evidence, one alpha (alpha = {alpha_net:.3g})": {n: alpha_net / n_train for n in W},
+              "evidence, per layer (alpha = " + ", ".join(f"{a:.3g}" for a in alpha_layer.values()) + ")":
+                  {n: a / n_train for n, a in alpha_layer.items()}}
+    posterior = {k: {n: 0.5 * (curvature[n] + a[n]) * W[n] ** 2 for n in W} for k, a in priors.items()}
+    rows6 = []
     for keep in tqdm(keeps, desc="obd diagnosis", disable=args.no_progress):
         a_mag, a_obd = global_allocation(mag, keep), global_allocation(obd, keep)
         rows1.append((keep, err(masks_at(mag, a_mag)), err(masks_at(obd, a_mag)), err(masks_at(obd, a_obd)),
@@ -244,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             predicted = [quadratic_rise(curv, xs, delta, diagonal=d) for d in (True, False)]
             cells.append((*predicted, frozen, rise, 100 * flipped))
         rows5.append((keep, cells))
+    for keep in cfg.oneshot_keep:
+        rows6.append((keep, [err(masks_at(s, global_allocation(s, keep))) for s in (mag, obd, *posterior.values())]))
 
     names = list(mag)
     print("\n1. allocation vs ranking (test error %, whole net; allocation = fraction kept per layer)")
@@ -275,6 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     print("|---:|" + "---:|" * 10)
     for keep, cells in rows5:
         print(f"| {keep:g} | " + " | ".join(" | ".join(f"{v:.4f}" for v in c[:4]) + f" | {c[4]:.1f}%" for c in cells) + " |")
+    print(f"\n6. OBD on the negative log posterior: s_i = 1/2 (h_ii + alpha/N) theta_i^2, N = {n_train} (test error %, "
+          "whole net, global ranking)")
+    print("| kept | magnitude | OBD (h_ii alone) | " + " | ".join(priors) + " |")
+    print("|---:|" + "---:|" * (2 + len(priors)))
+    for keep, cells in rows6:
+        print(f"| {keep:g} | " + " | ".join(f"{e:.2f}" for e in cells) + " |")
     figure = Path(args.figure) if args.figure else (Path(tempfile.mkdtemp()) / "obd_diagnosis_digits.png" if args.quick
                                                    else _HERE.parent / "figures" / "obd_diagnosis_mnist.png")
     figure.parent.mkdir(parents=True, exist_ok=True)

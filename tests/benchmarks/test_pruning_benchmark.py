@@ -6,6 +6,7 @@ The benchmark is a script, not a module of the package, so it is loaded from its
 import copy
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -165,13 +166,31 @@ def test_obd_diagnosis_frozen_gates_are_linear_in_the_first_layer(diagnosis):
         diagnosis.frozen_gate_logits(torch.nn.Sequential(torch.nn.Tanh()), torch.nn.Sequential(torch.nn.Tanh()), x)
 
 
+def test_obd_diagnosis_evidence_precision_solves_mackays_fixed_point(diagnosis):
+    # equal curvature c on d weights with sum theta^2 = S: alpha = d N c / ((N c + alpha) S),
+    # the positive root of alpha^2 + N c alpha - d N c / S = 0
+    d, n, c = 40, 1000, 0.02
+    w = torch.full((d,), 0.3)
+    s = float(w.pow(2).sum())
+    root = (-n * c + math.sqrt((n * c) ** 2 + 4 * d * n * c / s)) / 2
+    assert diagnosis.evidence_precision(torch.full((d,), c), w, n) == pytest.approx(root, rel=1e-6)
+    # unequal curvatures: the returned alpha satisfies gamma(alpha) / S = alpha
+    gen = torch.Generator().manual_seed(3)
+    curv, w = torch.rand(200, generator=gen) * 1e-3, torch.randn(200, generator=gen) * 0.1
+    alpha = diagnosis.evidence_precision(curv, w, 60_000)
+    gamma = float((60_000 * curv / (60_000 * curv + alpha)).sum())
+    assert alpha == pytest.approx(gamma / float(w.pow(2).sum()), rel=1e-6)
+    with pytest.raises(ValueError, match="positive curvature"):
+        diagnosis.evidence_precision(torch.zeros(5), torch.ones(5), 10)
+
+
 @pytest.mark.slow
-def test_obd_diagnosis_quick_run_prints_its_five_tables():
+def test_obd_diagnosis_quick_run_prints_its_six_tables():
     proc = subprocess.run([sys.executable, str(DIAGNOSIS), "--quick", "--no-progress"], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
     assert proc.returncode == 0, proc.stderr
     for head in ("1. allocation vs ranking", "2. OBD's ranking in one layer", "3. the input layer", "4. training loss",
-                 "5. the input layer (0) pruned alone"):
+                 "5. the input layer (0) pruned alone", "6. OBD on the negative log posterior"):
         assert head in proc.stdout
     figure = Path(proc.stdout.split("figure written to ")[1].splitlines()[0])
     assert figure.suffix == ".png" and figure.stat().st_size > 10_000 and SCRIPT.parent.parent not in figure.parents
