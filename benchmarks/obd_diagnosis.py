@@ -249,7 +249,6 @@ def main(argv: list[str] | None = None) -> int:
               "evidence, per layer (alpha = " + ", ".join(f"{a:.3g}" for a in alpha_layer.values()) + ")":
                   {n: a / n_train for n, a in alpha_layer.items()}}
     posterior = {k: {n: 0.5 * (curvature[n] + a[n]) * W[n] ** 2 for n in W} for k, a in priors.items()}
-    rows6 = []
     for keep in tqdm(keeps, desc="obd diagnosis", disable=args.no_progress):
         a_mag, a_obd = global_allocation(mag, keep), global_allocation(obd, keep)
         rows1.append((keep, err(masks_at(mag, a_mag)), err(masks_at(obd, a_mag)), err(masks_at(obd, a_obd)),
@@ -279,8 +278,8 @@ def main(argv: list[str] | None = None) -> int:
             predicted = [quadratic_rise(curv, xs, delta, diagonal=d) for d in (True, False)]
             cells.append((*predicted, frozen, rise, 100 * flipped))
         rows5.append((keep, cells))
-    for keep in cfg.oneshot_keep:
-        rows6.append((keep, [err(masks_at(s, global_allocation(s, keep))) for s in (mag, obd, *posterior.values())]))
+    rows6 = [(keep, [err(masks_at(s, global_allocation(s, keep))) for s in (mag, obd, *posterior.values())])
+             for keep in cfg.oneshot_keep]
 
     names = list(mag)
     print("\n1. allocation vs ranking (test error %, whole net; allocation = fraction kept per layer)")
