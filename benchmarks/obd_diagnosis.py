@@ -46,7 +46,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from bayesstruct.prune import compute_saliency, evaluate, prune
+from bayesstruct.prune import evaluate, hessian_diagonal, prune
 
 _HERE = Path(__file__).resolve().parent
 
@@ -113,10 +113,14 @@ def evidence_precision(curvature: torch.Tensor, weights: torch.Tensor, num_data:
     curvature_i`` (``curvature`` the Hessian diagonal of the *mean* loss), iterate
     ``gamma = sum_i l_i / (l_i + alpha)`` (the well-determined parameters) and
     ``alpha <- gamma / sum_i theta_i^2`` to the fixed point."""
+    if curvature.shape != weights.shape:
+        raise ValueError(f"`curvature` must have the shape of `weights` {tuple(weights.shape)}; got {tuple(curvature.shape)}")
+    if num_data < 1:
+        raise ValueError(f"`num_data` must be a positive count; got {num_data!r}")
     lam = (num_data * curvature.reshape(-1)).double().clamp_min(0)
     sq = float(weights.double().pow(2).sum())
     if sq <= 0 or not bool((lam > 0).any()):
-        raise ValueError("evidence_precision: needs some non-zero weights with positive curvature")
+        raise ValueError("`weights` must have a non-zero entry and `curvature` a positive one")
     alpha = 1.0
     for _ in range(max_iter):
         new = float((lam / (lam + alpha)).sum()) / sq
@@ -218,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     dense = bench.build_model(cfg, train_data[0])
     bench.phases(dense, train_data, cfg, cfg.dense_phases, seed=0)  # the benchmark's dense net
     sal = bench.subset(train_data, cfg.obd_samples, 1)  # the benchmark's Hessian images
-    obd = compute_saliency(dense, "obd", loss_fn=F.cross_entropy, data=sal, hessian="gauss-newton")
-    mag = {n: w.abs() for n, w in _linear_weights(dense).items()}
+    W = _linear_weights(dense)
+    h = hessian_diagonal(dense, F.cross_entropy, sal, hessian="gauss-newton")  # h_ii of the mean loss
+    obd = {n: 0.5 * h[n] * W[n] ** 2 for n in W}  # OBD's saliency, as prune(..., "obd", hessian="gauss-newton")
+    mag = {n: w.abs() for n, w in W.items()}
     first = next(iter(mag))
     err = lambda masks: 100 * evaluate(_masked(dense, masks), test_data)  # noqa: E731
     keeps = [k for k in cfg.oneshot_keep if k <= 0.3] or list(cfg.oneshot_keep)
@@ -227,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(sal[1])} training images")
 
     rows1, rows2, rows3, rows4, rows5 = [], [], [], [], []
-    w1 = _linear_weights(dense)[first]
+    w1 = W[first]
     xs = sal[0].reshape(len(sal[1]), -1)
     curv = unit_curvature(dense, xs, sal[1])
     own = 0.5 * (curv.T @ xs**2) / len(sal[1]) * w1**2  # OBD's saliency of the first layer, from c
@@ -236,19 +242,18 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         base = float(F.cross_entropy(dense(sal[0]), sal[1]))
     pixel = (xs**2).mean(0)
-    unit = (2 * obd[first] / w1.pow(2).clamp_min(1e-30)).sum(1) / pixel.sum().clamp_min(1e-30)
+    unit = h[first].sum(1) / pixel.sum().clamp_min(1e-30)
     factors = {"magnitude": mag[first], "theta^2 E[x_j^2]": w1**2 * pixel[None, :], "theta^2 u_i": w1**2 * unit[:, None],
                "OBD (both)": obd[first]}
-    n_train, W = len(train_data[1]), _linear_weights(dense)
-    curvature = {n: 2 * obd[n] / W[n].pow(2).clamp_min(1e-30) for n in W}  # h_ii of the mean loss
-    alpha_net = evidence_precision(torch.cat([c.reshape(-1) for c in curvature.values()]),
+    n_train = len(train_data[1])
+    alpha_net = evidence_precision(torch.cat([c.reshape(-1) for c in h.values()]),
                                    torch.cat([w.reshape(-1) for w in W.values()]), n_train)
-    alpha_layer = {n: evidence_precision(curvature[n], W[n], n_train) for n in W}
+    alpha_layer = {n: evidence_precision(h[n], W[n], n_train) for n in W}
     priors = {f"training L2 (alpha/N = {cfg.l2:g})": {n: cfg.l2 for n in W},
               f"evidence, one alpha (alpha = {alpha_net:.3g})": {n: alpha_net / n_train for n in W},
               "evidence, per layer (alpha = " + ", ".join(f"{a:.3g}" for a in alpha_layer.values()) + ")":
                   {n: a / n_train for n, a in alpha_layer.items()}}
-    posterior = {k: {n: 0.5 * (curvature[n] + a[n]) * W[n] ** 2 for n in W} for k, a in priors.items()}
+    posterior = {k: {n: 0.5 * (h[n] + a[n]) * W[n] ** 2 for n in W} for k, a in priors.items()}
     for keep in tqdm(keeps, desc="obd diagnosis", disable=args.no_progress):
         a_mag, a_obd = global_allocation(mag, keep), global_allocation(obd, keep)
         rows1.append((keep, err(masks_at(mag, a_mag)), err(masks_at(obd, a_mag)), err(masks_at(obd, a_obd)),

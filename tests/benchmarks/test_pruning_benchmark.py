@@ -180,8 +180,12 @@ def test_obd_diagnosis_evidence_precision_solves_mackays_fixed_point(diagnosis):
     alpha = diagnosis.evidence_precision(curv, w, 60_000)
     gamma = float((60_000 * curv / (60_000 * curv + alpha)).sum())
     assert alpha == pytest.approx(gamma / float(w.pow(2).sum()), rel=1e-6)
-    with pytest.raises(ValueError, match="positive curvature"):
+    with pytest.raises(ValueError, match="`curvature` a positive"):
         diagnosis.evidence_precision(torch.zeros(5), torch.ones(5), 10)
+    with pytest.raises(ValueError, match="`curvature` must have the shape"):
+        diagnosis.evidence_precision(torch.ones(4), torch.ones(5), 10)
+    with pytest.raises(ValueError, match="`num_data`"):
+        diagnosis.evidence_precision(torch.ones(5), torch.ones(5), 0)
 
 
 @pytest.mark.slow
