@@ -26,6 +26,8 @@ Prunable parameters are the ``weight`` of every :class:`torch.nn.Linear` and
 Note that a pruned layer's state-dict keys change to
 ``<layer>.parametrizations.weight.original`` and ``<layer>.parametrizations.weight.0.mask``;
 :func:`remove_pruning` bakes the masks in and restores plain ``weight`` parameters.
+To load such a state dict into a fresh model (to resume retraining, say), install the masks
+first: ``apply_masks(fresh, masks)`` then ``fresh.load_state_dict(state)``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ __all__ = [
     "list_saliencies",
     "prunable_layers",
     "get_masks",
+    "apply_masks",
     "hessian_diagonal",
     "compute_saliency",
     "prune",
@@ -193,6 +196,68 @@ def get_masks(model: nn.Module) -> dict[str, torch.Tensor]:
         m = _mask_module(mod)
         out[name] = m.mask.clone() if m is not None else torch.ones_like(mod.weight)
     return out
+
+
+def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Install given 0/1 masks on ``model``'s prunable layers, in place (the counterpart of :func:`get_masks`).
+
+    Each named layer's weight becomes ``original * mask`` as after :func:`prune`, so that the
+    masked entries stay exactly zero through any retraining. A mask is combined with the
+    layer's current one (``new = current * mask``): a pruned weight never comes back. Layers
+    not named in ``masks`` are left as they are.
+
+    Typical uses: resuming a pruned model from its saved state dict,
+    ``apply_masks(fresh, masks); fresh.load_state_dict(state)`` (with ``masks`` from
+    :func:`get_masks`, or read from the state dict's ``...parametrizations.weight.0.mask``
+    entries); or keeping the zeros of a model restored by
+    :func:`bayesstruct.prune.decompress` pruned while fine-tuning it,
+    ``apply_masks(net, {n: m.weight != 0 for n, m in prunable_layers(net)})``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model whose ``nn.Linear`` / ``nn.Conv2d`` weights are masked.
+    masks : mapping of layer name to Tensor
+        Layer names as in :func:`prunable_layers` / :func:`get_masks`; each mask has the
+        weight's shape and holds only 0 and 1 (``bool`` or any numeric dtype).
+
+    Returns
+    -------
+    nn.Module
+        ``model`` itself.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    >>> _ = apply_masks(net, {"0": torch.tensor([[1, 0], [0, 1]])})
+    >>> (net[0].weight == 0).tolist()
+    [[False, True], [True, False]]
+    """
+    if _has_sampled_weights(model):
+        raise InvalidArgumentError(
+            "`model` is a Bayesian PyroModule (its weights are PyroSample sites): apply masks to it and its guide "
+            "with bayesstruct.prune.mask_weights"
+        )
+    layers = dict(_check_layers(model))
+    if not isinstance(masks, Mapping):
+        raise InvalidArgumentError(f"`masks` must be a mapping of layer name -> 0/1 tensor; got {type(masks).__name__}")
+    checked = {}
+    for name, mask in masks.items():
+        if name not in layers:
+            raise InvalidArgumentError(f"`masks` names {name!r}, which is not a prunable layer of `model`; its prunable layers are {list(layers)}")
+        weight = layers[name].weight
+        if not torch.is_tensor(mask) or tuple(mask.shape) != tuple(weight.shape):
+            got = tuple(mask.shape) if torch.is_tensor(mask) else type(mask).__name__
+            raise InvalidArgumentError(f"`masks[{name!r}]` must be a tensor of the weight's shape {tuple(weight.shape)}; got {got}")
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise InvalidArgumentError(f"`masks[{name!r}]` must hold only 0 and 1")
+        checked[name] = mask.to(device=weight.device, dtype=weight.dtype)
+    current = get_masks(model)
+    for name, mask in checked.items():
+        module = layers[name]
+        _set_layer(module, current[name] * mask, _raw_weight(module).detach().clone())
+    return model
 
 
 def _set_layer(module: nn.Module, mask: torch.Tensor, weight: torch.Tensor) -> None:

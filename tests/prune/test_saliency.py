@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 from torch.nn.functional import cross_entropy, mse_loss
+from torch.nn.utils import parametrize
 
 from bayesstruct.datasets import load_digits, load_mnist
 from bayesstruct.nn.zoo import lenet300
@@ -17,6 +18,7 @@ from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 from bayesstruct.prune.saliency import _set_layer
 from bayesstruct.prune import (
     PruneResult,
+    apply_masks,
     compute_saliency,
     get_masks,
     evaluate,
@@ -415,6 +417,61 @@ def test_conv2d_layers_are_pruned():
     res = prune(net, "obd", amount=0.5, loss_fn=mse_loss, data=(x, y))
     assert [la.num_weights for la in res.layers] == [18, 16] and res.num_nonzero == 17
     assert net(x).shape == (5, 2)
+
+
+def test_apply_masks_resumes_a_saved_pruned_model_and_keeps_it_pruned():
+    net, data = trained_net()
+    prune(net, "magnitude", amount=0.6)
+    state, masks = copy.deepcopy(net.state_dict()), get_masks(net)
+    fresh = make_net(seed=5)  # other weights: everything must come from the state dict
+    with pytest.raises(RuntimeError):
+        fresh.load_state_dict(state)  # the pruned keys do not fit a plain model ...
+    apply_masks(fresh, masks)
+    fresh.load_state_dict(state)  # ... and do once the masks are installed
+    assert all(torch.equal(get_masks(fresh)[n], masks[n]) for n in masks)
+    torch.testing.assert_close(fresh(data[0]), net(data[0]), rtol=0, atol=0)
+    retrain_with_decay(fresh, data, steps=30)
+    for name, mod in (("0", fresh[0]), ("2", fresh[2])):
+        assert (mod.weight[masks[name] == 0] == 0).all() and (mod.weight[masks[name] == 1] != 0).all()
+
+
+def test_apply_masks_never_revives_and_leaves_unnamed_layers_alone():
+    net = make_net()
+    prune(net, "magnitude", amount=0.5)
+    before = get_masks(net)
+    w2 = net[2].weight.detach().clone()
+    extra = torch.ones_like(before["0"], dtype=torch.bool)
+    extra[0, :] = False  # a mask that would revive the pruned weights of rows 1.. and removes row 0
+    apply_masks(net, {"0": extra})
+    after = get_masks(net)
+    torch.testing.assert_close(after["0"], before["0"] * extra.to(before["0"].dtype))
+    assert (net[0].weight[0] == 0).all() and int(after["0"].sum()) < int(before["0"].sum())
+    assert torch.equal(after["2"], before["2"]) and torch.equal(net[2].weight, w2)
+    # a plain model: the zeros of its weights become masks
+    plain = make_net()
+    with torch.no_grad():
+        plain[0].weight[:, 0] = 0.0
+    apply_masks(plain, {"0": plain[0].weight != 0})
+    assert int(get_masks(plain)["0"].sum()) == 6 * 3 and "2" not in [n for n, m in get_masks(plain).items() if not m.all()]
+
+
+def test_apply_masks_bad_input_names_the_argument_and_changes_nothing():
+    net = make_net()
+    ones = torch.ones(6, 4)
+    bad = [
+        ([ones], "`masks` must be a mapping"),
+        ({"1": ones}, "not a prunable layer.*\\['0', '2'\\]"),
+        ({"0": torch.ones(4, 6)}, "shape \\(6, 4\\)"),
+        ({"0": ones.tolist()}, "must be a tensor"),
+        ({"0": 0.5 * ones}, "only 0 and 1"),
+        ({"2": torch.ones(3, 6), "0": 2 * ones}, "only 0 and 1"),  # checked before any layer changes
+    ]
+    for masks, match in bad:
+        with pytest.raises(InvalidArgumentError, match=match):
+            apply_masks(net, masks)
+    assert all(not parametrize.is_parametrized(m, "weight") for m in (net[0], net[2]))
+    with pytest.raises(InvalidArgumentError, match="no prunable layers"):
+        apply_masks(nn.Sequential(nn.ReLU()), {})
 
 
 def test_bad_inputs_name_the_argument():
