@@ -55,12 +55,14 @@ from bayesstruct.plots import plot_pruning_curve, plot_weight_histogram  # noqa:
 from bayesstruct.prune import (  # noqa: E402
     account,
     accounting_table,
+    apply_masks,
     compress,
     decompress,
     evaluate,
     finetune_centroids,
     fit_variational,
     fraction_kept,
+    get_masks,
     iterative_prune,
     log_relative_density,
     prune,
@@ -191,6 +193,22 @@ print(res)
 print(res_more)
 print(f"magnitude + retrain ({timings['magnitude + retrain']:.1f} s): "
       + "  ".join(f"{k:.3f}->{e:.3f}" for k, e in curves["magnitude + retrain"]))
+
+# %% [markdown]
+# ## Saving a pruned net and resuming it
+#
+# A pruned layer's state dict holds `parametrizations.weight.original` and the mask, so it
+# loads into a fresh net once `apply_masks` has installed the same masks there; the resumed
+# net computes the same outputs and its pruned weights stay zero if it is trained further.
+
+# %%
+path = Path(tempfile.mkdtemp()) / "pruned_net.pt"  # a scratch file, not part of the figures
+torch.save({"state": iterative.state_dict(), "masks": get_masks(iterative)}, path)
+saved = torch.load(path)
+resumed = apply_masks(lenet300(64, hidden=(HIDDEN,)), saved["masks"])
+resumed.load_state_dict(saved["state"])
+assert torch.equal(resumed(test[0]), iterative(test[0]))
+print(f"resumed from {path.name}: {fraction_kept(resumed):.4f} of the weights kept, test error {evaluate(resumed, test):.4f}")
 
 # %% [markdown]
 # ## Weight histograms before and after
