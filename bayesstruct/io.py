@@ -409,23 +409,22 @@ def write_json(table: Any, path: str | os.PathLike, *, indent: int | None = 2) -
     if not callable(getattr(table, "to_dict", None)):
         raise InvalidArgumentError(f"`table` must have a to_dict() method (a ComparisonTable or EvidenceResult); "
                                    f"got {type(table).__name__}")
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise InvalidArgumentError(f"`path`: directory {str(path.parent)!r} does not exist")
-    if path.is_dir():
-        raise InvalidArgumentError(f"`path` {str(path)!r} is a directory; give a file name")
     text = json.dumps(table.to_dict(), indent=indent) + "\n"
     write_atomic(path, text.encode("utf-8"))
-    return path
+    return Path(path)
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a synced temporary file renamed over it.
 
     A crash leaves either the old file or the new one, never a truncated file; an
-    existing file keeps its permissions.
+    existing file keeps its permissions. ``path``'s directory must exist.
     """
     path = Path(path)
+    if not path.parent.is_dir():
+        raise InvalidArgumentError(f"`path`: directory {str(path.parent)!r} does not exist")
+    if path.is_dir():
+        raise InvalidArgumentError(f"`path` {str(path)!r} is a directory; give a file name")
     fd, tmp = _atomic_target(path)
     try:
         with os.fdopen(fd, "wb") as fh:

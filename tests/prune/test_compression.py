@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.functional import mse_loss
 
-from bayesstruct.exceptions import BayesStructError
+from bayesstruct.exceptions import BayesStructError, InvalidArgumentError
 from bayesstruct.prune import (
     CompressionFormatError,
     compress,
@@ -164,6 +164,16 @@ def test_corrupt_and_truncated_files_raise(tmp_path):
         with pytest.raises(CompressionFormatError):
             decompress(bad)
     assert issubclass(CompressionFormatError, BayesStructError)
+
+
+def test_bad_path_names_the_argument_and_writes_nothing(tmp_path):
+    net = make_net()
+    shared = share_weights(net, bits=3)
+    with pytest.raises(InvalidArgumentError, match="`path` .* is a directory"):
+        compress(net, shared, tmp_path)
+    with pytest.raises(InvalidArgumentError, match="`path`: directory .*missing.* does not exist"):
+        compress(net, shared, tmp_path / "missing" / "net.bsdc")
+    assert os.listdir(tmp_path) == []
 
 
 def test_unsupported_modules_raise(tmp_path):

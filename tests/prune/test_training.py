@@ -101,3 +101,14 @@ def test_bad_data_is_rejected():
         evaluate(mlp(), x)
     with pytest.raises(InvalidArgumentError, match="class indices"):
         data_bits(mlp(), (x, y + 5))
+    # labels the model has no logit for, and inputs of the wrong width: named, before any step
+    net = mlp()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    for fn in (evaluate, data_bits, lambda m, d: train(m, d, epochs=1, progress=False)):
+        with pytest.raises(InvalidArgumentError, match=r"`data`: labels must be class indices 0\.\.2 .* got labels 5\.\.7"):
+            fn(net, (x, y + 5))
+        with pytest.raises(InvalidArgumentError, match=r"`data`: the model cannot take x of shape \(120, 3\)"):
+            fn(net, (torch.cat([x, x[:, :1]], 1), y))
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    with pytest.raises(InvalidArgumentError, match="`model` must map x to logits"):
+        evaluate(nn.Sequential(nn.Linear(2, 3), nn.Flatten(0)).double(), (x, y))
