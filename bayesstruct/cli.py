@@ -131,6 +131,9 @@ def run_compare(args: argparse.Namespace) -> int:
     from bayesstruct.compare import compare
     from bayesstruct.families import PolynomialFamily
 
+    from bayesstruct.commands import check_output_paths
+
+    check_output_paths(json=args.json, out=args.out)
     degrees = parse_degrees(args.degrees)
     (x, y), data_label = _load_data(args)
     beta = args.beta if args.beta is not None else 1.0 / args.noise**2

@@ -1,1 +1,21 @@
 """Sub-commands of the ``bayesstruct`` command line, one module each (see :data:`bayesstruct.cli.COMMAND_MODULES`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bayesstruct.exceptions import InvalidArgumentError
+
+
+def check_output_paths(json: Path | None = None, out: Path | None = None) -> None:
+    """Refuse ``--json PATH`` in a missing directory and ``--out DIR`` naming an existing file.
+
+    Called before any work starts, so that a long run never fails at the end for want of a
+    place to write its results (``--out`` itself is created when missing).
+    """
+    if json is not None and json.is_dir():
+        raise InvalidArgumentError(f"--json {str(json)!r} is a directory; give a file name")
+    if json is not None and not json.parent.is_dir():
+        raise InvalidArgumentError(f"--json: directory {str(json.parent)!r} does not exist")
+    if out is not None and out.exists() and not out.is_dir():
+        raise InvalidArgumentError(f"--out {str(out)!r} exists and is not a directory")

@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bayesstruct.commands import check_output_paths
 from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = ["add_parser", "run_dbn"]
@@ -137,10 +138,7 @@ def _check_args(args: argparse.Namespace) -> None:
                 "remove the file / choose another path to start a new one (it is never overwritten silently)")
         if args.resume and not args.checkpoint.is_file():
             raise InvalidArgumentError(f"--resume: checkpoint {str(args.checkpoint)!r} does not exist")
-    if args.json is not None and not args.json.parent.is_dir():
-        raise InvalidArgumentError(f"--json: directory {str(args.json.parent)!r} does not exist")
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        raise InvalidArgumentError(f"--out {str(args.out)!r} exists and is not a directory")
+    check_output_paths(json=args.json, out=args.out)
 
 
 def _chain_settings(args: argparse.Namespace, meta: dict | None) -> dict[str, Any]:

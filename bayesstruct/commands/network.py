@@ -42,6 +42,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from bayesstruct.commands import check_output_paths
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 
 __all__ = ["add_parser", "run_fit_network"]
@@ -134,6 +135,7 @@ def _check_args(args: argparse.Namespace) -> None:
                             ("--num-samples", args.num_samples, lambda v: v is None or v >= 1)):
         if not ok(value):
             raise InvalidArgumentError(f"{flag} must be a positive number; got {value}")
+    check_output_paths(json=args.json, out=args.out)
     if args.data is not None and args.dataset is not None:
         raise InvalidArgumentError("give either --dataset or --data, not both")
     if args.data is None and args.target is not None:
@@ -402,8 +404,6 @@ def run_fit_network(args: argparse.Namespace) -> int:
     print("criteria:", criteria)
     text = (json.dumps(result, indent=2) + "\n").encode()
     if args.json is not None:
-        if not args.json.parent.is_dir():
-            raise InvalidArgumentError(f"--json: directory {str(args.json.parent)!r} does not exist")
         write_atomic(args.json, text)
         print(f"wrote {args.json}")
     if args.out is not None:

@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bayesstruct.commands import check_output_paths
 from bayesstruct.exceptions import InvalidArgumentError
 
 METHODS = ("magnitude", "obd", "obs", "deep-compression", "graves")
@@ -126,8 +127,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise InvalidArgumentError("--rounds > 1 needs --amount (the final fraction removed) and a method that retrains (not graves)")
     if args.method == "deep-compression" and args.out is None:
         raise InvalidArgumentError("--method deep-compression writes DIR/model.bsc: give --out DIR")
-    if args.json is not None and not args.json.parent.is_dir():
-        raise InvalidArgumentError(f"--json: directory {str(args.json.parent)!r} does not exist")
+    check_output_paths(json=args.json, out=args.out)
 
 
 def load_split(spec: str, *, flatten: bool, seed: int, smoke: bool):
