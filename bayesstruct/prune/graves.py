@@ -62,12 +62,14 @@ from pyro.infer.autoguide.initialization import init_to_value
 from pyro.nn import PyroSample
 from pyro.nn.module import to_pyro_module_
 from torch import nn
+from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from bayesstruct._validation import check_positive, check_positive_int
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.prune.saliency import (
     PruneResult,
+    check_model_takes,
     _check_layers,
     _mask_module,
     _result,
@@ -519,6 +521,7 @@ def fit_variational(
             f"`model` has pruned (masked) layers {pruned}; call bayesstruct.prune.remove_pruning(model) on a copy first"
         )
     x, y = _check_data(data, likelihood)
+    check_model_takes(model, x, y, F.cross_entropy if likelihood == "categorical" else None)
 
     names = [n for n, _ in layers]
     sites = [_site(n) for n in names]

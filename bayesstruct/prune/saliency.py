@@ -35,12 +35,14 @@ from __future__ import annotations
 import copy
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.func import functional_call, grad, hessian, jacrev, vmap
 from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
@@ -63,6 +65,7 @@ __all__ = [
     "get_saliency",
     "list_saliencies",
     "prunable_layers",
+    "check_model_takes",
     "get_masks",
     "apply_masks",
     "hessian_diagonal",
@@ -296,6 +299,41 @@ def _batches(data: Any) -> list[tuple[Any, Any]]:
     return batches
 
 
+def check_model_takes(model: nn.Module, x: Any, y: Any = None, loss_fn: Callable | None = None, name: str = "data") -> None:
+    """Try ``model`` (and ``loss_fn``) on the first two examples of ``x``, so that bad data is named.
+
+    A shape mismatch deep inside torch becomes an :class:`InvalidArgumentError` that names
+    ``name``. With ``loss_fn=torch.nn.functional.cross_entropy`` the output must be logits
+    ``(n, C)`` and *every* label of ``y`` a class in ``0..C-1``; with another ``loss_fn``,
+    ``loss_fn(model(x[:2]), y[:2])`` must evaluate. The model runs in evaluation mode (batch-norm
+    statistics are not updated) and without gradients; its mode is restored.
+    """
+    if not torch.is_tensor(x) or x.dim() < 1 or x.shape[0] < 1:
+        return  # the callers' own checks name other kinds of input
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the real run warns again, once
+            out = model(x[:2])
+            if loss_fn is not None and loss_fn is not F.cross_entropy and y is not None:
+                loss_fn(out, y[:2])
+    except (RuntimeError, ValueError, IndexError, TypeError) as err:
+        what = "the model" if loss_fn is None or loss_fn is F.cross_entropy else "loss_fn(model(x), y)"
+        raise InvalidArgumentError(f"`{name}`: {what} fails on x of shape {tuple(x.shape)}: {err}") from err
+    finally:
+        model.train(was_training)
+    if loss_fn is F.cross_entropy and torch.is_tensor(y):
+        if not torch.is_tensor(out) or out.dim() != 2 or out.shape[0] != min(2, x.shape[0]):
+            got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+            raise InvalidArgumentError(f"`model` must map x to logits (n, C); on x[:2] it returned {got}")
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= out.shape[1]):
+            raise InvalidArgumentError(
+                f"`{name}`: labels must be class indices 0..{out.shape[1] - 1} of the model's {out.shape[1]} logits; "
+                f"got labels {int(y.min())}..{int(y.max())}"
+            )
+
+
 class _Objective:
     """The training loss as a function of the flat vector of prunable weights ``(P,)``.
 
@@ -308,6 +346,8 @@ class _Objective:
             raise InvalidArgumentError(f"`loss_fn` must be a callable loss_fn(model(x), y) -> scalar for this saliency; got {loss_fn!r}")
         self.model, self.loss_fn = model, loss_fn
         self.batches = _batches(data)
+        for x, y in self.batches:
+            check_model_takes(model, x, y, loss_fn)
         self.sizes = [int(x.shape[0]) if torch.is_tensor(x) and x.dim() else 1 for x, _ in self.batches]
         self.keys = [(f"{n}." if n else "") + _raw_name(m) for n, m in layers]
         self.shapes = [m.weight.shape for _, m in layers]
@@ -617,6 +657,7 @@ def layerwise_hessians(model: nn.Module, data: Any) -> dict[str, torch.Tensor]:
     """
     layers = _check_layers(model)
     batches = _batches(data)
+    check_model_takes(model, batches[0][0])
     gram: dict[str, torch.Tensor] = {}
     count = {n: 0 for n, _ in layers}
 

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from bayesstruct.exceptions import InvalidArgumentError
-from bayesstruct.prune.saliency import get_masks, prunable_layers
+from bayesstruct.prune.saliency import check_model_takes, get_masks, prunable_layers
 
 __all__ = ["TrainHistory", "train", "evaluate", "data_bits", "predict_logits", "penalty", "check_data"]
 
@@ -58,31 +58,6 @@ def check_data(data: Any, name: str = "data") -> tuple[torch.Tensor, torch.Tenso
     if not x.is_floating_point() or not torch.isfinite(x).all():
         raise InvalidArgumentError(f"`{name}`: x must be a finite floating-point tensor")
     return x, y
-
-
-def _check_model_takes(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, name: str = "data") -> None:
-    """Run ``model`` on the first two examples of ``x``: a shape mismatch names ``name``, not torch's internals.
-
-    With ``y``, also check that the output is ``(n, C)`` logits and that every label is a class in 0..C-1.
-    """
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(x[:2].to(_param_dtype(model)))
-    except RuntimeError as err:
-        raise InvalidArgumentError(f"`{name}`: the model cannot take x of shape {tuple(x.shape)}: {err}") from err
-    finally:
-        model.train(was_training)
-    if y is not None:
-        if not torch.is_tensor(out) or out.dim() != 2 or out.shape[0] != min(2, x.shape[0]):
-            got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
-            raise InvalidArgumentError(f"`model` must map x to logits (n, C); on x[:2] it returned {got}")
-        if int(y.min()) < 0 or int(y.max()) >= out.shape[1]:
-            raise InvalidArgumentError(
-                f"`{name}`: labels must be class indices 0..{out.shape[1] - 1} of the model's {out.shape[1]} logits; "
-                f"got labels {int(y.min())}..{int(y.max())}"
-            )
 
 
 def _param_dtype(model: nn.Module) -> torch.dtype:
@@ -190,8 +165,8 @@ def train(
     opt_name = str(optimizer).strip().lower()
     if opt_name not in OPTIMIZERS:
         raise InvalidArgumentError(f"`optimizer` must be one of {OPTIMIZERS}; got {optimizer!r}")
-    _check_model_takes(model, x, y if loss_fn is F.cross_entropy else None)
     x = x.to(_param_dtype(model))
+    check_model_takes(model, x, y, loss_fn)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr) if opt_name == "adam" else torch.optim.SGD(params, lr=lr, momentum=momentum)
     masks_before = get_masks(model) if prunable_layers(model) else {}
@@ -240,7 +215,7 @@ def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], *, batch
         raise InvalidArgumentError(f"`model` must be a torch.nn.Module; got {type(model).__name__}")
     x, y = check_data(data)
     batch_size = _int(batch_size, "batch_size", 1)
-    _check_model_takes(model, x, y)
+    check_model_takes(model, x.to(_param_dtype(model)), y, F.cross_entropy)
     logits = predict_logits(model, x, batch_size)
     return float((logits.argmax(-1) != y).double().mean())
 
@@ -249,7 +224,7 @@ def data_bits(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], *, batc
     """``L(D | model) = sum_n -log2 softmax(f(x_n))_{y_n}`` in bits (the code length of the labels)."""
     x, y = check_data(data)
     batch_size = _int(batch_size, "batch_size", 1)
-    _check_model_takes(model, x, y)
+    check_model_takes(model, x.to(_param_dtype(model)), y, F.cross_entropy)
     logits = predict_logits(model, x, batch_size).double()
     nats = F.cross_entropy(logits, y, reduction="sum")
     return float(nats) / math.log(2.0)

@@ -191,6 +191,10 @@ def test_bad_input_names_the_argument():
         fit_variational(make_net(), data, num_steps=5, likelihood="poisson", progress=False)
     with pytest.raises(InvalidArgumentError, match="`data`"):
         fit_variational(make_net(), (data[0], data[1].double()), num_steps=5, progress=False)
+    with pytest.raises(InvalidArgumentError, match="`data`: the model fails on x of shape"):
+        fit_variational(make_net(), (data[0][:, :-1], data[1]), num_steps=5, progress=False)
+    with pytest.raises(InvalidArgumentError, match="`data`: labels must be class indices"):
+        fit_variational(make_net(), (data[0], data[1] + 100), num_steps=5, progress=False)
     other = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2)).double()
     with pytest.raises(InvalidArgumentError, match="shape"):
         prune_by_relative_density(other, fit, 0.5)

@@ -497,6 +497,14 @@ def test_bad_inputs_name_the_argument():
         prune(net, "magnitude", amount=0.5, scope="row")
     with pytest.raises(InvalidArgumentError, match="`hessian`"):
         prune(net, "obd", amount=0.5, loss_fn=mse_loss, data=make_data(), hessian="diag")
+    x, y = make_data()
+    for method in ("obd", "obs"):
+        with pytest.raises(InvalidArgumentError, match="`data`: loss_fn\\(model\\(x\\), y\\) fails on x of shape \\(96, 5\\)"):
+            prune(net, method, amount=0.5, loss_fn=mse_loss, data=(torch.cat([x, x[:, :1]], 1), y))
+    with pytest.raises(InvalidArgumentError, match="`data`: labels must be class indices 0..2 .* got labels 0..7"):
+        prune(net, "obd", amount=0.5, loss_fn=cross_entropy, data=[(x[:8], torch.arange(8) % 3), (x[8:16], torch.arange(8))])
+    with pytest.raises(InvalidArgumentError, match="`data`: the model fails"):
+        layerwise_hessians(net, (x[:, :3], y))
     assert get_masks(net)["0"].all()  # nothing was pruned by the failed calls
 
 

@@ -107,7 +107,7 @@ def test_bad_data_is_rejected():
     for fn in (evaluate, data_bits, lambda m, d: train(m, d, epochs=1, progress=False)):
         with pytest.raises(InvalidArgumentError, match=r"`data`: labels must be class indices 0\.\.2 .* got labels 5\.\.7"):
             fn(net, (x, y + 5))
-        with pytest.raises(InvalidArgumentError, match=r"`data`: the model cannot take x of shape \(120, 3\)"):
+        with pytest.raises(InvalidArgumentError, match=r"`data`: the model fails on x of shape \(120, 3\)"):
             fn(net, (torch.cat([x, x[:, :1]], 1), y))
     assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
     with pytest.raises(InvalidArgumentError, match="`model` must map x to logits"):
