@@ -447,7 +447,10 @@ class _Objective:
         def example_loss(zi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
             return self.loss_fn(zi.reshape((1,) + self.out_shape), yi.unsqueeze(0))
 
-        h_out = vmap(hessian(example_loss))(z, y)  # (B, C, C)
+        try:
+            h_out = vmap(hessian(example_loss))(z, y)  # (B, C, C)
+        except RuntimeError:  # a loss vmap cannot batch (F.one_hot, .item(), data-dependent branches): one by one
+            h_out = torch.stack([hessian(example_loss)(zi, yi) for zi, yi in zip(z, y)])
         evals, evecs = torch.linalg.eigh(0.5 * (h_out + h_out.transpose(-1, -2)))
         factors = evecs * evals.clamp_min(0).sqrt().unsqueeze(-2)
         return factors[..., factors.abs().amax((0, 1)) > 0]
