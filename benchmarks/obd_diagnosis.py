@@ -26,9 +26,16 @@ layer (the *ranking*) -- on the same dense net (the benchmark's recipe and seeds
 6. OBD on the negative log posterior instead of the likelihood alone (the Laplace posterior
    precision ``N h_ii + alpha`` of a ``N(0, alpha^-1)`` weight prior): ``alpha`` the training's
    own L2 penalty and ``alpha`` at MacKay's (1992) evidence fixed point for the diagonal
-   Laplace approximation (:func:`evidence_precision`), one for the whole net and one per layer.
+   Laplace approximation (:func:`evidence_precision`), one for the whole net and one per layer;
+7. OBD in other training settings, each net trained by the same recipe and seeds: the loss of
+   LeCun, Denker & Solla (1989) -- the squared error to one-hot targets, :func:`squared_error` --
+   instead of the cross-entropy, and tanh hidden units (LeCun's were sigmoidal) instead of ReLU;
+8. table 5 for the ReLU net trained on the squared error. Its loss is exactly quadratic in the
+   logits, so with the gates frozen the only departure from the block quadratic is the
+   first-order term of the 4,096 images (zero on the whole training set at its optimum): what
+   remains between prediction and measurement is the ReLU gates alone.
 
-Run: ``python benchmarks/obd_diagnosis.py`` (MNIST from ``../shared/data/mnist``, ~1 min on
+Run: ``python benchmarks/obd_diagnosis.py`` (MNIST from ``../shared/data/mnist``, ~2.5 min on
 one core) or ``--quick`` (8x8 digits, seconds). Results in BENCHMARKS.md.
 """
 
@@ -85,18 +92,67 @@ def masks_at(scores: dict[str, torch.Tensor], allocation: dict[str, float]) -> d
     return out
 
 
-def unit_curvature(dense, x, y) -> torch.Tensor:
+def squared_error(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``1/N sum_n 1/2 ||f(x_n) - e_(y_n)||^2``: the squared error to one-hot targets, the training
+    loss of LeCun, Denker & Solla (1989). Its Hessian in the outputs is ``I`` for every example."""
+    target = (torch.arange(out.shape[-1]) == y.unsqueeze(-1)).to(out.dtype)  # one-hot, and vmap-friendly
+    return 0.5 * ((out - target) ** 2).sum(-1).mean()
+
+
+def unit_curvature(dense, x, y, loss_fn=F.cross_entropy) -> torch.Tensor:
     """``c_(n,i) = J_(n,i)^T H_n J_(n,i)`` ``(N, H)``: the Gauss-Newton curvature of example n's
-    cross-entropy in the first layer's pre-activation ``z_i`` (``J`` the Jacobian of the logits
-    w.r.t. ``z``, ``H_n = diag(p_n) - p_n p_n^T``). The first layer's Gauss-Newton diagonal is
+    loss in the first layer's pre-activation ``z_i`` (``J`` the Jacobian of the logits w.r.t.
+    ``z``; ``H_n = diag(p_n) - p_n p_n^T`` for the cross-entropy, ``I`` for
+    :func:`squared_error`). The first layer's Gauss-Newton diagonal is
     ``h_(i,j) = 1/N sum_n c_(n,i) x_(n,j)^2``."""
     first, rest = dense[0], dense[1:]
     with torch.no_grad():
         z = first(x)
         p = torch.softmax(rest(z), -1)
     jac = torch.func.vmap(torch.func.jacrev(rest))(z)  # (N, C, H)
-    hj = p[:, :, None] * jac - p[:, :, None] * torch.einsum("nc,nch->nh", p, jac)[:, None, :]
+    if loss_fn is squared_error:
+        hj = jac
+    elif loss_fn is F.cross_entropy:
+        hj = p[:, :, None] * jac - p[:, :, None] * torch.einsum("nc,nch->nh", p, jac)[:, None, :]
+    else:
+        raise ValueError(f"`loss_fn` must be F.cross_entropy or squared_error; got {loss_fn!r}")
     return torch.einsum("nch,nch->nh", jac, hj).detach()
+
+
+def input_layer_rise(dense, sal, curv, loss_fn, scores, allocation) -> list[tuple[float, ...]]:
+    """Table 5's cells for each first-layer score in ``scores``: the first layer pruned alone to
+    ``allocation``; the loss rise on ``sal`` predicted (diagonal, block), measured with the ReLU
+    gates frozen and measured, and the % of first-layer gates flipped."""
+    first = next(iter(allocation))
+    w1 = dense[0].weight.detach()
+    xs = sal[0].reshape(len(sal[1]), -1)
+    with torch.no_grad():
+        base = float(loss_fn(dense(sal[0]), sal[1]))
+    cells = []
+    for s in scores:
+        mask = masks_at({first: s}, allocation)
+        delta = w1 * (1 - mask[first])
+        with torch.no_grad():
+            pruned = _masked(dense, mask)
+            rise = float(loss_fn(pruned(sal[0]), sal[1])) - base
+            logits, flipped = frozen_gate_logits(dense, pruned, sal[0])
+            frozen = float(loss_fn(logits, sal[1])) - base
+        predicted = [quadratic_rise(curv, xs, delta, diagonal=d) for d in (True, False)]
+        cells.append((*predicted, frozen, rise, 100 * flipped))
+    return cells
+
+
+def train_variant(bench, cfg, train_data, *, activation: str, loss_fn) -> torch.nn.Module:
+    """The benchmark's dense net, recipe and seeds, with ``activation`` ("relu" or "tanh") hidden
+    units and trained on ``loss_fn``."""
+    torch.manual_seed(0)
+    net = bench.build_model(cfg, train_data[0])
+    if activation == "tanh":
+        for i, m in enumerate(net):
+            if isinstance(m, torch.nn.ReLU):
+                net[i] = torch.nn.Tanh()
+    bench.phases(net, train_data, cfg, cfg.dense_phases, seed=0, loss_fn=loss_fn)
+    return net
 
 
 def quadratic_rise(c, x, delta, *, diagonal: bool) -> float:
@@ -198,6 +254,17 @@ def figure_rise(path: Path, rows5, title: str) -> None:
     plt.close(fig)
 
 
+LOSSES = {"cross-entropy": F.cross_entropy, "squared error": squared_error}
+
+
+def print_rise(rows) -> None:
+    print("| kept | magnitude: diagonal | block | frozen gates | measured | gates flipped | "
+          "OBD: diagonal | block | frozen gates | measured | gates flipped |")
+    print("|---:|" + "---:|" * 10)
+    for keep, cells in rows:
+        print(f"| {keep:g} | " + " | ".join(" | ".join(f"{v:.4f}" for v in c[:4]) + f" | {c[4]:.1f}%" for c in cells) + " |")
+
+
 def main(argv: list[str] | None = None) -> int:
     bench = _load_pruning_benchmark()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -239,8 +306,6 @@ def main(argv: list[str] | None = None) -> int:
     own = 0.5 * (curv.T @ xs**2) / len(sal[1]) * w1**2  # OBD's saliency of the first layer, from c
     if not torch.allclose(own, obd[first], rtol=1e-3, atol=1e-6 * float(own.abs().max())):
         raise RuntimeError("unit_curvature does not reproduce the Gauss-Newton diagonal of the first layer")
-    with torch.no_grad():
-        base = float(F.cross_entropy(dense(sal[0]), sal[1]))
     pixel = (xs**2).mean(0)
     unit = h[first].sum(1) / pixel.sum().clamp_min(1e-30)
     factors = {"magnitude": mag[first], "theta^2 E[x_j^2]": w1**2 * pixel[None, :], "theta^2 u_i": w1**2 * unit[:, None],
@@ -271,20 +336,26 @@ def main(argv: list[str] | None = None) -> int:
             with torch.no_grad():
                 losses.append(float(F.cross_entropy(net(sal[0]), sal[1])))
         rows4.append((keep, *losses))
-        cells = []
-        for s in (mag[first], obd[first]):
-            mask = masks_at({first: s}, a_mag)
-            delta = w1 * (1 - mask[first])
-            with torch.no_grad():
-                pruned = _masked(dense, mask)
-                rise = float(F.cross_entropy(pruned(sal[0]), sal[1])) - base
-                logits, flipped = frozen_gate_logits(dense, pruned, sal[0])
-                frozen = float(F.cross_entropy(logits, sal[1])) - base
-            predicted = [quadratic_rise(curv, xs, delta, diagonal=d) for d in (True, False)]
-            cells.append((*predicted, frozen, rise, 100 * flipped))
-        rows5.append((keep, cells))
+        rows5.append((keep, input_layer_rise(dense, sal, curv, F.cross_entropy, (mag[first], obd[first]), {first: a_mag[first]})))
     rows6 = [(keep, [err(masks_at(s, global_allocation(s, keep))) for s in (mag, obd, *posterior.values())])
              for keep in cfg.oneshot_keep]
+    # 7 and 8: other training settings (each a dense net of its own)
+    settings = {("ReLU", "cross-entropy"): dense}
+    for activation, loss in (("ReLU", "squared error"), ("tanh", "cross-entropy"), ("tanh", "squared error")):
+        settings[activation, loss] = train_variant(bench, cfg, train_data, activation=activation.lower(), loss_fn=LOSSES[loss])
+    dense_errors, rows7 = {}, {keep: [] for keep in cfg.oneshot_keep}
+    for (activation, loss), net in tqdm(settings.items(), desc="other settings", disable=args.no_progress):
+        Wv = _linear_weights(net)
+        hv = hessian_diagonal(net, LOSSES[loss], sal, hessian="gauss-newton")
+        scores = ({n: w.abs() for n, w in Wv.items()}, {n: 0.5 * hv[n] * Wv[n] ** 2 for n in Wv})
+        dense_errors[activation, loss] = 100 * evaluate(net, test_data)
+        for keep in cfg.oneshot_keep:
+            rows7[keep] += [100 * evaluate(_masked(net, masks_at(sc, global_allocation(sc, keep))), test_data) for sc in scores]
+        if (activation, loss) == ("ReLU", "squared error"):
+            mag8, obd8 = scores
+            curv8 = unit_curvature(net, xs, sal[1], squared_error)
+            rows8 = [(keep, input_layer_rise(net, sal, curv8, squared_error, (mag8[first], obd8[first]),
+                                             {first: global_allocation(mag8, keep)[first]})) for keep in keeps]
 
     names = list(mag)
     print("\n1. allocation vs ranking (test error %, whole net; allocation = fraction kept per layer)")
@@ -311,17 +382,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n5. the input layer ({first}) pruned alone at magnitude's allocation: training-loss rise (nats), "
           "predicted by the Gauss-Newton quadratic without / with the cross-terms within each unit's row, measured with "
           "the ReLU gates frozen at the dense net's pattern, measured; % of the first layer's gates flipped")
-    print("| kept | magnitude: diagonal | block | frozen gates | measured | gates flipped | "
-          "OBD: diagonal | block | frozen gates | measured | gates flipped |")
-    print("|---:|" + "---:|" * 10)
-    for keep, cells in rows5:
-        print(f"| {keep:g} | " + " | ".join(" | ".join(f"{v:.4f}" for v in c[:4]) + f" | {c[4]:.1f}%" for c in cells) + " |")
+    print_rise(rows5)
     print(f"\n6. OBD on the negative log posterior: s_i = 1/2 (h_ii + alpha/N) theta_i^2, N = {n_train} (test error %, "
           "whole net, global ranking)")
     print("| kept | magnitude | OBD (h_ii alone) | " + " | ".join(priors) + " |")
     print("|---:|" + "---:|" * (2 + len(priors)))
     for keep, cells in rows6:
         print(f"| {keep:g} | " + " | ".join(f"{e:.2f}" for e in cells) + " |")
+    print("\n7. OBD in other training settings: the same recipe and seeds, each net its own Gauss-Newton diagonal on the "
+          f"{len(sal[1])} images (test error %, whole net, global ranking; magnitude / OBD)")
+    print("| kept | " + " | ".join(f"{a}, {l}" + (" (the benchmark)" if (a, l) == ("ReLU", "cross-entropy") else "")
+                                  for a, l in settings) + " |")
+    print("|---:|" + "---:|" * len(settings))
+    print("| dense | " + " | ".join(f"{e:.2f}" for e in dense_errors.values()) + " |")
+    for keep, cells in rows7.items():
+        print(f"| {keep:g} | " + " | ".join(f"{cells[2 * i]:.2f} / {cells[2 * i + 1]:.2f}" for i in range(len(settings))) + " |")
+    print(f"\n8. table 5 for the ReLU net trained on the squared error (its own magnitude allocation; loss rise in "
+          "units of the squared error)")
+    print_rise(rows8)
     figure = Path(args.figure) if args.figure else (Path(tempfile.mkdtemp()) / "obd_diagnosis_digits.png" if args.quick
                                                    else _HERE.parent / "figures" / "obd_diagnosis_mnist.png")
     figure.parent.mkdir(parents=True, exist_ok=True)

@@ -281,9 +281,10 @@ def subset(data: tuple, n: int, seed: int) -> tuple:
     return x[idx], y[idx]
 
 
-def phases(model, data, cfg: Config, plan, seed: int) -> None:
+def phases(model, data, cfg: Config, plan, seed: int, loss_fn=F.cross_entropy) -> None:
     for i, (epochs, lr) in enumerate(plan):
-        train(model, data, epochs=epochs, lr=lr, batch_size=cfg.batch_size, l2=cfg.l2, seed=seed + i, progress=False)
+        train(model, data, epochs=epochs, lr=lr, batch_size=cfg.batch_size, l2=cfg.l2, seed=seed + i, progress=False,
+              loss_fn=loss_fn)
 
 
 def layer_kept(model) -> dict[str, float]:

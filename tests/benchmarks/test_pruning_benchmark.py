@@ -143,6 +143,39 @@ def test_obd_diagnosis_unit_curvature_is_the_gauss_newton_of_the_first_layer(dia
     assert rise(delta, False) > 2 * rise(delta, True)
 
 
+def test_obd_diagnosis_squared_error_and_its_unit_curvature(diagnosis):
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(48, 12, generator=gen)
+    y = torch.randint(0, 4, (48,), generator=gen)
+    torch.manual_seed(2)
+    net = lenet300(12, 4, hidden=(9, 5))
+    out = net(x)
+    expected = 0.5 * ((out - F.one_hot(y, 4).float()) ** 2).sum(-1).mean()
+    torch.testing.assert_close(diagnosis.squared_error(out, y), expected)
+    curv = diagnosis.unit_curvature(net, x, y, diagnosis.squared_error)  # J^T J: H_n = I
+    ggn = hessian_diagonal(net, diagnosis.squared_error, (x, y), hessian="gauss-newton")["0"]
+    torch.testing.assert_close(curv.T @ x**2 / len(y), ggn, rtol=1e-4, atol=1e-9)
+    assert not torch.allclose(curv, diagnosis.unit_curvature(net, x, y), rtol=0.1)
+    with pytest.raises(ValueError, match="loss_fn"):
+        diagnosis.unit_curvature(net, x, y, F.nll_loss)
+
+
+def test_obd_diagnosis_variants_have_tanh_units_and_fit_their_loss(diagnosis, bench):
+    import dataclasses
+
+    cfg = dataclasses.replace(bench.CONFIGS[("lenet300", True)], dense_phases=((40, 3e-3),))
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(96, 64, generator=gen)
+    y = (x @ torch.randn(64, 10, generator=gen)).argmax(-1)  # labels a net can learn
+    net = diagnosis.train_variant(bench, cfg, (x, y), activation="tanh", loss_fn=diagnosis.squared_error)
+    kinds = [type(m) for m in net]
+    assert torch.nn.ReLU not in kinds and kinds.count(torch.nn.Tanh) == len(cfg.hidden)
+    # the best constant output (the class frequencies p) has squared error 1/2 sum_k p_k (1 - p_k)
+    freq = torch.bincount(y, minlength=10).float() / len(y)
+    with torch.no_grad():
+        assert float(diagnosis.squared_error(net(x), y)) < 0.5 * float(0.5 * (freq * (1 - freq)).sum())
+
+
 def test_obd_diagnosis_frozen_gates_are_linear_in_the_first_layer(diagnosis):
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(50, 12, generator=gen)
@@ -189,12 +222,13 @@ def test_obd_diagnosis_evidence_precision_solves_mackays_fixed_point(diagnosis):
 
 
 @pytest.mark.slow
-def test_obd_diagnosis_quick_run_prints_its_six_tables():
+def test_obd_diagnosis_quick_run_prints_its_eight_tables():
     proc = subprocess.run([sys.executable, str(DIAGNOSIS), "--quick", "--no-progress"], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
     assert proc.returncode == 0, proc.stderr
     for head in ("1. allocation vs ranking", "2. OBD's ranking in one layer", "3. the input layer", "4. training loss",
-                 "5. the input layer (0) pruned alone", "6. OBD on the negative log posterior"):
+                 "5. the input layer (0) pruned alone", "6. OBD on the negative log posterior",
+                 "7. OBD in other training settings", "8. table 5 for the ReLU net trained on the squared error"):
         assert head in proc.stdout
     figure = Path(proc.stdout.split("figure written to ")[1].splitlines()[0])
     assert figure.suffix == ".png" and figure.stat().st_size > 10_000 and SCRIPT.parent.parent not in figure.parents
