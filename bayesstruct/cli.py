@@ -128,10 +128,9 @@ def _executor(args: argparse.Namespace):
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    from bayesstruct.commands import check_output_paths
     from bayesstruct.compare import compare
     from bayesstruct.families import PolynomialFamily
-
-    from bayesstruct.commands import check_output_paths
 
     check_output_paths(json=args.json, out=args.out)
     degrees = parse_degrees(args.degrees)

@@ -50,7 +50,7 @@ from torch.nn.utils import parametrize
 from bayesstruct.exceptions import InvalidArgumentError, warn_not_converged
 from bayesstruct.io import write_atomic
 from bayesstruct.prune.huffman import HuffmanFormatError, huffman_decode, huffman_encode
-from bayesstruct.prune.saliency import _batches, _raw_weight, check_model_takes, prunable_layers
+from bayesstruct.prune.saliency import _batches, _check_model_takes, _raw_weight, prunable_layers
 
 __all__ = [
     "CompressionFormatError",
@@ -260,7 +260,7 @@ def finetune_centroids(
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr <= 0:
         raise InvalidArgumentError(f"`lr` must be a finite number > 0; got {lr!r}")
     batches = _batches(data)
-    check_model_takes(model, *batches[0], loss_fn)
+    _check_model_takes(model, *batches[0], loss_fn)
     layers = dict(prunable_layers(model))
     shared.apply(model)
     params = list(model.parameters())

@@ -69,8 +69,8 @@ from bayesstruct._validation import check_positive, check_positive_int
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.prune.saliency import (
     PruneResult,
-    check_model_takes,
     _check_layers,
+    _check_model_takes,
     _mask_module,
     _result,
     _set_layer,
@@ -521,7 +521,7 @@ def fit_variational(
             f"`model` has pruned (masked) layers {pruned}; call bayesstruct.prune.remove_pruning(model) on a copy first"
         )
     x, y = _check_data(data, likelihood)
-    check_model_takes(model, x, y, F.cross_entropy if likelihood == "categorical" else None)
+    _check_model_takes(model, x, y, F.cross_entropy if likelihood == "categorical" else None)
 
     names = [n for n, _ in layers]
     sites = [_site(n) for n in names]

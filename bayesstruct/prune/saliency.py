@@ -65,7 +65,6 @@ __all__ = [
     "get_saliency",
     "list_saliencies",
     "prunable_layers",
-    "check_model_takes",
     "get_masks",
     "apply_masks",
     "hessian_diagonal",
@@ -299,7 +298,7 @@ def _batches(data: Any) -> list[tuple[Any, Any]]:
     return batches
 
 
-def check_model_takes(model: nn.Module, x: Any, y: Any = None, loss_fn: Callable | None = None, name: str = "data") -> None:
+def _check_model_takes(model: nn.Module, x: Any, y: Any = None, loss_fn: Callable | None = None, name: str = "data") -> None:
     """Try ``model`` (and ``loss_fn``) on the first two examples of ``x``, so that bad data is named.
 
     A shape mismatch deep inside torch becomes an :class:`InvalidArgumentError` that names
@@ -347,7 +346,7 @@ class _Objective:
         self.model, self.loss_fn = model, loss_fn
         self.batches = _batches(data)
         for x, y in self.batches:
-            check_model_takes(model, x, y, loss_fn)
+            _check_model_takes(model, x, y, loss_fn)
         self.sizes = [int(x.shape[0]) if torch.is_tensor(x) and x.dim() else 1 for x, _ in self.batches]
         self.keys = [(f"{n}." if n else "") + _raw_name(m) for n, m in layers]
         self.shapes = [m.weight.shape for _, m in layers]
@@ -660,7 +659,7 @@ def layerwise_hessians(model: nn.Module, data: Any) -> dict[str, torch.Tensor]:
     """
     layers = _check_layers(model)
     batches = _batches(data)
-    check_model_takes(model, batches[0][0])
+    _check_model_takes(model, batches[0][0])
     gram: dict[str, torch.Tensor] = {}
     count = {n: 0 for n, _ in layers}
 

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from bayesstruct.exceptions import InvalidArgumentError
-from bayesstruct.prune.saliency import check_model_takes, get_masks, prunable_layers
+from bayesstruct.prune.saliency import _check_model_takes, get_masks, prunable_layers
 
 __all__ = ["TrainHistory", "train", "evaluate", "data_bits", "predict_logits", "penalty", "check_data"]
 
@@ -166,7 +166,7 @@ def train(
     if opt_name not in OPTIMIZERS:
         raise InvalidArgumentError(f"`optimizer` must be one of {OPTIMIZERS}; got {optimizer!r}")
     x = x.to(_param_dtype(model))
-    check_model_takes(model, x, y, loss_fn)
+    _check_model_takes(model, x, y, loss_fn)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr) if opt_name == "adam" else torch.optim.SGD(params, lr=lr, momentum=momentum)
     masks_before = get_masks(model) if prunable_layers(model) else {}
@@ -215,7 +215,7 @@ def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], *, batch
         raise InvalidArgumentError(f"`model` must be a torch.nn.Module; got {type(model).__name__}")
     x, y = check_data(data)
     batch_size = _int(batch_size, "batch_size", 1)
-    check_model_takes(model, x.to(_param_dtype(model)), y, F.cross_entropy)
+    _check_model_takes(model, x.to(_param_dtype(model)), y, F.cross_entropy)
     logits = predict_logits(model, x, batch_size)
     return float((logits.argmax(-1) != y).double().mean())
 
@@ -224,7 +224,7 @@ def data_bits(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], *, batc
     """``L(D | model) = sum_n -log2 softmax(f(x_n))_{y_n}`` in bits (the code length of the labels)."""
     x, y = check_data(data)
     batch_size = _int(batch_size, "batch_size", 1)
-    check_model_takes(model, x.to(_param_dtype(model)), y, F.cross_entropy)
+    _check_model_takes(model, x.to(_param_dtype(model)), y, F.cross_entropy)
     logits = predict_logits(model, x, batch_size).double()
     nats = F.cross_entropy(logits, y, reduction="sum")
     return float(nats) / math.log(2.0)
