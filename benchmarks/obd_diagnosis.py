@@ -32,7 +32,7 @@ layer (the *ranking*) -- on the same dense net (the benchmark's recipe and seeds
    instead of the cross-entropy, and tanh hidden units (LeCun's were sigmoidal) instead of ReLU;
 8. table 5 for the ReLU net trained on the squared error. Its loss is exactly quadratic in the
    logits, so with the gates frozen the only departure from the block quadratic is the
-   first-order term of the 4,096 images (zero on the whole training set at its optimum): what
+   first-order term of the 4,096 images (near zero on the whole training set at its optimum): what
    remains between prediction and measurement is the ReLU gates alone.
 
 Run: ``python benchmarks/obd_diagnosis.py`` (MNIST from ``../shared/data/mnist``, ~2.5 min on
