@@ -45,6 +45,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
 from bayesstruct.exceptions import InvalidArgumentError, warn_not_converged
@@ -260,7 +261,7 @@ def finetune_centroids(
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr <= 0:
         raise InvalidArgumentError(f"`lr` must be a finite number > 0; got {lr!r}")
     batches = _batches(data)
-    _check_model_takes(model, *batches[0], loss_fn)
+    _check_model_takes(model, *batches[0], F.cross_entropy if loss_fn is F.cross_entropy else None)
     layers = dict(prunable_layers(model))
     shared.apply(model)
     params = list(model.parameters())

@@ -304,8 +304,10 @@ def _check_model_takes(model: nn.Module, x: Any, y: Any = None, loss_fn: Callabl
     A shape mismatch deep inside torch becomes an :class:`InvalidArgumentError` that names
     ``name``. With ``loss_fn=torch.nn.functional.cross_entropy`` the output must be logits
     ``(n, C)`` and *every* label of ``y`` a class in ``0..C-1``; with another ``loss_fn``,
-    ``loss_fn(model(x[:2]), y[:2])`` must evaluate. The model runs in evaluation mode (batch-norm
-    statistics are not updated) and without gradients; its mode is restored.
+    ``loss_fn(model(x[:2]), y[:2])`` must evaluate (so only callers that evaluate the loss per
+    example pass a custom one: OBD and OBS; minibatch training passes none). The model runs in
+    evaluation mode (batch-norm statistics are not updated) and without gradients; its mode is
+    restored.
     """
     if not torch.is_tensor(x) or x.dim() < 1 or x.shape[0] < 1:
         return  # the callers' own checks name other kinds of input

@@ -166,7 +166,7 @@ def train(
     if opt_name not in OPTIMIZERS:
         raise InvalidArgumentError(f"`optimizer` must be one of {OPTIMIZERS}; got {optimizer!r}")
     x = x.to(_param_dtype(model))
-    _check_model_takes(model, x, y, loss_fn)
+    _check_model_takes(model, x, y, F.cross_entropy if loss_fn is F.cross_entropy else None)  # a custom loss may need a whole batch
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr) if opt_name == "adam" else torch.optim.SGD(params, lr=lr, momentum=momentum)
     masks_before = get_masks(model) if prunable_layers(model) else {}

@@ -64,10 +64,8 @@ def test_bits_per_layer_and_bad_arguments():
     with pytest.raises(BayesStructError, match="init"):
         share_weights(make_net(), init="random")
     x, y = make_data()
-    with pytest.raises(InvalidArgumentError, match=r"`data`: loss_fn\(model\(x\), y\) fails on x of shape \(32, 19\)"):
+    with pytest.raises(InvalidArgumentError, match=r"`data`: the model fails on x of shape \(32, 19\)"):
         finetune_centroids(net, s, mse_loss, (x[:, 1:], y), num_steps=1)
-    with pytest.raises(InvalidArgumentError, match="`data`: loss_fn"):
-        finetune_centroids(net, s, mse_loss, [(x, y[:, :4])], num_steps=1)  # targets of the wrong width
 
 
 def test_finetune_centroid_gradient_is_sum_of_member_gradients():

@@ -110,5 +110,12 @@ def test_bad_data_is_rejected():
         with pytest.raises(InvalidArgumentError, match=r"`data`: the model fails on x of shape \(120, 3\)"):
             fn(net, (torch.cat([x, x[:, :1]], 1), y))
     assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    # a custom loss is not probed on two examples: one that needs a whole batch still trains
+    def batch_loss(out, t):
+        if len(t) < 4:
+            raise ValueError("needs at least 4 examples")
+        return nn.functional.cross_entropy(out, t)
+
+    assert train(mlp(), (x, y), epochs=1, batch_size=8, loss_fn=batch_loss, progress=False).epochs == 1
     with pytest.raises(InvalidArgumentError, match="`model` must map x to logits"):
         evaluate(nn.Sequential(nn.Linear(2, 3), nn.Flatten(0)).double(), (x, y))
