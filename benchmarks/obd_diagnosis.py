@@ -286,8 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     except bench.BayesStructError as exc:
         print(f"error: --data: {exc}", file=sys.stderr)
         return 2
-    dense = bench.build_model(cfg, train_data[0])
-    bench.phases(dense, train_data, cfg, cfg.dense_phases, seed=0)  # the benchmark's dense net
+    dense = train_variant(bench, cfg, train_data, activation="relu", loss_fn=F.cross_entropy)  # the benchmark's dense net
     sal = bench.subset(train_data, cfg.obd_samples, 1)  # the benchmark's Hessian images
     W = _linear_weights(dense)
     h = hessian_diagonal(dense, F.cross_entropy, sal, hessian="gauss-newton")  # h_ii of the mean loss
@@ -345,9 +344,12 @@ def main(argv: list[str] | None = None) -> int:
         settings[activation, loss] = train_variant(bench, cfg, train_data, activation=activation.lower(), loss_fn=LOSSES[loss])
     dense_errors, rows7 = {}, {keep: [] for keep in cfg.oneshot_keep}
     for (activation, loss), net in tqdm(settings.items(), desc="other settings", disable=args.no_progress):
-        Wv = _linear_weights(net)
-        hv = hessian_diagonal(net, LOSSES[loss], sal, hessian="gauss-newton")
-        scores = ({n: w.abs() for n, w in Wv.items()}, {n: 0.5 * hv[n] * Wv[n] ** 2 for n in Wv})
+        if net is dense:
+            scores = (mag, obd)
+        else:
+            Wv = _linear_weights(net)
+            hv = hessian_diagonal(net, LOSSES[loss], sal, hessian="gauss-newton")
+            scores = ({n: w.abs() for n, w in Wv.items()}, {n: 0.5 * hv[n] * Wv[n] ** 2 for n in Wv})
         dense_errors[activation, loss] = 100 * evaluate(net, test_data)
         for keep in cfg.oneshot_keep:
             rows7[keep] += [100 * evaluate(_masked(net, masks_at(sc, global_allocation(sc, keep))), test_data) for sc in scores]

@@ -122,12 +122,17 @@ def test_obd_diagnosis_allocation_helpers_keep_the_requested_fractions(diagnosis
         assert float(s[masks[n] > 0].min()) >= float(s[masks[n] == 0].max())  # the highest scores are the kept ones
 
 
+def tiny_net_and_data(seed, n):
+    """A 12-9-5-4 ReLU net and ``n`` non-negative inputs with 4-class labels."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 12, generator=gen)
+    y = torch.randint(0, 4, (n,), generator=gen)
+    torch.manual_seed(seed)
+    return lenet300(12, 4, hidden=(9, 5)), x, y
+
+
 def test_obd_diagnosis_unit_curvature_is_the_gauss_newton_of_the_first_layer(diagnosis):
-    gen = torch.Generator().manual_seed(1)
-    x = torch.rand(64, 12, generator=gen)
-    y = torch.randint(0, 4, (64,), generator=gen)
-    torch.manual_seed(1)
-    net = lenet300(12, 4, hidden=(9, 5))
+    net, x, y = tiny_net_and_data(1, 64)
     curv = diagnosis.unit_curvature(net, x, y)
     ggn = hessian_diagonal(net, F.cross_entropy, (x, y), hessian="gauss-newton")["0"]
     torch.testing.assert_close(curv.T @ x**2 / len(y), ggn, rtol=1e-4, atol=1e-9)
@@ -144,11 +149,7 @@ def test_obd_diagnosis_unit_curvature_is_the_gauss_newton_of_the_first_layer(dia
 
 
 def test_obd_diagnosis_squared_error_and_its_unit_curvature(diagnosis):
-    gen = torch.Generator().manual_seed(2)
-    x = torch.rand(48, 12, generator=gen)
-    y = torch.randint(0, 4, (48,), generator=gen)
-    torch.manual_seed(2)
-    net = lenet300(12, 4, hidden=(9, 5))
+    net, x, y = tiny_net_and_data(2, 48)
     out = net(x)
     expected = 0.5 * ((out - F.one_hot(y, 4).float()) ** 2).sum(-1).mean()
     torch.testing.assert_close(diagnosis.squared_error(out, y), expected)
