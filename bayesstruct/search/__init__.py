@@ -1,0 +1,46 @@
+"""Structure search: DARTS, FBNet, NAS with an RL controller, and enumeration by KL penalties.
+
+Each search takes a :class:`~bayesstruct.nn.StructureGraph` (every edge with more than one
+primitive is searched), training data and a validation split, and returns a
+:class:`SearchResult`: the distribution over each edge's primitives, the chosen structure as
+a trained :class:`~bayesstruct.nn.DiscreteStructureNetwork`, its validation loss and
+accuracy, and the history of the search.
+
+=================  =====================================================  ==============================
+name               what                                                   paper
+=================  =====================================================  ==============================
+``"darts"``        softmax relaxation, bilevel gradient (first/second     Liu, Simonyan & Yang 2019
+                   order)
+``"fbnet"``        Gumbel-softmax samples, loss CE x a log(LAT)^b with a  Wu et al. 2019
+                   measured latency table
+``"reinforce"``    an LSTM controller samples structures, each trained;   Zoph & Le 2017
+                   REINFORCE on the validation accuracy
+=================  =====================================================  ==============================
+
+:func:`enumerate_structures` repeats a differentiable search with KL penalties against the
+structures found before (the lecture's enumeration of structures).
+"""
+
+from bayesstruct.search.base import (Search, SearchData, SearchResult, get_search, list_searches, register_search,
+                                     search, structure_kl)
+from bayesstruct.search.darts import DARTS
+from bayesstruct.search.enumerate import enumerate_structures
+from bayesstruct.search.fbnet import FBNet, latency_table
+from bayesstruct.search.reinforce import Controller, Reinforce
+
+__all__ = [
+    "Controller",
+    "DARTS",
+    "FBNet",
+    "Reinforce",
+    "Search",
+    "SearchData",
+    "SearchResult",
+    "enumerate_structures",
+    "get_search",
+    "latency_table",
+    "list_searches",
+    "register_search",
+    "search",
+    "structure_kl",
+]

@@ -1,0 +1,184 @@
+r"""FBNet: latency-aware differentiable search (Wu et al., CVPR 2019).
+
+Every searched edge :math:`(j, k)` draws a relaxed one-hot mask from the Gumbel-softmax
+with logits :math:`\theta^{j,k}` and temperature :math:`\tau` (eq. 5; the lecture's
+:class:`~bayesstruct.priors.GumbelSoftmax` structure prior at location
+:math:`\mathrm{softmax}(\theta)`), the supernet mixes the primitives with it, and the loss
+multiplies the cross-entropy by the latency of the sampled structure (eq. 2):
+
+.. math::
+
+    \mathcal L(\Gamma, w) = \mathrm{CE}(\Gamma, w) \cdot \lambda_1 \log(\mathrm{LAT}(\Gamma))^{\lambda_2},
+    \qquad \mathrm{LAT}(\Gamma) = \sum_{(j,k)} \sum_i \gamma^{j,k}_i\, \mathrm{LAT}^{j,k}_i,
+
+with :math:`\mathrm{LAT}^{j,k}_i` the latency of primitive :math:`i` on edge :math:`(j, k)`,
+read from a table measured on the target hardware (:func:`latency_table` measures it on the
+running machine). The paper uses :math:`\lambda_1 = 0.2`, :math:`\lambda_2 = 0.6`, an initial
+temperature of 5 annealed by :math:`e^{-0.045}` per epoch, and trains :math:`w` (SGD) and
+:math:`\theta` (Adam, learning rate 0.01, weight decay 5e-4) in turn each epoch on 80 % / 20 %
+of the training set. Its FBNet-B reaches 74.1 % top-1 on ImageNet at 295 M FLOPs and 23.1 ms
+on a Samsung S8.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import torch
+
+from bayesstruct._validation import check_positive, check_positive_int
+from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.nn.criteria import operational_criteria
+from bayesstruct.nn.graph import StructureGraph, StructureNetwork, _edge_key
+from bayesstruct.priors.relaxed import GumbelSoftmax
+from bayesstruct.search.base import register_search, seeded
+from bayesstruct.search.darts import _Differentiable, _nonneg
+
+__all__ = ["FBNet", "latency_table"]
+
+
+def latency_table(graph: StructureGraph, *, repeats: int = 50, warmup: int = 5,
+                  dtype: torch.dtype | None = None) -> dict[tuple[int, int], torch.Tensor]:
+    r"""FBNet's latency lookup table, measured on this machine, in **microseconds**.
+
+    For every edge :math:`(j, k)` and primitive :math:`i`, the median wall time of the
+    primitive's forward pass on one example of vertex :math:`j`'s shape
+    (:func:`~bayesstruct.nn.operational_criteria`: batch of one, ``torch.no_grad``,
+    ``repeats`` timed runs after ``warmup``). Edges with one primitive are measured too:
+    they are part of every structure's latency.
+
+    Returns
+    -------
+    dict of (j, k) to Tensor ``(K,)``
+    """
+    if not isinstance(graph, StructureGraph):
+        raise InvalidArgumentError(f"`graph` must be a StructureGraph; got {type(graph).__name__}")
+    repeats = check_positive_int(repeats, "repeats")
+    warmup = check_positive_int(warmup, "warmup", minimum=0)
+    with seeded(0):
+        net = StructureNetwork(graph)
+    if dtype is not None:
+        net = net.to(dtype)
+    out = {}
+    for e in graph.edge_list:
+        shape = graph.vertex_shapes[e[0]] if e[0] else graph.input_shape
+        times = [operational_criteria(op, shape, repeats=repeats, warmup=warmup).latency_ms * 1e3
+                 for op in net.ops[_edge_key(e)]]
+        out[e] = torch.tensor(times, dtype=torch.float64)
+    return out
+
+
+def _check_latency(latency: Any, graph: StructureGraph) -> dict:
+    if not isinstance(latency, Mapping):
+        raise InvalidArgumentError(
+            "`latency` must be 'measure' or a dict {(j, k): [latency of each primitive]} covering every edge; "
+            f"got {type(latency).__name__}"
+        )
+    table = {}
+    for e in graph.edge_list:
+        if e not in latency:
+            raise InvalidArgumentError(f"`latency` has no entry for edge {e} (primitives {list(graph.edges[e])})")
+        t = torch.as_tensor(latency[e], dtype=torch.float64).reshape(-1)
+        K = graph.num_primitives(e)
+        if t.shape != (K,) or not torch.isfinite(t).all() or (t < 0).any():
+            raise InvalidArgumentError(
+                f"`latency[{e}]` must be {K} finite numbers >= 0 (one per primitive {list(graph.edges[e])}); got {t.tolist()}"
+            )
+        table[e] = t
+    cheapest = sum(float(t.min()) for t in table.values())
+    if cheapest <= 1.0:
+        raise InvalidArgumentError(
+            f"`latency`: the cheapest structure's latency is {cheapest:g}, but log(LAT) must stay > 0 for "
+            "log(LAT)^lambda2; give the table in a smaller unit (e.g. microseconds instead of milliseconds)"
+        )
+    return table
+
+
+@register_search("fbnet")
+class FBNet(_Differentiable):
+    r"""Latency-aware search with Gumbel-softmax structure samples (Wu et al. 2019).
+
+    Parameters
+    ----------
+    latency : "measure" or dict of (j, k) to sequence of float
+        :math:`\mathrm{LAT}^{j,k}_i` for every edge and primitive (edges with one primitive
+        included), in a unit where the cheapest structure's latency exceeds 1;
+        ``"measure"`` (default): :func:`latency_table` on this machine, microseconds.
+    latency_weight, latency_exponent : float
+        :math:`\lambda_1` and :math:`\lambda_2` of the loss (the paper: 0.2 and 0.6).
+        ``latency_exponent=0`` is a latency-blind search.
+    temperature, temperature_decay : float
+        Initial :math:`\tau` and its factor per epoch (the paper: 5.0 and :math:`e^{-0.045}`).
+    warmup_epochs : int
+        Epochs that train only :math:`w` (:math:`\theta` frozen at uniform) before the search.
+    num_epochs, batch_size, lr, momentum, weight_decay
+        As :class:`~bayesstruct.search.DARTS` (SGD on :math:`w`, cosine-annealed).
+    arch_lr, arch_weight_decay : float
+        Adam on :math:`\theta` (the paper: 0.01, 5e-4).
+    repel, refit_steps, refit_lr
+        As :class:`~bayesstruct.search.DARTS`.
+
+    Each step draws one mask per edge for the architecture step, which minimises
+    :math:`\mathcal L` on a validation minibatch, and one for the weight step, which minimises
+    the cross-entropy on a training minibatch: the latency factor is a constant in :math:`w`, so
+    this is the same minimiser as :math:`\mathcal L`'s, and ``lr`` means what it means in DARTS.
+    ``gamma`` is :math:`\mathrm{softmax}(\theta)`, the structure is its argmax.
+    ``history``: per epoch ``epoch``, ``searching``, ``temperature`` (the τ it sampled at), ``train_loss``, ``val_loss`` and
+    ``val_accuracy`` of the supernet at :math:`\gamma` = softmax(θ), ``expected_latency``
+    (:math:`\sum \gamma_i \mathrm{LAT}_i`) and ``gamma``. ``diagnostics["latency"]`` is the
+    chosen structure's latency from the table.
+    """
+
+    def __init__(self, latency: Any = "measure", *, latency_weight: float = 0.2, latency_exponent: float = 0.6,
+                 temperature: float = 5.0, temperature_decay: float = math.exp(-0.045), warmup_epochs: int = 0,
+                 num_epochs: int = 50, batch_size: int | None = 64, lr: float = 0.025, momentum: float = 0.9,
+                 weight_decay: float = 3e-4, arch_lr: float = 0.01, arch_weight_decay: float = 5e-4,
+                 repel: Any = None, refit_steps: int = 200, refit_lr: float = 0.02) -> None:
+        if not (isinstance(latency, str) and latency == "measure") and not isinstance(latency, Mapping):
+            raise InvalidArgumentError(
+                f"`latency` must be 'measure' or a dict {{(j, k): [latency of each primitive]}}; got {latency!r}"
+            )
+        self.latency = latency
+        self.latency_weight = check_positive(latency_weight, "latency_weight")
+        self.latency_exponent = _nonneg(latency_exponent, "latency_exponent")
+        self.temperature = check_positive(temperature, "temperature")
+        self.temperature_decay = check_positive(temperature_decay, "temperature_decay")
+        self.description = "FBNet"
+        super().__init__(num_epochs=num_epochs, warmup_epochs=warmup_epochs, batch_size=batch_size, lr=lr,
+                         momentum=momentum, weight_decay=weight_decay, arch_lr=arch_lr,
+                         arch_weight_decay=arch_weight_decay, repel=repel, refit_steps=refit_steps, refit_lr=refit_lr)
+
+    def _start(self, graph, data):
+        table = latency_table(graph) if isinstance(self.latency, str) else self.latency
+        return {"table": {e: t.to(data.x_train.dtype) for e, t in _check_latency(table, graph).items()},
+                "temperature": self.temperature}
+
+    @staticmethod
+    def _latency(gamma: dict, table: dict) -> torch.Tensor:
+        r""":math:`\mathrm{LAT}(\Gamma)`; an edge without a choice adds its one primitive's latency."""
+        return sum((gamma[e] * t).sum() if e in gamma else t[0] for e, t in table.items())
+
+    @staticmethod
+    def _mask(probs, state):
+        return {e: GumbelSoftmax(p, state["temperature"]).rsample() for e, p in probs.items()}
+
+    def _weight_loss(self, net, probs, train, data, state):
+        return data.loss(net(train[0], self._mask(probs, state)), train[1])
+
+    def _arch_loss(self, net, probs, train, val, data, state, w_lr):
+        mask = self._mask(probs, state)
+        ce = data.loss(net(val[0], mask), val[1])
+        return ce * self.latency_weight * torch.log(self._latency(mask, state["table"])) ** self.latency_exponent
+
+    def _end_epoch(self, state, searching):
+        if searching:
+            state["temperature"] *= self.temperature_decay
+
+    def _record(self, probs, state):
+        return {"temperature": state["temperature"], "expected_latency": float(self._latency(probs, state["table"]))}
+
+    def _diagnostics(self, gamma, state):
+        one_hot = {e: torch.nn.functional.one_hot(g.argmax(), len(g)).to(g) for e, g in gamma.items()}
+        return {"latency": float(self._latency(one_hot, state["table"])), "latency_table": state["table"],
+                "temperature": state["temperature"]}

@@ -1,0 +1,221 @@
+r"""Neural architecture search with a reinforcement-learning controller (Zoph & Le, ICLR 2017).
+
+A recurrent controller emits the structure one decision at a time -- the primitive of each
+searched edge, in the graph's topological edge order -- each decision conditioned on the
+previous ones. Every sampled structure is trained in full (the lecture: "in the loop over
+structures the model parameters are optimised completely"), its validation accuracy
+:math:`R` is the reward, and the controller's parameters :math:`\theta_c` follow the
+REINFORCE estimate with a baseline (Williams 1992; Zoph & Le, eq. 2),
+
+.. math::
+
+    \nabla_{\theta_c} J \approx \frac{1}{m} \sum_{k=1}^m \sum_{t=1}^T
+    \nabla_{\theta_c} \log P(a_t \mid a_{1:t-1}; \theta_c)\, (R_k - b),
+
+:math:`b` an exponential moving average of earlier rewards. Zoph & Le's controller, a
+two-layer LSTM of 35 units trained by Adam at 6e-4 over 12,800 child networks, found a
+CIFAR-10 network with 3.65 % test error.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+
+from bayesstruct._validation import check_positive, check_positive_int
+from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.nn.graph import StructureGraph
+from bayesstruct.search.base import Search, SearchData, SearchResult, register_search, searchable_edges, seeded, train_discrete
+from bayesstruct.search.darts import _nonneg
+
+__all__ = ["Controller", "Reinforce"]
+
+
+class Controller(nn.Module):
+    r"""An autoregressive policy over the structures of a graph: an LSTM cell, one step per searched edge.
+
+    Step :math:`t` feeds the embedding of the previous decision (a learned start token at
+    :math:`t = 1`) to the cell and reads the logits of edge :math:`t`'s :math:`K_t`
+    primitives from its own linear head.
+
+    Parameters
+    ----------
+    graph : StructureGraph
+    hidden : int
+        Units of the LSTM cell.
+    """
+
+    def __init__(self, graph: StructureGraph, hidden: int = 35) -> None:
+        super().__init__()
+        self.edges = searchable_edges(graph)
+        self.sizes = [graph.num_primitives(e) for e in self.edges]
+        hidden = check_positive_int(hidden, "hidden")
+        self.cell = nn.LSTMCell(hidden, hidden)
+        self.embed = nn.Embedding(1 + sum(self.sizes), hidden)  # start token, then every edge's choices
+        self.heads = nn.ModuleList([nn.Linear(hidden, k) for k in self.sizes])
+        self.offsets = [1 + sum(self.sizes[:t]) for t in range(len(self.sizes))]
+
+    def forward(self, num_samples: int = 1, actions: torch.Tensor | None = None,
+                greedy: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample (or score given ``actions``) structures.
+
+        Returns ``(actions (n, T) long, log_prob (n,), entropy (n,))``: the index of the chosen
+        primitive per searched edge, :math:`\\sum_t \\log P(a_t \\mid a_{<t})` and the sum of
+        the per-step entropies. ``greedy=True`` takes the most likely primitive at every step.
+        """
+        n = num_samples if actions is None else actions.shape[0]
+        dtype = self.heads[0].weight.dtype
+        inp = self.embed(torch.zeros(n, dtype=torch.long))
+        h = c = torch.zeros(n, self.cell.hidden_size, dtype=dtype)
+        chosen, logp, ent = [], torch.zeros(n, dtype=dtype), torch.zeros(n, dtype=dtype)
+        for t, head in enumerate(self.heads):
+            h, c = self.cell(inp, (h, c))
+            d = torch.distributions.Categorical(logits=head(h))
+            if actions is not None:
+                a = actions[:, t]
+            elif greedy:
+                a = d.probs.argmax(-1)
+            else:
+                a = d.sample()
+            chosen.append(a)
+            logp = logp + d.log_prob(a)
+            ent = ent + d.entropy()
+            inp = self.embed(a + self.offsets[t])
+        return torch.stack(chosen, -1), logp, ent
+
+    def choice(self, actions: torch.Tensor, graph: StructureGraph) -> dict:
+        """``{edge: primitive name}`` of one row of actions ``(T,)``."""
+        return {e: graph.edges[e][int(a)] for e, a in zip(self.edges, actions)}
+
+
+@register_search("reinforce")
+class Reinforce(Search):
+    r"""NAS with an RL controller (Zoph & Le 2017): sample structures, train each, REINFORCE on the reward.
+
+    Parameters
+    ----------
+    num_updates : int
+        Controller updates.
+    batch_size : int
+        :math:`m`, structures sampled per update.
+    lr : float
+        Adam on the controller (Zoph & Le: 6e-4 over 12,800 children; the default suits the
+        few hundred children of a CPU-size graph).
+    hidden : int
+        LSTM units (Zoph & Le: 35).
+    baseline_decay : float
+        :math:`b \leftarrow \beta b + (1 - \beta) \bar R` after every update (the first
+        update's :math:`b` is its batch mean).
+    entropy_weight : float
+        Adds :math:`\epsilon\, H` to the objective (exploration).
+    child_steps, child_lr, weight_decay
+        Each child network is trained from a fresh, seeded initialisation by ``child_steps``
+        full-batch Adam steps with L2 ``weight_decay`` per example
+        (:func:`~bayesstruct.families.network.refit_discrete`).
+    reward : callable, optional
+        ``reward(choice) -> float`` for a structure ``{edge: primitive name}``, replacing the
+        training of a child (e.g. a structure's log evidence, for a Bayesian controller). Default:
+        the child's validation accuracy (classification) or minus its validation NLL (regression).
+    cache : bool
+        Train each distinct structure once and reuse its reward when it is sampled again.
+
+    ``history`` has one dict per update: ``update``, ``mean_reward``, ``best_reward`` (so far),
+    ``baseline`` and ``num_trained`` (distinct structures so far). ``gamma`` holds the
+    controller's marginal probability of every primitive (the frequency in 2,000 draws after the
+    last update); the returned structure is the best one sampled.
+    """
+
+    def __init__(self, *, num_updates: int = 50, batch_size: int = 8, lr: float = 0.05, hidden: int = 35,
+                 baseline_decay: float = 0.95, entropy_weight: float = 1e-3, child_steps: int = 200,
+                 child_lr: float = 0.02, weight_decay: float = 3e-4,
+                 reward: Callable[[Mapping[tuple, str]], float] | None = None, cache: bool = True) -> None:
+        self.num_updates = check_positive_int(num_updates, "num_updates")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.lr = check_positive(lr, "lr")
+        self.hidden = check_positive_int(hidden, "hidden")
+        decay = _nonneg(baseline_decay, "baseline_decay")
+        if decay >= 1:
+            raise InvalidArgumentError(f"`baseline_decay` must be in [0, 1); got {baseline_decay!r}")
+        self.baseline_decay = decay
+        self.entropy_weight = _nonneg(entropy_weight, "entropy_weight")
+        self.child_steps = check_positive_int(child_steps, "child_steps", minimum=0)
+        self.child_lr = check_positive(child_lr, "child_lr")
+        self.weight_decay = _nonneg(weight_decay, "weight_decay")
+        if reward is not None and not callable(reward):
+            raise InvalidArgumentError(f"`reward` must be a callable reward(choice) -> float; got {type(reward).__name__}")
+        self.reward = reward
+        self.cache = bool(cache)
+
+    def _evaluate(self, graph: StructureGraph, data: SearchData, choice: dict, seed: int):
+        if self.reward is not None:
+            r = self.reward(dict(choice))
+            try:
+                r = float(r)
+            except (TypeError, ValueError):
+                raise InvalidArgumentError(f"`reward` must return a number; got {type(r).__name__}") from None
+            if r != r or abs(r) == float("inf"):
+                raise InvalidArgumentError(f"`reward` returned {r} for {choice}; it must be finite")
+            return r, None
+        net = train_discrete(graph, choice, data, num_steps=self.child_steps, lr=self.child_lr,
+                             weight_decay=self.weight_decay, seed=seed)
+        loss, acc = data.score(net)
+        return (acc if data.task == "classification" else -loss), net
+
+    def _run(self, graph: StructureGraph, data: SearchData, *, seed: int, progress: bool) -> SearchResult:
+        from tqdm.auto import tqdm
+
+        start = time.perf_counter()
+        with seeded(seed):
+            controller = Controller(graph, self.hidden).to(data.x_train.dtype)
+        opt = torch.optim.Adam(controller.parameters(), lr=self.lr)
+        seen: dict[tuple, tuple[float, Any]] = {}
+        history, baseline, best, trained = [], None, None, 0
+        bar = tqdm(range(self.num_updates), desc="NAS controller", disable=not progress, unit="update")
+        with seeded(seed):
+            for update in bar:
+                actions, logp, ent = controller(self.batch_size)
+                rewards = []
+                for row in actions:
+                    key = tuple(int(a) for a in row)
+                    if key in seen and self.cache:
+                        r, _ = seen[key]
+                    else:
+                        choice = controller.choice(row, graph)
+                        trained += 1
+                        r, net = self._evaluate(graph, data, choice, seed + trained)
+                        if key not in seen or r > seen[key][0]:
+                            seen[key] = (r, net)
+                    rewards.append(r)
+                    if best is None or r > best[0]:
+                        best = (r, key)
+                rewards_t = torch.tensor(rewards, dtype=logp.dtype)
+                b = float(rewards_t.mean()) if baseline is None else baseline
+                loss = -((rewards_t - b) * logp).mean() - self.entropy_weight * ent.mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                mean = float(rewards_t.mean())
+                baseline = mean if baseline is None else self.baseline_decay * baseline + (1 - self.baseline_decay) * mean
+                history.append({"update": update + 1, "mean_reward": mean, "best_reward": best[0],
+                                "baseline": baseline, "num_trained": len(seen)})
+                bar.set_postfix(reward=f"{mean:.4f}", best=f"{best[0]:.4f}")
+            with torch.no_grad():
+                draws, _, _ = controller(2000)
+        gamma = {e: torch.bincount(draws[:, t], minlength=k).to(torch.float64) / len(draws)
+                 for t, (e, k) in enumerate(zip(controller.edges, controller.sizes))}
+        best_choice = controller.choice(torch.tensor(best[1]), graph)
+        net = seen[best[1]][1]
+        if net is None:  # a custom reward: train the best structure once for the result
+            net = train_discrete(graph, best_choice, data, num_steps=self.child_steps, lr=self.child_lr,
+                                 weight_decay=self.weight_decay, seed=seed)
+        loss, acc = data.score(net)
+        with torch.no_grad():
+            greedy, _, _ = controller(1, greedy=True)
+        diagnostics = {"best_reward": best[0], "num_children_trained": trained,
+                       "controller_choice": controller.choice(greedy[0], graph),
+                       "rewards": {str(k): v[0] for k, v in seen.items()}}
+        return SearchResult(self.name, graph, gamma, net, loss, acc, tuple(history), time.perf_counter() - start,
+                            diagnostics)

@@ -1,0 +1,72 @@
+"""NAS with an RL controller (Zoph & Le 2017): the policy, REINFORCE, and a search with trained children."""
+
+import itertools
+
+import pytest
+import torch
+
+from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.nn import StructureGraph
+from bayesstruct.search import Controller, Reinforce, search
+
+
+def two_edge_graph():
+    return StructureGraph(3, {(0, 1): ["linear", "linear_tanh", "zero"], (1, 2): ["linear", "linear_relu"]},
+                          input_shape=(2,), vertex_shapes={1: (4,), 2: (2,)})
+
+
+def test_controller_is_a_normalised_autoregressive_distribution():
+    graph = two_edge_graph()
+    torch.manual_seed(0)
+    c = Controller(graph, hidden=6)
+    actions = torch.tensor(list(itertools.product(range(3), range(2))))
+    _, logp, _ = c(actions=actions)
+    logp = logp.detach()
+    assert float(logp.exp().sum()) == pytest.approx(1.0, abs=1e-12)
+    # the second decision depends on the first (the LSTM state carries it)
+    p_second = logp.exp().reshape(3, 2) / logp.exp().reshape(3, 2).sum(1, keepdim=True)
+    assert (p_second[0] - p_second[1]).abs().max() > 1e-4
+    # sampling agrees with the scored probabilities
+    drawn, _, _ = c(20000)
+    freq = torch.stack([(drawn == a).all(1).double().mean() for a in actions])
+    assert torch.allclose(freq, logp.exp(), atol=0.015)
+
+
+def test_reinforce_climbs_to_the_best_structure_of_a_known_reward_table():
+    graph = two_edge_graph()
+    table = {(a, b): 0.1 * i for i, (a, b) in enumerate(itertools.product(graph.edges[(0, 1)], graph.edges[(1, 2)]))}
+    calls = []
+
+    def reward(choice):
+        calls.append(choice)
+        return table[(choice[(0, 1)], choice[(1, 2)])]
+
+    best = max(table, key=table.get)  # ('zero', 'linear_relu')
+    r = search(graph, torch.randn(40, 2), torch.zeros(40).long(), "reinforce", reward=reward, num_updates=60,
+               batch_size=8, child_steps=0, progress=False)
+    assert (r.choice()[(0, 1)], r.choice()[(1, 2)]) == best
+    assert r.diagnostics["controller_choice"] == {(0, 1): best[0], (1, 2): best[1]}
+    assert r.gamma[(0, 1)][2] > 0.9 and r.gamma[(1, 2)][1] > 0.9
+    assert len(calls) == len({tuple(c.values()) for c in calls}) <= 6  # each structure evaluated once (cache)
+    means = [h["mean_reward"] for h in r.history]
+    assert means[0] < 0.4 and sum(means[-10:]) / 10 > 0.49  # from exploring to (almost) always the best
+
+
+def test_reinforce_with_trained_children_finds_the_nonlinear_edge(xor):
+    graph, x, y = xor
+    r = search(graph, x, y, "reinforce", num_updates=10, batch_size=4, progress=False)
+    assert r.choice() == {(0, 1): "linear_tanh"}, r
+    assert r.val_accuracy == pytest.approx(r.diagnostics["best_reward"]) and r.val_accuracy > 0.85
+    assert r.diagnostics["num_children_trained"] <= 3
+
+
+def test_bad_reward_and_options_are_refused(xor):
+    graph, x, y = xor
+    with pytest.raises(InvalidArgumentError, match="`reward` returned nan"):
+        search(graph, x, y, "reinforce", reward=lambda c: float("nan"), num_updates=1, progress=False)
+    with pytest.raises(InvalidArgumentError, match="`reward` must return a number"):
+        search(graph, x, y, "reinforce", reward=lambda c: "good", num_updates=1, progress=False)
+    for kwargs, match in [(dict(reward=3), "`reward`"), (dict(baseline_decay=1.0), "`baseline_decay`"),
+                          (dict(batch_size=0), "`batch_size`"), (dict(num_updates=0), "`num_updates`")]:
+        with pytest.raises(InvalidArgumentError, match=match):
+            Reinforce(**kwargs)

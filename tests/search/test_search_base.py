@@ -1,0 +1,82 @@
+"""The shared parts of bayesstruct.search: registry, data split, the structure KL, the result."""
+
+import json
+
+import pytest
+import torch
+
+from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+from bayesstruct.nn import StructureGraph
+from bayesstruct.search import SearchResult, get_search, list_searches, search, structure_kl
+from bayesstruct.search.base import prepare_data
+
+
+def test_registry_lists_the_searches_and_names_a_miss():
+    assert {"darts", "fbnet", "reinforce"} <= set(list_searches())
+    assert get_search("DARTS", order=2).order == 2
+    with pytest.raises(UnknownNameError, match="darts.*fbnet.*reinforce"):
+        get_search("evolution")
+    with pytest.raises(InvalidArgumentError, match="bad option"):
+        get_search("darts", temperature=1.0)
+
+
+def test_structure_kl_is_the_sum_of_categorical_kls_over_edges():
+    gen = torch.Generator().manual_seed(0)
+    p = {(0, 1): torch.softmax(torch.randn(3, generator=gen), -1), (1, 2): torch.softmax(torch.randn(2, generator=gen), -1)}
+    q = {(0, 1): torch.softmax(torch.randn(3, generator=gen), -1), (1, 2): torch.softmax(torch.randn(2, generator=gen), -1)}
+    ref = sum(torch.distributions.kl_divergence(torch.distributions.Categorical(probs=p[e]),
+                                                torch.distributions.Categorical(probs=q[e])) for e in p)
+    assert float(structure_kl(p, q)) == pytest.approx(float(ref), rel=1e-12)
+    assert float(structure_kl(p, p)) == pytest.approx(0.0, abs=1e-15)
+    # a vertex p (0 log 0 = 0) against a one-hot q elsewhere stays finite: -log(1e-12)
+    assert float(structure_kl({(0, 1): torch.tensor([1.0, 0.0])}, {(0, 1): torch.tensor([0.0, 1.0])})) == \
+        pytest.approx(-torch.log(torch.tensor(1e-12)).item())
+
+
+def test_split_is_seeded_disjoint_and_validated(xor):
+    graph, x, y = xor
+    d = prepare_data(graph, x, y, val_fraction=0.25, seed=3)
+    assert (len(d.x_train), len(d.x_val)) == (225, 75)
+    rows = {tuple(r.tolist()) for r in torch.cat([d.x_train, d.x_val])}
+    assert len(rows) == 300
+    assert torch.equal(prepare_data(graph, x, y, val_fraction=0.25, seed=3).x_val, d.x_val)
+    assert not torch.equal(prepare_data(graph, x, y, val_fraction=0.25, seed=4).x_val, d.x_val)
+    given = prepare_data(graph, x, y, val_data=(x[:10], y[:10]))
+    assert len(given.x_train) == 300 and len(given.x_val) == 10
+    for kwargs, match in [(dict(val_fraction=1.0), "val_fraction"), (dict(val_fraction=0.001), "val_fraction"),
+                          (dict(val_data=(x[:5],)), "val_data"), (dict(task="ranking"), "task")]:
+        with pytest.raises((InvalidArgumentError, UnknownNameError), match=match):
+            prepare_data(graph, x, y, **kwargs)
+    with pytest.raises(InvalidArgumentError, match=r"`y` must hold class labels in \[0, 2\)"):
+        prepare_data(graph, x, y + 5)
+    with pytest.raises(InvalidArgumentError, match=r"`y` must have shape \(300,\)"):
+        prepare_data(graph, x, y[:-1])
+    with pytest.raises(InvalidArgumentError, match="`x` must have shape"):
+        prepare_data(graph, torch.randn(300, 3), y)
+
+
+def test_a_graph_without_alternatives_is_refused(xor_graph):
+    graph = xor_graph(primitives=["linear_tanh"])
+    with pytest.raises(InvalidArgumentError, match="nothing to search"):
+        search(graph, torch.randn(20, 2), torch.zeros(20).long(), "darts", progress=False)
+    with pytest.raises(InvalidArgumentError, match="`graph` must be a StructureGraph"):
+        search("0->1", torch.randn(20, 2), torch.zeros(20).long(), "darts")
+
+
+def test_result_serialises_and_reads_well(xor, fast):
+    graph, x, y = xor
+    r = search(graph, x, y, "darts", progress=False, refit_steps=5, **fast)
+    assert isinstance(r, SearchResult)
+    d = json.loads(r.to_json())
+    assert d["method"] == "darts" and d["choice"] == {"0->1": r.choice()[(0, 1)]}
+    assert len(d["history"]) == 30 and d["gamma"]["0->1"] == pytest.approx(r.gamma[(0, 1)].tolist())
+    assert "val_accuracy" in repr(r) and r.choice()[(0, 1)] in repr(r)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import bayesstruct.search.base as base
+
+    failures, tried = doctest.testmod(base, optionflags=doctest.ELLIPSIS)
+    assert tried > 0 and failures == 0
