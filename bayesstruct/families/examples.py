@@ -23,6 +23,10 @@ vertex 0 the image ``(C, H, W)``, vertex 1 the feature map after edge 0 -> 1 (co
 vs pooling), vertex 2 its flattening, vertex 3 the logits (generalised-linear output).
 Pooling keeps the channel count, so with it on the edge ``channels`` must equal ``C``.
 
+**Two-layer cell** (a search space for :mod:`bayesstruct.search`, in the spirit of the DARTS
+cell): vertex 1 is a hidden layer, vertex 2 a second one fed by vertex 1 and, through a skip
+edge, by the input; :math:`4 \times 4 \times 2 = 32` structures.
+
 >>> g = one_layer_graph(64, 10, hidden=16)
 >>> g.edges[(0, 1)], g.edges[(1, 2)]
 (('linear', 'linear_sigmoid'), ('linear',))
@@ -40,7 +44,7 @@ from bayesstruct.families.network import NetworkFamily
 from bayesstruct.nn.graph import StructureGraph
 from bayesstruct.nn.primitives import as_shape
 
-__all__ = ["one_layer_graph", "conv_graph", "one_layer_family", "conv_family", "EXAMPLE_GRAPHS"]
+__all__ = ["one_layer_graph", "conv_graph", "cell_graph", "one_layer_family", "conv_family", "EXAMPLE_GRAPHS"]
 
 
 def _primitives(primitives: Any) -> list[str]:
@@ -103,6 +107,30 @@ def conv_graph(image_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, *,
     c = check_positive_int(num_classes, "num_classes")
     return StructureGraph(4, {(0, 1): _primitives(primitives), (1, 2): "flatten", (2, 3): "linear"},
                           input_shape=shape, vertex_shapes={1: (ch, h, w), 2: (ch * h * w,), 3: (c,)})
+
+
+def cell_graph(num_inputs: int, num_classes: int, *, hidden: int = 32) -> StructureGraph:
+    """A two-layer cell with a skip edge: 32 structures to search.
+
+    ========  ===============================================================
+    edge      primitives
+    ========  ===============================================================
+    0 -> 1    ``linear_relu``, ``linear_tanh``, ``linear_sigmoid``, ``zero``
+    1 -> 2    ``linear_relu``, ``linear_tanh``, ``identity``, ``zero``
+    0 -> 2    ``linear_relu``, ``zero`` (the skip edge)
+    2 -> 3    ``linear`` (the logits)
+    ========  ===============================================================
+
+    Vertices 1 and 2 have ``hidden`` units and sum their incoming edges. ``zero`` on
+    0 -> 1 and on 0 -> 2 cuts the input off: the output is a constant.
+    """
+    d = check_positive_int(num_inputs, "num_inputs")
+    c = check_positive_int(num_classes, "num_classes")
+    h = check_positive_int(hidden, "hidden")
+    return StructureGraph(4, {(0, 1): ["linear_relu", "linear_tanh", "linear_sigmoid", "zero"],
+                              (1, 2): ["linear_relu", "linear_tanh", "identity", "zero"],
+                              (0, 2): ["linear_relu", "zero"], (2, 3): "linear"},
+                          input_shape=(d,), vertex_shapes={1: (h,), 2: (h,), 3: (c,)})
 
 
 def one_layer_family(num_inputs: int, num_classes: int, *, hidden: int = 32,

@@ -23,6 +23,8 @@ non-interactive ``Agg`` backend.
 :func:`plot_structure_posterior`   posterior over depth, widths and edges of belief nets
 :func:`plot_fantasies`             fantasies of a belief net next to real images
 :func:`plot_structure`             a belief net's layers and edges
+:func:`plot_search_history`        a search's γ per epoch (DARTS, FBNet) or rewards (RL controller)
+:func:`plot_latency_accuracy`      validation accuracy against latency of found structures
 =================================  =====================================================
 
 ``sample_gamma_posterior`` and ``elbo_temperature_sweep`` are re-exported from
@@ -50,6 +52,7 @@ from bayesstruct.plots.structure import (
 )
 from bayesstruct.plots.dbn import plot_dbn_trace, plot_fantasies, plot_structure, plot_structure_posterior
 from bayesstruct.plots.pruning import plot_pruning_curve, plot_weight_histogram
+from bayesstruct.plots.search import plot_latency_accuracy, plot_search_history
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
@@ -60,7 +63,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["plot_pruning_curve", "plot_weight_histogram", "plot_evidence", "plot_predictive", "plot_posterior_probabilities", "plot_weights", "plot_gamma_simplex",
            "plot_structure_graph", "plot_elbo_temperature", "sample_gamma_posterior", "elbo_temperature_sweep",
-           "plot_dbn_trace", "plot_structure_posterior", "plot_fantasies", "plot_structure"]
+           "plot_dbn_trace", "plot_structure_posterior", "plot_fantasies", "plot_structure", "plot_search_history",
+           "plot_latency_accuracy"]
 
 #: colors: exact is black, the other methods follow the matplotlib cycle in table order
 _EXACT_COLOR = "black"

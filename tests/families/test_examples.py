@@ -8,7 +8,7 @@ import torch
 from bayesstruct.datasets import load_digits, load_mnist
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 from bayesstruct.families import NetworkFamily, fit_structure_posterior
-from bayesstruct.families.examples import conv_family, conv_graph, one_layer_family, one_layer_graph
+from bayesstruct.families.examples import cell_graph, conv_family, conv_graph, one_layer_family, one_layer_graph
 from bayesstruct.nn import StructureNetwork, operational_criteria
 
 MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
@@ -30,6 +30,22 @@ def test_one_layer_graph_is_the_lectures_network():
     expected = out(gamma[0] * torch.sigmoid(l0(x)) + gamma[1] * torch.tanh(l1(x)))
     torch.testing.assert_close(net(x, {(0, 1): gamma}), expected)
     assert isinstance(one_layer_family(64, 10, hidden=4), NetworkFamily)
+
+
+def test_cell_graph_has_32_structures_and_cutting_the_input_gives_a_constant():
+    g = cell_graph(64, 10, hidden=8)
+    assert len(NetworkFamily(g).structures()) == 4 * 4 * 2
+    net = StructureNetwork(g).double()
+    x = torch.rand(5, 64, dtype=torch.float64)
+    for k in range(4):  # zero on both edges out of the input: the output does not depend on x
+        cut = {(0, 1): torch.tensor([0.0, 0, 0, 1]), (1, 2): torch.eye(4)[k], (0, 2): torch.tensor([0.0, 1])}
+        out = net(x, cut)
+        torch.testing.assert_close(out, out[:1].expand(5, 10))
+    # identity on 1 -> 2 and relu on the skip: f_2 = f_1 + relu(W x + b)
+    gam = {(0, 1): torch.tensor([0.0, 1, 0, 0]), (1, 2): torch.tensor([0.0, 0, 1, 0]), (0, 2): torch.tensor([1.0, 0])}
+    f1 = torch.tanh(net.ops["e0_1"][1].linear(x))
+    f2 = f1 + torch.relu(net.ops["e0_2"][0].linear(x))
+    torch.testing.assert_close(net(x, gam), net.ops["e2_3"][0].linear(f2))
 
 
 def test_conv_graph_is_convolution_vs_pooling_then_glm():
