@@ -22,7 +22,7 @@ DEFAULT_METHODS = "exact,elbo,iwae,laplace,smc"
 
 #: further sub-commands: each ``bayesstruct.commands.<name>`` module has ``add_parser(subparsers)``, which adds its
 #: sub-parser and sets ``run=<function(args) -> exit code>`` as its default
-COMMAND_MODULES: tuple[str, ...] = ("prune", "dbn", "network")
+COMMAND_MODULES: tuple[str, ...] = ("prune", "dbn", "network", "search")
 
 
 def parse_degrees(text: str) -> list[int]:

@@ -70,7 +70,9 @@ def plot_search_history(result: "SearchResult", ax: "Axes | None" = None, *, edg
         ax.plot(updates, [h["best_reward"] for h in hist], "--", label="best so far")
         ax.plot(updates, [h["baseline"] for h in hist], ":", label="baseline $b$")
         ax.set_xlabel("controller update")
-        ax.set_ylabel("reward (validation accuracy)" if result.val_accuracy is not None else "reward")
+        kind = result.diagnostics.get("reward", "custom")
+        ax.set_ylabel({"accuracy": "reward: validation accuracy",
+                       "log-likelihood": "reward: mean validation log-likelihood"}.get(kind, "reward"))
     ax.set_title(title if title is not None else result.method)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
@@ -78,25 +80,42 @@ def plot_search_history(result: "SearchResult", ax: "Axes | None" = None, *, edg
 
 
 def plot_latency_accuracy(latency: Sequence[float], accuracy: Sequence[float], labels: Sequence[str] | None = None,
-                          ax: "Axes | None" = None, *, unit: str = "µs") -> "Axes":
+                          ax: "Axes | None" = None, *, reference: tuple[Sequence[float], Sequence[float]] | None = None,
+                          unit: str = "µs") -> "Axes":
     """Validation accuracy against the latency of each found structure (one point per search).
 
     ``latency``, ``accuracy``: equal-length sequences (e.g. ``r.diagnostics["latency"]`` and
     ``r.val_accuracy`` of FBNet searches at several latency exponents); ``labels`` annotate
-    the points.
+    the points (labels of coinciding points are joined). ``reference=(latency, accuracy)``
+    draws other structures underneath in grey (e.g. every structure of the space, trained).
     """
-    lat = np.asarray(latency, dtype=float).reshape(-1)
-    acc = np.asarray(accuracy, dtype=float).reshape(-1)
-    if lat.shape != acc.shape or not len(lat):
-        raise InvalidArgumentError(f"`latency` and `accuracy` must be non-empty and of equal length; got {len(lat)} and {len(acc)}")
+    def pair(lat, acc, name):
+        lat = np.asarray(lat, dtype=float).reshape(-1)
+        acc = np.asarray(acc, dtype=float).reshape(-1)
+        if lat.shape != acc.shape or not len(lat):
+            raise InvalidArgumentError(f"`{name}` latency and accuracy must be non-empty and of equal length; "
+                                       f"got {len(lat)} and {len(acc)}")
+        return lat, acc
+
+    lat, acc = pair(latency, accuracy, "latency`/`accuracy")
     if labels is not None and len(labels) != len(lat):
         raise InvalidArgumentError(f"`labels` must have one entry per point ({len(lat)}); got {len(labels)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(lat, acc, "o")
+    if reference is not None:
+        if not (isinstance(reference, (tuple, list)) and len(reference) == 2):
+            raise InvalidArgumentError("`reference` must be the pair (latency, accuracy)")
+        rl, ra = pair(*reference, "reference")
+        ax.plot(rl, ra, "o", color="0.75", ms=4, label="every structure")
+    ax.plot(lat, acc, "o", color="tab:red", label="found")
+    groups: dict[tuple[float, float], list[str]] = {}
     for i, text in enumerate(labels or []):
-        ax.annotate(str(text), (lat[i], acc[i]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        groups.setdefault((float(lat[i]), float(acc[i])), []).append(str(text))
+    for (x, y), texts in groups.items():
+        ax.annotate(", ".join(texts), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xlabel(f"latency of the structure ({unit})")
     ax.set_ylabel("validation accuracy")
     ax.grid(True, alpha=0.3)
+    if reference is not None:
+        ax.legend(fontsize=8)
     return ax

@@ -115,15 +115,17 @@ class Reinforce(Search):
         Each child network is trained from a fresh, seeded initialisation by ``child_steps``
         full-batch Adam steps with L2 ``weight_decay`` per example
         (:func:`~bayesstruct.families.network.refit_discrete`).
-    reward : callable, optional
-        ``reward(choice) -> float`` for a structure ``{edge: primitive name}``, replacing the
-        training of a child (e.g. a structure's log evidence, for a Bayesian controller). Default:
-        the child's validation accuracy (classification) or minus its validation NLL (regression).
-    cache : bool
-        Train each distinct structure once and reuse its reward when it is sampled again.
+    reward : "accuracy", "log-likelihood" or callable
+        The reward of a trained child: its validation accuracy (classification; Zoph & Le), or
+        its mean validation log-likelihood (minus the NLL; the default for regression) -- a
+        proper scoring rule, which separates structures whose accuracies tie. A callable
+        ``reward(choice) -> float`` for a structure ``{edge: primitive name}`` replaces the
+        training of a child (e.g. a structure's log evidence, for a Bayesian controller).
 
+    Every child starts from the same seeded initialisation, so a structure's reward is a
+    function of the structure alone: one sampled again reuses it instead of being retrained.
     ``history`` has one dict per update: ``update``, ``mean_reward``, ``best_reward`` (so far),
-    ``baseline`` and ``num_trained`` (distinct structures so far). ``gamma`` holds the
+    ``baseline`` and ``num_evaluated`` (structures trained or scored so far). ``gamma`` holds the
     controller's marginal probability of every primitive (the frequency in 2,000 draws after the
     last update); the returned structure is the best one sampled.
     """
@@ -131,7 +133,7 @@ class Reinforce(Search):
     def __init__(self, *, num_updates: int = 50, batch_size: int = 8, lr: float = 0.05, hidden: int = 35,
                  baseline_decay: float = 0.95, entropy_weight: float = 1e-3, child_steps: int = 200,
                  child_lr: float = 0.02, weight_decay: float = 3e-4,
-                 reward: Callable[[Mapping[tuple, str]], float] | None = None, cache: bool = True) -> None:
+                 reward: str | Callable[[Mapping[tuple, str]], float] = "accuracy") -> None:
         self.num_updates = check_positive_int(num_updates, "num_updates")
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.lr = check_positive(lr, "lr")
@@ -144,13 +146,14 @@ class Reinforce(Search):
         self.child_steps = check_positive_int(child_steps, "child_steps", minimum=0)
         self.child_lr = check_positive(child_lr, "child_lr")
         self.weight_decay = _nonneg(weight_decay, "weight_decay")
-        if reward is not None and not callable(reward):
-            raise InvalidArgumentError(f"`reward` must be a callable reward(choice) -> float; got {type(reward).__name__}")
+        if not callable(reward) and reward not in ("accuracy", "log-likelihood"):
+            raise InvalidArgumentError(
+                f"`reward` must be 'accuracy', 'log-likelihood' or a callable reward(choice) -> float; got {reward!r}"
+            )
         self.reward = reward
-        self.cache = bool(cache)
 
     def _evaluate(self, graph: StructureGraph, data: SearchData, choice: dict, seed: int):
-        if self.reward is not None:
+        if callable(self.reward):
             r = self.reward(dict(choice))
             try:
                 r = float(r)
@@ -162,7 +165,7 @@ class Reinforce(Search):
         net = train_discrete(graph, choice, data, num_steps=self.child_steps, lr=self.child_lr,
                              weight_decay=self.weight_decay, seed=seed)
         loss, acc = data.score(net)
-        return (acc if data.task == "classification" else -loss), net
+        return (acc if self.reward == "accuracy" and data.task == "classification" else -loss), net
 
     def _run(self, graph: StructureGraph, data: SearchData, *, seed: int, progress: bool) -> SearchResult:
         from tqdm.auto import tqdm
@@ -172,7 +175,7 @@ class Reinforce(Search):
             controller = Controller(graph, self.hidden).to(data.x_train.dtype)
         opt = torch.optim.Adam(controller.parameters(), lr=self.lr)
         seen: dict[tuple, tuple[float, Any]] = {}
-        history, baseline, best, trained = [], None, None, 0
+        history, baseline, best = [], None, None
         bar = tqdm(range(self.num_updates), desc="NAS controller", disable=not progress, unit="update")
         with seeded(seed):
             for update in bar:
@@ -180,14 +183,9 @@ class Reinforce(Search):
                 rewards = []
                 for row in actions:
                     key = tuple(int(a) for a in row)
-                    if key in seen and self.cache:
-                        r, _ = seen[key]
-                    else:
-                        choice = controller.choice(row, graph)
-                        trained += 1
-                        r, net = self._evaluate(graph, data, choice, seed + trained)
-                        if key not in seen or r > seen[key][0]:
-                            seen[key] = (r, net)
+                    if key not in seen:
+                        seen[key] = self._evaluate(graph, data, controller.choice(row, graph), seed)
+                    r = seen[key][0]
                     rewards.append(r)
                     if best is None or r > best[0]:
                         best = (r, key)
@@ -200,7 +198,7 @@ class Reinforce(Search):
                 mean = float(rewards_t.mean())
                 baseline = mean if baseline is None else self.baseline_decay * baseline + (1 - self.baseline_decay) * mean
                 history.append({"update": update + 1, "mean_reward": mean, "best_reward": best[0],
-                                "baseline": baseline, "num_trained": len(seen)})
+                                "baseline": baseline, "num_evaluated": len(seen)})
                 bar.set_postfix(reward=f"{mean:.4f}", best=f"{best[0]:.4f}")
             with torch.no_grad():
                 draws, _, _ = controller(2000)
@@ -214,7 +212,9 @@ class Reinforce(Search):
         loss, acc = data.score(net)
         with torch.no_grad():
             greedy, _, _ = controller(1, greedy=True)
-        diagnostics = {"best_reward": best[0], "num_children_trained": trained,
+        kind = ("custom" if callable(self.reward) else
+                 "accuracy" if self.reward == "accuracy" and data.task == "classification" else "log-likelihood")
+        diagnostics = {"reward": kind, "best_reward": best[0], "num_evaluated": len(seen),
                        "controller_choice": controller.choice(greedy[0], graph),
                        "rewards": {str(k): v[0] for k, v in seen.items()}}
         return SearchResult(self.name, graph, gamma, net, loss, acc, tuple(history), time.perf_counter() - start,

@@ -57,7 +57,7 @@ def test_reinforce_with_trained_children_finds_the_nonlinear_edge(xor):
     r = search(graph, x, y, "reinforce", num_updates=10, batch_size=4, progress=False)
     assert r.choice() == {(0, 1): "linear_tanh"}, r
     assert r.val_accuracy == pytest.approx(r.diagnostics["best_reward"]) and r.val_accuracy > 0.85
-    assert r.diagnostics["num_children_trained"] <= 3
+    assert r.diagnostics["num_evaluated"] <= 3
 
 
 def test_bad_reward_and_options_are_refused(xor):
@@ -66,7 +66,14 @@ def test_bad_reward_and_options_are_refused(xor):
         search(graph, x, y, "reinforce", reward=lambda c: float("nan"), num_updates=1, progress=False)
     with pytest.raises(InvalidArgumentError, match="`reward` must return a number"):
         search(graph, x, y, "reinforce", reward=lambda c: "good", num_updates=1, progress=False)
-    for kwargs, match in [(dict(reward=3), "`reward`"), (dict(baseline_decay=1.0), "`baseline_decay`"),
+    for kwargs, match in [(dict(reward=3), "`reward`"), (dict(reward="auc"), "`reward`"), (dict(baseline_decay=1.0), "`baseline_decay`"),
                           (dict(batch_size=0), "`batch_size`"), (dict(num_updates=0), "`num_updates`")]:
         with pytest.raises(InvalidArgumentError, match=match):
             Reinforce(**kwargs)
+
+
+def test_log_likelihood_reward_is_minus_the_validation_nll(xor):
+    graph, x, y = xor
+    r = search(graph, x, y, "reinforce", reward="log-likelihood", num_updates=3, batch_size=3, progress=False)
+    assert r.diagnostics["best_reward"] == pytest.approx(-r.val_loss)
+    assert max(r.diagnostics["rewards"].values()) == pytest.approx(-r.val_loss)

@@ -1,0 +1,52 @@
+"""``bayesstruct search``: the JSON, the output folder, enumeration, and bad input naming the flag."""
+
+import json
+
+import pytest
+import torch
+
+from bayesstruct.cli import main
+
+
+def test_darts_on_digits_writes_json_figure_and_network(tmp_path, capsys):
+    out, js = tmp_path / "out", tmp_path / "r.json"
+    assert main(["search", "--smoke", "--no-progress", "--json", str(js), "--out", str(out)]) == 0
+    d = json.loads(js.read_text())
+    assert d["method"] == "darts" and d["family"] == "cell"
+    assert set(d["choice"]) == {"0->1", "0->2", "1->2"}
+    for edge, gamma in d["gamma"].items():
+        assert sum(gamma) == pytest.approx(1.0) and d["choice"][edge]
+    assert 0.0 <= d["val_accuracy"] <= 1.0 and len(d["history"]) == 3  # 1 warmup + 2 epochs
+    assert json.loads((out / "results.json").read_text())["choice"] == d["choice"]
+    assert (out / "search_history.png").stat().st_size > 0
+    net = torch.load(out / "network.pt", weights_only=False)
+    assert net.choice[(0, 1)] == d["choice"]["0->1"]
+    assert "structure: 0->1:" in capsys.readouterr().out
+
+
+def test_enumerate_and_reinforce(tmp_path):
+    js = tmp_path / "e.json"
+    assert main(["search", "--method", "fbnet", "--smoke", "--no-progress", "--enumerate", "2", "--json", str(js)]) == 0
+    d = json.loads(js.read_text())
+    assert len(d["structures"]) == 2 and all("latency" in s["diagnostics"] for s in d["structures"])
+    assert main(["search", "--method", "reinforce", "--family", "one-layer", "--primitives", "linear_tanh,zero",
+                 "--smoke", "--no-progress", "--json", str(js)]) == 0
+    d = json.loads(js.read_text())
+    assert d["method"] == "reinforce" and d["choice"]["0->1"] in ("linear_tanh", "zero")
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--method", "evolution"], "--method"),
+    (["--num-epochs", "0"], "--num-epochs"),
+    (["--val-fraction", "1.5"], "--val-fraction"),
+    (["--method", "reinforce", "--enumerate", "2"], "--enumerate"),
+    (["--primitives", "linear"], "--primitives"),
+    (["--latency-exponent", "-1"], "--latency-exponent"),
+    (["--json", "/nonexistent/dir/r.json"], "--json"),
+    (["--dataset", "cifar"], "--dataset"),
+])
+def test_bad_input_names_the_flag(argv, match, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--smoke", "--no-progress", *argv])
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err

@@ -1,0 +1,58 @@
+"""Search figures draw the history they are given."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from bayesstruct.exceptions import InvalidArgumentError  # noqa: E402
+from bayesstruct.nn import StructureGraph  # noqa: E402
+from bayesstruct.plots import plot_latency_accuracy, plot_search_history  # noqa: E402
+from bayesstruct.search import search  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def data():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 2, generator=gen, dtype=torch.float64)
+    return StructureGraph(3, {(0, 1): ["linear_tanh", "zero"], (1, 2): "linear"}, input_shape=(2,),
+                          vertex_shapes={1: (4,), 2: (2,)}), x, (x[:, 0] * x[:, 1] > 0).long()
+
+
+def test_gamma_lines_are_the_history(data):
+    graph, x, y = data
+    r = search(graph, x, y, "darts", num_epochs=3, warmup_epochs=2, refit_steps=0, arch_lr=0.1, progress=False)
+    ax = plot_search_history(r)
+    lines = ax.get_lines()
+    assert [ln.get_label() for ln in lines] == ["linear_tanh", "zero"]
+    np.testing.assert_allclose(lines[1].get_ydata(), [h["gamma"][(0, 1)][1].item() for h in r.history])
+    assert len(ax.patches) == 1  # the shaded warmup
+    with pytest.raises(InvalidArgumentError, match="`edge`"):
+        plot_search_history(r, edge=(1, 2))
+    with pytest.raises(InvalidArgumentError, match="`result`"):
+        plot_search_history(r.history)
+    plt.close("all")
+
+
+def test_reward_lines_and_the_tradeoff(data):
+    graph, x, y = data
+    r = search(graph, x, y, "reinforce", num_updates=3, batch_size=2, child_steps=5, progress=False)
+    ax = plot_search_history(r)
+    mean, best, base = ax.get_lines()
+    np.testing.assert_allclose(best.get_ydata(), [h["best_reward"] for h in r.history])
+    assert ax.get_ylabel() == "reward: validation accuracy"
+    ax = plot_latency_accuracy([80.0, 65.0, 80.0], [0.97, 0.96, 0.97], labels=["a", "b", "c"],
+                               reference=([50.0, 70.0], [0.5, 0.9]))
+    grey, found = ax.get_lines()
+    np.testing.assert_allclose(found.get_xdata(), [80.0, 65.0, 80.0])
+    np.testing.assert_allclose(grey.get_ydata(), [0.5, 0.9])
+    assert sorted(t.get_text() for t in ax.texts) == ["a, c", "b"]  # coinciding points share a label
+    with pytest.raises(InvalidArgumentError, match="equal length"):
+        plot_latency_accuracy([1.0], [0.5, 0.6])
+    with pytest.raises(InvalidArgumentError, match="`labels`"):
+        plot_latency_accuracy([1.0], [0.5], labels=["a", "b"])
+    plt.close("all")
