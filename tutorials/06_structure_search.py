@@ -196,7 +196,7 @@ found_names = {b: tuple(r.choice()[e] for e in edges) for b, r in fbnet.items()}
 plot_latency_accuracy([structure_latency(n) for n in found_names.values()], [truth[n][1] for n in found_names.values()],
                       labels=[f"$\\lambda_2$={b:g}" for b in fbnet], ax=axes[1, 0],
                       reference=([structure_latency(n) for n in truth], [truth[n][1] for n in truth]))
-axes[1, 0].set_ylim(0.9, 0.985)
+axes[1, 0].set_ylim(0.955, 0.98)
 axes[1, 0].set_title("FBNet: the structure found at each latency exponent")
 plot_search_history(rl, ax=axes[1, 1], title="NAS with an RL controller (REINFORCE)")
 fig.savefig(FIGURES / "structure_search.png", dpi=110)

@@ -1,10 +1,10 @@
-"""``bayesstruct search``: search a network family's structures (DARTS, FBNet, an RL controller).
+"""``bayesstruct search``: search a network family's structures (DARTS, FBNet, an RL controller, random search).
 
-    bayesstruct search [--method darts|fbnet|reinforce] [--family cell|one-layer|conv] [--primitives P,Q]
+    bayesstruct search [--method darts|fbnet|reinforce|random] [--family cell|one-layer|conv] [--primitives P,Q]
                        [--hidden H] [--dataset digits | --dataset mnist:PATH | --data F.csv --target COL]
                        [--task classification|regression] [--num-samples N] [--val-fraction F]
                        [--num-epochs E] [--warmup-epochs W] [--batch-size B] [--lr LR] [--arch-lr LR]
-                       [--order 1|2] [--latency-exponent B] [--num-updates U] [--children-per-update M]
+                       [--order 1|2] [--latency-exponent B] [--num-updates U] [--children-per-update M] [--num-structures S]
                        [--refit-steps N] [--enumerate K --penalty L] [--seed S] [--smoke] [--no-progress]
                        [--out DIR] [--json PATH]
 
@@ -28,18 +28,18 @@ from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = ["add_parser", "run_search"]
 
-METHODS = ("darts", "fbnet", "reinforce")
+METHODS = ("darts", "fbnet", "reinforce", "random")
 FAMILIES = ("cell", "one-layer", "conv")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "search", help="search a network's structures: DARTS, FBNet or an RL controller",
+        "search", help="search a network's structures: DARTS, FBNet, an RL controller or random search",
         description="Search the primitives on a network's edges for the best validation quality "
                     "(bayesstruct.search).")
     p.add_argument("--method", default="darts", choices=METHODS,
-                   help="darts (Liu et al. 2019), fbnet (latency-aware, Wu et al. 2019) or reinforce (an LSTM "
-                        "controller, Zoph & Le 2017); default darts")
+                   help="darts (Liu et al. 2019), fbnet (latency-aware, Wu et al. 2019), reinforce (an LSTM "
+                        "controller, Zoph & Le 2017) or random (uniform draws, the baseline); default darts")
     fam = p.add_argument_group("family")
     fam.add_argument("--family", default="cell", choices=FAMILIES,
                      help="cell: two hidden layers and a skip edge, 32 structures; one-layer / conv: the "
@@ -70,6 +70,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s.add_argument("--num-updates", type=int, default=25, help="reinforce: controller updates (default 25)")
     s.add_argument("--children-per-update", type=int, default=4,
                    help="reinforce: structures sampled and trained per update (default 4)")
+    s.add_argument("--num-structures", type=int, default=16,
+                   help="random: distinct structures drawn and trained (default 16)")
+    s.add_argument("--reward", default="accuracy", choices=["accuracy", "log-likelihood"],
+                   help="reinforce, random: the validation score of a trained structure (default accuracy)")
     s.add_argument("--refit-steps", type=int, default=200,
                    help="Adam steps that train the chosen (reinforce: every sampled) structure (default 200)")
     s.add_argument("--enumerate", type=int, default=None, metavar="K",
@@ -94,6 +98,7 @@ def _check_args(args: argparse.Namespace) -> None:
                             ("--batch-size", args.batch_size, lambda v: v >= 1),
                             ("--num-updates", args.num_updates, lambda v: v >= 1),
                             ("--children-per-update", args.children_per_update, lambda v: v >= 1),
+                            ("--num-structures", args.num_structures, lambda v: v >= 1),
                             ("--refit-steps", args.refit_steps, lambda v: v >= 0),
                             ("--hidden", args.hidden, lambda v: v >= 1),
                             ("--num-samples", args.num_samples, lambda v: v is None or v >= 1),
@@ -111,7 +116,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise InvalidArgumentError("--data PATH.csv and --target COLUMN go together")
     if args.data is None and args.task == "regression":
         raise InvalidArgumentError("--task regression needs --data PATH.csv with a numeric --target")
-    if args.enumerate is not None and args.method == "reinforce":
+    if args.enumerate is not None and args.method in ("reinforce", "random"):
         raise InvalidArgumentError("--enumerate needs a differentiable search: --method darts or fbnet")
     if args.family == "cell" and args.primitives is not None:
         raise InvalidArgumentError("--primitives applies to --family one-layer or conv; the cell's are fixed")
@@ -121,7 +126,9 @@ def _options(args: argparse.Namespace) -> dict:
     refit = min(args.refit_steps, 20) if args.smoke else args.refit_steps
     if args.method == "reinforce":
         return dict(num_updates=2 if args.smoke else args.num_updates, batch_size=args.children_per_update,
-                    child_steps=refit)
+                    child_steps=refit, reward=args.reward)
+    if args.method == "random":
+        return dict(num_samples=2 if args.smoke else args.num_structures, child_steps=refit, reward=args.reward)
     opts = dict(num_epochs=2 if args.smoke else args.num_epochs, warmup_epochs=min(args.warmup_epochs, 1)
                 if args.smoke else args.warmup_epochs, batch_size=args.batch_size, lr=args.lr, refit_steps=refit)
     if args.method == "darts":

@@ -64,12 +64,18 @@ def plot_search_history(result: "SearchResult", ax: "Axes | None" = None, *, edg
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"$\\gamma^{{{edge[0]},{edge[1]}}}$")
         ax.set_ylim(0, 1)
-    else:
+    elif hist and "update" in hist[0]:
         updates = np.array([h["update"] for h in hist])
         ax.plot(updates, [h["mean_reward"] for h in hist], label="mean reward of the batch")
         ax.plot(updates, [h["best_reward"] for h in hist], "--", label="best so far")
         ax.plot(updates, [h["baseline"] for h in hist], ":", label="baseline $b$")
         ax.set_xlabel("controller update")
+    else:
+        samples = np.array([h["sample"] for h in hist])
+        ax.plot(samples, [h["reward"] for h in hist], "o", label="reward of the structure")
+        ax.plot(samples, [h["best_reward"] for h in hist], "--", label="best so far")
+        ax.set_xlabel("structures trained")
+    if "gamma" not in (hist[0] if hist else {}):
         kind = result.diagnostics.get("reward", "custom")
         ax.set_ylabel({"accuracy": "reward: validation accuracy",
                        "log-likelihood": "reward: mean validation log-likelihood"}.get(kind, "reward"))

@@ -1,4 +1,4 @@
-"""Structure search: DARTS, FBNet, NAS with an RL controller, and enumeration by KL penalties.
+"""Structure search: DARTS, FBNet, NAS with an RL controller, random search, and enumeration by KL penalties.
 
 Each search takes a :class:`~bayesstruct.nn.StructureGraph` (every edge with more than one
 primitive is searched), training data and a validation split, and returns a
@@ -15,6 +15,8 @@ name               what                                                   paper
                    measured latency table
 ``"reinforce"``    an LSTM controller samples structures, each trained;   Zoph & Le 2017
                    REINFORCE on the validation accuracy
+``"random"``       distinct structures drawn uniformly, each trained:     Li & Talwalkar 2019
+                   the baseline at equal cost
 =================  =====================================================  ==============================
 
 :func:`enumerate_structures` repeats a differentiable search with KL penalties against the
@@ -26,12 +28,13 @@ from bayesstruct.search.base import (Search, SearchData, SearchResult, get_searc
 from bayesstruct.search.darts import DARTS
 from bayesstruct.search.enumerate import enumerate_structures
 from bayesstruct.search.fbnet import FBNet, latency_table
-from bayesstruct.search.reinforce import Controller, Reinforce
+from bayesstruct.search.reinforce import Controller, RandomSearch, Reinforce
 
 __all__ = [
     "Controller",
     "DARTS",
     "FBNet",
+    "RandomSearch",
     "Reinforce",
     "Search",
     "SearchData",

@@ -66,6 +66,8 @@ class _Differentiable(Search):
     gives the two losses (:meth:`_arch_loss`, :meth:`_weight_loss`).
     """
 
+    description = "search"  # the progress bar's label
+
     def __init__(self, *, num_epochs: int, warmup_epochs: int, batch_size: int | None, lr: float, momentum: float,
                  weight_decay: float, arch_lr: float, arch_weight_decay: float, repel: Any,
                  refit_steps: int, refit_lr: float) -> None:

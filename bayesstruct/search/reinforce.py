@@ -31,7 +31,7 @@ from bayesstruct.nn.graph import StructureGraph
 from bayesstruct.search.base import Search, SearchData, SearchResult, register_search, searchable_edges, seeded, train_discrete
 from bayesstruct.search.darts import _nonneg
 
-__all__ = ["Controller", "Reinforce"]
+__all__ = ["Controller", "RandomSearch", "Reinforce"]
 
 
 class Controller(nn.Module):
@@ -91,8 +91,100 @@ class Controller(nn.Module):
         return {e: graph.edges[e][int(a)] for e, a in zip(self.edges, actions)}
 
 
+class _Sampling(Search):
+    """Searches that train every structure they sample (the controller, random search): the reward and its cache."""
+
+    def __init__(self, *, child_steps: int, child_lr: float, weight_decay: float,
+                 reward: str | Callable[[Mapping[tuple, str]], float]) -> None:
+        self.child_steps = check_positive_int(child_steps, "child_steps", minimum=0)
+        self.child_lr = check_positive(child_lr, "child_lr")
+        self.weight_decay = _nonneg(weight_decay, "weight_decay")
+        if not callable(reward) and reward not in ("accuracy", "log-likelihood"):
+            raise InvalidArgumentError(
+                f"`reward` must be 'accuracy', 'log-likelihood' or a callable reward(choice) -> float; got {reward!r}"
+            )
+        self.reward = reward
+
+    def _reward_kind(self, data: SearchData) -> str:
+        if callable(self.reward):
+            return "custom"
+        return "accuracy" if self.reward == "accuracy" and data.task == "classification" else "log-likelihood"
+
+    def _train(self, graph: StructureGraph, data: SearchData, choice: dict, seed: int):
+        return train_discrete(graph, choice, data, num_steps=self.child_steps, lr=self.child_lr,
+                              weight_decay=self.weight_decay, seed=seed)
+
+    def _evaluate(self, graph: StructureGraph, data: SearchData, choice: dict, seed: int):
+        """``(reward, trained network or None)`` of one structure."""
+        if callable(self.reward):
+            r = self.reward(dict(choice))
+            try:
+                r = float(r)
+            except (TypeError, ValueError):
+                raise InvalidArgumentError(f"`reward` must return a number; got {type(r).__name__}") from None
+            if r != r or abs(r) == float("inf"):
+                raise InvalidArgumentError(f"`reward` returned {r} for {choice}; it must be finite")
+            return r, None
+        net = self._train(graph, data, choice, seed)
+        loss, acc = data.score(net)
+        return (acc if self._reward_kind(data) == "accuracy" else -loss), net
+
+    def _result(self, graph, data, seen: dict, best_key: tuple, choice_of, gamma, history, start, seed,
+                diagnostics) -> SearchResult:
+        net = seen[best_key][1]
+        if net is None:  # a custom reward: train the best structure once for the result
+            net = self._train(graph, data, choice_of(best_key), seed)
+        loss, acc = data.score(net)
+        diagnostics = {"reward": self._reward_kind(data), "best_reward": seen[best_key][0],
+                       "num_evaluated": len(seen), "rewards": {str(k): v[0] for k, v in seen.items()}, **diagnostics}
+        return SearchResult(self.name, graph, gamma, net, loss, acc, tuple(history), time.perf_counter() - start,
+                            diagnostics)
+
+
+@register_search("random")
+class RandomSearch(_Sampling):
+    r"""Random search: train ``num_samples`` distinct structures drawn uniformly, keep the best.
+
+    The baseline every NAS method should beat at equal cost (Li & Talwalkar, UAI 2019, found
+    it competitive with DARTS and ENAS on PTB and CIFAR-10). Options as :class:`Reinforce`'s
+    ``child_steps``, ``child_lr``, ``weight_decay`` and ``reward``; ``gamma`` is the share of
+    each primitive among the structures trained, ``history`` one dict per structure
+    (``sample``, ``reward``, ``best_reward``).
+    """
+
+    def __init__(self, *, num_samples: int = 16, child_steps: int = 200, child_lr: float = 0.02,
+                 weight_decay: float = 3e-4, reward: str | Callable[[Mapping[tuple, str]], float] = "accuracy") -> None:
+        self.num_samples = check_positive_int(num_samples, "num_samples")
+        super().__init__(child_steps=child_steps, child_lr=child_lr, weight_decay=weight_decay, reward=reward)
+
+    def _run(self, graph: StructureGraph, data: SearchData, *, seed: int, progress: bool) -> SearchResult:
+        import itertools
+
+        from tqdm.auto import tqdm
+
+        start = time.perf_counter()
+        edges = searchable_edges(graph)
+        space = list(itertools.product(*(range(graph.num_primitives(e)) for e in edges)))
+        order = torch.randperm(len(space), generator=torch.Generator().manual_seed(seed))
+        keys = [space[int(i)] for i in order[: self.num_samples]]
+
+        def choice_of(key):
+            return {e: graph.edges[e][i] for e, i in zip(edges, key)}
+
+        seen, history, best = {}, [], None
+        for n, key in enumerate(tqdm(keys, desc="random search", disable=not progress, unit="structure")):
+            seen[key] = self._evaluate(graph, data, choice_of(key), seed)
+            if best is None or seen[key][0] > seen[best][0]:
+                best = key
+            history.append({"sample": n + 1, "reward": seen[key][0], "best_reward": seen[best][0]})
+        gamma = {e: torch.bincount(torch.tensor([k[t] for k in keys]), minlength=graph.num_primitives(e)).double()
+                 / len(keys) for t, e in enumerate(edges)}
+        return self._result(graph, data, seen, best, choice_of, gamma, history, start, seed,
+                            {"num_structures": len(space)})
+
+
 @register_search("reinforce")
-class Reinforce(Search):
+class Reinforce(_Sampling):
     r"""NAS with an RL controller (Zoph & Le 2017): sample structures, train each, REINFORCE on the reward.
 
     Parameters
@@ -143,29 +235,7 @@ class Reinforce(Search):
             raise InvalidArgumentError(f"`baseline_decay` must be in [0, 1); got {baseline_decay!r}")
         self.baseline_decay = decay
         self.entropy_weight = _nonneg(entropy_weight, "entropy_weight")
-        self.child_steps = check_positive_int(child_steps, "child_steps", minimum=0)
-        self.child_lr = check_positive(child_lr, "child_lr")
-        self.weight_decay = _nonneg(weight_decay, "weight_decay")
-        if not callable(reward) and reward not in ("accuracy", "log-likelihood"):
-            raise InvalidArgumentError(
-                f"`reward` must be 'accuracy', 'log-likelihood' or a callable reward(choice) -> float; got {reward!r}"
-            )
-        self.reward = reward
-
-    def _evaluate(self, graph: StructureGraph, data: SearchData, choice: dict, seed: int):
-        if callable(self.reward):
-            r = self.reward(dict(choice))
-            try:
-                r = float(r)
-            except (TypeError, ValueError):
-                raise InvalidArgumentError(f"`reward` must return a number; got {type(r).__name__}") from None
-            if r != r or abs(r) == float("inf"):
-                raise InvalidArgumentError(f"`reward` returned {r} for {choice}; it must be finite")
-            return r, None
-        net = train_discrete(graph, choice, data, num_steps=self.child_steps, lr=self.child_lr,
-                             weight_decay=self.weight_decay, seed=seed)
-        loss, acc = data.score(net)
-        return (acc if self.reward == "accuracy" and data.task == "classification" else -loss), net
+        super().__init__(child_steps=child_steps, child_lr=child_lr, weight_decay=weight_decay, reward=reward)
 
     def _run(self, graph: StructureGraph, data: SearchData, *, seed: int, progress: bool) -> SearchResult:
         from tqdm.auto import tqdm
@@ -204,18 +274,7 @@ class Reinforce(Search):
                 draws, _, _ = controller(2000)
         gamma = {e: torch.bincount(draws[:, t], minlength=k).to(torch.float64) / len(draws)
                  for t, (e, k) in enumerate(zip(controller.edges, controller.sizes))}
-        best_choice = controller.choice(torch.tensor(best[1]), graph)
-        net = seen[best[1]][1]
-        if net is None:  # a custom reward: train the best structure once for the result
-            net = train_discrete(graph, best_choice, data, num_steps=self.child_steps, lr=self.child_lr,
-                                 weight_decay=self.weight_decay, seed=seed)
-        loss, acc = data.score(net)
         with torch.no_grad():
             greedy, _, _ = controller(1, greedy=True)
-        kind = ("custom" if callable(self.reward) else
-                 "accuracy" if self.reward == "accuracy" and data.task == "classification" else "log-likelihood")
-        diagnostics = {"reward": kind, "best_reward": best[0], "num_evaluated": len(seen),
-                       "controller_choice": controller.choice(greedy[0], graph),
-                       "rewards": {str(k): v[0] for k, v in seen.items()}}
-        return SearchResult(self.name, graph, gamma, net, loss, acc, tuple(history), time.perf_counter() - start,
-                            diagnostics)
+        return self._result(graph, data, seen, best[1], lambda key: controller.choice(torch.tensor(key), graph), gamma,
+                            history, start, seed, {"controller_choice": controller.choice(greedy[0], graph)})

@@ -33,6 +33,11 @@ def test_enumerate_and_reinforce(tmp_path):
                  "--smoke", "--no-progress", "--json", str(js)]) == 0
     d = json.loads(js.read_text())
     assert d["method"] == "reinforce" and d["choice"]["0->1"] in ("linear_tanh", "zero")
+    assert main(["search", "--method", "random", "--reward", "log-likelihood", "--smoke", "--no-progress",
+                 "--json", str(js)]) == 0
+    d = json.loads(js.read_text())
+    assert d["method"] == "random" and d["diagnostics"]["num_evaluated"] == 2
+    assert d["diagnostics"]["best_reward"] == pytest.approx(-d["val_loss"])
 
 
 @pytest.mark.parametrize("argv, match", [
@@ -40,6 +45,7 @@ def test_enumerate_and_reinforce(tmp_path):
     (["--num-epochs", "0"], "--num-epochs"),
     (["--val-fraction", "1.5"], "--val-fraction"),
     (["--method", "reinforce", "--enumerate", "2"], "--enumerate"),
+    (["--method", "random", "--num-structures", "0"], "--num-structures"),
     (["--primitives", "linear"], "--primitives"),
     (["--latency-exponent", "-1"], "--latency-exponent"),
     (["--json", "/nonexistent/dir/r.json"], "--json"),

@@ -56,3 +56,13 @@ def test_reward_lines_and_the_tradeoff(data):
     with pytest.raises(InvalidArgumentError, match="`labels`"):
         plot_latency_accuracy([1.0], [0.5], labels=["a", "b"])
     plt.close("all")
+
+
+def test_random_search_history_draws_each_structure(data):
+    graph, x, y = data
+    r = search(graph, x, y, "random", num_samples=2, child_steps=5, progress=False)
+    ax = plot_search_history(r)
+    points, best = ax.get_lines()
+    np.testing.assert_allclose(points.get_ydata(), [h["reward"] for h in r.history])
+    assert ax.get_xlabel() == "structures trained"
+    plt.close("all")

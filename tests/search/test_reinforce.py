@@ -1,4 +1,4 @@
-"""NAS with an RL controller (Zoph & Le 2017): the policy, REINFORCE, and a search with trained children."""
+"""NAS with an RL controller (Zoph & Le 2017) and random search: the policy, REINFORCE, searches with trained children."""
 
 import itertools
 
@@ -7,7 +7,7 @@ import torch
 
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.nn import StructureGraph
-from bayesstruct.search import Controller, Reinforce, search
+from bayesstruct.search import Controller, RandomSearch, Reinforce, search
 
 
 def two_edge_graph():
@@ -77,3 +77,25 @@ def test_log_likelihood_reward_is_minus_the_validation_nll(xor):
     r = search(graph, x, y, "reinforce", reward="log-likelihood", num_updates=3, batch_size=3, progress=False)
     assert r.diagnostics["best_reward"] == pytest.approx(-r.val_loss)
     assert max(r.diagnostics["rewards"].values()) == pytest.approx(-r.val_loss)
+
+
+def test_random_search_trains_distinct_structures_and_keeps_the_best():
+    graph = two_edge_graph()
+    table = {(a, b): 0.1 * i for i, (a, b) in enumerate(itertools.product(graph.edges[(0, 1)], graph.edges[(1, 2)]))}
+    calls = []
+
+    def reward(choice):
+        calls.append((choice[(0, 1)], choice[(1, 2)]))
+        return table[calls[-1]]
+
+    r = search(graph, torch.randn(40, 2), torch.zeros(40).long(), "random", num_samples=4, reward=reward,
+               child_steps=0, progress=False)
+    assert len(calls) == len(set(calls)) == 4  # without replacement
+    assert (r.choice()[(0, 1)], r.choice()[(1, 2)]) == max(calls, key=table.get)
+    assert [h["best_reward"] for h in r.history] == [max(table[c] for c in calls[:k + 1]) for k in range(4)]
+    assert sum(float(g.sum()) for g in r.gamma.values()) == pytest.approx(2.0)
+    everything = search(graph, torch.randn(40, 2), torch.zeros(40).long(), "random", num_samples=100, reward=reward,
+                        child_steps=0, progress=False)
+    assert everything.diagnostics["num_evaluated"] == 6 and everything.choice() == {(0, 1): "zero", (1, 2): "linear_relu"}
+    with pytest.raises(InvalidArgumentError, match="`num_samples`"):
+        RandomSearch(num_samples=0)

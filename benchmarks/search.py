@@ -1,0 +1,135 @@
+"""Structure search against the ground truth of every structure trained, on scikit-learn's digits.
+
+The search space is ``cell_graph(64, 10)``: 32 structures, few enough to train each one. Per seed,
+the digits are shuffled (seeded); 30 % are a test set no search sees, the rest is split in half
+(``prepare_data``: training and validation) exactly as every search splits it. The ground truth
+trains all 32 structures on the training half (``train_discrete``: 200 full-batch Adam steps from
+the seed's initialisation) and scores each on the validation half (Q) and on the test set.
+
+Each search then runs on the same data and seed, and the table reports, over the seeds:
+
+* the rank of the structure it found among the 32 by validation loss (1 is the best),
+* its regret: validation loss of the found structure minus the best's (ground-truth numbers),
+* the test accuracy of the found structure (ground-truth training, so the searches are compared on
+  what they chose, not on how their own refit went), against the oracle (the best by validation
+  loss) and the best test accuracy of any structure,
+* the networks trained (a supernet counts as one) and the wall time.
+
+Random search at the RL controller's number of trained structures is the baseline at equal cost
+(Li & Talwalkar 2019).
+
+    python benchmarks/search.py [--seeds 3] [--hidden 32] [--json PATH] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import statistics
+import time
+
+import torch
+
+from bayesstruct.datasets import load_digits
+from bayesstruct.families import cell_graph
+from bayesstruct.search import latency_table, search
+from bayesstruct.search.base import SearchData, prepare_data, searchable_edges, train_discrete
+
+
+def ground_truth(graph, data: SearchData, test: tuple, seed: int, steps: int) -> dict:
+    """``{names: (val_loss, val_accuracy, test_accuracy)}`` of every structure."""
+    edges = searchable_edges(graph)
+    test_data = SearchData(data.x_train, data.y_train, test[0], test[1], data.task, data.noise_scale)
+    out = {}
+    for names in itertools.product(*(graph.edges[e] for e in edges)):
+        net = train_discrete(graph, dict(zip(edges, names)), data, num_steps=steps, lr=0.02, weight_decay=3e-4,
+                             seed=seed)
+        out[names] = (*data.score(net), test_data.score(net)[1])
+    return out
+
+
+def methods(table, smoke: bool) -> dict[str, dict]:
+    ep = dict(num_epochs=2, warmup_epochs=1) if smoke else dict(num_epochs=40, warmup_epochs=10)
+    steps = 20 if smoke else 200
+    updates = 2 if smoke else 25
+    return {
+        "DARTS, first order": dict(method="darts", order=1, arch_lr=3e-3, refit_steps=steps, **ep),
+        "DARTS, second order": dict(method="darts", order=2, arch_lr=3e-3, refit_steps=steps, **ep),
+        "FBNet, lambda2 = 0.6": dict(method="fbnet", latency=table, latency_exponent=0.6, refit_steps=steps, **ep),
+        "FBNet, lambda2 = 4": dict(method="fbnet", latency=table, latency_exponent=4.0, refit_steps=steps, **ep),
+        "RL controller, 25 x 4": dict(method="reinforce", reward="log-likelihood", num_updates=updates, batch_size=4,
+                                      child_steps=steps),
+        "random search, 4": dict(method="random", reward="log-likelihood", num_samples=4, child_steps=steps),
+        "random search, 16": dict(method="random", reward="log-likelihood", num_samples=2 if smoke else 16,
+                                  child_steps=steps),
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default=None)
+    p.add_argument("--smoke", action="store_true")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    num = 300 if args.smoke else None
+    graph = cell_graph(64, 10, hidden=8 if args.smoke else args.hidden)
+    edges = searchable_edges(graph)
+    table = latency_table(graph)
+    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s)")
+    print("latency table (us): " + "; ".join(
+        f"{e[0]}->{e[1]}: " + ", ".join(f"{n} {v:.1f}" for n, v in zip(graph.edges[e], t.tolist()))
+        for e, t in table.items()))
+    rows: dict[str, list[dict]] = {}
+    oracle, best_test = [], []
+    for seed in range(args.seeds):
+        x, y = load_digits(num_samples=num, seed=seed)
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(1000 + seed))
+        x, y = x[perm], y[perm]  # the bundled order groups writers: shuffle before holding out the test set
+        n_test = int(0.3 * len(x))
+        test, x, y = (x[:n_test], y[:n_test]), x[n_test:], y[n_test:]
+        data = prepare_data(graph, x, y, seed=seed)
+        truth = ground_truth(graph, data, test, seed, 20 if args.smoke else 200)
+        ranking = sorted(truth, key=lambda k: truth[k][0])
+        oracle.append(truth[ranking[0]][2])
+        best_test.append(max(v[2] for v in truth.values()))
+        print(f"seed {seed}: best by validation loss {ranking[0]} ({truth[ranking[0]][0]:.4f}, test accuracy "
+              f"{truth[ranking[0]][2]:.4f}); validation accuracies of the top 10: "
+              + ", ".join(f"{truth[k][1]:.3f}" for k in ranking[:10]))
+        for label, options in methods(table, args.smoke).items():
+            opts = dict(options)
+            method = opts.pop("method")
+            start = time.perf_counter()
+            r = search(graph, x, y, method, seed=seed, progress=False, **opts)
+            seconds = time.perf_counter() - start
+            names = tuple(r.choice()[e] for e in edges)
+            rows.setdefault(label, []).append({
+                "seed": seed, "structure": names, "rank": ranking.index(names) + 1,
+                "regret": truth[names][0] - truth[ranking[0]][0], "test_accuracy": truth[names][2],
+                "trained": r.diagnostics.get("num_evaluated", 1), "seconds": seconds})
+            print(f"  {label:24s} {names}: rank {rows[label][-1]['rank']}, {seconds:.1f} s")
+
+    print(f"\nResults over {args.seeds} seed(s) ({time.perf_counter() - t0:.0f} s in all):\n")
+    print("| search | mean rank of 32 | ranks | mean regret (nats) | test accuracy of the structure found | "
+          "networks trained | seconds |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    for label, rs in rows.items():
+        print(f"| {label} | {statistics.mean(r['rank'] for r in rs):.1f} | {', '.join(str(r['rank']) for r in rs)} | "
+              f"{statistics.mean(r['regret'] for r in rs):.4f} | {statistics.mean(r['test_accuracy'] for r in rs):.4f} | "
+              f"{statistics.mean(r['trained'] for r in rs):.1f} | {statistics.mean(r['seconds'] for r in rs):.1f} |")
+    print(f"| oracle (best validation loss) | 1 | | 0 | {statistics.mean(oracle):.4f} | 32 | |")
+    print(f"| best test accuracy of any structure | | | | {statistics.mean(best_test):.4f} | | |")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"rows": {k: [dict(r, structure=list(r["structure"])) for r in v] for k, v in rows.items()},
+                       "oracle_test_accuracy": oracle, "best_test_accuracy": best_test}, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
