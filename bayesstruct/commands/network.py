@@ -45,7 +45,7 @@ from typing import Any
 from bayesstruct.commands import check_output_paths
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 
-__all__ = ["add_parser", "run_fit_network"]
+__all__ = ["add_parser", "add_data_arguments", "check_data_args", "run_fit_network"]
 
 FAMILIES = ("one-layer", "conv")
 DEFAULT_PRIMITIVES = {"one-layer": "linear,linear_sigmoid", "conv": "conv3x3,avgpool3x3"}
@@ -73,16 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     fam.add_argument("--channels", type=int, default=None, help="channels of the conv feature map (default: input channels)")
     fam.add_argument("--image-shape", default=None,
                      help="C,H,W of the images for --family conv with --data (digits: 1,8,8; MNIST: 1,28,28)")
-    data = p.add_argument_group("data")
-    data.add_argument("--dataset", default=None,
-                      help='"digits" (scikit-learn 8x8, default) or "mnist:PATH" (directory of the IDX .gz files)')
-    data.add_argument("--data", type=Path, default=None, help="CSV file with a header row (instead of --dataset)")
-    data.add_argument("--target", default=None, help="CSV column of the target (the other columns are the features)")
-    data.add_argument("--task", default="classification", choices=["classification", "regression"],
-                      help="likelihood: softmax classification or Gaussian regression (default classification)")
-    data.add_argument("--num-samples", type=int, default=None,
-                      help="random subset of the data set (default: all of digits, 2000 MNIST images)")
-    data.add_argument("--noise-scale", type=float, default=1.0, help="σ of the regression likelihood (default 1)")
+    add_data_arguments(p)
     prior = p.add_argument_group("structure prior")
     prior.add_argument("--prior", default="gumbel-softmax", choices=PRIORS,
                        help="relaxed family of the interior restrictions (default gumbel-softmax)")
@@ -119,23 +110,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
+def add_data_arguments(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The data flags shared by ``fit network`` and ``search`` (read by :func:`_load`)."""
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", default=None,
+                      help='"digits" (scikit-learn 8x8, default) or "mnist:PATH" (directory of the IDX .gz files)')
+    data.add_argument("--data", type=Path, default=None, help="CSV file with a header row (instead of --dataset)")
+    data.add_argument("--target", default=None, help="CSV column of the target (the other columns are the features)")
+    data.add_argument("--task", default="classification", choices=["classification", "regression"],
+                      help="likelihood: softmax classification or Gaussian regression (default classification)")
+    data.add_argument("--num-samples", type=int, default=None,
+                      help="random subset of the data set (default: all of digits, 2000 MNIST images)")
+    data.add_argument("--noise-scale", type=float, default=1.0, help="σ of the regression likelihood (default 1)")
+    return data
+
+
 # --------------------------------------------------------------------------------------
 # argument checks (each error names its flag)
 # --------------------------------------------------------------------------------------
 
 
-def _check_args(args: argparse.Namespace) -> None:
-    for flag, value, ok in (("--temperature", args.temperature, lambda v: math.isfinite(v) and v > 0),
-                            ("--lr", args.lr, lambda v: math.isfinite(v) and v > 0),
-                            ("--noise-scale", args.noise_scale, lambda v: math.isfinite(v) and v > 0),
-                            ("--num-steps", args.num_steps, lambda v: v >= 1),
-                            ("--refit-steps", args.refit_steps, lambda v: v >= 0),
-                            ("--hidden", args.hidden, lambda v: v >= 1),
-                            ("--channels", args.channels, lambda v: v is None or v >= 1),
+def check_data_args(args: argparse.Namespace) -> None:
+    """The data flags of :func:`add_data_arguments` fit together (each error names its flag)."""
+    for flag, value, ok in (("--noise-scale", args.noise_scale, lambda v: math.isfinite(v) and v > 0),
                             ("--num-samples", args.num_samples, lambda v: v is None or v >= 1)):
         if not ok(value):
             raise InvalidArgumentError(f"{flag} must be a positive number; got {value}")
-    check_output_paths(json=args.json, out=args.out)
     if args.data is not None and args.dataset is not None:
         raise InvalidArgumentError("give either --dataset or --data, not both")
     if args.data is None and args.target is not None:
@@ -145,6 +145,19 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.data is None and args.task == "regression":
         raise InvalidArgumentError("--task regression needs --data PATH.csv with a numeric --target; "
                                    "the image data sets are classification")
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    for flag, value, ok in (("--temperature", args.temperature, lambda v: math.isfinite(v) and v > 0),
+                            ("--lr", args.lr, lambda v: math.isfinite(v) and v > 0),
+                            ("--num-steps", args.num_steps, lambda v: v >= 1),
+                            ("--refit-steps", args.refit_steps, lambda v: v >= 0),
+                            ("--hidden", args.hidden, lambda v: v >= 1),
+                            ("--channels", args.channels, lambda v: v is None or v >= 1)):
+        if not ok(value):
+            raise InvalidArgumentError(f"{flag} must be a positive number; got {value}")
+    check_data_args(args)
+    check_output_paths(json=args.json, out=args.out)
     if args.restriction == "cube_vertices":
         raise InvalidArgumentError(
             "--restriction cube_vertices switches any subset of an edge's primitives on; such a γ is not one "

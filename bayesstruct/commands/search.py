@@ -23,7 +23,7 @@ import math
 from pathlib import Path
 
 from bayesstruct.commands import check_output_paths
-from bayesstruct.commands.network import DEFAULT_PRIMITIVES, _graph, _load
+from bayesstruct.commands.network import DEFAULT_PRIMITIVES, _graph, _load, add_data_arguments, check_data_args
 from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = ["add_parser", "run_search"]
@@ -48,14 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     fam.add_argument("--hidden", type=int, default=32, help="width of the hidden vertices (default 32)")
     fam.add_argument("--channels", type=int, default=None, help="channels of the conv feature map")
     fam.add_argument("--image-shape", default=None, help="C,H,W of the images for --family conv with --data")
-    data = p.add_argument_group("data")
-    data.add_argument("--dataset", default=None,
-                      help='"digits" (scikit-learn 8x8, default) or "mnist:PATH" (directory of the IDX .gz files)')
-    data.add_argument("--data", type=Path, default=None, help="CSV file with a header row (instead of --dataset)")
-    data.add_argument("--target", default=None, help="CSV column of the target")
-    data.add_argument("--task", default="classification", choices=["classification", "regression"])
-    data.add_argument("--noise-scale", type=float, default=1.0, help="Gaussian noise scale for regression")
-    data.add_argument("--num-samples", type=int, default=None, help="use this many rows (default all; MNIST 2000)")
+    data = add_data_arguments(p)
     data.add_argument("--val-fraction", type=float, default=0.5, help="held-out validation share (default 0.5)")
     s = p.add_argument_group("search")
     s.add_argument("--num-epochs", type=int, default=40, help="searching epochs (DARTS, FBNet; default 40)")
@@ -92,7 +85,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def _check_args(args: argparse.Namespace) -> None:
     for flag, value, ok in (("--lr", args.lr, lambda v: math.isfinite(v) and v > 0),
                             ("--arch-lr", args.arch_lr, lambda v: v is None or (math.isfinite(v) and v > 0)),
-                            ("--noise-scale", args.noise_scale, lambda v: math.isfinite(v) and v > 0),
                             ("--num-epochs", args.num_epochs, lambda v: v >= 1),
                             ("--warmup-epochs", args.warmup_epochs, lambda v: v >= 0),
                             ("--batch-size", args.batch_size, lambda v: v >= 1),
@@ -101,7 +93,6 @@ def _check_args(args: argparse.Namespace) -> None:
                             ("--num-structures", args.num_structures, lambda v: v >= 1),
                             ("--refit-steps", args.refit_steps, lambda v: v >= 0),
                             ("--hidden", args.hidden, lambda v: v >= 1),
-                            ("--num-samples", args.num_samples, lambda v: v is None or v >= 1),
                             ("--latency-exponent", args.latency_exponent, lambda v: math.isfinite(v) and v >= 0),
                             ("--penalty", args.penalty, lambda v: math.isfinite(v) and v >= 0),
                             ("--enumerate", args.enumerate, lambda v: v is None or v >= 1)):
@@ -109,13 +100,8 @@ def _check_args(args: argparse.Namespace) -> None:
             raise InvalidArgumentError(f"{flag} must be a positive number; got {value}")
     if not 0 < args.val_fraction < 1:
         raise InvalidArgumentError(f"--val-fraction must be in (0, 1); got {args.val_fraction}")
+    check_data_args(args)
     check_output_paths(json=args.json, out=args.out)
-    if args.data is not None and args.dataset is not None:
-        raise InvalidArgumentError("give either --dataset or --data, not both")
-    if (args.data is None) != (args.target is None):
-        raise InvalidArgumentError("--data PATH.csv and --target COLUMN go together")
-    if args.data is None and args.task == "regression":
-        raise InvalidArgumentError("--task regression needs --data PATH.csv with a numeric --target")
     if args.enumerate is not None and args.method in ("reinforce", "random"):
         raise InvalidArgumentError("--enumerate needs a differentiable search: --method darts or fbnet")
     if args.family == "cell" and args.primitives is not None:

@@ -56,3 +56,21 @@ def test_bad_input_names_the_flag(argv, match, capsys):
         main(["search", "--smoke", "--no-progress", *argv])
     assert exc.value.code == 2
     assert match in capsys.readouterr().err
+
+
+def test_regression_from_a_csv(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 2))
+    t = np.tanh(3 * x[:, 0] - 2 * x[:, 1]) + 0.05 * rng.normal(size=120)
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,t\n" + "\n".join(f"{a},{b},{c}" for (a, b), c in zip(x, t)) + "\n")
+    js = tmp_path / "r.json"
+    assert main(["search", "--family", "one-layer", "--primitives", "linear,linear_tanh", "--hidden", "4",
+                 "--data", str(csv), "--target", "t", "--task", "regression", "--noise-scale", "0.1",
+                 "--smoke", "--no-progress", "--json", str(js)]) == 0
+    d = json.loads(js.read_text())
+    assert d["val_accuracy"] is None and d["val_loss"] > 0 and set(d["choice"]) == {"0->1"}
+    with pytest.raises(SystemExit):
+        main(["search", "--data", str(csv), "--smoke"])  # --data without --target
