@@ -34,8 +34,7 @@ import torch
 
 from bayesstruct.datasets import load_digits
 from bayesstruct.families import cell_graph
-from bayesstruct.search import latency_table, search
-from bayesstruct.search.base import SearchData, prepare_data, searchable_edges, train_discrete
+from bayesstruct.search import SearchData, latency_table, prepare_data, search, searchable_edges, train_discrete
 
 
 def ground_truth(graph, data: SearchData, test: tuple, seed: int, steps: int) -> dict:

@@ -54,8 +54,8 @@ import torch  # noqa: E402
 from bayesstruct.datasets import load_digits  # noqa: E402
 from bayesstruct.families import cell_graph  # noqa: E402
 from bayesstruct.plots import plot_latency_accuracy, plot_search_history  # noqa: E402
-from bayesstruct.search import enumerate_structures, latency_table, search  # noqa: E402
-from bayesstruct.search.base import prepare_data, searchable_edges, train_discrete  # noqa: E402
+from bayesstruct.search import (enumerate_structures, latency_table, prepare_data, search,  # noqa: E402
+                                searchable_edges, train_discrete)
 
 SMOKE = os.environ.get("BAYESSTRUCT_SMOKE", "") not in ("", "0")
 FIGURES = Path(tempfile.mkdtemp()) if SMOKE else Path(__file__).resolve().parent.parent / "figures"

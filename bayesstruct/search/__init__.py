@@ -23,8 +23,8 @@ name               what                                                   paper
 structures found before (the lecture's enumeration of structures).
 """
 
-from bayesstruct.search.base import (Search, SearchData, SearchResult, get_search, list_searches, register_search,
-                                     search, structure_kl)
+from bayesstruct.search.base import (Search, SearchData, SearchResult, get_search, list_searches, prepare_data,
+                                     register_search, search, searchable_edges, structure_kl, train_discrete)
 from bayesstruct.search.darts import DARTS
 from bayesstruct.search.enumerate import enumerate_structures
 from bayesstruct.search.fbnet import FBNet, latency_table
@@ -43,7 +43,10 @@ __all__ = [
     "get_search",
     "latency_table",
     "list_searches",
+    "prepare_data",
     "register_search",
     "search",
+    "searchable_edges",
     "structure_kl",
+    "train_discrete",
 ]

@@ -40,7 +40,10 @@ __all__ = [
     "list_searches",
     "get_search",
     "search",
+    "searchable_edges",
+    "prepare_data",
     "structure_kl",
+    "train_discrete",
 ]
 
 Edge = tuple
@@ -216,7 +219,8 @@ def train_discrete(graph: StructureGraph, choice: Mapping[Edge, str], data: Sear
             init = StructureNetwork(graph).to(dtype)
     net = init.discretize(one_hot_gamma(graph, choice, dtype))
     refit_discrete(net, data.x_train, data.y_train, num_steps=num_steps, lr=lr, task=data.task,
-                   noise_scale=data.noise_scale, weight_precision=max(weight_decay, 1e-300) * len(data.x_train))
+                   noise_scale=data.noise_scale,
+                   weight_precision=max(weight_decay, 1e-300) * len(data.x_train))  # refit_discrete needs alpha > 0
     return net
 
 
@@ -227,15 +231,16 @@ class SearchResult:
     Attributes
     ----------
     method : str
-        The registered name of the search (``"darts"``, ``"fbnet"``, ``"reinforce"``).
+        The registered name of the search (``"darts"``, ``"fbnet"``, ``"reinforce"``, ``"random"``).
     graph : StructureGraph
     gamma : dict of (j, k) to Tensor ``(K,)``
         The search's distribution over each searched edge's primitives: DARTS's
         :math:`\mathrm{softmax}(\alpha)`, FBNet's sampling probabilities
-        :math:`\mathrm{softmax}(\theta)`, the RL controller's marginal choice frequencies.
+        :math:`\mathrm{softmax}(\theta)`, the RL controller's marginal choice frequencies,
+        random search's share of each primitive among the structures it trained.
     network : DiscreteStructureNetwork
-        The chosen structure (argmax of ``gamma``; for the controller the best one it
-        sampled) with weights trained on the training split (``refit_steps``).
+        The chosen structure (argmax of ``gamma``; for the controller and random search the
+        best one they trained) with weights trained on the training split.
     val_loss, val_accuracy : float, float or None
         That network's mean validation NLL and accuracy (``None`` for regression).
     history : tuple of dict

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bayesstruct.families import cell_graph
-from bayesstruct.search.base import prepare_data
+from bayesstruct.search import prepare_data
 
 SCRIPT = Path(__file__).resolve().parent.parent.parent / "benchmarks" / "search.py"
 

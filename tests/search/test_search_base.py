@@ -8,7 +8,7 @@ import torch
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 from bayesstruct.nn import StructureGraph
 from bayesstruct.search import SearchResult, get_search, list_searches, search, structure_kl
-from bayesstruct.search.base import prepare_data
+from bayesstruct.search import prepare_data
 
 
 def test_registry_lists_the_searches_and_names_a_miss():
