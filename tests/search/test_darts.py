@@ -6,7 +6,7 @@ import torch
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.nn import StructureGraph, StructureNetwork
 from bayesstruct.search import DARTS, search
-from bayesstruct.search.base import prepare_data, train_discrete
+from bayesstruct.search import prepare_data, train_discrete
 
 
 def _unrolled_val_loss(net, data, logits, train, val, xi, wd):
