@@ -19,6 +19,10 @@ Random search at the RL controller's number of trained structures is the baselin
 (Li & Talwalkar 2019).
 
     python benchmarks/search.py [--seeds 3] [--hidden 32] [--json PATH] [--smoke]
+    python benchmarks/search.py --dataset mnist:../shared/data/mnist [--num-samples 6000] [--num-test 2000]
+
+On MNIST (IDX files read from the path; nothing is downloaded) the searched rows are a seeded
+random subset of the training set and the test set a subset of MNIST's own test split.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import time
 
 import torch
 
-from bayesstruct.datasets import load_digits
+from bayesstruct.datasets import load_digits, load_mnist
 from bayesstruct.families import cell_graph
 from bayesstruct.search import SearchData, latency_table, prepare_data, search, searchable_edges, train_discrete
 
@@ -70,28 +74,40 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--dataset", default="digits", help='"digits" (default) or "mnist:PATH"')
+    p.add_argument("--num-samples", type=int, default=6000, help="MNIST: training rows searched (default 6000)")
+    p.add_argument("--num-test", type=int, default=2000, help="MNIST: test rows (default 2000)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None)
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
+    mnist = args.dataset.strip().lower().startswith("mnist:")
+    if not mnist and args.dataset.strip().lower() != "digits":
+        p.error(f"--dataset must be digits or mnist:PATH; got {args.dataset!r}")
     num = 300 if args.smoke else None
-    graph = cell_graph(64, 10, hidden=8 if args.smoke else args.hidden)
+    graph = cell_graph(784 if mnist else 64, 10, hidden=8 if args.smoke else args.hidden)
     edges = searchable_edges(graph)
     table = latency_table(graph)
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s)")
+    print(f"# {args.dataset}; {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{args.threads} thread(s)")
     print("latency table (us): " + "; ".join(
         f"{e[0]}->{e[1]}: " + ", ".join(f"{n} {v:.1f}" for n, v in zip(graph.edges[e], t.tolist()))
         for e, t in table.items()))
     rows: dict[str, list[dict]] = {}
     oracle, best_test = [], []
     for seed in range(args.seeds):
-        x, y = load_digits(num_samples=num, seed=seed)
-        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(1000 + seed))
-        x, y = x[perm], y[perm]  # the bundled order groups writers: shuffle before holding out the test set
-        n_test = int(0.3 * len(x))
-        test, x, y = (x[:n_test], y[:n_test]), x[n_test:], y[n_test:]
+        if mnist:
+            path = args.dataset.split(":", 1)[1]
+            x, y = load_mnist(path, split="train", num_samples=300 if args.smoke else args.num_samples, seed=seed)
+            test = load_mnist(path, split="test", num_samples=100 if args.smoke else args.num_test, seed=seed)
+        else:
+            x, y = load_digits(num_samples=num, seed=seed)
+            perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(1000 + seed))
+            x, y = x[perm], y[perm]  # the bundled order groups writers: shuffle before holding out the test set
+            n_test = int(0.3 * len(x))
+            test, x, y = (x[:n_test], y[:n_test]), x[n_test:], y[n_test:]
         data = prepare_data(graph, x, y, seed=seed)
         truth = ground_truth(graph, data, test, seed, 20 if args.smoke else 200)
         ranking = sorted(truth, key=lambda k: truth[k][0])
