@@ -19,6 +19,7 @@ CIFAR-10 network with 3.65 % test error.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable, Mapping
 
@@ -164,9 +165,19 @@ class RandomSearch(_Sampling):
 
         start = time.perf_counter()
         edges = searchable_edges(graph)
-        space = list(itertools.product(*(range(graph.num_primitives(e)) for e in edges)))
-        order = torch.randperm(len(space), generator=torch.Generator().manual_seed(seed))
-        keys = [space[int(i)] for i in order[: self.num_samples]]
+        sizes = [graph.num_primitives(e) for e in edges]
+        total = math.prod(sizes)
+        gen = torch.Generator().manual_seed(seed)
+        if total <= max(4 * self.num_samples, 10_000):  # small space: a random order of all of it
+            space = list(itertools.product(*(range(k) for k in sizes)))
+            keys = [space[int(i)] for i in torch.randperm(total, generator=gen)[: self.num_samples]]
+        else:  # draw until num_samples distinct ones (fewer than a quarter of the space: few repeats)
+            keys, drawn = [], set()
+            while len(keys) < self.num_samples:
+                key = tuple(int(torch.randint(k, (), generator=gen)) for k in sizes)
+                if key not in drawn:
+                    drawn.add(key)
+                    keys.append(key)
 
         def choice_of(key):
             return {e: graph.edges[e][i] for e, i in zip(edges, key)}
@@ -180,7 +191,7 @@ class RandomSearch(_Sampling):
         gamma = {e: torch.bincount(torch.tensor([k[t] for k in keys]), minlength=graph.num_primitives(e)).double()
                  / len(keys) for t, e in enumerate(edges)}
         return self._result(graph, data, seen, best, choice_of, gamma, history, start, seed,
-                            {"num_structures": len(space)})
+                            {"num_structures": total})
 
 
 @register_search("reinforce")

@@ -99,3 +99,16 @@ def test_random_search_trains_distinct_structures_and_keeps_the_best():
     assert everything.diagnostics["num_evaluated"] == 6 and everything.choice() == {(0, 1): "zero", (1, 2): "linear_relu"}
     with pytest.raises(InvalidArgumentError, match="`num_samples`"):
         RandomSearch(num_samples=0)
+
+
+def test_random_search_draws_distinct_structures_from_a_space_too_large_to_list():
+    ops = ["linear_relu", "linear_tanh", "identity", "zero"]
+    edges = {(k, k + 1): ops for k in range(7)}  # 4^7 = 16,384 structures
+    edges[(7, 8)] = "linear"
+    graph = StructureGraph(9, edges, input_shape=(2,), vertex_shapes={**{k: (2,) for k in range(1, 8)}, 8: (2,)})
+    seen = []
+    r = search(graph, torch.randn(20, 2), torch.zeros(20).long(), "random", num_samples=50, child_steps=0,
+               reward=lambda c: seen.append(tuple(c.values())) or float(sum(n == "identity" for n in c.values())),
+               progress=False)
+    assert len(seen) == len(set(seen)) == 50 and r.diagnostics["num_structures"] == 4 ** 7
+    assert r.diagnostics["best_reward"] == max(sum(n == "identity" for n in s) for s in seen)
