@@ -65,8 +65,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="reinforce: structures sampled and trained per update (default 4)")
     s.add_argument("--num-structures", type=int, default=16,
                    help="random: distinct structures drawn and trained (default 16)")
-    s.add_argument("--reward", default="accuracy", choices=["accuracy", "log-likelihood"],
-                   help="reinforce, random: the validation score of a trained structure (default accuracy)")
+    s.add_argument("--reward", default="accuracy", choices=["accuracy", "log-likelihood", "evidence"],
+                   help="reinforce, random: a trained structure's validation accuracy or log-likelihood, or the "
+                        "structure's Laplace log evidence on the training split (default accuracy)")
     s.add_argument("--refit-steps", type=int, default=200,
                    help="Adam steps that train the chosen (reinforce: every sampled) structure (default 200)")
     s.add_argument("--enumerate", type=int, default=None, metavar="K",

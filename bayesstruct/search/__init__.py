@@ -28,10 +28,11 @@ from bayesstruct.search.base import (Search, SearchData, SearchResult, get_searc
 from bayesstruct.search.darts import DARTS
 from bayesstruct.search.enumerate import enumerate_structures
 from bayesstruct.search.fbnet import FBNet, latency_table
-from bayesstruct.search.reinforce import Controller, RandomSearch, Reinforce
+from bayesstruct.search.reinforce import REWARDS, Controller, RandomSearch, Reinforce
 
 __all__ = [
     "Controller",
+    "REWARDS",
     "DARTS",
     "FBNet",
     "RandomSearch",

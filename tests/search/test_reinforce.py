@@ -112,3 +112,30 @@ def test_random_search_draws_distinct_structures_from_a_space_too_large_to_list(
                progress=False)
     assert len(seen) == len(set(seen)) == 50 and r.diagnostics["num_structures"] == 4 ** 7
     assert r.diagnostics["best_reward"] == max(sum(n == "identity" for n in s) for s in seen)
+
+
+def test_evidence_reward_is_the_laplace_log_evidence_on_the_training_split(xor_graph):
+    import bayesstruct
+    from bayesstruct.families import NetworkFamily
+    from bayesstruct.search import prepare_data
+
+    # no `linear` primitive: its rotation symmetry makes the Laplace evidence unreliable (see Reinforce)
+    graph = xor_graph(primitives=["linear_tanh", "linear_sigmoid", "zero"])
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 2, generator=gen)
+    y = (x[:, 0] * x[:, 1] > 0).long()
+    r = search(graph, x, y, "random", num_samples=3, reward="evidence", child_steps=50, progress=False)
+    assert r.diagnostics["reward"] == "evidence" and r.choice()[(0, 1)] != "zero"
+    data = prepare_data(graph, x, y)
+    family = NetworkFamily(graph)
+    refs = {}
+    for name in graph.edges[(0, 1)]:
+        refs[name] = bayesstruct.log_evidence(family.bind({"edge_0_1": name, "edge_1_2": "linear"}), data.x_train,
+                                              data.y_train, method="laplace").log_evidence
+        key = str((graph.edges[(0, 1)].index(name),))
+        assert r.diagnostics["rewards"][key] == pytest.approx(refs[name], rel=1e-6)
+    assert r.choice()[(0, 1)] == max(refs, key=refs.get)
+    # a hidden layer that can fit XOR beats the empty structure (chance) by tens of nats
+    assert max(refs.values()) > refs["zero"] + 20
+    with pytest.raises(InvalidArgumentError, match="`evidence` takes the keys"):
+        Reinforce(reward="evidence", evidence={"estimator": "smc"})
