@@ -16,6 +16,7 @@ __all__ = [
     "ModelSpecError",
     "EstimatorNotApplicableError",
     "ConvergenceWarning",
+    "ApproximationWarning",
 ]
 
 
@@ -44,6 +45,10 @@ class EstimatorNotApplicableError(BayesStructError, TypeError):
 
 class ConvergenceWarning(UserWarning):
     """An optimiser or sampler stopped before its convergence criterion held."""
+
+
+class ApproximationWarning(UserWarning):
+    """A model breaks an assumption of the approximation about to be used (e.g. an isolated posterior mode)."""
 
 
 def warn_not_converged(message: str) -> None:

@@ -64,13 +64,14 @@ from pyro.infer.util import is_validation_enabled
 from torch.func import functional_call, vmap
 
 from bayesstruct._validation import check_positive, check_positive_int
-from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+from bayesstruct.exceptions import ApproximationWarning, InvalidArgumentError, UnknownNameError
 from bayesstruct.families.base import BoundModel, StructureFamily
 from bayesstruct.nn.graph import DiscreteStructureNetwork, StructureGraph, StructureNetwork
 from bayesstruct.priors.relaxed import Restriction, _resolve_restriction, structure_prior
 
 __all__ = [
     "TASKS",
+    "rotation_symmetric_vertices",
     "WEIGHT_PRECISION_SITE",
     "weight_precision_mode",
     "network_model",
@@ -258,6 +259,35 @@ def weight_precision_mode(weight_precision: Any) -> str:
         return "prior"
     check_positive(weight_precision, "weight_precision")
     return "fixed"
+
+
+#: primitives that multiply their input by a weight matrix first (a rotation of the input's units passes into W)
+_WEIGHTED = frozenset({"linear", "linear_sigmoid", "linear_relu", "linear_tanh", "linear_softmax"})
+
+
+def rotation_symmetric_vertices(graph: StructureGraph, choice: Mapping[tuple[int, int], str]) -> list[int]:
+    r"""Hidden vertices of a discrete structure whose units can be rotated without changing the model.
+
+    A hidden vertex :math:`k` with :math:`h \ge 2` units whose incoming edges are all ``linear``
+    (or ``zero``, at least one ``linear``) and whose outgoing edges all start with a weight
+    matrix (``linear``, ``linear_*`` or ``zero``, at least one of them) computes
+    :math:`f_k = \sum W_{in} f + b`, used only as :math:`W_{out} f_k`: replacing
+    :math:`W_{in}, b \to Q W_{in}, Q b` and :math:`W_{out} \to W_{out} Q^\top` for any orthogonal
+    :math:`Q` leaves the outputs and the isotropic Gaussian weight prior unchanged, an
+    :math:`h(h-1)/2`-dimensional continuous symmetry of the posterior (deep linear networks;
+    cf. Saxe, McClelland & Ganguli 2014). ``choice``: ``{edge: primitive name}`` for every edge.
+    """
+    out = []
+    for k in graph.topological_order:
+        shape = graph.vertex_shapes.get(k)
+        if k in (0, graph.output_vertex) or shape is None or len(shape) != 1 or shape[0] < 2:
+            continue
+        incoming = [choice[e] for e in graph.edge_list if e[1] == k]
+        outgoing = [choice[e] for e in graph.edge_list if e[0] == k]
+        if ("linear" in incoming and set(incoming) <= {"linear", "zero"}
+                and any(n in _WEIGHTED for n in outgoing) and set(outgoing) <= _WEIGHTED | {"zero"}):
+            out.append(k)
+    return out
 
 
 def _as_input(x: Any, graph: StructureGraph) -> torch.Tensor:
@@ -1398,8 +1428,25 @@ class NetworkFamily(StructureFamily):
         return out
 
     def bind(self, structure: Mapping[str, Any], **kwargs: Any) -> BoundModel:
-        """``network_model`` with the structure's one-hot ``gamma`` and the hyperparameters fixed."""
-        bound = BoundModel(network_model, {**self.model_kwargs, **kwargs, "gamma": self.gamma(structure)})
+        """``network_model`` with the structure's one-hot ``gamma`` and the hyperparameters fixed.
+
+        Warns (:class:`~bayesstruct.exceptions.ApproximationWarning`) when the structure has a
+        hidden vertex whose units can be rotated without changing the model
+        (:func:`rotation_symmetric_vertices`): its posterior then has flat directions, and
+        Laplace's method -- and the estimators that start from its fit -- do not apply.
+        """
+        gamma = self.gamma(structure)
+        symmetric = rotation_symmetric_vertices(self.graph, {e: self.graph.edges[e][int(g.argmax())]
+                                                             for e, g in gamma.items()})
+        if symmetric:
+            widths = ", ".join(f"{k} ({self.graph.vertex_shapes[k][0]} units)" for k in symmetric)
+            warnings.warn(
+                f"structure {dict(structure)}: hidden vertex {widths} is a linear layer feeding weight matrices, so the "
+                "model and its isotropic weight prior are invariant under rotations of its units (W_in -> Q W_in, "
+                "W_out -> W_out Q^T): the posterior has flat directions, and the Laplace evidence (and the estimators "
+                "started from the Laplace fit) is unreliable for it; use smc with reference='prior', or a "
+                "nonlinear primitive", ApproximationWarning, stacklevel=2)
+        bound = BoundModel(network_model, {**self.model_kwargs, **kwargs, "gamma": gamma})
         bound.__name__ = "network_model"
         return bound
 

@@ -256,7 +256,8 @@ class Reinforce(_Sampling):
         by a linear map has a continuous symmetry (W1 -> Q W1, W2 -> W2 Q^T, Q orthogonal), its
         Hessian is nearly singular, and its Laplace evidence is unreliable (on 150 XOR points we
         measured -52 nats for a linear hidden layer at chance, against -77 for tanh at 97 %
-        accuracy); search such graphs with ``evidence={"method": "smc"}``. A callable
+        accuracy; :meth:`NetworkFamily.bind <bayesstruct.families.NetworkFamily.bind>` warns with an
+        :class:`~bayesstruct.exceptions.ApproximationWarning`). A callable
         ``reward(choice) -> float`` for a structure ``{edge: primitive name}`` replaces it with
         anything else.
     evidence : dict, optional

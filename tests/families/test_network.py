@@ -592,3 +592,44 @@ def test_jit_and_early_stopping_options():
 
     assert change(n) <= 0.01
     assert all(change(end) > 0.01 for end in range(100, n, 50))
+
+
+# --------------------------------------------------------------------------------------
+# the rotation symmetry of a linear hidden layer
+# --------------------------------------------------------------------------------------
+
+
+def test_a_linear_hidden_layer_is_rotation_symmetric_and_bind_warns():
+    import warnings
+
+    from bayesstruct.exceptions import ApproximationWarning
+    from bayesstruct.families.network import rotation_symmetric_vertices
+
+    g = StructureGraph(3, {(0, 1): ["linear", "linear_tanh", "zero"], (1, 2): ["linear", "identity"]},
+                       input_shape=(4,), vertex_shapes={1: (4,), 2: (4,)})
+    assert rotation_symmetric_vertices(g, {(0, 1): "linear", (1, 2): "linear"}) == [1]
+    for choice in ({(0, 1): "linear_tanh", (1, 2): "linear"}, {(0, 1): "zero", (1, 2): "linear"},
+                   {(0, 1): "linear", (1, 2): "identity"}):  # a nonlinearity, no weights in, no weights out
+        assert rotation_symmetric_vertices(g, choice) == []
+    # the symmetry is real: rotate W_in, b_in and W_out by an orthogonal Q; outputs and |w|^2 are unchanged
+    torch.manual_seed(0)
+    net = StructureNetwork(g)
+    gamma = {(0, 1): torch.tensor([1.0, 0, 0]), (1, 2): torch.tensor([1.0, 0])}
+    x = torch.randn(6, 4)
+    before = net(x, gamma)
+    norm = sum(float(p.pow(2).sum()) for n, p in net.named_parameters() if "e0_1.0" in n or "e1_2.0" in n)
+    q, _ = torch.linalg.qr(torch.randn(4, 4))
+    with torch.no_grad():
+        lin_in, lin_out = net.ops["e0_1"][0].linear, net.ops["e1_2"][0].linear
+        lin_in.weight.copy_(q @ lin_in.weight)
+        lin_in.bias.copy_(q @ lin_in.bias)
+        lin_out.weight.copy_(lin_out.weight @ q.T)
+    torch.testing.assert_close(net(x, gamma), before)
+    assert sum(float(p.pow(2).sum()) for n, p in net.named_parameters()
+               if "e0_1.0" in n or "e1_2.0" in n) == pytest.approx(norm)
+    fam = NetworkFamily(g)
+    with pytest.warns(ApproximationWarning, match="vertex 1 \\(4 units\\)"):
+        fam.bind({"edge_0_1": "linear", "edge_1_2": "linear"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fam.bind({"edge_0_1": "linear_tanh", "edge_1_2": "linear"})
