@@ -74,3 +74,11 @@ def test_regression_from_a_csv(tmp_path):
     assert d["val_accuracy"] is None and d["val_loss"] > 0 and set(d["choice"]) == {"0->1"}
     with pytest.raises(SystemExit):
         main(["search", "--data", str(csv), "--smoke"])  # --data without --target
+
+
+def test_conv_family_searches_convolution_against_pooling(tmp_path):
+    js = tmp_path / "c.json"
+    assert main(["search", "--family", "conv", "--smoke", "--no-progress", "--json", str(js)]) == 0
+    d = json.loads(js.read_text())
+    assert set(d["choice"]) == {"0->1"} and d["choice"]["0->1"] in ("conv3x3", "avgpool3x3")
+    assert len(d["gamma"]["0->1"]) == 2
