@@ -107,7 +107,8 @@ class FBNet(_Differentiable):
         ``"measure"`` (default): :func:`latency_table` on this machine, microseconds.
     latency_weight, latency_exponent : float
         :math:`\lambda_1` and :math:`\lambda_2` of the loss (the paper: 0.2 and 0.6).
-        ``latency_exponent=0`` is a latency-blind search.
+        ``latency_exponent=0`` is a latency-blind search. :math:`\lambda_1` only scales the
+        loss, to which Adam's steps are nearly invariant: :math:`\lambda_2` sets the trade-off.
     temperature, temperature_decay : float
         Initial :math:`\tau` and its factor per epoch (the paper: 5.0 and :math:`e^{-0.045}`).
     warmup_epochs : int
