@@ -54,6 +54,17 @@ def check_positive(value: Any, name: str) -> float:
     return v
 
 
+def check_nonnegative(value: Any, name: str) -> float:
+    """A finite number >= 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if not math.isfinite(v) or v < 0:
+        raise InvalidArgumentError(f"`{name}` must be a finite number >= 0; got {value!r}")
+    return v
+
+
 def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     """An integer >= ``minimum`` (bools rejected)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

@@ -55,7 +55,7 @@ from bayesstruct.datasets import load_digits  # noqa: E402
 from bayesstruct.families import cell_graph  # noqa: E402
 from bayesstruct.plots import plot_latency_accuracy, plot_search_history  # noqa: E402
 from bayesstruct.search import (enumerate_structures, latency_table, prepare_data, search,  # noqa: E402
-                                searchable_edges, train_discrete)
+                                searchable_edges, structure_latency, train_discrete)
 
 SMOKE = os.environ.get("BAYESSTRUCT_SMOKE", "") not in ("", "0")
 FIGURES = Path(tempfile.mkdtemp()) if SMOKE else Path(__file__).resolve().parent.parent / "figures"
@@ -188,14 +188,14 @@ for k, r in enumerate(found):
 fig, axes = plt.subplots(2, 2, figsize=(11, 8), layout="constrained")
 plot_search_history(darts[1], ax=axes[0, 0], edge=(0, 1), title="DARTS (first order): $\\gamma^{0,1}$")
 plot_search_history(darts[1], ax=axes[0, 1], edge=(1, 2), title="DARTS (first order): $\\gamma^{1,2}$")
-def structure_latency(names):
-    return sum(float(t[graph.edges[e].index(dict(zip(edges, names)).get(e, graph.edges[e][0]))]) for e, t in table.items())
+def latency_of(names):
+    return structure_latency(graph, table, dict(zip(edges, names)))
 
 
 found_names = {b: tuple(r.choice()[e] for e in edges) for b, r in fbnet.items()}
-plot_latency_accuracy([structure_latency(n) for n in found_names.values()], [truth[n][1] for n in found_names.values()],
+plot_latency_accuracy([latency_of(n) for n in found_names.values()], [truth[n][1] for n in found_names.values()],
                       labels=[f"$\\lambda_2$={b:g}" for b in fbnet], ax=axes[1, 0],
-                      reference=([structure_latency(n) for n in truth], [truth[n][1] for n in truth]))
+                      reference=([latency_of(n) for n in truth], [truth[n][1] for n in truth]))
 axes[1, 0].set_ylim(0.955, 0.98)
 axes[1, 0].set_title("FBNet: the structure found at each latency exponent")
 plot_search_history(rl, ax=axes[1, 1], title="NAS with an RL controller (REINFORCE)")

@@ -282,7 +282,7 @@ def rotation_symmetric_vertices(graph: StructureGraph, choice: Mapping[tuple[int
         shape = graph.vertex_shapes.get(k)
         if k in (0, graph.output_vertex) or shape is None or len(shape) != 1 or shape[0] < 2:
             continue
-        incoming = [choice[e] for e in graph.edge_list if e[1] == k]
+        incoming = [choice[e] for e in graph.in_edges[k]]
         outgoing = [choice[e] for e in graph.edge_list if e[0] == k]
         if ("linear" in incoming and set(incoming) <= {"linear", "zero"}
                 and any(n in _WEIGHTED for n in outgoing) and set(outgoing) <= _WEIGHTED | {"zero"}):

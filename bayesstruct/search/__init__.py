@@ -27,7 +27,7 @@ from bayesstruct.search.base import (Search, SearchData, SearchResult, get_searc
                                      register_search, search, searchable_edges, structure_kl, train_discrete)
 from bayesstruct.search.darts import DARTS
 from bayesstruct.search.enumerate import enumerate_structures
-from bayesstruct.search.fbnet import FBNet, latency_table
+from bayesstruct.search.fbnet import FBNet, latency_table, structure_latency
 from bayesstruct.search.reinforce import REWARDS, Controller, RandomSearch, Reinforce
 
 __all__ = [
@@ -49,5 +49,6 @@ __all__ = [
     "search",
     "searchable_edges",
     "structure_kl",
+    "structure_latency",
     "train_discrete",
 ]

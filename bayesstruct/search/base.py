@@ -21,7 +21,7 @@ import contextlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from torch.nn import functional as F
@@ -381,37 +381,3 @@ def search(graph: StructureGraph, x: Any, y: Any, method: str | Search = "darts"
     """
     return get_search(method, **options).run(graph, x, y, val_data=val_data, val_fraction=val_fraction, task=task,
                                              noise_scale=noise_scale, seed=seed, progress=progress)
-
-
-def check_repel(repel: Any) -> tuple[tuple[float, dict], ...]:
-    """``repel`` as ``((lambda_k, gamma_k), ...)``: weights >= 0 and ``{edge: (K,)}`` points of the simplex."""
-    if repel is None:
-        return ()
-    try:
-        pairs = list(repel)
-    except TypeError:
-        raise InvalidArgumentError(f"`repel` must be a list of (weight, gamma) pairs; got {type(repel).__name__}") from None
-    out = []
-    for i, pair in enumerate(pairs):
-        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and isinstance(pair[1], Mapping)):
-            raise InvalidArgumentError(f"`repel[{i}]` must be a pair (weight, {{edge: gamma (K,)}}); got {pair!r}")
-        try:
-            lam = float(pair[0])
-        except (TypeError, ValueError):
-            lam = math.nan
-        if not math.isfinite(lam) or lam < 0:
-            raise InvalidArgumentError(f"`repel[{i}]`'s weight must be a finite number >= 0; got {pair[0]!r}")
-        out.append((lam, {e: torch.as_tensor(g, dtype=torch.float64) for e, g in pair[1].items()}))
-    return tuple(out)
-
-
-def check_repel_edges(repel: Sequence[tuple[float, dict]], graph: StructureGraph) -> None:
-    for i, (_, gamma) in enumerate(repel):
-        for e in searchable_edges(graph):
-            g = gamma.get(e)
-            K = graph.num_primitives(e)
-            if g is None or g.shape != (K,) or (g < 0).any() or abs(float(g.sum()) - 1.0) > 1e-6:
-                raise InvalidArgumentError(
-                    f"`repel[{i}]` must give every searched edge a point of the simplex; edge {e} needs shape "
-                    f"({K},) summing to 1, got {None if g is None else g.tolist()}"
-                )

@@ -33,29 +33,54 @@ The derived structure keeps the argmax primitive per edge (``zero`` included: he
 
 from __future__ import annotations
 
+import math
 import time
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch.func import functional_call
 
-from bayesstruct._validation import check_positive, check_positive_int
+from bayesstruct._validation import check_nonnegative, check_positive, check_positive_int
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.nn.graph import StructureGraph, StructureNetwork
-from bayesstruct.search.base import (Search, SearchData, SearchResult, check_repel, check_repel_edges, register_search,
-                                     searchable_edges, seeded, structure_kl, train_discrete)
+from bayesstruct.search.base import (Search, SearchData, SearchResult, register_search, searchable_edges, seeded,
+                                     structure_kl, train_discrete)
 
 __all__ = ["DARTS"]
 
 
-def _nonneg(value: Any, name: str) -> float:
+def check_repel(repel: Any) -> tuple[tuple[float, dict], ...]:
+    """``repel`` as ``((lambda_k, gamma_k), ...)``: weights >= 0 and ``{edge: (K,)}`` points of the simplex."""
+    if repel is None:
+        return ()
     try:
-        v = float(value)
-    except (TypeError, ValueError):
-        v = float("nan")
-    if not v >= 0 or v == float("inf"):
-        raise InvalidArgumentError(f"`{name}` must be a finite number >= 0; got {value!r}")
-    return v
+        pairs = list(repel)
+    except TypeError:
+        raise InvalidArgumentError(f"`repel` must be a list of (weight, gamma) pairs; got {type(repel).__name__}") from None
+    out = []
+    for i, pair in enumerate(pairs):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and isinstance(pair[1], Mapping)):
+            raise InvalidArgumentError(f"`repel[{i}]` must be a pair (weight, {{edge: gamma (K,)}}); got {pair!r}")
+        try:
+            lam = float(pair[0])
+        except (TypeError, ValueError):
+            lam = math.nan
+        if not math.isfinite(lam) or lam < 0:
+            raise InvalidArgumentError(f"`repel[{i}]`'s weight must be a finite number >= 0; got {pair[0]!r}")
+        out.append((lam, {e: torch.as_tensor(g, dtype=torch.float64) for e, g in pair[1].items()}))
+    return tuple(out)
+
+
+def check_repel_edges(repel: Sequence[tuple[float, dict]], graph: StructureGraph) -> None:
+    for i, (_, gamma) in enumerate(repel):
+        for e in searchable_edges(graph):
+            g = gamma.get(e)
+            K = graph.num_primitives(e)
+            if g is None or g.shape != (K,) or (g < 0).any() or abs(float(g.sum()) - 1.0) > 1e-6:
+                raise InvalidArgumentError(
+                    f"`repel[{i}]` must give every searched edge a point of the simplex; edge {e} needs shape "
+                    f"({K},) summing to 1, got {None if g is None else g.tolist()}"
+                )
 
 
 class _Differentiable(Search):
@@ -75,10 +100,10 @@ class _Differentiable(Search):
         self.warmup_epochs = check_positive_int(warmup_epochs, "warmup_epochs", minimum=0)
         self.batch_size = None if batch_size is None else check_positive_int(batch_size, "batch_size")
         self.lr = check_positive(lr, "lr")
-        self.momentum = _nonneg(momentum, "momentum")
-        self.weight_decay = _nonneg(weight_decay, "weight_decay")
+        self.momentum = check_nonnegative(momentum, "momentum")
+        self.weight_decay = check_nonnegative(weight_decay, "weight_decay")
         self.arch_lr = check_positive(arch_lr, "arch_lr")
-        self.arch_weight_decay = _nonneg(arch_weight_decay, "arch_weight_decay")
+        self.arch_weight_decay = check_nonnegative(arch_weight_decay, "arch_weight_decay")
         self.repel = check_repel(repel)
         self.refit_steps = check_positive_int(refit_steps, "refit_steps", minimum=0)
         self.refit_lr = check_positive(refit_lr, "refit_lr")
@@ -100,7 +125,7 @@ class _Differentiable(Search):
     def _record(self, probs: dict, state: dict) -> dict:
         return {}
 
-    def _diagnostics(self, gamma: dict, state: dict) -> dict:
+    def _diagnostics(self, graph: StructureGraph, gamma: dict, state: dict) -> dict:
         return {}
 
     # -- the loop ----------------------------------------------------------------------
@@ -159,7 +184,7 @@ class _Differentiable(Search):
                                weight_decay=self.weight_decay, seed=seed, init=net)
         loss, acc = data.score(final)
         return SearchResult(self.name, graph, gamma, final, loss, acc, tuple(history), time.perf_counter() - start,
-                            self._diagnostics(gamma, state))
+                            self._diagnostics(graph, gamma, state))
 
 
 @register_search("darts")
@@ -210,7 +235,7 @@ class DARTS(_Differentiable):
         if order not in (1, 2) or isinstance(order, bool):
             raise InvalidArgumentError(f"`order` must be 1 (first-order DARTS) or 2 (second order); got {order!r}")
         self.order = order
-        self.xi = None if xi is None else _nonneg(xi, "xi")
+        self.xi = None if xi is None else check_nonnegative(xi, "xi")
         self.description = f"DARTS ({'first' if order == 1 else 'second'} order)"
         super().__init__(num_epochs=num_epochs, warmup_epochs=warmup_epochs, batch_size=batch_size, lr=lr,
                          momentum=momentum, weight_decay=weight_decay, arch_lr=arch_lr,
@@ -228,5 +253,5 @@ class DARTS(_Differentiable):
         unrolled = {n: p - xi * (g + self.weight_decay * p) for n, p, g in zip(names, params, grads)}
         return data.loss(functional_call(net, unrolled, (val[0], probs)), val[1])
 
-    def _diagnostics(self, gamma, state):
+    def _diagnostics(self, graph, gamma, state):
         return {"order": self.order}

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bayesstruct._validation import check_positive_int
+from bayesstruct._validation import check_nonnegative, check_positive_int
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.nn.graph import StructureGraph
 from bayesstruct.search.base import SearchResult, _REGISTRY
-from bayesstruct.search.darts import _Differentiable, _nonneg
+from bayesstruct.search.darts import _Differentiable
 
 __all__ = ["enumerate_structures"]
 
@@ -53,7 +53,7 @@ def enumerate_structures(graph: StructureGraph, x: Any, y: Any, num_structures: 
         In the order found; ``result.gamma`` of each is the :math:`\Gamma_k` the later ones avoid.
     """
     num_structures = check_positive_int(num_structures, "num_structures")
-    lam = _nonneg(penalty, "penalty")
+    lam = check_nonnegative(penalty, "penalty")
     cls = _REGISTRY.lookup(method) if isinstance(method, str) else None
     if cls is None or not issubclass(cls, _Differentiable):
         raise InvalidArgumentError(

@@ -27,15 +27,15 @@ from typing import Any, Mapping
 
 import torch
 
-from bayesstruct._validation import check_positive, check_positive_int
+from bayesstruct._validation import check_nonnegative, check_positive, check_positive_int
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.nn.criteria import operational_criteria
 from bayesstruct.nn.graph import StructureGraph, StructureNetwork, _edge_key
 from bayesstruct.priors.relaxed import GumbelSoftmax
 from bayesstruct.search.base import register_search, seeded
-from bayesstruct.search.darts import _Differentiable, _nonneg
+from bayesstruct.search.darts import _Differentiable
 
-__all__ = ["FBNet", "latency_table"]
+__all__ = ["FBNet", "latency_table", "structure_latency"]
 
 
 def latency_table(graph: StructureGraph, *, repeats: int = 50, warmup: int = 5,
@@ -69,7 +69,23 @@ def latency_table(graph: StructureGraph, *, repeats: int = 50, warmup: int = 5,
     return out
 
 
-def _check_latency(latency: Any, graph: StructureGraph) -> dict:
+def structure_latency(graph: StructureGraph, latency: Mapping, choice: Mapping[tuple[int, int], str]) -> float:
+    """:math:`\mathrm{LAT}` of one structure: the sum over edges of the chosen primitive's latency.
+
+    ``latency``: a table ``{(j, k): (K,)}`` as :func:`latency_table` returns; ``choice``:
+    ``{edge: primitive name}`` (edges left out take their first primitive).
+    """
+    table = _check_latency(latency, graph, floor=False)
+    total = 0.0
+    for e, t in table.items():
+        name = choice.get(e, graph.edges[e][0])
+        if name not in graph.edges[e]:
+            raise InvalidArgumentError(f"`choice[{e}]` must be one of {list(graph.edges[e])}; got {name!r}")
+        total += float(t[graph.edges[e].index(name)])
+    return total
+
+
+def _check_latency(latency: Any, graph: StructureGraph, *, floor: bool = True) -> dict:
     if not isinstance(latency, Mapping):
         raise InvalidArgumentError(
             "`latency` must be 'measure' or a dict {(j, k): [latency of each primitive]} covering every edge; "
@@ -87,7 +103,7 @@ def _check_latency(latency: Any, graph: StructureGraph) -> dict:
             )
         table[e] = t
     cheapest = sum(float(t.min()) for t in table.values())
-    if cheapest <= 1.0:
+    if floor and cheapest <= 1.0:
         raise InvalidArgumentError(
             f"`latency`: the cheapest structure's latency is {cheapest:g}, but log(LAT) must stay > 0 for "
             "log(LAT)^lambda2; give the table in a smaller unit (e.g. microseconds instead of milliseconds)"
@@ -142,7 +158,7 @@ class FBNet(_Differentiable):
             )
         self.latency = latency
         self.latency_weight = check_positive(latency_weight, "latency_weight")
-        self.latency_exponent = _nonneg(latency_exponent, "latency_exponent")
+        self.latency_exponent = check_nonnegative(latency_exponent, "latency_exponent")
         self.temperature = check_positive(temperature, "temperature")
         self.temperature_decay = check_positive(temperature_decay, "temperature_decay")
         self.description = "FBNet"
@@ -179,7 +195,7 @@ class FBNet(_Differentiable):
     def _record(self, probs, state):
         return {"temperature": state["temperature"], "expected_latency": float(self._latency(probs, state["table"]))}
 
-    def _diagnostics(self, gamma, state):
-        one_hot = {e: torch.nn.functional.one_hot(g.argmax(), len(g)).to(g) for e, g in gamma.items()}
-        return {"latency": float(self._latency(one_hot, state["table"])), "latency_table": state["table"],
+    def _diagnostics(self, graph, gamma, state):
+        choice = {e: graph.edges[e][int(g.argmax())] for e, g in gamma.items()}
+        return {"latency": structure_latency(graph, state["table"], choice), "latency_table": state["table"],
                 "temperature": state["temperature"]}

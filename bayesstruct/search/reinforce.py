@@ -26,11 +26,10 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
-from bayesstruct._validation import check_positive, check_positive_int
+from bayesstruct._validation import check_nonnegative, check_positive, check_positive_int
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.nn.graph import StructureGraph
 from bayesstruct.search.base import Search, SearchData, SearchResult, register_search, searchable_edges, seeded, train_discrete
-from bayesstruct.search.darts import _nonneg
 
 __all__ = ["Controller", "RandomSearch", "Reinforce", "REWARDS"]
 
@@ -102,7 +101,7 @@ class _Sampling(Search):
                  reward: str | Callable[[Mapping[tuple, str]], float], evidence: Mapping[str, Any] | None) -> None:
         self.child_steps = check_positive_int(child_steps, "child_steps", minimum=0)
         self.child_lr = check_positive(child_lr, "child_lr")
-        self.weight_decay = _nonneg(weight_decay, "weight_decay")
+        self.weight_decay = check_nonnegative(weight_decay, "weight_decay")
         if not callable(reward) and reward not in REWARDS:
             raise InvalidArgumentError(
                 f"`reward` must be one of {', '.join(map(repr, REWARDS))} or a callable reward(choice) -> float; "
@@ -125,11 +124,11 @@ class _Sampling(Search):
 
     def _log_evidence(self, graph: StructureGraph, data: SearchData, choice: dict) -> float:
         from bayesstruct.evidence import log_evidence
-        from bayesstruct.families.network import NetworkFamily
+        from bayesstruct.families.network import NetworkFamily, _edge_key
 
         family = NetworkFamily(graph, task=data.task, noise_scale=data.noise_scale,
                                weight_precision=self.evidence.get("weight_precision", 1.0))
-        structure = {f"edge_{j}_{k}": choice.get((j, k), graph.edges[(j, k)][0]) for (j, k) in graph.edges}
+        structure = {_edge_key(e): choice.get(e, graph.edges[e][0]) for e in graph.edges}
         return log_evidence(family.bind(structure), data.x_train, data.y_train,
                             method=self.evidence.get("method", "laplace")).log_evidence
 
@@ -281,11 +280,11 @@ class Reinforce(_Sampling):
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.lr = check_positive(lr, "lr")
         self.hidden = check_positive_int(hidden, "hidden")
-        decay = _nonneg(baseline_decay, "baseline_decay")
+        decay = check_nonnegative(baseline_decay, "baseline_decay")
         if decay >= 1:
             raise InvalidArgumentError(f"`baseline_decay` must be in [0, 1); got {baseline_decay!r}")
         self.baseline_decay = decay
-        self.entropy_weight = _nonneg(entropy_weight, "entropy_weight")
+        self.entropy_weight = check_nonnegative(entropy_weight, "entropy_weight")
         super().__init__(child_steps=child_steps, child_lr=child_lr, weight_decay=weight_decay, reward=reward,
                          evidence=evidence)
 

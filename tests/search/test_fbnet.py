@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bayesstruct.exceptions import InvalidArgumentError
-from bayesstruct.search import FBNet, latency_table, search
+from bayesstruct.search import FBNet, latency_table, search, structure_latency
 
 
 def test_latency_table_measures_every_primitive_of_every_edge(xor):
@@ -72,3 +72,13 @@ def test_a_bad_latency_table_is_refused(xor, latency, match):
 def test_bad_options_name_the_argument(kwargs, match):
     with pytest.raises(InvalidArgumentError, match=match):
         FBNet(**kwargs)
+
+
+def test_structure_latency_sums_the_chosen_primitives(xor):
+    graph, _, _ = xor
+    assert structure_latency(graph, TANH_DEAR, {(0, 1): "linear_tanh"}) == 210.0
+    assert structure_latency(graph, TANH_DEAR, {}) == 12.0  # edges left out: their first primitive
+    with pytest.raises(InvalidArgumentError, match=r"`choice\[\(0, 1\)\]` must be one of"):
+        structure_latency(graph, TANH_DEAR, {(0, 1): "linear_relu"})
+    with pytest.raises(InvalidArgumentError, match="no entry for edge"):
+        structure_latency(graph, {(0, 1): [1.0, 1.0, 1.0]}, {})
