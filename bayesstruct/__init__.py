@@ -3,7 +3,12 @@
 Concepts, one module each: :mod:`bayesstruct.families` (structure families as Pyro
 models), :mod:`bayesstruct.evidence` (evidence estimators behind one registry),
 :func:`bayesstruct.compare` (an evidence table over a family's structures),
-:mod:`bayesstruct.plots` (figures) and :mod:`bayesstruct.io` (JSON, ArviZ netCDF).
+:mod:`bayesstruct.priors` (structure priors: tempered Dirichlet/Gumbel-softmax, the
+cascading Indian buffet process), :mod:`bayesstruct.nn` (networks as DAGs of primitive
+functions, operational criteria), :mod:`bayesstruct.search` (DARTS, FBNet, the RL
+controller, random search, KL enumeration), :mod:`bayesstruct.prune` (OBD/OBS, magnitude,
+Deep Compression, Graves' MDL), :mod:`bayesstruct.plots` (figures) and
+:mod:`bayesstruct.io` (JSON, ArviZ netCDF).
 """
 
 from bayesstruct.compare import ComparisonTable, compare

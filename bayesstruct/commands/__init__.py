@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from bayesstruct.exceptions import InvalidArgumentError
@@ -19,3 +20,13 @@ def check_output_paths(json: Path | None = None, out: Path | None = None) -> Non
         raise InvalidArgumentError(f"--json: directory {str(json.parent)!r} does not exist")
     if out is not None and out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {str(out)!r} exists and is not a directory")
+
+
+def add_output_arguments(p: argparse.ArgumentParser, out_help: str, json_help: str = "write the result as JSON to this path",
+                         progress_help: str = "hide the progress bar") -> argparse._ArgumentGroup:
+    """The ``output`` group every sub-command shares: ``--out DIR``, ``--json PATH``, ``--no-progress``."""
+    out = p.add_argument_group("output")
+    out.add_argument("--out", type=Path, default=None, help=out_help)
+    out.add_argument("--json", type=Path, default=None, help=json_help)
+    out.add_argument("--no-progress", action="store_true", help=progress_help)
+    return out

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bayesstruct.commands import check_output_paths
+from bayesstruct.commands import add_output_arguments, check_output_paths
 from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = ["add_parser", "run_dbn"]
@@ -96,12 +96,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     ck.add_argument("--checkpoint", type=Path, default=None, help="checkpoint file (written atomically)")
     ck.add_argument("--checkpoint-every", type=int, default=10, help="sweeps between checkpoints (default 10)")
     ck.add_argument("--resume", action="store_true", help="continue the chain saved in --checkpoint")
-    out = p.add_argument_group("output")
-    out.add_argument("--out", type=Path, default=None,
-                     help="directory for results.json, posterior.nc and the figures (trace, structure posterior, "
-                          "fantasies, structure)")
-    out.add_argument("--json", type=Path, default=None, help="write the posterior summary as JSON to this path")
-    out.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_output_arguments(p, "directory for results.json, posterior.nc and the figures (trace, structure posterior, "
+                            "fantasies, structure)", json_help="write the posterior summary as JSON to this path")
     p.set_defaults(run=run_dbn)
     return p
 

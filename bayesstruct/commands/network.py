@@ -42,7 +42,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bayesstruct.commands import check_output_paths
+from bayesstruct.commands import add_output_arguments, check_output_paths
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 
 __all__ = ["add_parser", "add_data_arguments", "check_data_args", "run_fit_network"]
@@ -102,10 +102,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                      help="estimator of each discrete structure's evidence for simplex_vertices (default laplace)")
     inf.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     inf.add_argument("--smoke", action="store_true", help="tiny data subset and few steps, for a quick check")
-    out = p.add_argument_group("output")
-    out.add_argument("--out", type=Path, default=None, help="directory for results.json and network.pt")
-    out.add_argument("--json", type=Path, default=None, help="write the result as JSON to this path")
-    out.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_output_arguments(p, "directory for results.json and network.pt")
     p.set_defaults(run=run_fit_network)
     return p
 

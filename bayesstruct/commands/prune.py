@@ -38,10 +38,9 @@ import copy
 import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
-from bayesstruct.commands import check_output_paths
+from bayesstruct.commands import add_output_arguments, check_output_paths
 from bayesstruct.exceptions import InvalidArgumentError
 
 METHODS = ("magnitude", "obd", "obs", "deep-compression", "graves")
@@ -91,11 +90,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     me.add_argument("--finetune-steps", type=int, default=200, help="deep-compression: centroid fine-tuning steps (default 200)")
     me.add_argument("--vi-steps", type=int, default=500, help="graves: SVI steps (default 500)")
     me.add_argument("--prior-scale", type=float, default=0.1, help="graves: prior standard deviation (default 0.1)")
-    out = p.add_argument_group("output")
-    out.add_argument("--out", type=Path, default=None,
-                     help="directory for results.json and the model (model.bsc for deep-compression, else model.pt)")
-    out.add_argument("--json", type=Path, default=None, help="write the results as JSON to this path")
-    out.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_output_arguments(p, "directory for results.json and the model (model.bsc for deep-compression, else model.pt)",
+                         json_help="write the results as JSON to this path", progress_help="hide progress bars")
     p.set_defaults(run=run_prune)
     return p
 

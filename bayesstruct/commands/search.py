@@ -20,9 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 
-from bayesstruct.commands import check_output_paths
+from bayesstruct.commands import add_output_arguments, check_output_paths
 from bayesstruct.commands.network import DEFAULT_PRIMITIVES, _graph, _load, add_data_arguments, check_data_args
 from bayesstruct.exceptions import InvalidArgumentError
 
@@ -75,10 +74,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s.add_argument("--penalty", type=float, default=1.0, help="the KL penalty weight of --enumerate (default 1)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.add_argument("--smoke", action="store_true", help="tiny data subset and few epochs, for a quick check")
-    out = p.add_argument_group("output")
-    out.add_argument("--out", type=Path, default=None, help="directory for results.json, search_history.png, network.pt")
-    out.add_argument("--json", type=Path, default=None, help="write the result as JSON to this path")
-    out.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_output_arguments(p, "directory for results.json, search_history.png, network.pt",
+                         progress_help="hide the progress bars")
     p.set_defaults(run=run_search)
     return p
 
