@@ -27,7 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from bayesstruct._registry import Registry
-from bayesstruct._validation import check_positive, check_positive_int
+from bayesstruct._validation import check_nonnegative, check_positive, check_positive_int
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.families.network import _as_input, _check_task, _edge_str, refit_discrete
 from bayesstruct.nn.graph import DiscreteStructureNetwork, StructureGraph, StructureNetwork
@@ -105,15 +105,98 @@ class SearchData:
             yield (self.x_train[ti], self.y_train[ti]), (self.x_val[vi], self.y_val[vi])
 
 
+#: seeds go to ``torch.Generator.manual_seed``, a signed 64-bit integer
+_MAX_SEED = 2 ** 63
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int in ``[0, 2**63)`` (what ``torch.Generator.manual_seed`` takes)."""
+    seed = check_positive_int(seed, "seed", minimum=0)
+    if seed >= _MAX_SEED:
+        raise InvalidArgumentError(f"`seed` must be an integer in [0, 2**63); got {seed}")
+    return seed
+
+
+def check_diverged(value: float, what: str, arg: str, got: Any) -> float:
+    """``value`` if finite, else an error that the training behind ``what`` diverged, naming the step size ``arg``."""
+    if not math.isfinite(value):
+        raise InvalidArgumentError(f"{what} is {value}: the training diverged; lower `{arg}` (got {got!r})")
+    return value
+
+
+def check_graph(graph: Any) -> StructureGraph:
+    if not isinstance(graph, StructureGraph):
+        raise InvalidArgumentError(f"`graph` must be a StructureGraph; got {type(graph).__name__}")
+    return graph
+
+
+def _features(x: Any, graph: StructureGraph, name: str) -> torch.Tensor:
+    """``x`` as ``(N, *input_shape)`` floats, finite; errors name ``name`` (``x`` or ``val_data[0]``)."""
+    if not torch.is_tensor(x):
+        try:
+            x = torch.as_tensor(x, dtype=torch.get_default_dtype())
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise InvalidArgumentError(
+                f"`{name}` must be an array of numbers, shape (N, {', '.join(map(str, graph.input_shape))}); "
+                f"got {type(x).__name__} ({exc})"
+            ) from None
+    if x.is_complex():
+        raise InvalidArgumentError(f"`{name}` must hold real numbers; got dtype {x.dtype}")
+    try:
+        x = _as_input(x, graph)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(str(exc).replace("`x`", f"`{name}`", 1)) from None
+    if x.numel() and not torch.isfinite(x).all():  # also when Pyro's validation is off
+        raise InvalidArgumentError(
+            f"`{name}` contains {int((~torch.isfinite(x)).sum())} NaN or infinite value(s); remove or impute them first"
+        )
+    return x
+
+
 def _labels(y: Any, n: int, task: str, dtype: torch.dtype, name: str) -> torch.Tensor:
-    t = torch.as_tensor(y)
+    try:
+        t = torch.as_tensor(y)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InvalidArgumentError(f"`{name}` must be an array of numbers, shape ({n},); got {type(y).__name__} ({exc})") from None
     if t.dim() != 1 or t.shape[0] != n:
         raise InvalidArgumentError(f"`{name}` must have shape ({n},), one entry per row of x; got {tuple(t.shape)}")
+    if t.is_complex():
+        raise InvalidArgumentError(f"`{name}` must hold real numbers; got dtype {t.dtype}")
+    if t.is_floating_point() and not torch.isfinite(t).all():
+        raise InvalidArgumentError(
+            f"`{name}` contains {int((~torch.isfinite(t)).sum())} NaN or infinite value(s); remove or impute them first"
+        )
     if task == "classification":
         if t.is_floating_point() and not torch.equal(t, t.round()):
             raise InvalidArgumentError(f"`{name}` must hold integer class labels for task='classification'")
         return t.long()
     return t.to(dtype)
+
+
+def _check_classes(y: torch.Tensor, c: int, name: str) -> None:
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= c):
+        raise InvalidArgumentError(
+            f"`{name}` must hold class labels in [0, {c}) (the output vertex has {c} logits); "
+            f"got labels from {int(y.min())} to {int(y.max())}"
+        )
+
+
+def _check_output(graph: StructureGraph, task: str) -> int | None:
+    """The number of classes (classification) after checking that the output vertex fits ``task``."""
+    shape = tuple(graph.vertex_shapes[graph.output_vertex])
+    if task == "classification":
+        if len(shape) != 1 or shape[0] < 2:
+            raise InvalidArgumentError(
+                f"`task`='classification' needs the output vertex to give C >= 2 logits, shape (C,); the graph's "
+                f"output vertex {graph.output_vertex} has shape {shape} (for real targets pass task='regression')"
+            )
+        return shape[0]
+    if shape not in ((), (1,)):
+        raise InvalidArgumentError(
+            f"`task`='regression' with y of shape (N,) needs the output vertex to have shape (1,); the graph's "
+            f"output vertex {graph.output_vertex} has shape {shape}"
+        )
+    return None
 
 
 def prepare_data(graph: StructureGraph, x: Any, y: Any, *, val_data: tuple[Any, Any] | None = None,
@@ -124,22 +207,26 @@ def prepare_data(graph: StructureGraph, x: Any, y: Any, *, val_data: tuple[Any, 
     Without ``val_data`` a seeded random ``val_fraction`` of the rows is held out, as DARTS
     holds out half of the CIFAR-10 training set (Liu et al. 2019, sec. 3.1).
     """
+    check_graph(graph)
     task = _check_task(task)
     sigma = check_positive(noise_scale, "noise_scale")
-    x = _as_input(x, graph)
+    seed = check_seed(seed)
+    c = _check_output(graph, task)
+    x = _features(x, graph, "x")
+    if len(x) == 0:
+        raise InvalidArgumentError("`x` is empty; the search needs training rows")
     y = _labels(y, len(x), task, x.dtype, "y")
-    if task == "classification":
-        c = graph.vertex_shapes[graph.output_vertex][0]
-        if len(y) and (int(y.min()) < 0 or int(y.max()) >= c):
-            raise InvalidArgumentError(
-                f"`y` must hold class labels in [0, {c}) (the output vertex has {c} logits); "
-                f"got labels from {int(y.min())} to {int(y.max())}"
-            )
+    if c is not None:
+        _check_classes(y, c, "y")
     if val_data is not None:
         if not (isinstance(val_data, (tuple, list)) and len(val_data) == 2):
             raise InvalidArgumentError(f"`val_data` must be the pair (x_val, y_val); got {type(val_data).__name__}")
-        xv = _as_input(val_data[0], graph).to(x.dtype)
+        xv = _features(val_data[0], graph, "val_data[0]").to(x.dtype)
+        if len(xv) == 0:
+            raise InvalidArgumentError("`val_data` is empty; the validation split needs at least one row")
         yv = _labels(val_data[1], len(xv), task, x.dtype, "val_data[1]")
+        if c is not None:
+            _check_classes(yv, c, "val_data[1]")
         xt, yt = x, y
     else:
         try:
@@ -156,21 +243,26 @@ def prepare_data(graph: StructureGraph, x: Any, y: Any, *, val_data: tuple[Any, 
             )
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
         xv, yv, xt, yt = x[perm[:n_val]], y[perm[:n_val]], x[perm[n_val:]], y[perm[n_val:]]
-    if len(xt) == 0 or len(xv) == 0:
-        raise InvalidArgumentError("the training and validation splits must both be non-empty")
     return SearchData(xt, yt, xv, yv, task, sigma)
 
 
 def searchable_edges(graph: StructureGraph) -> list[Edge]:
     """The edges with a choice (``K > 1`` primitives), in the graph's topological edge order."""
+    check_graph(graph)
     return [e for e in graph.edge_list if graph.num_primitives(e) > 1]
 
 
 def one_hot_gamma(graph: StructureGraph, choice: Mapping[Edge, str], dtype: torch.dtype = torch.float64) -> dict:
     """``{edge: one-hot (K,)}`` of a choice ``{edge: primitive name}`` (edges left out: their first primitive)."""
+    if not isinstance(choice, Mapping):
+        raise InvalidArgumentError(f"`choice` must be a dict {{edge: primitive name}}; got {type(choice).__name__}")
     out = {}
     for e, name in choice.items():
+        if e not in graph.edges:
+            raise InvalidArgumentError(f"`choice` names edge {e!r}, which the graph does not have; its edges: {list(graph.edges)}")
         names = graph.edges[e]
+        if not isinstance(name, str) or name not in names:
+            raise InvalidArgumentError(f"`choice[{e}]` must be one of {list(names)}; got {name!r}")
         out[e] = F.one_hot(torch.tensor(names.index(name)), len(names)).to(dtype)
     return out
 
@@ -186,9 +278,19 @@ def structure_kl(p: Mapping[Edge, torch.Tensor], q: Mapping[Edge, torch.Tensor])
     for ``p``, ``q`` dicts ``{edge: (K,)}`` of points of the simplex (``q`` clamped at
     1e-12 so that a one-hot ``q`` stays finite). Sums over the edges of ``p``.
     """
+    for arg, d in (("p", p), ("q", q)):
+        if not isinstance(d, Mapping):
+            raise InvalidArgumentError(f"`{arg}` must be a dict {{edge: probabilities (K,)}}; got {type(d).__name__}")
     total = None
     for e, pe in p.items():
-        qe = q[e].to(pe).clamp_min(1e-12)
+        if e not in q:
+            raise InvalidArgumentError(f"`q` has no entry for edge {e!r} of `p`")
+        pe, qe = torch.as_tensor(pe), torch.as_tensor(q[e])
+        if pe.shape != qe.shape:
+            raise InvalidArgumentError(
+                f"`p[{e}]` and `q[{e}]` must have the same shape (K,); got {tuple(pe.shape)} and {tuple(qe.shape)}"
+            )
+        qe = qe.to(pe).clamp_min(1e-12)
         term = torch.special.xlogy(pe, pe).sum() - (pe * qe.log()).sum()
         total = term if total is None else total + term
     return total if total is not None else torch.zeros(())
@@ -213,6 +315,13 @@ def train_discrete(graph: StructureGraph, choice: Mapping[Edge, str], data: Sear
     :math:`\alpha` = ``weight_decay`` (times the number of training rows: the same L2 weight per
     example as the searches' mean loss).
     """
+    check_graph(graph)
+    if not isinstance(data, SearchData):
+        raise InvalidArgumentError(f"`data` must be a SearchData (from prepare_data); got {type(data).__name__}")
+    weight_decay = check_nonnegative(weight_decay, "weight_decay")
+    if init is not None and not isinstance(init, StructureNetwork):
+        raise InvalidArgumentError(f"`init` must be a StructureNetwork or None; got {type(init).__name__}")
+    one_hot_gamma(graph, choice)  # validates `choice`
     dtype = data.x_train.dtype
     if init is None:
         with seeded(seed):
@@ -328,14 +437,13 @@ class Search:
         progress : bool
             A tqdm bar.
         """
-        if not isinstance(graph, StructureGraph):
-            raise InvalidArgumentError(f"`graph` must be a StructureGraph; got {type(graph).__name__}")
+        check_graph(graph)
         if not searchable_edges(graph):
             raise InvalidArgumentError(
                 "`graph` has nothing to search: every edge carries one primitive; give an edge a list of "
                 "alternatives, e.g. {(0, 1): ['linear_relu', 'linear_tanh', 'zero']}"
             )
-        seed = check_positive_int(seed, "seed", minimum=0)
+        seed = check_seed(seed)
         data = prepare_data(graph, x, y, val_data=val_data, val_fraction=val_fraction, task=task,
                             noise_scale=noise_scale, seed=seed)
         return self._run(graph, data, seed=seed, progress=bool(progress))
@@ -349,6 +457,8 @@ _REGISTRY = Registry(Search, "search method", "bayesstruct.search.register_searc
 
 def register_search(name: str) -> Callable[[type[Search]], type[Search]]:
     """Register a :class:`Search` subclass under ``name`` (case-insensitive)."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgumentError(f"`name` must be a non-empty str; got {name!r}")
     return _REGISTRY.register(name)
 
 

@@ -43,8 +43,8 @@ from torch.func import functional_call
 from bayesstruct._validation import check_nonnegative, check_positive, check_positive_int
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.nn.graph import StructureGraph, StructureNetwork
-from bayesstruct.search.base import (Search, SearchData, SearchResult, register_search, searchable_edges, seeded,
-                                     structure_kl, train_discrete)
+from bayesstruct.search.base import (Search, SearchData, SearchResult, check_diverged, register_search,
+                                     searchable_edges, seeded, structure_kl, train_discrete)
 
 __all__ = ["DARTS"]
 
@@ -67,7 +67,15 @@ def check_repel(repel: Any) -> tuple[tuple[float, dict], ...]:
             lam = math.nan
         if not math.isfinite(lam) or lam < 0:
             raise InvalidArgumentError(f"`repel[{i}]`'s weight must be a finite number >= 0; got {pair[0]!r}")
-        out.append((lam, {e: torch.as_tensor(g, dtype=torch.float64) for e, g in pair[1].items()}))
+        gamma = {}
+        for e, g in pair[1].items():
+            try:
+                gamma[e] = torch.as_tensor(g, dtype=torch.float64)
+            except (TypeError, ValueError, RuntimeError):
+                raise InvalidArgumentError(
+                    f"`repel[{i}]`'s gamma of edge {e!r} must be an array of probabilities (K,); got {g!r}"
+                ) from None
+        out.append((lam, gamma))
     return tuple(out)
 
 
@@ -76,7 +84,8 @@ def check_repel_edges(repel: Sequence[tuple[float, dict]], graph: StructureGraph
         for e in searchable_edges(graph):
             g = gamma.get(e)
             K = graph.num_primitives(e)
-            if g is None or g.shape != (K,) or (g < 0).any() or abs(float(g.sum()) - 1.0) > 1e-6:
+            if g is None or g.shape != (K,) or not torch.isfinite(g).all() or (g < 0).any() \
+                    or abs(float(g.sum()) - 1.0) > 1e-6:
                 raise InvalidArgumentError(
                     f"`repel[{i}]` must give every searched edge a point of the simplex; edge {e} needs shape "
                     f"({K},) summing to 1, got {None if g is None else g.tolist()}"
@@ -101,6 +110,8 @@ class _Differentiable(Search):
         self.batch_size = None if batch_size is None else check_positive_int(batch_size, "batch_size")
         self.lr = check_positive(lr, "lr")
         self.momentum = check_nonnegative(momentum, "momentum")
+        if self.momentum >= 1:
+            raise InvalidArgumentError(f"`momentum` must be in [0, 1) (SGD diverges from 1 on); got {momentum!r}")
         self.weight_decay = check_nonnegative(weight_decay, "weight_decay")
         self.arch_lr = check_positive(arch_lr, "arch_lr")
         self.arch_weight_decay = check_nonnegative(arch_weight_decay, "arch_weight_decay")
@@ -173,6 +184,8 @@ class _Differentiable(Search):
                     schedule.step()
                 probs = {e: torch.softmax(a.detach(), -1) for e, a in logits.items()}
                 val_loss, val_acc = data.score(lambda x: net(x, probs))
+                check_diverged(sum(losses) / len(losses) + val_loss, f"the supernet's loss at epoch {epoch + 1}",
+                               "lr", self.lr)
                 history.append({"epoch": epoch + 1, "searching": searching, "train_loss": sum(losses) / len(losses),
                                 "val_loss": val_loss, "val_accuracy": val_acc, **self._record(probs, state),
                                 "gamma": {e: p.clone() for e, p in probs.items()}})
@@ -183,6 +196,7 @@ class _Differentiable(Search):
         final = train_discrete(graph, choice, data, num_steps=self.refit_steps, lr=self.refit_lr,
                                weight_decay=self.weight_decay, seed=seed, init=net)
         loss, acc = data.score(final)
+        check_diverged(loss, "the refit network's validation loss", "refit_lr", self.refit_lr)
         return SearchResult(self.name, graph, gamma, final, loss, acc, tuple(history), time.perf_counter() - start,
                             self._diagnostics(graph, gamma, state))
 

@@ -32,7 +32,7 @@ from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.nn.criteria import operational_criteria
 from bayesstruct.nn.graph import StructureGraph, StructureNetwork, _edge_key
 from bayesstruct.priors.relaxed import GumbelSoftmax
-from bayesstruct.search.base import register_search, seeded
+from bayesstruct.search.base import check_graph, register_search, seeded
 from bayesstruct.search.darts import _Differentiable
 
 __all__ = ["FBNet", "latency_table", "structure_latency"]
@@ -52,10 +52,11 @@ def latency_table(graph: StructureGraph, *, repeats: int = 50, warmup: int = 5,
     -------
     dict of (j, k) to Tensor ``(K,)``
     """
-    if not isinstance(graph, StructureGraph):
-        raise InvalidArgumentError(f"`graph` must be a StructureGraph; got {type(graph).__name__}")
+    check_graph(graph)
     repeats = check_positive_int(repeats, "repeats")
     warmup = check_positive_int(warmup, "warmup", minimum=0)
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise InvalidArgumentError(f"`dtype` must be None or a floating torch.dtype (e.g. torch.float32); got {dtype!r}")
     with seeded(0):
         net = StructureNetwork(graph)
     if dtype is not None:
@@ -70,12 +71,20 @@ def latency_table(graph: StructureGraph, *, repeats: int = 50, warmup: int = 5,
 
 
 def structure_latency(graph: StructureGraph, latency: Mapping, choice: Mapping[tuple[int, int], str]) -> float:
-    """:math:`\mathrm{LAT}` of one structure: the sum over edges of the chosen primitive's latency.
+    r""":math:`\mathrm{LAT}` of one structure: the sum over edges of the chosen primitive's latency.
 
     ``latency``: a table ``{(j, k): (K,)}`` as :func:`latency_table` returns; ``choice``:
     ``{edge: primitive name}`` (edges left out take their first primitive).
     """
+    check_graph(graph)
     table = _check_latency(latency, graph, floor=False)
+    if not isinstance(choice, Mapping):
+        raise InvalidArgumentError(f"`choice` must be a dict {{edge: primitive name}}; got {type(choice).__name__}")
+    unknown = [e for e in choice if e not in graph.edges]
+    if unknown:
+        raise InvalidArgumentError(
+            f"`choice` names edge(s) {unknown} that the graph does not have; its edges: {list(graph.edges)}"
+        )
     total = 0.0
     for e, t in table.items():
         name = choice.get(e, graph.edges[e][0])
@@ -95,8 +104,14 @@ def _check_latency(latency: Any, graph: StructureGraph, *, floor: bool = True) -
     for e in graph.edge_list:
         if e not in latency:
             raise InvalidArgumentError(f"`latency` has no entry for edge {e} (primitives {list(graph.edges[e])})")
-        t = torch.as_tensor(latency[e], dtype=torch.float64).reshape(-1)
         K = graph.num_primitives(e)
+        try:
+            t = torch.as_tensor(latency[e], dtype=torch.float64).reshape(-1)
+        except (TypeError, ValueError, RuntimeError):
+            raise InvalidArgumentError(
+                f"`latency[{e}]` must be {K} finite numbers >= 0 (one per primitive {list(graph.edges[e])}); "
+                f"got {latency[e]!r}"
+            ) from None
         if t.shape != (K,) or not torch.isfinite(t).all() or (t < 0).any():
             raise InvalidArgumentError(
                 f"`latency[{e}]` must be {K} finite numbers >= 0 (one per primitive {list(graph.edges[e])}); got {t.tolist()}"
@@ -166,7 +181,26 @@ class FBNet(_Differentiable):
                          momentum=momentum, weight_decay=weight_decay, arch_lr=arch_lr,
                          arch_weight_decay=arch_weight_decay, repel=repel, refit_steps=refit_steps, refit_lr=refit_lr)
 
+    def _check_schedule(self, dtype: torch.dtype) -> None:
+        """The temperatures the search samples at, ``temperature * temperature_decay**k`` for ``k < num_epochs``,
+        must stay representable in ``dtype`` (an underflow to 0 gives NaN masks, an overflow inf)."""
+        info = torch.finfo(dtype)
+        low, high = info.tiny ** 0.5, info.max ** 0.5
+        if not low <= self.temperature <= high:
+            raise InvalidArgumentError(f"`temperature` must be in [{low:.3g}, {high:.3g}] for {dtype}; got {self.temperature!r}")
+        try:
+            last = self.temperature * self.temperature_decay ** (self.num_epochs - 1)
+        except OverflowError:
+            last = math.inf
+        if not low <= last <= high:
+            raise InvalidArgumentError(
+                f"`temperature_decay`={self.temperature_decay!r} over num_epochs={self.num_epochs} takes the temperature "
+                f"from {self.temperature:g} to {last:g}, outside [{low:.3g}, {high:.3g}] where {dtype} keeps the "
+                "Gumbel-softmax samples finite; use a decay closer to 1 or fewer epochs"
+            )
+
     def _start(self, graph, data):
+        self._check_schedule(data.x_train.dtype)
         table = latency_table(graph) if isinstance(self.latency, str) else self.latency
         return {"table": {e: t.to(data.x_train.dtype) for e, t in _check_latency(table, graph).items()},
                 "temperature": self.temperature}

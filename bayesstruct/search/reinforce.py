@@ -29,7 +29,8 @@ from torch import nn
 from bayesstruct._validation import check_nonnegative, check_positive, check_positive_int
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.nn.graph import StructureGraph
-from bayesstruct.search.base import Search, SearchData, SearchResult, register_search, searchable_edges, seeded, train_discrete
+from bayesstruct.search.base import (Search, SearchData, SearchResult, check_diverged, register_search, searchable_edges,
+                                     seeded, train_discrete)
 
 __all__ = ["Controller", "RandomSearch", "Reinforce", "REWARDS"]
 
@@ -54,6 +55,8 @@ class Controller(nn.Module):
     def __init__(self, graph: StructureGraph, hidden: int = 35) -> None:
         super().__init__()
         self.edges = searchable_edges(graph)
+        if not self.edges:
+            raise InvalidArgumentError("`graph` has nothing to search: every edge carries one primitive")
         self.sizes = [graph.num_primitives(e) for e in self.edges]
         hidden = check_positive_int(hidden, "hidden")
         self.cell = nn.LSTMCell(hidden, hidden)
@@ -69,7 +72,11 @@ class Controller(nn.Module):
         primitive per searched edge, :math:`\\sum_t \\log P(a_t \\mid a_{<t})` and the sum of
         the per-step entropies. ``greedy=True`` takes the most likely primitive at every step.
         """
-        n = num_samples if actions is None else actions.shape[0]
+        if actions is None:
+            n = check_positive_int(num_samples, "num_samples")
+        else:
+            actions = self._check_actions(actions, 2)
+            n = actions.shape[0]
         dtype = self.heads[0].weight.dtype
         inp = self.embed(torch.zeros(n, dtype=torch.long))
         h = c = torch.zeros(n, self.cell.hidden_size, dtype=dtype)
@@ -89,8 +96,27 @@ class Controller(nn.Module):
             inp = self.embed(a + self.offsets[t])
         return torch.stack(chosen, -1), logp, ent
 
+    def _check_actions(self, actions: Any, ndim: int) -> torch.Tensor:
+        """``actions`` as a long tensor ``(n, T)`` (``ndim=2``) or ``(T,)`` of primitive indices in range."""
+        T = len(self.sizes)
+        want = f"(n, {T})" if ndim == 2 else f"({T},)"
+        try:
+            a = torch.as_tensor(actions)
+        except (TypeError, ValueError, RuntimeError):
+            raise InvalidArgumentError(f"`actions` must be an integer tensor {want}; got {type(actions).__name__}") from None
+        if a.dim() != ndim or a.shape[-1] != T or (ndim == 2 and a.shape[0] == 0):
+            raise InvalidArgumentError(f"`actions` must have shape {want}, one index per searched edge; got {tuple(a.shape)}")
+        if a.is_floating_point() or a.is_complex() or a.dtype == torch.bool:
+            raise InvalidArgumentError(f"`actions` must hold integer primitive indices; got dtype {a.dtype}")
+        sizes = torch.tensor(self.sizes)
+        if (a < 0).any() or (a >= sizes).any():
+            raise InvalidArgumentError(f"`actions` must index the primitives of each edge, in [0, K) with K = {self.sizes}; "
+                                       f"got {a.tolist()}")
+        return a.long()
+
     def choice(self, actions: torch.Tensor, graph: StructureGraph) -> dict:
         """``{edge: primitive name}`` of one row of actions ``(T,)``."""
+        actions = self._check_actions(actions, 1)
         return {e: graph.edges[e][int(a)] for e, a in zip(self.edges, actions)}
 
 
@@ -114,6 +140,25 @@ class _Sampling(Search):
         unknown = set(self.evidence) - {"method", "weight_precision"}
         if unknown:
             raise InvalidArgumentError(f"`evidence` takes the keys 'method' and 'weight_precision'; got {sorted(unknown)}")
+        if self.evidence and reward != "evidence":
+            raise InvalidArgumentError(f"`evidence` only applies to reward='evidence'; got reward={reward!r}")
+        if "method" in self.evidence:
+            from bayesstruct.evidence import EvidenceEstimator
+            from bayesstruct.evidence.base import _REGISTRY as _ESTIMATORS
+
+            if not isinstance(self.evidence["method"], EvidenceEstimator):
+                if not isinstance(self.evidence["method"], str):
+                    raise InvalidArgumentError(
+                        f"`evidence['method']` must name an evidence estimator; got {self.evidence['method']!r}"
+                    )
+                _ESTIMATORS.lookup(self.evidence["method"])  # UnknownNameError listing the estimators
+        if "weight_precision" in self.evidence:
+            from bayesstruct.families.network import weight_precision_mode
+
+            try:
+                weight_precision_mode(self.evidence["weight_precision"])
+            except InvalidArgumentError as exc:
+                raise InvalidArgumentError(str(exc).replace("`weight_precision`", "`evidence['weight_precision']`", 1)) from None
 
     def _reward_kind(self, data: SearchData) -> str:
         if callable(self.reward):
@@ -141,6 +186,8 @@ class _Sampling(Search):
         if callable(self.reward):
             r = self.reward(dict(choice))
             try:
+                if isinstance(r, (str, bytes)):
+                    raise TypeError
                 r = float(r)
             except (TypeError, ValueError):
                 raise InvalidArgumentError(f"`reward` must return a number; got {type(r).__name__}") from None
@@ -148,9 +195,15 @@ class _Sampling(Search):
                 raise InvalidArgumentError(f"`reward` returned {r} for {choice}; it must be finite")
             return r, None
         if self.reward == "evidence":
-            return self._log_evidence(graph, data, choice), None
+            r = self._log_evidence(graph, data, choice)
+            if not math.isfinite(r):
+                raise InvalidArgumentError(
+                    f"`reward`='evidence' gave a log evidence of {r} for {choice}; try another `evidence['method']`"
+                )
+            return r, None
         net = self._train(graph, data, choice, seed)
         loss, acc = data.score(net)
+        check_diverged(loss, f"the validation loss of the child {choice}", "child_lr", self.child_lr)
         return (acc if self._reward_kind(data) == "accuracy" else -loss), net
 
     def _result(self, graph, data, seen: dict, best_key: tuple, choice_of, gamma, history, start, seed,
@@ -159,6 +212,7 @@ class _Sampling(Search):
         if net is None:  # a custom or evidence reward: train the best structure once for the result
             net = self._train(graph, data, choice_of(best_key), seed)
         loss, acc = data.score(net)
+        check_diverged(loss, "the validation loss of the best structure's network", "child_lr", self.child_lr)
         diagnostics = {"reward": self._reward_kind(data), "best_reward": seen[best_key][0],
                        "num_evaluated": len(seen), "rewards": {str(k): v[0] for k, v in seen.items()}, **diagnostics}
         return SearchResult(self.name, graph, gamma, net, loss, acc, tuple(history), time.perf_counter() - start,
