@@ -16,7 +16,7 @@ import torch
 from bayesstruct._validation import check_positive, check_positive_int
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 
-__all__ = ["sinusoid", "load_csv", "load_mnist", "load_digits", "load_dataset"]
+__all__ = ["sinusoid", "ranking_data", "load_csv", "load_mnist", "load_digits", "load_dataset"]
 
 
 def sinusoid(n: int = 20, noise: float = 0.3, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,6 +30,23 @@ def sinusoid(n: int = 20, noise: float = 0.3, *, seed: int = 0) -> tuple[torch.T
     x = np.linspace(0.0, 1.0, n)
     y = np.sin(2 * math.pi * x) + noise * rng.standard_normal(n)
     return torch.as_tensor(x), torch.as_tensor(y)
+
+
+def ranking_data(n: int = 200, noise: float = 0.3, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Relevance scores of a log-tf·idf ranking function, the lecture's superposition example.
+
+    ``x[:, 0]`` is a term frequency, tf ~ Poisson(4); ``x[:, 1]`` an inverse document
+    frequency, idf ~ Uniform(0, 5); ``y = log(1 + tf) · idf + N(0, noise²)`` (the "log tf ×
+    idf" weight of Salton & Buckley 1988, i.e. the superposition ``mul(log1p(x0), x1)``).
+    Returns float64 tensors ``x`` ``(n, 2)`` and ``y`` ``(n,)``.
+    """
+    n = check_positive_int(n, "n")
+    noise = check_positive(noise, "noise")
+    rng = np.random.default_rng(seed)
+    tf = rng.poisson(4.0, n).astype(np.float64)
+    idf = rng.uniform(0.0, 5.0, n)
+    y = np.log1p(tf) * idf + noise * rng.standard_normal(n)
+    return torch.as_tensor(np.stack([tf, idf], axis=1)), torch.as_tensor(y)
 
 
 def load_csv(path: str | Path, x: str, y: str) -> tuple[torch.Tensor, torch.Tensor]:

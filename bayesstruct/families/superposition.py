@@ -1,0 +1,724 @@
+r"""Superpositions of elementary functions: a structure family of expression trees.
+
+The lecture's second example of a structure that is a graph (topic 4, "ranking-function
+prediction"; Varfolomeeva's MSc thesis, after Strijov's inductive generation of
+superpositions): a model is a tree whose vertices carry elementary functions and whose leaves
+are the input variables, e.g. the log-tf·idf ranking function
+
+.. math:: \varphi_\Gamma(x) = \log(1 + x_0)\cdot x_1 = \mathrm{mul}(\mathrm{log1p}(x_0), x_1).
+
+The structure :math:`\Gamma` is written as the lecture does, a set of triples
+:math:`(i, j, g)`: vertices numbered, an edge from :math:`i` to :math:`j`, and :math:`g` the
+elementary function at the edge's end :math:`j` (vertex 0 is the model's output), so the
+example is ``{(0, 1, mul), (1, 2, log1p), (2, 3, x0), (1, 4, x1)}`` (:attr:`Superposition.edges`).
+
+Each superposition :math:`\Gamma` is a Bayesian linear model in its feature:
+
+.. math::
+
+    y_n = w_0 + w_1 \tilde\varphi_\Gamma(x_n) + \varepsilon_n,\qquad
+    \tilde\varphi_\Gamma = (\varphi_\Gamma - \bar\varphi_\Gamma)/s_\Gamma,
+
+with the feature standardised on the training inputs (so one prior fits every tree) and
+either known noise, :math:`w \sim N(0, \alpha^{-1} I)`, :math:`\varepsilon \sim N(0, \sigma^2)`,
+or the conjugate Normal–Gamma prior :math:`\tau \sim \mathrm{Gamma}(a_0, b_0)`,
+:math:`w \mid \tau \sim N(0, (\lambda\tau)^{-1} I)`, :math:`\varepsilon \sim N(0, \tau^{-1})`.
+Either way the evidence :math:`p(y \mid x, \Gamma)` is in closed form (``method="exact"``).
+Every tree has the same two linear parameters, so the evidence compares only how well the
+superpositions fit; their complexity is priced by the structure prior
+:class:`SuperpositionGrammar`, a probabilistic grammar over trees
+(:math:`p(\Gamma) = \prod_v p(\text{kind}_v)/|\text{choices}_v|`). Trees of a few vertices
+are enumerated (:class:`SuperpositionFamily`, with :func:`bayesstruct.compare`); larger spaces
+are sampled by Metropolis–Hastings with subtree regeneration
+(:func:`sample_superpositions`; the move of Bayesian symbolic regression, Jin et al. 2019,
+here with the exact evidence).
+
+The elementary functions are total (defined on every real input) so that every tree of the
+grammar is a model: ``log1p``, ``sqrt``, ``inv`` and ``div`` act on absolute values
+(Koza's "protected" operators, Koza 1992) and ``exp`` clips its argument at 50. On
+non-negative features, as ranking features are, ``log1p`` and ``sqrt`` are the usual ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import torch
+
+from bayesstruct._validation import as_tensor, check_positive, check_positive_int, check_xy
+from bayesstruct.evidence.exact import LinearGaussian, NormalGamma
+from bayesstruct.exceptions import InvalidArgumentError, ModelSpecError, UnknownNameError
+from bayesstruct.families.base import StructureFamily
+
+__all__ = [
+    "ELEMENTARY_FUNCTIONS",
+    "ElementaryFunction",
+    "Superposition",
+    "SuperpositionFamily",
+    "SuperpositionGrammar",
+    "SuperpositionSamples",
+    "sample_superpositions",
+    "superposition_model",
+]
+
+
+@dataclass(frozen=True)
+class ElementaryFunction:
+    """An elementary function of a superposition: its arity, its formula and whether it commutes."""
+
+    name: str
+    arity: int
+    fn: Callable[..., torch.Tensor] = field(repr=False, compare=False)
+    formula: str
+    commutative: bool = False
+
+
+def _clip_exp(u: torch.Tensor) -> torch.Tensor:
+    return torch.exp(u.clamp(max=50.0))
+
+
+ELEMENTARY_FUNCTIONS: dict[str, ElementaryFunction] = {
+    f.name: f
+    for f in (
+        ElementaryFunction("log1p", 1, lambda u: torch.log1p(u.abs()), "log(1 + |u|)"),
+        ElementaryFunction("sqrt", 1, lambda u: u.abs().sqrt(), "sqrt(|u|)"),
+        ElementaryFunction("exp", 1, _clip_exp, "exp(min(u, 50))"),
+        ElementaryFunction("square", 1, lambda u: u * u, "u^2"),
+        ElementaryFunction("inv", 1, lambda u: 1.0 / (1.0 + u.abs()), "1 / (1 + |u|)"),
+        ElementaryFunction("sin", 1, torch.sin, "sin(u)"),
+        ElementaryFunction("add", 2, lambda u, v: u + v, "u + v", commutative=True),
+        ElementaryFunction("sub", 2, lambda u, v: u - v, "u - v"),
+        ElementaryFunction("mul", 2, lambda u, v: u * v, "u v", commutative=True),
+        ElementaryFunction("div", 2, lambda u, v: u / (1.0 + v.abs()), "u / (1 + |v|)"),
+    )
+}
+"""The registry of elementary functions, by name (extend it with :class:`ElementaryFunction`)."""
+
+
+def _function(name: str) -> ElementaryFunction:
+    try:
+        return ELEMENTARY_FUNCTIONS[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown elementary function {name!r}; known: {', '.join(ELEMENTARY_FUNCTIONS)} "
+                               "(add one to bayesstruct.families.superposition.ELEMENTARY_FUNCTIONS)") from None
+
+
+def _variable_index(name: str) -> int | None:
+    if len(name) > 1 and name[0] == "x" and name[1:].isdigit():
+        return int(name[1:])
+    return None
+
+
+@dataclass(frozen=True)
+class Superposition:
+    """An expression tree: an elementary function applied to sub-trees, or a variable ``x<k>``.
+
+    Immutable and hashable; ``str`` gives the prefix form that :meth:`parse` reads back.
+
+    Examples
+    --------
+    >>> t = Superposition.parse("mul(log1p(x0), x1)")
+    >>> t.size, t.depth, t.edges
+    (4, 3, ((0, 1, 'mul'), (1, 2, 'log1p'), (2, 3, 'x0'), (1, 4, 'x1')))
+    """
+
+    op: str
+    children: tuple["Superposition", ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.op, str):
+            raise InvalidArgumentError(f"`op` must be a function or variable name; got {self.op!r}")
+        if _variable_index(self.op) is not None:
+            if self.children:
+                raise InvalidArgumentError(f"variable {self.op!r} cannot have arguments")
+            return
+        f = _function(self.op)
+        if len(self.children) != f.arity or not all(isinstance(c, Superposition) for c in self.children):
+            raise InvalidArgumentError(f"{self.op!r} takes {f.arity} argument(s); got {len(self.children)}")
+
+    @classmethod
+    def variable(cls, index: int) -> "Superposition":
+        return cls(f"x{check_positive_int(index, 'index', minimum=0)}")
+
+    @classmethod
+    def parse(cls, text: str) -> "Superposition":
+        """Read the prefix form, e.g. ``"mul(log1p(x0), x1)"``."""
+        if not isinstance(text, str):
+            raise InvalidArgumentError(f"`text` must be a string like 'mul(log1p(x0), x1)'; got {type(text).__name__}")
+        tokens = text.replace("(", " ( ").replace(")", " ) ").replace(",", " , ").split()
+        pos = 0
+
+        def expect(tok: str) -> None:
+            nonlocal pos
+            if pos >= len(tokens) or tokens[pos] != tok:
+                got = tokens[pos] if pos < len(tokens) else "the end"
+                raise InvalidArgumentError(f"cannot parse superposition {text!r}: expected {tok!r}, got {got!r}")
+            pos += 1
+
+        def node() -> Superposition:
+            nonlocal pos
+            if pos >= len(tokens) or tokens[pos] in "(),":
+                raise InvalidArgumentError(f"cannot parse superposition {text!r}: expected a name at token {pos}")
+            name = tokens[pos]
+            pos += 1
+            if _variable_index(name) is not None:
+                return cls(name)
+            arity = _function(name).arity
+            expect("(")
+            args = [node()]
+            for _ in range(arity - 1):
+                expect(",")
+                args.append(node())
+            expect(")")
+            return cls(name, tuple(args))
+
+        tree = node()
+        if pos != len(tokens):
+            raise InvalidArgumentError(f"cannot parse superposition {text!r}: unexpected {tokens[pos]!r}")
+        return tree
+
+    def __str__(self) -> str:
+        if not self.children:
+            return self.op
+        return f"{self.op}({', '.join(map(str, self.children))})"
+
+    def __repr__(self) -> str:
+        return f"Superposition({str(self)!r})"
+
+    @property
+    def is_variable(self) -> bool:
+        return not self.children
+
+    @property
+    def size(self) -> int:
+        """Number of vertices (functions and variables)."""
+        return 1 + sum(c.size for c in self.children)
+
+    @property
+    def depth(self) -> int:
+        return 1 + max((c.depth for c in self.children), default=0)
+
+    @property
+    def num_variables(self) -> int:
+        """One more than the largest variable index used (the columns ``x`` must have at least)."""
+        i = _variable_index(self.op)
+        return i + 1 if i is not None else max(c.num_variables for c in self.children)
+
+    @property
+    def edges(self) -> tuple[tuple[int, int, str], ...]:
+        """The lecture's encoding: ``(parent, child, function at the child)``, vertices numbered
+        depth first from 1, vertex 0 the output."""
+        out: list[tuple[int, int, str]] = []
+        counter = [0]
+
+        def walk(t: Superposition, parent: int) -> None:
+            counter[0] += 1
+            me = counter[0]
+            out.append((parent, me, t.op))
+            for c in t.children:
+                walk(c, me)
+
+        walk(self, 0)
+        return tuple(out)
+
+    def evaluate(self, x: torch.Tensor) -> torch.Tensor:
+        """``φ_Γ(x)`` for ``x`` ``(N, D)`` (or ``(N,)`` when one variable): a tensor ``(N,)``."""
+        if x.dim() == 1:
+            x = x.unsqueeze(-1)
+        i = _variable_index(self.op)
+        if i is not None:
+            if i >= x.shape[-1]:
+                raise InvalidArgumentError(f"superposition {self} uses {self.op} but `x` has {x.shape[-1]} column(s)")
+            return x[..., i]
+        return ELEMENTARY_FUNCTIONS[self.op].fn(*(c.evaluate(x) for c in self.children))
+
+    def canonical(self) -> "Superposition":
+        """The same function with the arguments of commutative functions in sorted order."""
+        if not self.children:
+            return self
+        kids = tuple(c.canonical() for c in self.children)
+        if ELEMENTARY_FUNCTIONS[self.op].commutative:
+            kids = tuple(sorted(kids, key=str))
+        return Superposition(self.op, kids)
+
+    def num_orderings(self) -> int:
+        """How many distinct trees :meth:`canonical` maps onto this one's canonical form."""
+        n = math.prod(c.num_orderings() for c in self.children)
+        if self.children and ELEMENTARY_FUNCTIONS[self.op].commutative:
+            a, b = (c.canonical() for c in self.children)
+            n *= 1 if a == b else 2
+        return n
+
+    def paths(self) -> list[tuple[int, ...]]:
+        """Every vertex as the path of child indices from the root (the root is ``()``), depth first."""
+        out = [()]
+        for k, c in enumerate(self.children):
+            out.extend((k,) + p for p in c.paths())
+        return out
+
+    def subtree(self, path: Sequence[int]) -> "Superposition":
+        t = self
+        for k in path:
+            t = t.children[k]
+        return t
+
+    def replace(self, path: Sequence[int], new: "Superposition") -> "Superposition":
+        """This tree with the sub-tree at ``path`` replaced by ``new``."""
+        if not path:
+            return new
+        k = path[0]
+        kids = list(self.children)
+        kids[k] = kids[k].replace(path[1:], new)
+        return Superposition(self.op, tuple(kids))
+
+
+def as_superposition(value: Any, name: str = "tree") -> Superposition:
+    """A :class:`Superposition` from itself or its prefix string."""
+    if isinstance(value, Superposition):
+        return value
+    if isinstance(value, str):
+        return Superposition.parse(value)
+    raise InvalidArgumentError(f"`{name}` must be a Superposition or a string like 'mul(log1p(x0), x1)'; got {value!r}")
+
+
+class SuperpositionGrammar:
+    r"""A probabilistic grammar over superpositions: the structure prior :math:`p(\Gamma)`.
+
+    Each vertex, independently, is a variable with probability ``p_variable``, a unary function
+    with probability ``p_unary`` or a binary one with the rest, and then one of its kind
+    uniformly: :math:`p(\Gamma) = \prod_v p(\text{kind}_v) / |\text{choices}_v|`. The mean
+    number of arguments per vertex, ``p_unary + 2 p_binary``, must be below 1 so that trees are
+    finite (a subcritical branching process). ``max_size`` truncates the prior to trees of at
+    most that many vertices (renormalised implicitly: the posterior needs no normaliser).
+
+    Parameters
+    ----------
+    num_variables : int
+        Columns of ``x``: the leaves are ``x0 ... x{num_variables-1}``.
+    unary, binary : sequence of str
+        Names in :data:`ELEMENTARY_FUNCTIONS`.
+    p_variable, p_unary : float
+        Probabilities of a leaf and of a unary vertex.
+    max_size : int
+        Largest number of vertices.
+    """
+
+    def __init__(self, num_variables: int, *, unary: Sequence[str] = ("log1p", "sqrt", "exp", "square", "inv"),
+                 binary: Sequence[str] = ("add", "sub", "mul", "div"), p_variable: float = 0.5,
+                 p_unary: float = 0.25, max_size: int = 4) -> None:
+        self.num_variables = check_positive_int(num_variables, "num_variables")
+        self.unary = self._names(unary, 1, "unary")
+        self.binary = self._names(binary, 2, "binary")
+        self.max_size = check_positive_int(max_size, "max_size")
+        probs = []
+        for v, n in ((p_variable, "p_variable"), (p_unary, "p_unary")):
+            try:
+                probs.append(float(v))
+            except (TypeError, ValueError):
+                raise InvalidArgumentError(f"`{n}` must be a probability; got {v!r}") from None
+        p_v, p_u = probs
+        if not (0.0 < p_v <= 1.0 and 0.0 <= p_u < 1.0 and p_v + p_u <= 1.0 + 1e-12):
+            raise InvalidArgumentError(f"`p_variable` in (0, 1] and `p_unary` in [0, 1) must sum to at most 1; "
+                                       f"got {p_variable!r} and {p_unary!r}")
+        # kinds with no functions listed get no mass; the others are renormalised
+        weights = (p_v, p_u if self.unary else 0.0, max(1.0 - p_v - p_u, 0.0) if self.binary else 0.0)
+        self.p_variable, self.p_unary, self.p_binary = (w / sum(weights) for w in weights)
+        if self.p_unary + 2 * self.p_binary >= 1.0:
+            raise InvalidArgumentError(
+                f"the grammar is not subcritical: p_unary + 2 p_binary = {self.p_unary + 2 * self.p_binary:.3g} >= 1 "
+                "(trees would be infinite); raise `p_variable`")
+
+    @staticmethod
+    def _names(names: Sequence[str], arity: int, arg: str) -> tuple[str, ...]:
+        if isinstance(names, str):
+            names = (names,)
+        out = []
+        for n in names:
+            if _function(n).arity != arity:
+                raise InvalidArgumentError(f"`{arg}` must list functions of arity {arity}; {n!r} has {_function(n).arity}")
+            out.append(n)
+        return tuple(dict.fromkeys(out))
+
+    def __repr__(self) -> str:
+        return (f"SuperpositionGrammar(num_variables={self.num_variables}, unary={self.unary}, binary={self.binary}, "
+                f"p_variable={self.p_variable:.3g}, p_unary={self.p_unary:.3g}, max_size={self.max_size})")
+
+    def _check(self, tree: Superposition) -> None:
+        for _, _, op in tree.edges:
+            i = _variable_index(op)
+            if (i is not None and i >= self.num_variables) or (i is None and op not in self.unary + self.binary):
+                raise InvalidArgumentError(f"superposition {tree} uses {op!r}, which the grammar does not have "
+                                           f"(variables x0..x{self.num_variables - 1}, {self.unary + self.binary})")
+
+    def log_prob(self, tree: Any) -> float:
+        """:math:`\\log p(\\Gamma)` of the untruncated grammar (``-inf`` above ``max_size``)."""
+        tree = as_superposition(tree)
+        self._check(tree)
+        if tree.size > self.max_size:
+            return -math.inf
+        return self._log_prob(tree)
+
+    def _log_prob(self, tree: Superposition) -> float:
+        if tree.is_variable:
+            own = math.log(self.p_variable / self.num_variables)
+        elif len(tree.children) == 1:
+            own = math.log(self.p_unary / len(self.unary))
+        else:
+            own = math.log(self.p_binary / len(self.binary))
+        return own + sum(self._log_prob(c) for c in tree.children)
+
+    def sample(self, generator: np.random.Generator, *, max_size: int | None = None) -> Superposition | None:
+        """One tree from the grammar; ``None`` if it grows past ``max_size`` (default the grammar's)."""
+        limit = self.max_size if max_size is None else max_size
+        budget = [limit]
+
+        def grow() -> Superposition | None:
+            budget[0] -= 1
+            if budget[0] < 0:
+                return None
+            u = generator.random()
+            if u < self.p_variable:
+                return Superposition(f"x{generator.integers(self.num_variables)}")
+            names = self.unary if u < self.p_variable + self.p_unary else self.binary
+            op = names[generator.integers(len(names))]
+            kids = []
+            for _ in range(ELEMENTARY_FUNCTIONS[op].arity):
+                k = grow()
+                if k is None:
+                    return None
+                kids.append(k)
+            return Superposition(op, tuple(kids))
+
+        return grow()
+
+    def trees(self, *, canonical: bool = True) -> list[Superposition]:
+        """Every tree of at most ``max_size`` vertices, smallest first; with ``canonical`` one
+        per function up to the order of commutative arguments."""
+        by_size: dict[int, list[Superposition]] = {1: [Superposition(f"x{i}") for i in range(self.num_variables)]}
+        for s in range(2, self.max_size + 1):
+            level = [Superposition(op, (c,)) for op in self.unary for c in by_size[s - 1]]
+            for op in self.binary:
+                for a in range(1, s - 1):
+                    for left in by_size[a]:
+                        for right in by_size[s - 1 - a]:
+                            level.append(Superposition(op, (left, right)))
+            by_size[s] = level
+        out = [t for s in sorted(by_size) for t in by_size[s]]
+        if canonical:
+            out = [t for t in out if t.canonical() == t]
+        return out
+
+    def distinct(self, x: Any, trees: Iterable[Superposition] | None = None, *,
+                 decimals: int = 8) -> list[tuple[Superposition, float]]:
+        r"""One tree per model on the inputs ``x``, with the prior mass of all the trees it stands for.
+
+        Two trees are the same model on ``x`` when their standardised features agree up to sign
+        (:math:`\tilde\varphi_1 = \pm\tilde\varphi_2`: the linear wrapper and its symmetric
+        prior cannot tell them apart), e.g. ``x0`` and ``add(x0, x0)``. The first (smallest)
+        tree of each class is kept; its log prior mass is the log-sum of the class's.
+        """
+        x = _check_inputs(x, self.num_variables)
+        trees = self.trees() if trees is None else [as_superposition(t) for t in trees]
+        keys: dict[bytes, int] = {}
+        out: list[tuple[Superposition, float]] = []
+        for t in trees:
+            feature = _standardised(t, x, None)[0]
+            v = np.round(feature.numpy(), decimals) + 0.0
+            nz = np.flatnonzero(np.abs(v) > 10 ** -decimals)
+            if nz.size and v[nz[0]] < 0:
+                v = -v + 0.0
+            key = v.tobytes()
+            lp = self._log_prob(t) + math.log(t.num_orderings())
+            if key in keys:
+                j = keys[key]
+                out[j] = (out[j][0], float(np.logaddexp(out[j][1], lp)))
+            else:
+                keys[key] = len(out)
+                out.append((t, lp))
+        return out
+
+
+def _check_inputs(x: Any, num_variables: int | None = None) -> torch.Tensor:
+    x = as_tensor(x, "x")
+    if x.dim() == 1:
+        x = x.unsqueeze(-1)
+    if x.dim() != 2 or x.shape[0] == 0:
+        raise InvalidArgumentError(f"`x` must be (N,) or (N, D) with N >= 1; got shape {tuple(x.shape)}")
+    if num_variables is not None and x.shape[1] != num_variables:
+        raise InvalidArgumentError(f"`x` must have {num_variables} column(s), one per variable; got {x.shape[1]}")
+    return x
+
+
+def _standardised(tree: Superposition, x: torch.Tensor, loc_scale: tuple[float, float] | None):
+    """``(φ̃(x), (loc, scale))``: standardised on ``x`` unless ``loc_scale`` is given; a constant feature is 0."""
+    phi = tree.evaluate(x.to(torch.float64))
+    if not torch.isfinite(phi).all():
+        raise ModelSpecError(f"superposition {tree} is not finite on the data (overflow); use smaller inputs")
+    if loc_scale is None:
+        loc = float(phi.mean())
+        scale = float(phi.std(unbiased=False)) if phi.numel() > 1 else 0.0
+        loc_scale = (loc, scale if scale > 1e-12 * max(1.0, abs(loc)) else 0.0)
+    loc, scale = loc_scale
+    return ((phi - loc) / scale if scale > 0 else torch.zeros_like(phi)), loc_scale
+
+
+def _design(tree: Any, x: torch.Tensor, feature_loc: float | None, feature_scale: float | None) -> torch.Tensor:
+    tree = as_superposition(tree)
+    x = _check_inputs(x)
+    loc_scale = None if feature_loc is None else (feature_loc, feature_scale)
+    feature = _standardised(tree, x, loc_scale)[0]
+    return torch.stack([torch.ones_like(feature), feature], dim=-1)
+
+
+def superposition_model(x: torch.Tensor, y: torch.Tensor | None = None, *, tree: Any, noise_scale: float | None = None,
+                        alpha: float = 0.01, lam: float = 0.01, tau_prior: tuple[float, float] = (1.0, 1.0),
+                        feature_loc: float | None = None, feature_scale: float | None = None) -> torch.Tensor:
+    r"""Pyro model of the superposition ``tree`` as a Bayesian linear model, vectorisable over particles.
+
+    Sample sites (public): ``"w"`` ``(2,)`` (intercept and slope of the standardised feature),
+    ``"tau"`` (noise precision, Normal–Gamma case only) and the observed ``"y"`` ``(N,)``.
+
+    Parameters
+    ----------
+    x : Tensor ``(N, D)`` or ``(N,)``; y : Tensor ``(N,)`` or None
+    tree : Superposition or str
+        The structure :math:`\Gamma`.
+    noise_scale : float, optional
+        Known noise σ (then :math:`w \sim N(0, \alpha^{-1} I)`); ``None``: Normal–Gamma with
+        :math:`\tau \sim \mathrm{Gamma}(*\text{tau\_prior})` (shape, rate) and
+        :math:`w \mid \tau \sim N(0, (\lambda \tau)^{-1} I)`.
+    feature_loc, feature_scale : float, optional
+        Standardisation of :math:`\varphi_\Gamma`; the family sets them from the training inputs
+        (default: this ``x``).
+    """
+    Phi = _design(tree, x, feature_loc, feature_scale)
+    if noise_scale is None:
+        tau = pyro.sample("tau", dist.Gamma(*(Phi.new_tensor(float(v)) for v in tau_prior)))
+        w_scale = (lam * tau.unsqueeze(-1)).rsqrt()
+        sigma = tau.rsqrt()
+    else:
+        w_scale = Phi.new_tensor(alpha).rsqrt()
+        sigma = Phi.new_tensor(noise_scale)
+    w = pyro.sample("w", dist.Normal(Phi.new_zeros(2), w_scale).to_event(1))
+    with pyro.plate("data", Phi.shape[0]):
+        return pyro.sample("y", dist.Normal((w * Phi).sum(-1), sigma), obs=y)
+
+
+def _superposition_conjugate_form(x: torch.Tensor, y: torch.Tensor | None, *, tree: Any, noise_scale: float | None = None,
+                                  alpha: float = 0.01, lam: float = 0.01, tau_prior: tuple[float, float] = (1.0, 1.0),
+                                  feature_loc: float | None = None, feature_scale: float | None = None,
+                                  **_: Any) -> LinearGaussian | NormalGamma | None:
+    if y is None:
+        return None
+    Phi = _design(tree, x, feature_loc, feature_scale)
+    if noise_scale is None:
+        return NormalGamma(Phi, y, lam, *tau_prior)
+    return LinearGaussian(Phi, y, alpha, noise_scale ** -2)
+
+
+superposition_model.conjugate_form = _superposition_conjugate_form
+
+
+class SuperpositionFamily(StructureFamily):
+    r"""Every superposition of a grammar as one evidence table (structure key ``"tree"``).
+
+    Parameters
+    ----------
+    grammar : SuperpositionGrammar or int
+        The structure space and prior; an int is ``num_variables`` of the default grammar.
+    distinct_on : array ``(N, D)``, optional
+        Keep one tree per model on these inputs (:meth:`SuperpositionGrammar.distinct`), e.g. the
+        training ``x``; without it, one tree per function up to commutative argument order.
+    noise_scale, alpha, lam, tau_prior
+        The likelihood and weight prior (:func:`superposition_model`).
+
+    Use :meth:`structure_prior` as ``compare``'s ``structure_prior`` for the grammar's prior
+    (the default there is uniform over the listed trees).
+
+    Examples
+    --------
+    >>> import torch, bayesstruct
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x = torch.rand(100, 2, generator=g, dtype=torch.float64) * 4
+    >>> y = torch.log1p(x[:, 0]) * x[:, 1] + 0.1 * torch.randn(100, generator=g, dtype=torch.float64)
+    >>> fam = SuperpositionFamily(SuperpositionGrammar(2, max_size=4), distinct_on=x)
+    >>> table = bayesstruct.compare(fam, x, y, methods="exact", structure_prior=fam.structure_prior,
+    ...                             workers=1, progress=False)
+    >>> str(table.best["tree"])
+    'mul(x1, log1p(x0))'
+    """
+
+    def __init__(self, grammar: SuperpositionGrammar | int, *, distinct_on: Any = None, noise_scale: float | None = None,
+                 alpha: float = 0.01, lam: float = 0.01, tau_prior: tuple[float, float] = (1.0, 1.0)) -> None:
+        if not isinstance(grammar, SuperpositionGrammar):
+            grammar = SuperpositionGrammar(grammar)
+        self.grammar = grammar
+        if distinct_on is None:
+            self._log_prior = {t: grammar._log_prob(t) + math.log(t.num_orderings()) for t in grammar.trees()}
+        else:
+            self._log_prior = dict(grammar.distinct(distinct_on))
+        kwargs: dict[str, Any] = {"alpha": check_positive(alpha, "alpha"), "lam": check_positive(lam, "lam"),
+                                  "tau_prior": tuple(check_positive(v, "tau_prior") for v in _pair(tau_prior)),
+                                  "noise_scale": None if noise_scale is None else check_positive(noise_scale, "noise_scale")}
+        super().__init__(superposition_model, {"tree": list(self._log_prior)}, name="superposition", model_kwargs=kwargs)
+
+    def validate_structure(self, structure: Mapping[str, Any]) -> dict[str, Any]:
+        s = super().validate_structure(structure)
+        tree = as_superposition(s["tree"], "structure['tree']")
+        self.grammar._check(tree)
+        return {"tree": tree}
+
+    def resolve(self, x: torch.Tensor, y: torch.Tensor, structure: Mapping[str, Any]) -> dict[str, Any]:
+        x = _check_inputs(x, self.grammar.num_variables)
+        loc, scale = _standardised(as_superposition(structure["tree"]), x, None)[1]
+        return dict(self.model_kwargs, feature_loc=loc, feature_scale=scale)
+
+    def hyperparameters(self, resolved: Mapping[str, Any]) -> dict[str, Any]:
+        keys = ("noise_scale", "alpha") if resolved.get("noise_scale") is not None else ("lam", "tau_prior")
+        return {k: resolved[k] for k in keys}
+
+    def structure_prior(self, structure: Mapping[str, Any]) -> float:
+        """The grammar's prior mass of a listed tree (with the trees it stands for); for ``compare``."""
+        tree = as_superposition(structure["tree"])
+        return math.exp(self._log_prior.get(tree, self.grammar.log_prob(tree.canonical())))
+
+
+def _pair(value: Any) -> tuple[Any, Any]:
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"`tau_prior` must be a (shape, rate) pair; got {value!r}") from None
+    return a, b
+
+
+@dataclass(frozen=True)
+class SuperpositionSamples:
+    """Draws of :func:`sample_superpositions`: the chain of trees and what it visited.
+
+    Attributes
+    ----------
+    trees : list of str
+        The chain after burn-in, one canonical tree per draw.
+    log_evidence : dict of str to float
+        The exact log evidence of every tree the chain proposed.
+    acceptance_rate : float
+    """
+
+    trees: list[str]
+    log_evidence: dict[str, float]
+    acceptance_rate: float
+    seed: int
+
+    def posterior(self) -> dict[str, float]:
+        """Visit frequency of each tree, largest first: the Monte Carlo estimate of p(Γ | D)."""
+        counts: dict[str, int] = {}
+        for t in self.trees:
+            counts[t] = counts.get(t, 0) + 1
+        n = len(self.trees)
+        return dict(sorted(((t, c / n) for t, c in counts.items()), key=lambda kv: -kv[1]))
+
+    @property
+    def map_tree(self) -> Superposition:
+        """The most visited tree."""
+        return Superposition.parse(next(iter(self.posterior())))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"posterior": self.posterior(), "acceptance_rate": self.acceptance_rate, "num_samples": len(self.trees),
+                "seed": self.seed, "log_evidence": self.log_evidence}
+
+    def to_json(self, **kwargs: Any) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def __repr__(self) -> str:
+        top = ", ".join(f"{t}: {p:.3f}" for t, p in list(self.posterior().items())[:3])
+        return f"SuperpositionSamples({len(self.trees)} draws, acceptance {self.acceptance_rate:.2f}; {top})"
+
+
+def sample_superpositions(x: Any, y: Any, grammar: SuperpositionGrammar, *, num_samples: int = 2000,
+                          warmup_steps: int = 200, noise_scale: float | None = None, alpha: float = 0.01,
+                          lam: float = 0.01, tau_prior: tuple[float, float] = (1.0, 1.0), init: Any = None,
+                          seed: int = 0, progress: bool = True) -> SuperpositionSamples:
+    r"""Metropolis–Hastings over superpositions with subtree regeneration.
+
+    A move picks a vertex of :math:`\Gamma` uniformly and replaces its sub-tree by a fresh draw
+    from the grammar; with the grammar as the prior, the prior and proposal terms of the
+    regenerated sub-trees cancel, and the move is accepted with probability
+
+    .. math:: \min\Bigl(1,\; \frac{p(y \mid x, \Gamma')\,|\Gamma|}{p(y \mid x, \Gamma)\,|\Gamma'|}\Bigr)
+
+    (:math:`|\Gamma|` the number of vertices; trees above ``max_size`` are rejected, which
+    targets the truncated prior). The evidence is exact, cached per canonical tree. Use it where
+    the grammar is too large to enumerate; on small grammars it agrees with
+    :class:`SuperpositionFamily` + ``compare`` (tested).
+
+    Parameters
+    ----------
+    x : array ``(N, D)``; y : array ``(N,)``
+    grammar : SuperpositionGrammar
+    num_samples, warmup_steps : int
+        Draws kept, and moves discarded before them.
+    noise_scale, alpha, lam, tau_prior
+        As in :func:`superposition_model`.
+    init : Superposition or str, optional
+        Starting tree (default: a draw from the grammar).
+    seed : int
+    progress : bool
+        Show a tqdm progress bar.
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(grammar, SuperpositionGrammar):
+        raise InvalidArgumentError(f"`grammar` must be a SuperpositionGrammar; got {type(grammar).__name__}")
+    x, y = check_xy(x, y)
+    if y is None:
+        raise InvalidArgumentError("`y` is required")
+    x = _check_inputs(x, grammar.num_variables)
+    num_samples = check_positive_int(num_samples, "num_samples")
+    warmup_steps = check_positive_int(warmup_steps, "warmup_steps", minimum=0)
+    kwargs = dict(noise_scale=None if noise_scale is None else check_positive(noise_scale, "noise_scale"),
+                  alpha=check_positive(alpha, "alpha"), lam=check_positive(lam, "lam"),
+                  tau_prior=tuple(check_positive(v, "tau_prior") for v in _pair(tau_prior)))
+    rng = np.random.default_rng(seed)
+    cache: dict[str, float] = {}
+
+    def log_z(tree: Superposition) -> float:
+        key = str(tree.canonical())
+        if key not in cache:
+            cache[key] = float(_superposition_conjugate_form(x, y, tree=tree, **kwargs).log_evidence())
+        return cache[key]
+
+    if init is None:
+        tree = None
+        while tree is None:
+            tree = grammar.sample(rng)
+    else:
+        tree = as_superposition(init, "init")
+        grammar._check(tree)
+        if tree.size > grammar.max_size:
+            raise InvalidArgumentError(f"`init` has {tree.size} vertices, above the grammar's max_size {grammar.max_size}")
+    current = log_z(tree)
+    chain: list[str] = []
+    accepted = 0
+    total = warmup_steps + num_samples
+    for step in tqdm(range(total), desc="superposition MH", disable=not progress, unit="step"):
+        paths = tree.paths()
+        path = paths[rng.integers(len(paths))]
+        room = grammar.max_size - tree.size + tree.subtree(path).size
+        new = grammar.sample(rng, max_size=room)
+        if new is not None:
+            proposal = tree.replace(path, new)
+            lz = log_z(proposal)
+            log_ratio = lz - current + math.log(tree.size) - math.log(proposal.size)
+            if math.log(rng.random()) < log_ratio:
+                tree, current = proposal, lz
+                accepted += step >= warmup_steps
+        if step >= warmup_steps:
+            chain.append(str(tree.canonical()))
+    return SuperpositionSamples(chain, dict(cache), accepted / num_samples, seed)
