@@ -9,6 +9,9 @@ from bayesstruct.families.network import (PACKED_WEIGHTS_SITE, NetworkFamily, St
                                           unpack_weight_values, weight_site_names)
 from bayesstruct.families.examples import cell_graph, conv_family, conv_graph, one_layer_family, one_layer_graph
 from bayesstruct.families.polynomial import Hyper, PolynomialFamily, fit_type2_ml, polynomial_design, polynomial_model
+from bayesstruct.families.superposition import (ELEMENTARY_FUNCTIONS, ElementaryFunction, Superposition,
+                                                SuperpositionFamily, SuperpositionGrammar, SuperpositionSamples,
+                                                sample_superpositions, superposition_model)
 
 __all__ = ["BoundModel", "StructureFamily", "structure_family", "Hyper", "PolynomialFamily", "fit_type2_ml",
            "polynomial_design", "polynomial_model", "NetworkFamily", "StructurePosterior", "fit_structure_posterior",
@@ -16,4 +19,6 @@ __all__ = ["BoundModel", "StructureFamily", "structure_family", "Hyper", "Polyno
            "pack_weight_values", "unpack_weight_values", "refit_discrete", "sample_gamma_posterior",
            "elbo_temperature_sweep", "one_layer_graph", "conv_graph", "cell_graph",
            "one_layer_family", "conv_family", "CIBPSampler", "CIBPSamples",
-           "BeliefNetSampler", "BeliefNetSamples"]
+           "BeliefNetSampler", "BeliefNetSamples", "ELEMENTARY_FUNCTIONS", "ElementaryFunction", "Superposition",
+           "SuperpositionFamily", "SuperpositionGrammar", "SuperpositionSamples", "sample_superpositions",
+           "superposition_model"]
