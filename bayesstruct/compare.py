@@ -108,8 +108,10 @@ class ComparisonTable:
         return dict(self.rows[0].structure)
 
     def row(self, structure: Mapping[str, Any]) -> ComparisonRow:
+        """The row of ``structure``, given as the family takes it (e.g. a superposition as its string)."""
+        structure = self.family.validate_structure(structure)
         for r in self.rows:
-            if r.structure == dict(structure):
+            if r.structure == structure:
                 return r
         raise UnknownNameError(f"structure {dict(structure)} is not in this table")
 

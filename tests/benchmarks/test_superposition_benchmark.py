@@ -1,0 +1,21 @@
+"""benchmarks/superposition.py: its smoke run prints both tables and writes the rows it printed."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent.parent / "benchmarks" / "superposition.py"
+
+
+def test_smoke_run(tmp_path):
+    out = tmp_path / "rows.json"
+    run = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--json", str(out)], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = json.loads(out.read_text())
+    rec, mh = rows["recovery"], rows["mh"]
+    assert [(r["max_size"], r["N"]) for r in rec] == [(4, 30)]
+    assert 0 <= rec[0]["teacher_is_map"] <= rec[0]["seeds"] == 2
+    assert all(0.0 <= r["tv"] <= 1.0 for r in mh) and len(mh) == 2
+    assert f"| 4 | 30 | {rec[0]['distinct_trees']} | {rec[0]['teacher_is_map']}/2 |" in run.stdout
