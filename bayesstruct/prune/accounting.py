@@ -46,12 +46,13 @@ from typing import Any, Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.prune.compression import CompressionReport, decompress, relative_indices
 from bayesstruct.prune.graves import VariationalFit, _check_fit, weight_kl_bits
-from bayesstruct.prune.saliency import _check_layers, get_masks
-from bayesstruct.prune.training import check_data, data_bits, evaluate
+from bayesstruct.prune.saliency import _check_finite_weights, _check_layers, _check_model_takes, get_masks
+from bayesstruct.prune.training import _param_dtype, check_data, data_bits, evaluate
 
 __all__ = ["LayerAccount", "Account", "AccountingTable", "account", "accounting_table", "sparse_layer_bits"]
 
@@ -212,6 +213,8 @@ def sparse_layer_bits(weight: torch.Tensor, index_bits: int = 5) -> tuple[int, i
     ``num_entries`` counts the non-zero weights and the filler entries that bridge gaps wider
     than ``2**index_bits - 1`` (:func:`bayesstruct.prune.relative_indices`).
     """
+    if not torch.is_tensor(weight):
+        raise InvalidArgumentError(f"`weight` must be a tensor; got {type(weight).__name__}")
     gaps, _ = relative_indices((weight.detach().reshape(-1) != 0).to(torch.int64), index_bits)
     return int(gaps.size), int(gaps.size) * (FLOAT_BITS + index_bits)
 
@@ -302,9 +305,12 @@ def account(
     ('sparse', 37)
     """
     layers = _check_layers(model)
+    _check_finite_weights(layers)
     x, y = check_data(data_test, "data_test")
+    _check_model_takes(model, x.to(_param_dtype(model)), y, F.cross_entropy, name="data_test")
     if mdl_data is not None:
-        check_data(mdl_data, "mdl_data")
+        mx, my = check_data(mdl_data, "mdl_data")
+        _check_model_takes(model, mx.to(_param_dtype(model)), my, F.cross_entropy, name="mdl_data")
     if isinstance(index_bits, bool) or not isinstance(index_bits, int) or not 1 <= index_bits <= 16:
         raise InvalidArgumentError(f"`index_bits` must be an integer in 1..16; got {index_bits!r}")
     if not isinstance(method, str) or not method:
@@ -339,8 +345,11 @@ def account(
     if fit is not None:
         _check_fit(model, fit)
         masks = get_masks(model)
+        weights = dict(layers)
         kl_bits = weight_kl_bits(fit)
-        model_bits, source = sum(float((kl_bits[n] * (masks[n] != 0)).sum()) for n in fit.layers), "kl"
+        # kept = not masked and not zero: a model whose masks were baked in (remove_pruning) keeps only its non-zeros
+        kept = {n: (masks[n] != 0) & (weights[n].weight.detach() != 0) for n in fit.layers}
+        model_bits, source = sum(float((kl_bits[n] * kept[n]).sum()) for n in fit.layers), "kl"
     else:
         model_bits, source = 8.0 * total_bytes, "storage"
     return Account(
@@ -408,6 +417,8 @@ class AccountingTable:
 
 def accounting_table(reports: Sequence[Account]) -> AccountingTable:
     """Collect :func:`account` results into one table (rows in the given order)."""
+    if isinstance(reports, Account) or isinstance(reports, (str, bytes)) or not hasattr(reports, "__iter__"):
+        raise InvalidArgumentError(f"`reports` must be a non-empty sequence of Account (from account()); got {type(reports).__name__}")
     reports = tuple(reports)
     bad = [type(r).__name__ for r in reports if not isinstance(r, Account)]
     if bad or not reports:

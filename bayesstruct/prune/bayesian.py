@@ -162,21 +162,34 @@ def mask_weights(fn: Callable | None = None, masks: Mapping[str, torch.Tensor] |
     masks : mapping of site name to 0/1 Tensor, or the PyroModule pruned by :func:`prune_bayesian`
         (its layers' ``weight_mask`` buffers are read).
     """
+    if fn is not None and not callable(fn):
+        raise InvalidArgumentError(f"`fn` must be a callable model or guide (or None for a context manager); got {type(fn).__name__}")
     if isinstance(masks, nn.Module):
         masks = bayesian_masks(masks)
     if not isinstance(masks, Mapping):
         raise InvalidArgumentError(f"`masks` must be a mapping site name -> mask or a pruned PyroModule; got {type(masks).__name__}")
+    for site, mask in masks.items():
+        if not isinstance(site, str):
+            raise InvalidArgumentError(f"`masks` keys must be sample-site names (str); got {site!r}")
+        if not torch.is_tensor(mask):
+            raise InvalidArgumentError(f"`masks[{site!r}]` must be a 0/1 tensor of the weight's shape; got {type(mask).__name__}")
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise InvalidArgumentError(f"`masks[{site!r}]` must hold only 0 and 1")
     messenger = MaskWeightsMessenger(masks)
     return messenger(fn) if fn is not None else messenger
 
 
 def bayesian_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """``(site name, layer)`` of every ``nn.Linear``/``nn.Conv2d`` PyroModule whose ``weight`` is a ``PyroSample``."""
+    if not isinstance(model, nn.Module):
+        raise InvalidArgumentError(f"`model` must be a torch.nn.Module; got {type(model).__name__}")
     out = []
     for _, mod in model.named_modules():
         if isinstance(mod, PyroModule) and isinstance(mod, (nn.Linear, nn.Conv2d)):
             if "weight" in mod.__dict__.get("_pyro_samples", {}):
-                out.append((mod._pyro_get_fullname("weight"), mod))
+                # the site name Pyro gives the weight (PyroModule._pyro_get_fullname, which asserts that the module has run)
+                prefix = mod.__dict__.get("_pyro_name", "")
+                out.append((f"{prefix}.weight" if prefix else "weight", mod))
     return out
 
 

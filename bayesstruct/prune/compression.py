@@ -50,8 +50,9 @@ from torch.nn.utils import parametrize
 
 from bayesstruct.exceptions import InvalidArgumentError, warn_not_converged
 from bayesstruct.io import write_atomic
-from bayesstruct.prune.huffman import HuffmanFormatError, huffman_decode, huffman_encode
-from bayesstruct.prune.saliency import _batches, _check_model_takes, _raw_weight, prunable_layers
+from bayesstruct.prune.huffman import HuffmanFormatError, _as_int_array, huffman_decode, huffman_encode
+from bayesstruct.prune.saliency import _batches, _check_batches, _check_model_takes, _raw_weight, prunable_layers
+from bayesstruct.prune.training import _check_loss_fn
 
 __all__ = [
     "CompressionFormatError",
@@ -260,9 +261,16 @@ def finetune_centroids(
         raise InvalidArgumentError(f"`num_steps` must be an integer >= 0; got {num_steps!r}")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr <= 0:
         raise InvalidArgumentError(f"`lr` must be a finite number > 0; got {lr!r}")
-    batches = _batches(data)
-    _check_model_takes(model, *batches[0], F.cross_entropy if loss_fn is F.cross_entropy else None)
+    if not isinstance(shared, SharedWeights):
+        raise InvalidArgumentError(f"`shared` must be the SharedWeights returned by share_weights; got {type(shared).__name__}")
     layers = dict(prunable_layers(model))
+    if not callable(loss_fn):
+        raise InvalidArgumentError(f"`loss_fn` must be a callable loss_fn(model(x), y) -> scalar; got {type(loss_fn).__name__}")
+    batches = _batches(data)
+    _check_batches(batches)
+    for x, y in batches:  # every batch, before the first step changes `shared` and `model`
+        _check_model_takes(model, x, y, F.cross_entropy if loss_fn is F.cross_entropy else None)
+        _check_loss_fn(model, loss_fn, x, y, x.shape[0])
     shared.apply(model)
     params = list(model.parameters())
     for step in range(int(num_steps)):
@@ -306,7 +314,11 @@ def relative_indices(assignment: Any, index_bits: int = 5) -> tuple[np.ndarray, 
     (gaps, indices) : two int64 arrays of shape ``(num_entries,)``
     """
     b = _check_bits(index_bits, "index_bits", 1, 16)
-    a = np.asarray(assignment.detach().cpu() if torch.is_tensor(assignment) else assignment).reshape(-1).astype(np.int64)
+    try:
+        flat = np.asarray(assignment.detach().cpu() if torch.is_tensor(assignment) else assignment).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"`assignment` must be an array of non-negative integers; got {exc}") from None
+    a = _as_int_array(flat, "assignment")
     max_gap = 2**b - 1
     pos = np.flatnonzero(a)
     raw_gaps = np.diff(np.concatenate([[-1], pos])) - 1
@@ -323,7 +335,12 @@ def relative_indices(assignment: Any, index_bits: int = 5) -> tuple[np.ndarray, 
 
 def decode_relative_indices(gaps: Any, indices: Any, numel: int) -> np.ndarray:
     """Inverse of :func:`relative_indices`: the flat assignment ``(numel,)`` (int64)."""
-    gaps, indices = np.asarray(gaps, dtype=np.int64), np.asarray(indices, dtype=np.int64)
+    if isinstance(numel, bool) or not isinstance(numel, (int, np.integer)) or numel < 0:
+        raise InvalidArgumentError(f"`numel` must be an integer >= 0 (the layer's number of weights); got {numel!r}")
+    try:
+        gaps, indices = _as_int_array(gaps, "gaps"), _as_int_array(indices, "indices")
+    except InvalidArgumentError as exc:
+        raise CompressionFormatError(str(exc)) from None
     if gaps.shape != indices.shape or gaps.ndim != 1:
         raise CompressionFormatError(f"relative indices and weight indices differ in length ({gaps.shape} vs {indices.shape})")
     if (gaps < 0).any() or (indices < 0).any():
@@ -367,11 +384,31 @@ def _module_spec(i: int, m: nn.Module) -> dict[str, Any]:
     )
 
 
+def _check_spec_types(s: dict[str, Any]) -> None:
+    """Integer, pair and bool fields of one architecture entry (torch accepts some bad ones until the forward pass)."""
+    is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    pairs = {"Conv2d": ("kernel_size", "stride", "padding", "dilation"), "MaxPool2d": ("kernel_size", "stride", "padding", "dilation")}
+    ints = {"Linear": ("in_features", "out_features"), "Conv2d": ("in_channels", "out_channels", "groups"),
+            "Flatten": ("start_dim", "end_dim")}
+    bools = {"Linear": ("bias",), "Conv2d": ("bias",), "MaxPool2d": ("ceil_mode",)}
+    t = s["type"]
+    for k in ints.get(t, ()):
+        if not is_int(s[k]):
+            raise CompressionFormatError(f"corrupt Deep Compression file: {t} field {k!r} is {s[k]!r}, not an integer")
+    for k in pairs.get(t, ()):
+        if not (isinstance(s[k], list) and len(s[k]) == 2 and all(is_int(v) for v in s[k])):
+            raise CompressionFormatError(f"corrupt Deep Compression file: {t} field {k!r} is {s[k]!r}, not a pair of integers")
+    for k in bools.get(t, ()):
+        if not isinstance(s[k], bool):
+            raise CompressionFormatError(f"corrupt Deep Compression file: {t} field {k!r} is {s[k]!r}, not a bool")
+
+
 def _build(spec: list[dict[str, Any]]) -> nn.Sequential:
     mods = []
     try:
         for s in spec:
             t = s["type"]
+            _check_spec_types(s)
             if t == "Linear":
                 mods.append(nn.Linear(s["in_features"], s["out_features"], bias=s["bias"], dtype=torch.float32))
             elif t == "Conv2d":
@@ -455,6 +492,18 @@ class CompressionReport:
 # ----------------------------------------------------------------------------- compress / decompress
 
 
+def _check_path(path: Any) -> str:
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise InvalidArgumentError(f"`path` must be a str or os.PathLike file name; got {type(path).__name__}") from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path:
+        raise InvalidArgumentError("`path` must be a non-empty file name")
+    return path
+
+
 def _f32_bytes(t: torch.Tensor) -> bytes:
     return t.detach().cpu().to(torch.float32).numpy().astype("<f4").tobytes()
 
@@ -481,6 +530,12 @@ def compress(model: nn.Module, shared: SharedWeights, path: str | os.PathLike, *
     CompressionReport
     """
     b = _check_bits(index_bits, "index_bits", 1, 16)
+    path = _check_path(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise InvalidArgumentError(f"`path`: directory {directory!r} does not exist")
+    if os.path.isdir(path):
+        raise InvalidArgumentError(f"`path` {path!r} is a directory; give a file name")
     if not isinstance(model, nn.Sequential):
         raise CompressionFormatError(
             f"compress supports an nn.Sequential of Linear/Conv2d/MaxPool2d/ReLU/Tanh/Sigmoid/Flatten; got {type(model).__name__}. "
@@ -534,7 +589,6 @@ def compress(model: nn.Module, shared: SharedWeights, path: str | os.PathLike, *
     header = json.dumps({"format": "bayesstruct-deep-compression", "arch": spec, "layers": header_layers}, separators=(",", ":")).encode()
     out = bytearray(_MAGIC) + bytes([_VERSION]) + struct.pack(">I", len(header)) + header + body
     out += struct.pack(">I", zlib.crc32(bytes(out)))
-    path = os.fspath(path)
     write_atomic(os.path.abspath(path), bytes(out))
     dense = 4 * sum(p.numel() for p in model.parameters())
     return CompressionReport(path=path, layers=tuple(reports), total_bytes=os.path.getsize(path), dense_bytes=dense)
@@ -570,6 +624,11 @@ def decompress(path: str | os.PathLike) -> nn.Sequential:
         Not a Deep Compression file, an unsupported version, a truncated or corrupt file
         (CRC-32 mismatch, inconsistent header or Huffman streams).
     """
+    path = _check_path(path)
+    if os.path.isdir(path):
+        raise InvalidArgumentError(f"`path` {path!r} is a directory, not a Deep Compression file")
+    if not os.path.isfile(path):
+        raise InvalidArgumentError(f"`path`: no such file {path!r}")
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < len(_MAGIC) + 1 + 4 + 4 or data[: len(_MAGIC)] != _MAGIC:

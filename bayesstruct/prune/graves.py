@@ -69,8 +69,11 @@ from bayesstruct._validation import check_positive, check_positive_int
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.prune.saliency import (
     PruneResult,
+    _check_finite_weights,
     _check_layers,
     _check_model_takes,
+    _check_seed,
+    _is_real,
     _mask_module,
     _result,
     _set_layer,
@@ -206,8 +209,32 @@ def _site(layer: str) -> str:
     return f"{layer}.weight" if layer else "weight"
 
 
+def _positive(value: Any, name: str) -> float:
+    if isinstance(value, bool):  # check_positive would read True as 1.0
+        raise InvalidArgumentError(f"`{name}` must be a finite number > 0; got {value!r}")
+    return check_positive(value, name)
+
+
+def _check_output_shape(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    """With likelihood='normal', ``model(x)`` must have as many entries per row as ``y`` (it is reshaped to ``y``'s shape)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x[:2])
+    finally:
+        model.train(was_training)
+    per_row = int(torch.tensor(y.shape[1:]).prod()) if y.dim() > 1 else 1
+    if not torch.is_tensor(out) or out.dim() < 1 or out.shape[0] != min(2, x.shape[0]) or out[0].numel() != per_row:
+        got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+        raise InvalidArgumentError(
+            f"`data`: with likelihood='normal', model(x) must give one prediction per entry of y, shape (n, *{tuple(y.shape[1:])}); "
+            f"on x[:2] it returned {got}"
+        )
+
+
 def _check_threshold(threshold: Any, name: str = "threshold") -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
+    if not _is_real(threshold) or not 0.0 < threshold < 1.0:
         raise InvalidArgumentError(
             f"`{name}` must be a number in the open interval (0, 1) (a relative density q(0)/q(mu)); got {threshold!r}"
         )
@@ -225,7 +252,7 @@ def _check_data(data: Any, likelihood: str) -> tuple[torch.Tensor, torch.Tensor]
     if x.is_floating_point() and not torch.isfinite(x).all():
         raise InvalidArgumentError("`data`: x contains NaN or inf")
     if likelihood == "categorical":
-        if y.is_floating_point() or y.ndim != 1:
+        if y.is_floating_point() or y.dtype == torch.bool or y.ndim != 1:
             raise InvalidArgumentError(
                 f"`data`: with likelihood='categorical', y must be a 1-d tensor of integer class labels; got dtype {y.dtype}, shape {tuple(y.shape)}"
             )
@@ -496,23 +523,23 @@ def fit_variational(
     (torch.Size([4, 3]), True)
     """
     layers = _check_layers(model)
+    _check_finite_weights(layers)
     num_steps = check_positive_int(num_steps, "num_steps")
     num_eval_samples = check_positive_int(num_eval_samples, "num_eval_samples")
-    lr = check_positive(lr, "lr")
-    prior_scale = check_positive(prior_scale, "prior_scale")
-    noise_scale = check_positive(noise_scale, "noise_scale")
-    init_scale = check_positive(init_scale, "init_scale")
+    lr = _positive(lr, "lr")
+    prior_scale = _positive(prior_scale, "prior_scale")
+    noise_scale = _positive(noise_scale, "noise_scale")
+    init_scale = _positive(init_scale, "init_scale")
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
-    scale_lr = lr if scale_lr is None else check_positive(scale_lr, "scale_lr")
+    scale_lr = lr if scale_lr is None else _positive(scale_lr, "scale_lr")
     if not isinstance(local_reparam, bool):
         raise InvalidArgumentError(f"`local_reparam` must be a bool; got {local_reparam!r}")
     if fit_prior_scale is True:
         fit_prior_scale = "layer"
     if fit_prior_scale is not False and fit_prior_scale not in ("layer", "weight"):
         raise InvalidArgumentError(f"`fit_prior_scale` must be False, True, 'layer' or 'weight'; got {fit_prior_scale!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InvalidArgumentError(f"`seed` must be an int; got {seed!r}")
+    seed = _check_seed(seed)
     if likelihood not in LIKELIHOODS:
         raise InvalidArgumentError(f"`likelihood` must be one of {LIKELIHOODS}; got {likelihood!r}")
     pruned = [n for n, m in layers if _mask_module(m) is not None]
@@ -522,6 +549,8 @@ def fit_variational(
         )
     x, y = _check_data(data, likelihood)
     _check_model_takes(model, x, y, F.cross_entropy if likelihood == "categorical" else None)
+    if likelihood == "normal":
+        _check_output_shape(model, x, y)
 
     names = [n for n, _ in layers]
     sites = [_site(n) for n in names]
@@ -665,7 +694,7 @@ def prune_by_relative_density(
         threshold = _check_threshold(threshold)
         log_t = math.log(threshold)
     else:
-        if isinstance(log_threshold, bool) or not isinstance(log_threshold, (int, float)) or not -math.inf < log_threshold < 0:
+        if not _is_real(log_threshold) or not -math.inf < log_threshold < 0:
             raise InvalidArgumentError(f"`log_threshold` must be a finite number < 0 (the log of a relative density); got {log_threshold!r}")
         log_t = float(log_threshold)
         threshold = math.exp(log_t)
@@ -706,6 +735,10 @@ def threshold_sweep(
     list of SweepRow
     """
     _check_fit(model, fit)
+    if torch.is_tensor(thresholds):
+        thresholds = thresholds.tolist()
+    if _is_real(thresholds) or isinstance(thresholds, (str, bytes)) or not hasattr(thresholds, "__iter__"):
+        raise InvalidArgumentError(f"`thresholds` must be an iterable of numbers in (0, 1) (e.g. [0.5, 0.9]); got {thresholds!r}")
     ts = [_check_threshold(t, "thresholds") for t in thresholds]
     if not ts:
         raise InvalidArgumentError("`thresholds` must hold at least one number in (0, 1)")

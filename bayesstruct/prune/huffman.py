@@ -232,7 +232,17 @@ class HuffmanEncoded:
     code_lengths: tuple[tuple[int, int], ...] = field(default=())
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "code_lengths", tuple((int(s), int(l)) for s, l in self.code_lengths))
+        try:
+            pairs = tuple(self.code_lengths)
+            if not all(len(p) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in p) for p in pairs):
+                raise TypeError
+        except TypeError:
+            raise HuffmanFormatError(
+                f"`code_lengths` must be a sequence of (symbol, code length) integer pairs; got {self.code_lengths!r}"
+            ) from None
+        object.__setattr__(self, "code_lengths", tuple((int(s), int(l)) for s, l in pairs))
+        if not isinstance(self.payload, (bytes, bytearray, memoryview)):
+            raise HuffmanFormatError(f"`payload` must be bytes; got {type(self.payload).__name__}")
         object.__setattr__(self, "payload", bytes(self.payload))
         _check_table(self.code_lengths)
         for name in ("payload_bits", "num_symbols"):
@@ -362,6 +372,9 @@ def _as_int_array(values: Any, name: str) -> np.ndarray:
         arr = np.asarray(values)
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"`{name}` must be a 1-D array of non-negative integers; got {exc}") from None
+    if arr.ndim == 0 and (arr.dtype.kind not in "iufb" or isinstance(values, (str, bytes))):
+        hint = f" (pass list({name}) for a {type(values).__name__})" if hasattr(values, "__iter__") and not isinstance(values, (str, bytes)) else ""
+        raise InvalidArgumentError(f"`{name}` must be a 1-D array of non-negative integers; got {type(values).__name__}{hint}")
     if arr.ndim != 1:
         raise InvalidArgumentError(f"`{name}` must be 1-D; got shape {arr.shape}. Flatten it first (e.g. `.ravel()`).")
     if arr.size == 0:

@@ -26,8 +26,21 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from bayesstruct.exceptions import InvalidArgumentError
-from bayesstruct.prune.saliency import _check_layers, get_masks, prune
-from bayesstruct.prune.training import check_data, evaluate, train
+from bayesstruct.prune.saliency import (
+    Scope,
+    _batches,
+    _check_batches,
+    _check_finite_weights,
+    _check_layers,
+    _check_model_takes,
+    _check_seed,
+    _enum,
+    _is_real,
+    get_masks,
+    get_saliency,
+    prune,
+)
+from bayesstruct.prune.training import _check_loss_fn, _check_optimizer, _int, _number, _param_dtype, check_data, evaluate, train
 
 __all__ = ["WeightHistogram", "RoundResult", "IterativeResult", "weight_histogram", "iterative_prune", "fraction_kept"]
 
@@ -95,8 +108,32 @@ def weight_histogram(
     nonzero_only : bool
         Count only non-zero weights (the pruned zeros would otherwise dominate one bin).
     """
-    _check_layers(model)
+    _check_finite_weights(_check_layers(model))
+    bins, range = _check_bins(bins, range)
     return _histogram(_flat_weights(model), bins, range, nonzero_only)
+
+
+def _check_bins(bins: Any, range: Any) -> tuple[Any, Any]:
+    """``bins`` an integer >= 1 or increasing finite edges; ``range`` None or finite ``(low, high)`` with low < high."""
+    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
+        if bins < 1:
+            raise InvalidArgumentError(f"`bins` must be an integer >= 1 or a sequence of increasing bin edges; got {bins!r}")
+    else:
+        try:
+            edges = np.asarray(bins.detach().cpu() if torch.is_tensor(bins) else bins, dtype=np.float64)
+        except (TypeError, ValueError):
+            edges = None
+        if edges is None or edges.ndim != 1 or edges.size < 2 or not np.isfinite(edges).all() or not (np.diff(edges) > 0).all():
+            raise InvalidArgumentError(
+                f"`bins` must be an integer >= 1 or a sequence of at least 2 increasing finite bin edges; got {bins!r}"
+            )
+        bins = edges
+    if range is not None:
+        ok = isinstance(range, (tuple, list)) and len(range) == 2 and all(_is_real(v) and math.isfinite(v) for v in range)
+        if not ok or not range[0] < range[1]:
+            raise InvalidArgumentError(f"`range` must be None or finite (low, high) with low < high; got {range!r}")
+        range = (float(range[0]), float(range[1]))
+    return bins, range
 
 
 def _flat_weights(model: nn.Module) -> np.ndarray:
@@ -180,24 +217,34 @@ def _schedule(schedule: Any, amounts: Any, rounds: Any, start: float = 1.0) -> l
             "pass exactly one of `schedule` (fractions of the prunable weights kept after each round, decreasing, in (0, 1]) "
             f"and `amounts` (fraction of the survivors removed each round, in [0, 1)); got {given or 'neither'}"
         )
-    if rounds is not None and not (isinstance(amounts, (int, float)) and not isinstance(amounts, bool)):
+    if torch.is_tensor(schedule) or isinstance(schedule, np.ndarray):
+        schedule = schedule.tolist()
+    if torch.is_tensor(amounts) or isinstance(amounts, np.ndarray):
+        amounts = amounts.tolist()
+    if rounds is not None and not _is_real(amounts):
         raise InvalidArgumentError(f"`rounds` goes with a single number `amounts` (e.g. amounts=0.5, rounds=4); got rounds={rounds!r}")
     if amounts is not None:
-        if isinstance(amounts, (int, float)) and not isinstance(amounts, bool):
+        if _is_real(amounts):
             if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
                 raise InvalidArgumentError(f"`rounds` must be an integer >= 1 with a single `amounts`; got {rounds!r}")
             amounts = [amounts] * rounds
+        if isinstance(amounts, (str, bytes)) or not hasattr(amounts, "__iter__"):
+            raise InvalidArgumentError(f"`amounts` must be a number in [0, 1) or a sequence of them; got {amounts!r}")
         out, keep = [], float(start)
         for a in amounts:
-            if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0.0 <= a < 1.0:
+            if not _is_real(a) or not 0.0 <= a < 1.0:
                 raise InvalidArgumentError(f"`amounts` must be numbers in [0, 1), the fraction of survivors removed per round; got {a!r}")
             keep *= 1.0 - a
             out.append(keep)
     else:
-        out = list(schedule) if not isinstance(schedule, (int, float)) else [schedule]
+        if not _is_real(schedule) and (isinstance(schedule, (str, bytes)) or not hasattr(schedule, "__iter__")):
+            raise InvalidArgumentError(
+                f"`schedule` must be non-increasing fractions kept in (0, 1] (e.g. [0.5, 0.25, 0.125]); got {schedule!r}"
+            )
+        out = [schedule] if _is_real(schedule) else list(schedule)
         prev = 1.0
         for k in out:
-            if isinstance(k, bool) or not isinstance(k, (int, float)) or not 0.0 < k <= prev:
+            if not _is_real(k) or not 0.0 < k <= prev:
                 raise InvalidArgumentError(
                     f"`schedule` must be non-increasing fractions kept in (0, 1] (e.g. [0.5, 0.25, 0.125]); got {schedule!r}"
                 )
@@ -269,10 +316,26 @@ def iterative_prune(
     -------
     IterativeResult
     """
-    _check_layers(model)
+    layers = _check_layers(model)
+    _check_finite_weights(layers)
     x, y = check_data(data)
     if test_data is not None:
-        check_data(test_data, "test_data")
+        tx, ty = check_data(test_data, "test_data")
+        _check_model_takes(model, tx.to(_param_dtype(model)), ty, F.cross_entropy, name="test_data")
+    # everything a round needs is checked before the first round prunes `model` in place
+    lr = _number(lr, "lr", positive=True)
+    batch_size = _int(batch_size, "batch_size", 1)
+    _check_optimizer(optimizer)
+    seed = _check_seed(seed)
+    _enum(Scope, scope, "scope")
+    saliency = get_saliency(method, **saliency_options)
+    _check_model_takes(model, x.to(_param_dtype(model)), y, F.cross_entropy if loss_fn is F.cross_entropy else None)
+    _check_loss_fn(model, loss_fn, x.to(_param_dtype(model)), y, batch_size)
+    if saliency_data is not None and saliency.needs_data:
+        batches = _batches(saliency_data, "saliency_data")
+        _check_batches(batches, "saliency_data")
+        for bx, by in batches:
+            _check_model_takes(model, bx, by, loss_fn, name="saliency_data")
     targets = _schedule(schedule, amounts, rounds, fraction_kept(model))
     reg = str(regularization).strip().lower()
     if reg not in REGULARIZATIONS:

@@ -35,11 +35,13 @@ from __future__ import annotations
 import copy
 import json
 import math
+import numbers
 import warnings
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, ClassVar, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -284,18 +286,71 @@ def remove_pruning(model: nn.Module) -> nn.Module:
 # ----------------------------------------------------------------------------- loss and Hessian
 
 
-def _batches(data: Any) -> list[tuple[Any, Any]]:
+def _batches(data: Any, name: str = "data") -> list[tuple[Any, Any]]:
     if data is None:
-        raise InvalidArgumentError("`data` is required for this saliency: pass an (x, y) tuple or an iterable of (x, y) batches")
+        raise InvalidArgumentError(f"`{name}` is required for this saliency: pass an (x, y) tuple or an iterable of (x, y) batches")
     if isinstance(data, (tuple, list)) and len(data) == 2 and torch.is_tensor(data[0]):
         return [(data[0], data[1])]
+    if torch.is_tensor(data):
+        raise InvalidArgumentError(f"`{name}` must be an (x, y) tuple or an iterable of (x, y) batches; got a single tensor")
+    if isinstance(data, (tuple, list)) and len(data) == 2 and hasattr(data[0], "__array__"):
+        raise InvalidArgumentError(
+            f"`{name}`: x and y must be torch tensors (convert with torch.as_tensor); got {type(data[0]).__name__}"
+        )
     try:
         batches = [tuple(b) for b in data]
     except TypeError:
-        raise InvalidArgumentError(f"`data` must be an (x, y) tuple or an iterable of (x, y) batches; got {type(data).__name__}") from None
+        raise InvalidArgumentError(f"`{name}` must be an (x, y) tuple or an iterable of (x, y) batches; got {type(data).__name__}") from None
     if not batches or any(len(b) != 2 for b in batches):
-        raise InvalidArgumentError("`data` must hold at least one (x, y) batch, each a pair")
+        raise InvalidArgumentError(f"`{name}` must hold at least one (x, y) batch, each a pair")
     return batches
+
+
+def _check_batches(batches: list[tuple[Any, Any]], name: str = "data", *, need_y: bool = True) -> None:
+    """Every batch: ``x`` a non-empty tensor ``(n, ...)`` (finite if floating), ``y`` a tensor of ``n`` rows.
+
+    With ``need_y=False`` (only the inputs are used) ``y`` may be anything, but a tensor ``y``
+    must still have ``n`` rows.
+    """
+    for i, (x, y) in enumerate(batches):
+        where = f"`{name}`" if len(batches) == 1 else f"`{name}` batch {i}"
+        if not torch.is_tensor(x):
+            raise InvalidArgumentError(f"{where}: x must be a torch tensor; got {type(x).__name__}")
+        if x.dim() < 1 or x.shape[0] < 1:
+            raise InvalidArgumentError(f"{where}: x must be (n, ...) with n >= 1 examples; got shape {tuple(x.shape)}")
+        if x.is_floating_point() and not torch.isfinite(x).all():
+            bad = int((~torch.isfinite(x)).sum())
+            raise InvalidArgumentError(f"{where}: x contains {bad} NaN or infinite value(s)")
+        if not torch.is_tensor(y):
+            if need_y:
+                raise InvalidArgumentError(f"{where}: y must be a torch tensor; got {type(y).__name__}")
+            continue
+        if y.dim() < 1 or y.shape[0] != x.shape[0]:
+            raise InvalidArgumentError(
+                f"{where}: x and y must have the same number of rows; got x {tuple(x.shape)} and y {tuple(y.shape)}"
+            )
+        if y.is_floating_point() and not torch.isfinite(y).all():
+            raise InvalidArgumentError(f"{where}: y contains NaN or infinite values")
+
+
+def _check_finite_weights(layers: list[tuple[str, nn.Module]], name: str = "model") -> None:
+    """NaN or infinite weights would be ranked (and pruned) silently wrong: refuse them."""
+    for n, m in layers:
+        w = m.weight.detach()
+        if not torch.isfinite(w).all():
+            bad = int((~torch.isfinite(w)).sum())
+            raise InvalidArgumentError(f"`{name}`: layer {n!r} has {bad} NaN or infinite weight(s); fix or retrain it first")
+
+
+def _check_seed(seed: Any, name: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise InvalidArgumentError(f"`{name}` must be an int; got {seed!r}")
+    return int(seed)
+
+
+def _is_real(v: Any) -> bool:
+    """A real number (Python or NumPy), not a bool."""
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 
 
 def _check_model_takes(model: nn.Module, x: Any, y: Any = None, loss_fn: Callable | None = None, name: str = "data") -> None:
@@ -328,6 +383,17 @@ def _check_model_takes(model: nn.Module, x: Any, y: Any = None, loss_fn: Callabl
         if not torch.is_tensor(out) or out.dim() != 2 or out.shape[0] != min(2, x.shape[0]):
             got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
             raise InvalidArgumentError(f"`model` must map x to logits (n, C); on x[:2] it returned {got}")
+        if y.is_floating_point():
+            if y.dim() != 2 or y.shape[1] != out.shape[1]:
+                raise InvalidArgumentError(
+                    f"`{name}`: with cross_entropy, y must hold integer class labels (n,) or class probabilities "
+                    f"(n, {out.shape[1]}); got dtype {y.dtype}, shape {tuple(y.shape)}"
+                )
+            return
+        if y.dtype == torch.bool or y.is_complex() or y.dim() != 1:
+            raise InvalidArgumentError(
+                f"`{name}`: with cross_entropy, y must hold integer class labels (n,); got dtype {y.dtype}, shape {tuple(y.shape)}"
+            )
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= out.shape[1]):
             raise InvalidArgumentError(
                 f"`{name}`: labels must be class indices 0..{out.shape[1] - 1} of the model's {out.shape[1]} logits; "
@@ -347,6 +413,7 @@ class _Objective:
             raise InvalidArgumentError(f"`loss_fn` must be a callable loss_fn(model(x), y) -> scalar for this saliency; got {loss_fn!r}")
         self.model, self.loss_fn = model, loss_fn
         self.batches = _batches(data)
+        _check_batches(self.batches)
         for x, y in self.batches:
             _check_model_takes(model, x, y, loss_fn)
         self.sizes = [int(x.shape[0]) if torch.is_tensor(x) and x.dim() else 1 for x, _ in self.batches]
@@ -591,7 +658,11 @@ def hessian_diagonal(
         Per layer name, a tensor of the weight's shape.
     """
     layers = _check_layers(model)
+    _check_finite_weights(layers)
     mode = _enum(HessianMode, hessian, "hessian")
+    if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 1:
+        raise InvalidArgumentError(f"`num_samples` must be an integer >= 1; got {num_samples!r}")
+    seed = _check_seed(seed)
     if mode is HessianMode.LAYERWISE:
         hess = layerwise_hessians(model, data)
         out = {}
@@ -610,9 +681,7 @@ def hessian_diagonal(
     elif mode is HessianMode.GAUSS_NEWTON:
         diag = obj.diag_gauss_newton(layers)
     else:
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise InvalidArgumentError(f"`num_samples` must be an integer >= 1; got {num_samples!r}")
-        diag = obj.diag_hutchinson(num_samples, seed)
+        diag = obj.diag_hutchinson(int(num_samples), seed)
     return _split(diag, layers)
 
 
@@ -660,8 +729,11 @@ def layerwise_hessians(model: nn.Module, data: Any) -> dict[str, torch.Tensor]:
         Per layer name, ``H`` in float64, ``(d, d)`` or ``(d + 1, d + 1)``.
     """
     layers = _check_layers(model)
+    _check_finite_weights(layers)
     batches = _batches(data)
-    _check_model_takes(model, batches[0][0])
+    _check_batches(batches, need_y=False)
+    for x, _ in batches:
+        _check_model_takes(model, x)
     gram: dict[str, torch.Tensor] = {}
     count = {n: 0 for n, _ in layers}
 
@@ -923,6 +995,8 @@ def register_saliency(name: str) -> Callable[[type[Saliency]], type[Saliency]]:
     ...     def scores(self, model, layers, loss_fn, data):
     ...         return {n: torch.rand_like(m.weight) for n, m in layers}
     """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgumentError(f"`name` must be a non-empty str; got {name!r}")
     return _REGISTRY.register(name)
 
 
@@ -991,6 +1065,9 @@ class OBD(Saliency):
         super().__init__()
         if isinstance(num_stages, bool) or not isinstance(num_stages, int) or num_stages < 1:
             raise InvalidArgumentError(f"`num_stages` must be an integer >= 1; got {num_stages!r}")
+        if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 1:
+            raise InvalidArgumentError(f"`num_samples` must be an integer >= 1; got {num_samples!r}")
+        seed = _check_seed(seed)
         self.hessian = _enum(HessianMode, hessian, "hessian").value
         self.num_samples, self.seed, self.num_stages = num_samples, seed, num_stages
 
@@ -1295,7 +1372,7 @@ def _check_request(amount: Any, threshold: Any, scope: Any, layers) -> _Request:
             f"and `threshold` (remove weights with saliency below it); got amount={amount!r}, threshold={threshold!r}"
         )
     if amount is not None:
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not (0.0 <= float(amount) < 1.0):
+        if not _is_real(amount) or not (0.0 <= float(amount) < 1.0):
             raise InvalidArgumentError(f"`amount` must be a number in [0, 1), the fraction of surviving weights to remove; got {amount!r}")
         return _Request(sc, float(amount), None)
     names = [n for n, _ in layers]
@@ -1303,11 +1380,16 @@ def _check_request(amount: Any, threshold: Any, scope: Any, layers) -> _Request:
         missing = [n for n in names if n not in threshold]
         if missing:
             raise InvalidArgumentError(f"`threshold` as a mapping must name every prunable layer; missing {missing}")
+        unknown = [n for n in threshold if n not in names]
+        if unknown:
+            raise InvalidArgumentError(
+                f"`threshold` names {unknown}, which are not prunable layers of `model`; its prunable layers are {names}"
+            )
         vals = list(threshold.values())
     else:
         vals = [threshold]
     for v in vals:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if not _is_real(v) or not math.isfinite(v):
             raise InvalidArgumentError(f"`threshold` must be a finite number (or a mapping layer name -> number); got {threshold!r}")
     return _Request(sc, None, threshold if isinstance(threshold, Mapping) else float(threshold))
 
@@ -1321,6 +1403,7 @@ def compute_saliency(
     order of removal, use :func:`prune`. Already-pruned weights have saliency 0.
     """
     layers = _check_layers(model)
+    _check_finite_weights(layers)
     sal = get_saliency(method, **options)
     if type(sal).scores is Saliency.scores:
         raise InvalidArgumentError(f"saliency {sal.name!r} has no per-weight scores; use prune(model, method={sal.name!r}, ...)")
@@ -1392,6 +1475,7 @@ def prune(
         return prune_bayesian(model, guide, amount, threshold, method=name, scope=scope)
     layers = _check_layers(model)
     request = _check_request(amount, threshold, scope, layers)
+    _check_finite_weights(layers)
     sal = get_saliency(method, **options)
     if sal.needs_data:
         if loss_fn is None and sal.needs_loss:

@@ -17,6 +17,7 @@ penalised); ``l2`` is then the same as SGD's weight decay on the weights only. H
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -26,7 +27,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from bayesstruct.exceptions import InvalidArgumentError
-from bayesstruct.prune.saliency import _check_model_takes, get_masks, prunable_layers
+from bayesstruct.prune.saliency import _check_model_takes, _check_seed, get_masks, prunable_layers
 
 __all__ = ["TrainHistory", "train", "evaluate", "data_bits", "predict_logits", "penalty", "check_data"]
 
@@ -60,6 +61,33 @@ def check_data(data: Any, name: str = "data") -> tuple[torch.Tensor, torch.Tenso
     return x, y
 
 
+def _check_model(model: Any) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise InvalidArgumentError(f"`model` must be a torch.nn.Module; got {type(model).__name__}")
+    return model
+
+
+def _check_loss_fn(model: nn.Module, loss_fn: Any, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> None:
+    """``loss_fn`` is callable and ``loss_fn(model(x_b), y_b)`` is a scalar on a first batch (eval mode, no gradients)."""
+    if not callable(loss_fn):
+        raise InvalidArgumentError(f"`loss_fn` must be a callable loss_fn(model(x), y) -> scalar; got {type(loss_fn).__name__}")
+    if loss_fn is F.cross_entropy:
+        return  # checked (labels against the logits) by _check_model_takes
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the real run warns again, once
+            out = loss_fn(model(x[:batch_size]), y[:batch_size])
+    except (RuntimeError, ValueError, IndexError, TypeError) as err:
+        raise InvalidArgumentError(f"`loss_fn`: loss_fn(model(x), y) fails on a batch of {min(batch_size, x.shape[0])}: {err}") from err
+    finally:
+        model.train(was_training)
+    if not torch.is_tensor(out) or out.numel() != 1:
+        got = f"shape {tuple(out.shape)}" if torch.is_tensor(out) else type(out).__name__
+        raise InvalidArgumentError(f"`loss_fn` must return a scalar tensor (the mean loss of the batch); got {got}")
+
+
 def _param_dtype(model: nn.Module) -> torch.dtype:
     for p in model.parameters():
         return p.dtype
@@ -80,8 +108,17 @@ def _int(value: Any, name: str, minimum: int) -> int:
     return value
 
 
+def _check_optimizer(optimizer: Any) -> str:
+    opt_name = str(optimizer).strip().lower()
+    if opt_name not in OPTIMIZERS:
+        raise InvalidArgumentError(f"`optimizer` must be one of {OPTIMIZERS}; got {optimizer!r}")
+    return opt_name
+
+
 def penalty(model: nn.Module, l1: float = 0.0, l2: float = 0.0) -> torch.Tensor:
     """``l1 * sum |w| + l2/2 * sum w^2`` over the prunable (masked) weights of ``model``."""
+    _check_model(model)
+    l1, l2 = _number(l1, "l1"), _number(l2, "l2")
     total = torch.zeros((), dtype=_param_dtype(model))
     if l1 == 0 and l2 == 0:
         return total
@@ -153,21 +190,20 @@ def train(
     >>> train(net, (x, y), epochs=2, progress=False).epochs
     2
     """
-    if not isinstance(model, nn.Module):
-        raise InvalidArgumentError(f"`model` must be a torch.nn.Module; got {type(model).__name__}")
+    _check_model(model)
     x, y = check_data(data)
     epochs = _int(epochs, "epochs", 0)
     batch_size = _int(batch_size, "batch_size", 1)
     lr = _number(lr, "lr", positive=True)
     l1, l2, momentum = _number(l1, "l1"), _number(l2, "l2"), _number(momentum, "momentum")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InvalidArgumentError(f"`seed` must be an int; got {seed!r}")
-    opt_name = str(optimizer).strip().lower()
-    if opt_name not in OPTIMIZERS:
-        raise InvalidArgumentError(f"`optimizer` must be one of {OPTIMIZERS}; got {optimizer!r}")
+    seed = _check_seed(seed)
+    opt_name = _check_optimizer(optimizer)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise InvalidArgumentError(f"`model` ({type(model).__name__}) has no trainable parameters (none with requires_grad=True)")
     x = x.to(_param_dtype(model))
     _check_model_takes(model, x, y, F.cross_entropy if loss_fn is F.cross_entropy else None)  # a custom loss may need a whole batch
-    params = [p for p in model.parameters() if p.requires_grad]
+    _check_loss_fn(model, loss_fn, x, y, batch_size)
     opt = torch.optim.Adam(params, lr=lr) if opt_name == "adam" else torch.optim.SGD(params, lr=lr, momentum=momentum)
     masks_before = get_masks(model) if prunable_layers(model) else {}
     gen = torch.Generator().manual_seed(seed)
@@ -197,9 +233,21 @@ def train(
     return TrainHistory(epochs=epochs, loss=tuple(losses))
 
 
-@torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
     """``model(x)`` in evaluation mode, in batches; ``x`` is cast to the model's dtype."""
+    _check_model(model)
+    if not torch.is_tensor(x) or x.dim() < 1:
+        got = f"shape {tuple(x.shape)}" if torch.is_tensor(x) else type(x).__name__
+        raise InvalidArgumentError(f"`x` must be a tensor (N, ...) (convert with torch.as_tensor); got {got}")
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        raise InvalidArgumentError(f"`x` contains {int((~torch.isfinite(x)).sum())} NaN or infinite value(s)")
+    batch_size = _int(batch_size, "batch_size", 1)
+    _check_model_takes(model, x.to(_param_dtype(model)), name="x")
+    return _predict_logits(model, x, batch_size)
+
+
+@torch.no_grad()
+def _predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     was_training = model.training
     model.eval()
     x = x.to(_param_dtype(model))
@@ -211,20 +259,20 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) ->
 
 def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], *, batch_size: int = 4096) -> float:
     """Classification error rate ``1/N sum_n [argmax_c f(x_n)_c != y_n]`` of ``model`` on ``data``."""
-    if not isinstance(model, nn.Module):
-        raise InvalidArgumentError(f"`model` must be a torch.nn.Module; got {type(model).__name__}")
+    _check_model(model)
     x, y = check_data(data)
     batch_size = _int(batch_size, "batch_size", 1)
     _check_model_takes(model, x.to(_param_dtype(model)), y, F.cross_entropy)
-    logits = predict_logits(model, x, batch_size)
+    logits = _predict_logits(model, x, batch_size)
     return float((logits.argmax(-1) != y).double().mean())
 
 
 def data_bits(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], *, batch_size: int = 4096) -> float:
     """``L(D | model) = sum_n -log2 softmax(f(x_n))_{y_n}`` in bits (the code length of the labels)."""
+    _check_model(model)
     x, y = check_data(data)
     batch_size = _int(batch_size, "batch_size", 1)
     _check_model_takes(model, x.to(_param_dtype(model)), y, F.cross_entropy)
-    logits = predict_logits(model, x, batch_size).double()
+    logits = _predict_logits(model, x, batch_size).double()
     nats = F.cross_entropy(logits, y, reduction="sum")
     return float(nats) / math.log(2.0)
