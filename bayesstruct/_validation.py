@@ -44,7 +44,9 @@ def check_xy(x: Any, y: Any | None) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 def check_positive(value: Any, name: str) -> float:
-    """A finite, strictly positive number."""
+    """A finite, strictly positive number (bools rejected: ``True`` is no step size)."""
+    if isinstance(value, bool):
+        raise InvalidArgumentError(f"`{name}` must be a positive number; got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -55,7 +57,9 @@ def check_positive(value: Any, name: str) -> float:
 
 
 def check_nonnegative(value: Any, name: str) -> float:
-    """A finite number >= 0."""
+    """A finite number >= 0 (bools rejected)."""
+    if isinstance(value, bool):
+        raise InvalidArgumentError(f"`{name}` must be a finite number >= 0; got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):

@@ -210,6 +210,8 @@ def run_decompress(args: argparse.Namespace) -> int:
 
     if not args.file.is_file():
         raise InvalidArgumentError(f"FILE: no such file {str(args.file)!r}")
+    if args.save is not None and not args.save.parent.is_dir():
+        raise InvalidArgumentError(f"--save: directory {str(args.save.parent)!r} does not exist")
     model = decompress(args.file)
     weights = [m.weight for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
     total = sum(w.numel() for w in weights)
@@ -217,7 +219,13 @@ def run_decompress(args: argparse.Namespace) -> int:
     print(model)
     print(f"restored from {args.file} ({args.file.stat().st_size} bytes): {nonzero} of {total} weights non-zero")
     if args.save is not None:
-        torch.save(model, args.save)
+        import io
+
+        from bayesstruct.io import write_atomic
+
+        buf = io.BytesIO()
+        torch.save(model, buf)
+        write_atomic(args.save, buf.getvalue())  # an existing file is replaced only by a complete one
         print(f"wrote {args.save}")
     return 0
 

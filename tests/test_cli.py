@@ -104,6 +104,14 @@ def test_decompress_restores_and_rejects_corrupt_files(tmp_path, capsys):
     compress(model, shared, path, index_bits=3)
     code, out, _ = run(capsys, "decompress", str(path), "--save", str(tmp_path / "m.pt"))
     assert code == 0 and "non-zero" in out and (tmp_path / "m.pt").is_file()
+    from bayesstruct.prune import decompress
+
+    restored, direct = torch.load(tmp_path / "m.pt", weights_only=False), decompress(path)
+    x = torch.randn(4, 6, dtype=next(direct.parameters()).dtype)
+    assert torch.equal(restored(x), direct(x))  # the saved file is the whole restored model
+    with pytest.raises(SystemExit) as exc:  # --save into a missing directory: refused before any work
+        main(["decompress", str(path), "--save", str(tmp_path / "missing" / "m.pt")])
+    assert exc.value.code == 2 and "--save" in capsys.readouterr().err
     path.write_bytes(path.read_bytes()[:-7])  # truncated
     with pytest.raises(SystemExit) as exc:
         main(["decompress", str(path)])
