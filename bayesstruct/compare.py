@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from bayesstruct._validation import check_xy
+from bayesstruct._validation import check_positive_int, check_xy
 from bayesstruct.evidence.base import EvidenceResult, get_estimator, list_estimators
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 from bayesstruct.families.base import StructureFamily, structure_label
@@ -84,8 +84,12 @@ class PosteriorPredictive:
     @staticmethod
     def band(draws: torch.Tensor, level: float = 0.9) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mean and the central ``level`` interval of ``draws`` per point."""
-        if not 0.0 < float(level) < 1.0:
-            raise InvalidArgumentError(f"`level` must lie in (0, 1); got {level!r}")
+        try:
+            inside = 0.0 < float(level) < 1.0
+        except (TypeError, ValueError):
+            inside = False
+        if not inside:
+            raise InvalidArgumentError(f"`level` must be a number in (0, 1); got {level!r}")
         lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
         q = torch.quantile(draws, torch.tensor([lo, hi], dtype=draws.dtype), dim=0)
         return draws.mean(0), q[0], q[1]
@@ -155,6 +159,8 @@ class ComparisonTable:
         from bayesstruct.evidence.density import ModelDensity, float64
 
         x_new, _ = check_xy(x_new, None)
+        num_samples = check_positive_int(num_samples, "num_samples")
+        seed = _check_seed(seed)
         probs = torch.tensor([r.posterior_probability for r in self.rows])
         gen = torch.Generator().manual_seed(seed)
         u = torch.rand(num_samples, generator=gen)
@@ -196,6 +202,12 @@ class ComparisonTable:
             return self.family.bind(r.structure, **self.family.resolve(self.x, self.y, r.structure))
 
 
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise InvalidArgumentError(f"`seed` must be a non-negative int; got {seed!r}")
+    return int(seed)
+
+
 def _task_seed(seed: int, index: int, method: str) -> int:
     return int(np.random.SeedSequence([seed, index, sum(map(ord, method))]).generate_state(1)[0] & 0x7FFFFFFF)
 
@@ -219,10 +231,25 @@ def _init_worker() -> None:
 def _structure_log_prior(structure_prior: Any, structures: list[dict]) -> list[float]:
     if structure_prior is None:
         return [-math.log(len(structures))] * len(structures)
+    if isinstance(structure_prior, (np.ndarray, torch.Tensor)):
+        if structure_prior.ndim != 1:
+            raise InvalidArgumentError(
+                f"`structure_prior` as an array must be 1-D, one weight per structure; got shape {tuple(structure_prior.shape)}")
+        structure_prior = structure_prior.tolist()
     if callable(structure_prior):
-        weights = [float(structure_prior(s)) for s in structures]
+        weights = []
+        for s in structures:
+            w = structure_prior(s)
+            try:
+                weights.append(float(w))
+            except (TypeError, ValueError):
+                raise InvalidArgumentError(f"`structure_prior` must return a number (a prior weight); for structure "
+                                           f"{structure_label(s)} it returned {w!r}") from None
     elif isinstance(structure_prior, Sequence) and not isinstance(structure_prior, str):
-        weights = [float(w) for w in structure_prior]
+        try:
+            weights = [float(w) for w in structure_prior]
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"`structure_prior` weights must be numbers; got {list(structure_prior)!r}") from None
         if len(weights) != len(structures):
             raise InvalidArgumentError(f"`structure_prior` has {len(weights)} weights for {len(structures)} structures")
     else:
@@ -279,21 +306,59 @@ def compare(
     if not isinstance(family, StructureFamily):
         raise InvalidArgumentError(f"`family` must be a StructureFamily (e.g. PolynomialFamily()); got {type(family).__name__}")
     x, y = check_xy(x, y)
+    seed = _check_seed(seed)
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise InvalidArgumentError(f"`executor` must be a concurrent.futures.Executor (with a submit() method) or None; "
+                                   f"got {type(executor).__name__}")
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
-    methods = tuple(dict.fromkeys(m.lower() for m in methods))
+    try:
+        methods = list(methods)
+    except TypeError:
+        raise InvalidArgumentError(f"`methods` must be method names (a list or a comma-separated str); got {methods!r}") from None
+    bad = [m for m in methods if not isinstance(m, str)]
+    if bad:
+        raise InvalidArgumentError(f"`methods` must be method names (str); got {bad[0]!r}")
+    methods = tuple(dict.fromkeys(m.strip().lower() for m in methods))
     if not methods:
         raise InvalidArgumentError("`methods` is empty; give at least one of " + ", ".join(list_estimators()))
-    estimator_classes = {}
     for m in methods:
-        estimator_classes[m] = type(get_estimator(m))  # raises UnknownNameError listing the registry
-    for m in options or {}:
-        if m not in list_estimators():  # options of registered but unrequested methods are ignored
+        get_estimator(m)  # raises UnknownNameError listing the registry
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise InvalidArgumentError(f"`options` must be a dict {{method: {{option: value}}}}; got {type(options).__name__}")
+    given = {}
+    for m, opts in options.items():
+        key = m.strip().lower() if isinstance(m, str) else m
+        if key not in list_estimators():  # options of registered but unrequested methods are ignored
             raise UnknownNameError(f"`options` names method {m!r}; registered methods: {', '.join(list_estimators())}")
-    options = {m: dict((options or {}).get(m, {})) for m in methods}
+        if not isinstance(opts, Mapping):
+            raise InvalidArgumentError(f"`options[{m!r}]` must be a dict of estimator options; got {type(opts).__name__}")
+        if "seed" in opts:
+            raise InvalidArgumentError(f"`options[{m!r}]` sets 'seed'; pass `seed` to compare() instead (each "
+                                       "evaluation derives its own seed from it)")
+        given[key] = dict(opts)
+    options = {m: given.get(m, {}) for m in methods}
+    # build every estimator once here, so that a bad option fails now, naming it, not in a worker
+    estimator_classes = {m: type(get_estimator(m, **options[m])) for m in methods}
+    if structures is not None:
+        if isinstance(structures, Mapping):
+            raise InvalidArgumentError(f"`structures` must be a list of structure dicts; got one dict {dict(structures)} "
+                                       "(wrap it in a list)")
+        try:
+            structures = list(structures)
+        except TypeError:
+            raise InvalidArgumentError(f"`structures` must be a list of structure dicts; got {structures!r}") from None
     structures = family.structures() if structures is None else [family.validate_structure(s) for s in structures]
     if not structures:
         raise InvalidArgumentError("`structures` is empty")
+    first: dict[str, int] = {}
+    for i, s in enumerate(structures):
+        label = structure_label(s)
+        if first.setdefault(label, i) != i and structures[first[label]] == s:
+            raise InvalidArgumentError(f"`structures` lists {label} more than once; each structure must appear once "
+                                       "(a repeat would take a share of its posterior probability)")
     log_priors = _structure_log_prior(structure_prior, structures)
     tasks = [(i, m) for i in range(len(structures)) for m in methods]
 

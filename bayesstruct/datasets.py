@@ -6,6 +6,7 @@ import csv
 import gzip
 import hashlib
 import math
+import os
 import zlib
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,16 @@ from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 __all__ = ["sinusoid", "ranking_data", "load_csv", "load_mnist", "load_digits", "load_dataset"]
 
 
+def _check_seed(seed: Any) -> int:
+    return check_positive_int(seed, "seed", minimum=0)
+
+
+def _check_path(path: Any, name: str = "path") -> Path:
+    if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and not path.strip()):
+        raise InvalidArgumentError(f"`{name}` must be a path (str or pathlib.Path); got {path!r}")
+    return Path(path)
+
+
 def sinusoid(n: int = 20, noise: float = 0.3, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """The lecture's example: ``x`` evenly spaced on [0, 1], ``y = sin(2πx) + N(0, noise²)``.
 
@@ -26,7 +37,7 @@ def sinusoid(n: int = 20, noise: float = 0.3, *, seed: int = 0) -> tuple[torch.T
     """
     n = check_positive_int(n, "n")
     noise = check_positive(noise, "noise")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_check_seed(seed))
     x = np.linspace(0.0, 1.0, n)
     y = np.sin(2 * math.pi * x) + noise * rng.standard_normal(n)
     return torch.as_tensor(x), torch.as_tensor(y)
@@ -42,7 +53,7 @@ def ranking_data(n: int = 200, noise: float = 0.3, *, seed: int = 0) -> tuple[to
     """
     n = check_positive_int(n, "n")
     noise = check_positive(noise, "noise")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_check_seed(seed))
     tf = rng.poisson(4.0, n).astype(np.float64)
     idf = rng.uniform(0.0, 5.0, n)
     y = np.log1p(tf) * idf + noise * rng.standard_normal(n)
@@ -50,23 +61,33 @@ def ranking_data(n: int = 200, noise: float = 0.3, *, seed: int = 0) -> tuple[to
 
 
 def load_csv(path: str | Path, x: str, y: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Columns ``x`` and ``y`` of a CSV file with a header row, as float64 tensors."""
-    path = Path(path)
+    """Columns ``x`` and ``y`` of a CSV file with a header row, as float64 tensors.
+
+    Every value must be a finite number: a NaN or infinite entry is refused with its line.
+    """
+    path = _check_path(path, "data")
     if not path.is_file():
         raise InvalidArgumentError(f"`data`: no such file {str(path)!r}")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        columns = reader.fieldnames or []
-        for arg, col in (("x", x), ("y", y)):
-            if col not in columns:
-                raise UnknownNameError(f"`{arg}` column {col!r} is not in {str(path)!r}; its columns are {columns}")
-        xs, ys = [], []
-        for lineno, row in enumerate(reader, start=2):
-            try:
-                xs.append(float(row[x]))
-                ys.append(float(row[y]))
-            except (TypeError, ValueError):
-                raise InvalidArgumentError(f"{path}:{lineno}: columns {x!r}/{y!r} must be numbers; got {row[x]!r}, {row[y]!r}") from None
+    try:
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            columns = reader.fieldnames or []
+            for arg, col in (("x", x), ("y", y)):
+                if col not in columns:
+                    raise UnknownNameError(f"`{arg}` column {col!r} is not in {str(path)!r}; its columns are {columns}")
+            xs, ys = [], []
+            for lineno, row in enumerate(reader, start=2):
+                try:
+                    xv, yv = float(row[x]), float(row[y])
+                except (TypeError, ValueError):
+                    raise InvalidArgumentError(f"{path}:{lineno}: columns {x!r}/{y!r} must be numbers; got {row[x]!r}, {row[y]!r}") from None
+                if not (math.isfinite(xv) and math.isfinite(yv)):
+                    raise InvalidArgumentError(f"{path}:{lineno}: columns {x!r}/{y!r} must be finite numbers; got "
+                                               f"{row[x]!r}, {row[y]!r} (remove or impute the row)")
+                xs.append(xv)
+                ys.append(yv)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidArgumentError(f"`data`: {str(path)!r} is not a readable text CSV file ({exc})") from None
     if not xs:
         raise InvalidArgumentError(f"{str(path)!r} has no data rows")
     return torch.tensor(xs, dtype=torch.float64), torch.tensor(ys, dtype=torch.float64)
@@ -167,10 +188,11 @@ def load_mnist(
     ``num_samples`` takes a random subset drawn with ``seed``. If a ``SHA256SUMS`` file
     sits next to the data, the files read are checked against it.
     """
-    if split not in _MNIST_FILES:
+    if not isinstance(split, str) or split not in _MNIST_FILES:
         raise InvalidArgumentError(f"`split` must be one of {sorted(_MNIST_FILES)}; got {split!r}")
     num_samples = _check_num_samples(num_samples)
-    directory = Path(path).expanduser()
+    seed = _check_seed(seed)
+    directory = _check_path(path).expanduser()
     if not directory.is_dir():
         what = "is a file, not a directory" if directory.exists() else "does not exist"
         raise InvalidArgumentError(
@@ -196,6 +218,16 @@ def load_mnist(
                 )
     images = _read_idx(directory / names[0], _IDX_IMAGES_MAGIC)
     labels = _read_idx(directory / names[1], _IDX_LABELS_MAGIC)
+    if images.shape[1:] != (28, 28):
+        raise InvalidArgumentError(
+            f"`path`: {str(directory / names[0])!r} holds images of {images.shape[1]}x{images.shape[2]} pixels, "
+            "MNIST's are 28x28; corrupt or different file"
+        )
+    if labels.size and int(labels.max()) > 9:
+        raise InvalidArgumentError(
+            f"`path`: {str(directory / names[1])!r} holds label {int(labels.max())}, MNIST's labels are 0..9; "
+            "corrupt or different file"
+        )
     if images.shape[0] != labels.shape[0]:
         raise InvalidArgumentError(
             f"`path`: {str(directory)!r} holds {images.shape[0]} {split} images but {labels.shape[0]} labels"
@@ -226,6 +258,7 @@ def load_digits(
     (pixel values 0..16 divided by 16), and int64 labels 0..9.
     """
     num_samples = _check_num_samples(num_samples)
+    seed = _check_seed(seed)
     try:
         from sklearn.datasets import load_digits as _sk_load_digits
     except ImportError:
@@ -252,6 +285,11 @@ def load_dataset(spec: str, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         raise UnknownNameError(f"data set spec must be a string, one of {_DATASET_FORMS}; got {spec!r}")
     name, sep, rest = spec.partition(":")
     key = name.strip().lower()
+    allowed = {"digits": ("num_samples", "seed", "flatten", "normalize"),
+               "mnist": ("split", "num_samples", "seed", "flatten", "normalize")}.get(key, ())
+    unknown = sorted(set(kwargs) - set(allowed))
+    if allowed and unknown:
+        raise InvalidArgumentError(f"unknown option(s) {unknown} for data set {key!r}; valid options are {list(allowed)}")
     if key == "digits" and not sep:
         return load_digits(**kwargs)
     if key == "mnist":

@@ -71,6 +71,15 @@ def _quiet_arviz() -> Iterator[Any]:
         yield arviz
 
 
+def _as_path(path: Any, name: str = "path") -> Path:
+    """``path`` as a :class:`~pathlib.Path`; anything but a str or ``os.PathLike`` is refused naming ``name``."""
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and not path.strip()):
+        raise InvalidArgumentError(f"`{name}` must be a file path (str or pathlib.Path); got {path!r}")
+    return Path(path)
+
+
 def _numpy(value: Any, what: str) -> np.ndarray:
     if torch.is_tensor(value):
         return value.detach().cpu().numpy()
@@ -177,6 +186,9 @@ def to_inference_data(result: EvidenceResult, *, observed: Any = None, coords: M
                                            f"pointwise log-likelihood); got {a.shape}")
             observed_data[k] = a
 
+    for arg, value in (("dims", dims), ("coords", coords)):
+        if value is not None and not isinstance(value, Mapping):
+            raise InvalidArgumentError(f"`{arg}` must be a dict (as az.from_dict takes it) or None; got {type(value).__name__}")
     all_dims = {k: [f"{k}_dim_0"] for k in loglik}
     all_dims.update(dims or {})
     attrs = {"bayesstruct_method": result.method, "log_evidence": float(result.log_evidence)}
@@ -363,7 +375,7 @@ def save_netcdf(table: "ComparisonTable", directory: str | os.PathLike, method: 
         The files written, in the table's row order.
     """
     idatas = table_inference_data(table, method)
-    directory = Path(directory)
+    directory = _as_path(directory, "directory")
     if directory.exists() and not directory.is_dir():
         raise InvalidArgumentError(f"`directory` {str(directory)!r} exists and is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
@@ -382,6 +394,10 @@ def save_netcdf(table: "ComparisonTable", directory: str | os.PathLike, method: 
             raise
         paths.append(path)
     return paths
+
+
+class _NotJSONError(InvalidArgumentError, TypeError):
+    """``write_json``'s error for a value JSON cannot encode (a ``TypeError`` too, as ``json.dumps`` raises)."""
 
 
 def write_json(table: Any, path: str | os.PathLike, *, indent: int | None = 2) -> Path:
@@ -409,9 +425,14 @@ def write_json(table: Any, path: str | os.PathLike, *, indent: int | None = 2) -
     if not callable(getattr(table, "to_dict", None)):
         raise InvalidArgumentError(f"`table` must have a to_dict() method (a ComparisonTable or EvidenceResult); "
                                    f"got {type(table).__name__}")
-    text = json.dumps(table.to_dict(), indent=indent) + "\n"
+    path = _as_path(path)
+    try:  # rendered in full before anything is written: a failure leaves an existing file as it was
+        text = json.dumps(table.to_dict(), indent=indent) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise _NotJSONError(f"`table`.to_dict() holds a value JSON cannot encode ({exc}); {str(path)!r} "
+                            "was not written") from None
     write_atomic(path, text.encode("utf-8"))
-    return Path(path)
+    return path
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
@@ -420,7 +441,10 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     A crash leaves either the old file or the new one, never a truncated file; an
     existing file keeps its permissions. ``path``'s directory must exist.
     """
-    path = Path(path)
+    path = _as_path(path)
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InvalidArgumentError(f"`data` must be bytes (encode text first, e.g. text.encode('utf-8')); "
+                                   f"got {type(data).__name__}")
     if not path.parent.is_dir():
         raise InvalidArgumentError(f"`path`: directory {str(path.parent)!r} does not exist")
     if path.is_dir():

@@ -115,6 +115,8 @@ class EvidenceEstimator:
     def __init__(self, *, seed: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise InvalidArgumentError(f"`seed` must be an int; got {seed!r}")
+        if not 0 <= seed < 2**32:  # what pyro.set_rng_seed (NumPy's legacy seeding) accepts
+            raise InvalidArgumentError(f"`seed` must be an int in 0..2**32 - 1; got {seed}")
         self.seed = seed
 
     def __call__(self, model: Callable, *args: Any, **kwargs: Any) -> EvidenceResult:

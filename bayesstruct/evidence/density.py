@@ -33,7 +33,7 @@ from pyro.infer.autoguide.initialization import init_to_median
 from pyro.poutine.util import site_is_subsample
 from torch.distributions import biject_to
 
-from bayesstruct.exceptions import ModelSpecError
+from bayesstruct.exceptions import InvalidArgumentError, ModelSpecError
 
 __all__ = ["ModelDensity", "float64"]
 
@@ -61,6 +61,39 @@ def float64(single_thread: bool = False):
         torch.set_default_dtype(old)
         if single_thread:
             torch.set_num_threads(old_threads)
+
+
+def _nan_to_neg_inf(t: torch.Tensor) -> torch.Tensor:
+    """NaN -> -inf, every other value (±inf included) kept. (``torch.nan_to_num(t, nan=-inf)``
+    would also turn -inf into the finite -1.8e308, which hides an impossible point.)"""
+    return torch.where(torch.isnan(t), torch.full_like(t, -math.inf), t)
+
+
+def _check_observed(name: str, site: dict) -> None:
+    """The data of an observed site: finite and inside the distribution's support.
+
+    Masked entries are checked too: under ``poutine.mask`` a NaN still poisons the gradient
+    (the masked log-density's derivative is NaN), which silently spoils every estimator.
+    """
+    value = site["value"]
+    if site.get("mask") is False or not torch.is_tensor(value):  # masked out entirely: never evaluated
+        return
+    if value.is_floating_point() or value.is_complex():
+        bad = ~torch.isfinite(value)
+        if bool(bad.any()):
+            raise InvalidArgumentError(
+                f"the data observed at site {name!r} (passed as `obs=`) contains {int(bad.sum())} NaN or infinite "
+                "value(s); remove or impute them first (masked entries too: fill them with any finite value)"
+            )
+    try:
+        inside = bool(torch.as_tensor(site["fn"].support.check(value)).all())
+    except Exception:  # dependent supports, exotic values: Pyro's own validation applies later
+        return
+    if not inside:
+        raise InvalidArgumentError(
+            f"the data observed at site {name!r} (passed as `obs=`) lies outside the support of its "
+            f"{type(site['fn']).__name__} distribution ({site['fn'].support}); check the data, e.g. labels or signs"
+        )
 
 
 @dataclass(frozen=True)
@@ -129,6 +162,7 @@ class ModelDensity:
                 if frame.vectorized and frame.dim is not None:
                     nesting = max(nesting, -frame.dim)
             if site["is_observed"]:
+                _check_observed(name, site)
                 observed.append(name)
                 continue
             fn = site["fn"]
@@ -210,8 +244,9 @@ class ModelDensity:
     # ---------------------------------------------------------------- density
     def log_prob_parts(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(log prior in z-space incl. Jacobian, log likelihood)``, each of shape ``(B,)``."""
-        if z.dim() != 2 or z.shape[-1] != self.dim:
-            raise ValueError(f"z must have shape (B, {self.dim}); got {tuple(z.shape)}")
+        if not torch.is_tensor(z) or z.dim() != 2 or z.shape[-1] != self.dim:
+            got = tuple(z.shape) if torch.is_tensor(z) else type(z).__name__
+            raise InvalidArgumentError(f"`z` must have shape (B, {self.dim}); got {got}")
         B = z.shape[0]
         values, log_det = self.constrain(z)
         trace = self._trace(values, B)
@@ -227,12 +262,12 @@ class ModelDensity:
                 lik = lik + lp
             else:
                 prior = prior + lp
-        return torch.nan_to_num(prior, nan=-math.inf), torch.nan_to_num(lik, nan=-math.inf)
+        return _nan_to_neg_inf(prior), _nan_to_neg_inf(lik)
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         """``log p(z, D)`` of shape ``(B,)`` for ``z`` of shape ``(B, D)``."""
         prior, lik = self.log_prob_parts(z)
-        return torch.nan_to_num(prior + lik, nan=-math.inf)
+        return _nan_to_neg_inf(prior + lik)
 
     def pointwise_log_likelihood(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-observation log-likelihood ``(B, *obs_shape)`` of each observed site."""

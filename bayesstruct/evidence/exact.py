@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 import torch
 
-from bayesstruct._validation import check_positive
+from bayesstruct._validation import check_positive, check_positive_int
 from bayesstruct.evidence.base import EvidenceEstimator, register_estimator
 from bayesstruct.evidence.density import ModelDensity
 from bayesstruct.exceptions import EstimatorNotApplicableError, InvalidArgumentError
@@ -53,7 +53,32 @@ def _check_design(design: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, 
         raise InvalidArgumentError(
             f"`design` must be (N, M) and `y` (N,); got {tuple(design.shape)} and {tuple(y.shape)}"
         )
+    for t, name in ((design, "design"), (y, "y")):
+        if not bool(torch.isfinite(t).all()):
+            raise InvalidArgumentError(
+                f"`{name}` contains {int((~torch.isfinite(t)).sum())} NaN or infinite value(s); remove or impute them first"
+            )
     return design, y
+
+
+def _check_precision(value: Any, name: str) -> Any:
+    """A precision > 0; a tensor that carries a gradient (type-II ML's iterate) passes unchecked."""
+    if torch.is_tensor(value) and value.requires_grad:
+        return value
+    if torch.is_tensor(value) and value.numel() != 1:
+        raise InvalidArgumentError(f"`{name}` must be a single number > 0; got a tensor of shape {tuple(value.shape)}")
+    return check_positive(value, name)
+
+
+def _gamma_prior(value: Any, name: str) -> tuple[float, float]:
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"`{name}` must be a (shape, rate) pair of numbers > 0; got {value!r}") from None
+    try:
+        return check_positive(a, name), check_positive(b, name)
+    except InvalidArgumentError:
+        raise InvalidArgumentError(f"`{name}` must be a (shape, rate) pair of numbers > 0; got {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -69,8 +94,8 @@ class LinearGaussian:
         """PRML eq. 3.86 (differentiable in ``alpha`` and ``beta`` when they are tensors)."""
         Phi, y = _check_design(self.design, self.y)
         N, M = Phi.shape
-        alpha = torch.as_tensor(self.alpha, dtype=torch.float64)
-        beta = torch.as_tensor(self.beta, dtype=torch.float64)
+        alpha = torch.as_tensor(_check_precision(self.alpha, "alpha"), dtype=torch.float64)
+        beta = torch.as_tensor(_check_precision(self.beta, "beta"), dtype=torch.float64)
         A = alpha * torch.eye(M, dtype=torch.float64) + beta * Phi.T @ Phi
         L = torch.linalg.cholesky(A)
         m = beta * torch.cholesky_solve((Phi.T @ y).unsqueeze(-1), L).squeeze(-1)
@@ -81,9 +106,10 @@ class LinearGaussian:
     def posterior(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean ``m_N`` ``(M,)`` and covariance ``S_N = A⁻¹`` ``(M, M)`` (PRML 3.53–3.54)."""
         Phi, y = _check_design(self.design, self.y)
-        A = self.alpha * torch.eye(Phi.shape[1], dtype=torch.float64) + self.beta * Phi.T @ Phi
+        alpha, beta = _check_precision(self.alpha, "alpha"), _check_precision(self.beta, "beta")
+        A = alpha * torch.eye(Phi.shape[1], dtype=torch.float64) + beta * Phi.T @ Phi
         S = torch.cholesky_inverse(torch.linalg.cholesky(A))
-        return self.beta * S @ Phi.T @ y, S
+        return beta * S @ Phi.T @ y, S
 
 
 @dataclass(frozen=True)
@@ -133,14 +159,16 @@ class GammaPrecisions:
     def log_evidence(self) -> torch.Tensor:
         Phi, y = _check_design(self.design, self.y)
         N, M = Phi.shape
+        alpha_prior, beta_prior = _gamma_prior(self.alpha_prior, "alpha_prior"), _gamma_prior(self.beta_prior, "beta_prior")
+        num_points = check_positive_int(self.num_points, "num_points", minimum=2)
         lam, V = torch.linalg.eigh(Phi.T @ Phi)
         lam = lam.clamp_min(0.0)
         c = V.T @ (Phi.T @ y)
         gamma = torch.distributions.Gamma
-        prior_a = gamma(*(torch.tensor(float(v)) for v in self.alpha_prior))
-        prior_b = gamma(*(torch.tensor(float(v)) for v in self.beta_prior))
-        la = torch.linspace(-40.0, 15.0, self.num_points)
-        lb = torch.linspace(-15.0, 25.0, self.num_points)
+        prior_a = gamma(*(torch.tensor(v) for v in alpha_prior))
+        prior_b = gamma(*(torch.tensor(v) for v in beta_prior))
+        la = torch.linspace(-40.0, 15.0, num_points)
+        lb = torch.linspace(-15.0, 25.0, num_points)
         total = None
         for chunk in la.split(200):  # bounded memory: (200, num_points, M)
             a = chunk.exp()[:, None, None]

@@ -19,7 +19,8 @@ import torch
 from bayesstruct.evidence._optim import minimize_lbfgs, value_and_grad
 from bayesstruct.evidence.base import EvidenceEstimator, register_estimator
 from bayesstruct.evidence.density import ModelDensity
-from bayesstruct.exceptions import BayesStructError, warn_not_converged
+from bayesstruct._validation import check_positive, check_positive_int
+from bayesstruct.exceptions import BayesStructError, InvalidArgumentError, warn_not_converged
 
 __all__ = ["LaplaceFit", "laplace_fit", "Laplace"]
 
@@ -68,6 +69,11 @@ def laplace_fit(density: ModelDensity, *, init: torch.Tensor | None = None, max_
     """
     if density.dim == 0:
         raise BayesStructError("the model has no latent variables: its evidence is its likelihood")
+    max_iter = check_positive_int(max_iter, "max_iter")
+    tol = check_positive(tol, "tol")
+    if init is not None and (not torch.is_tensor(init) or tuple(init.shape) != (density.dim,)):
+        got = tuple(init.shape) if torch.is_tensor(init) else type(init).__name__
+        raise InvalidArgumentError(f"`init` must be a tensor of shape ({density.dim},) (one unconstrained point); got {got}")
     neg = lambda z: -density(z.unsqueeze(0))[0]  # noqa: E731
     z = (density.initial_point() if init is None else init).detach().clone()
     value, g = value_and_grad(neg, z)
@@ -81,12 +87,18 @@ def laplace_fit(density: ModelDensity, *, init: torch.Tensor | None = None, max_
     for _ in range(100):
         iterations += 1
         H = _hessian(neg, z)
+        if not bool(torch.isfinite(H).all()):
+            raise BayesStructError(
+                "the Hessian of -log p(D, z) is not finite at the current point (NaN or inf in the model's "
+                "log density); check the data and the model's supports"
+            )
         damping = 0.0
         while True:
             L, info = torch.linalg.cholesky_ex(H + damping * eye)
             if info == 0:
                 break
-            damping = max(1e-6 * float(H.diagonal().abs().max()), 10 * damping)
+            # the floor keeps a zero-diagonal Hessian from looping forever at damping 0
+            damping = max(1e-6 * float(H.diagonal().abs().max()), 10 * damping, 1e-12)
         step = torch.cholesky_solve(g.unsqueeze(-1), L).squeeze(-1)
         decrement = float(g @ step)
         if damping == 0.0 and decrement < tol:
@@ -127,7 +139,7 @@ class Laplace(EvidenceEstimator):
 
     def __init__(self, *, num_samples: int = 1000, seed: int = 0) -> None:
         super().__init__(seed=seed)
-        self.num_samples = num_samples
+        self.num_samples = check_positive_int(num_samples, "num_samples")
 
     def estimate(self, model: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
         density = ModelDensity(model, *args, **kwargs)

@@ -45,6 +45,16 @@ from bayesstruct.exceptions import BayesStructError, InvalidArgumentError, warn_
 __all__ = ["SMC"]
 
 
+def _as_float(value: Any) -> float:
+    """``float(value)``, or NaN (which fails every range check) for a non-number."""
+    if isinstance(value, bool):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _systematic_resample(log_w: torch.Tensor) -> torch.Tensor:
     """Indices ``(R, n)`` into each island's particles, by systematic resampling of weights ``(R, n)``."""
     R, n = log_w.shape
@@ -136,13 +146,13 @@ class SMC(EvidenceEstimator):
         super().__init__(seed=seed)
         self.num_islands = check_positive_int(num_islands, "num_islands", minimum=2)
         self.num_particles = check_positive_int(num_particles, "num_particles", minimum=2 * self.num_islands)
-        if not 0.0 < float(target_ess) < 1.0:
-            raise InvalidArgumentError(f"`target_ess` must lie in (0, 1); got {target_ess!r}")
+        if not 0.0 < _as_float(target_ess) < 1.0:
+            raise InvalidArgumentError(f"`target_ess` must be a number in (0, 1); got {target_ess!r}")
         self.target_ess = float(target_ess)
         self.num_mcmc_steps = check_positive_int(num_mcmc_steps, "num_mcmc_steps")
         self.num_leapfrog_steps = check_positive_int(num_leapfrog_steps, "num_leapfrog_steps")
-        if not 0.0 <= float(hmc_below) <= 1.0:
-            raise InvalidArgumentError(f"`hmc_below` must lie in [0, 1]; got {hmc_below!r}")
+        if not 0.0 <= _as_float(hmc_below) <= 1.0:
+            raise InvalidArgumentError(f"`hmc_below` must be a number in [0, 1]; got {hmc_below!r}")
         self.hmc_below = float(hmc_below)
         if reference not in ("guide", "laplace", "prior"):
             raise InvalidArgumentError(f"`reference` must be 'guide', 'laplace' or 'prior'; got {reference!r}")

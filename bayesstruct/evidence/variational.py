@@ -109,7 +109,9 @@ def fit_gaussian_guide(
     laplace: LaplaceFit | None = None,
 ) -> GaussianGuideFit:
     """Maximise the ELBO of a Gaussian guide in Laplace-whitened coordinates (see module docs)."""
-    guide = Guide(guide)
+    guide = _check_guide(guide)
+    num_base_draws = check_positive_int(num_base_draws, "num_base_draws")
+    max_iter = check_positive_int(max_iter, "max_iter")
     lap = laplace_fit(density) if laplace is None else laplace
     D = density.dim
     if guide is Guide.FULL_RANK:

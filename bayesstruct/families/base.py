@@ -12,6 +12,29 @@ from bayesstruct.exceptions import InvalidArgumentError, ModelSpecError
 __all__ = ["StructureFamily", "BoundModel", "structure_family", "structure_label"]
 
 
+_NONE = object()
+
+
+def _first_repeat(values: list) -> Any:
+    """The first value equal to an earlier one (``_NONE`` if all differ); unhashable values by ``==``."""
+    try:
+        seen: set = set()
+        for v in values:
+            if v in seen:
+                return v
+            seen.add(v)
+        return _NONE
+    except TypeError:  # unhashable values: pairwise, where == gives a plain truth value
+        for i, v in enumerate(values):
+            for w in values[:i]:
+                try:
+                    if bool(w == v):
+                        return v
+                except Exception:  # e.g. tensors of several elements
+                    continue
+        return _NONE
+
+
 def structure_label(structure: Mapping[str, Any]) -> str:
     """Readable label of a structure: ``"degree=3"`` or ``"depth=2, width=8"``."""
     return ", ".join(f"{k}={v}" for k, v in dict(structure).items())
@@ -86,6 +109,12 @@ class StructureFamily:
             values = list(values)
             if not values:
                 raise InvalidArgumentError(f"`space[{key!r}]` is empty; give at least one value")
+            repeated = _first_repeat(values)
+            if repeated is not _NONE:
+                raise InvalidArgumentError(
+                    f"`space[{key!r}]` lists {repeated!r} more than once; each structure would be counted twice "
+                    "in a comparison (give each value once)"
+                )
             self.space[key] = values
         self.name = name or getattr(model, "__name__", type(model).__name__)
         self.model_kwargs = dict(model_kwargs or {})

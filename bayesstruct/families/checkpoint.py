@@ -69,7 +69,7 @@ import numpy as np
 import torch
 
 from bayesstruct.exceptions import InvalidArgumentError
-from bayesstruct.io import write_atomic
+from bayesstruct.io import _as_path, write_atomic
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint"]
 
@@ -220,7 +220,7 @@ def save_checkpoint(path: str | os.PathLike, sampler_state: Any, history: Any = 
         stored without pickle (the message gives its location, e.g.
         ``sampler_state['moves'][2]``).
     """
-    path = Path(path)
+    path = _as_path(path)
     if not path.parent.is_dir():
         raise InvalidArgumentError(f"`path`: directory {str(path.parent)!r} of the checkpoint does not exist")
     if path.is_dir():
@@ -259,7 +259,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         file is missing, not a bayesstruct checkpoint, of a newer format version,
         truncated, or fails its checksum.
     """
-    path = Path(path)
+    try:
+        path = _as_path(path)
+    except InvalidArgumentError as exc:
+        raise CheckpointError(str(exc)) from None
     name = repr(str(path))
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"

@@ -211,20 +211,31 @@ class CIBPSampler:
             raise InvalidArgumentError(f"`log_likelihood` must be callable or None; got {type(log_likelihood).__name__}")
         self.log_likelihood = log_likelihood
         self.prior = CascadingIBP(self.alpha, self.beta, self.num_visible, max_depth=self.max_depth)
+        if move_probs is not None and not isinstance(move_probs, Mapping):
+            raise InvalidArgumentError(f"`move_probs` must be a dict {{move kind: probability}} with kinds {self.MOVES}; "
+                                       f"got {type(move_probs).__name__}")
         probs = {"flip": 0.8, "resample": 0.2} if move_probs is None else dict(move_probs)
         unknown = set(probs) - set(self.MOVES)
         if unknown:
             raise InvalidArgumentError(f"`move_probs` has unknown move kind(s) {sorted(unknown)}; known: {self.MOVES}")
-        p = np.array([float(probs.get(k, 0.0)) for k in self.MOVES])
+        try:
+            p = np.array([float(probs.get(k, 0.0)) for k in self.MOVES])
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"`move_probs` values must be numbers; got {probs}") from None
         if not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
             raise InvalidArgumentError(f"`move_probs` must be non-negative with a positive sum; got {probs}")
         self.move_probs = dict(zip(self.MOVES, p / p.sum()))
         # Test-only: drop the n(Z)/n(Z') proposal correction of the resample move (wrong chain).
         self._drop_proposal_correction = bool(_drop_proposal_correction)
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(check_positive_int(seed, "seed", minimum=0))
         if init is None:
             self._Z = self._cascade(self.num_visible)
         else:
+            if torch.is_tensor(init) or isinstance(init, np.ndarray) or not isinstance(init, Sequence):
+                raise InvalidArgumentError(
+                    "`init` must be a list of binary layer matrices [Z_1, ..., Z_{L+1}] (as CascadingIBP.sample() "
+                    f"returns); got {type(init).__name__}"
+                )
             self.prior.log_prob(list(init))  # validates shapes, binarity, empty columns, termination
             self._Z = [np.asarray(torch.as_tensor(z).detach().cpu().numpy() != 0, dtype=np.int8) for z in init]
         self._ll = self._loglik(self._Z)
@@ -244,7 +255,11 @@ class CIBPSampler:
     def _loglik(self, Z: list[np.ndarray]) -> float:
         if self.log_likelihood is None:
             return 0.0
-        val = float(self.log_likelihood([torch.from_numpy(z.astype(np.float64)) for z in Z]))
+        out = self.log_likelihood([torch.from_numpy(z.astype(np.float64)) for z in Z])
+        try:
+            val = float(out)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"`log_likelihood` must return a number; it returned {out!r}") from None
         if math.isnan(val) or val == math.inf:
             raise BayesStructError(f"log_likelihood returned {val}; it must be finite or -inf")
         return val

@@ -105,8 +105,16 @@ def conv_graph(image_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, *,
     c_in, h, w = shape
     ch = c_in if channels is None else check_positive_int(channels, "channels")
     c = check_positive_int(num_classes, "num_classes")
-    return StructureGraph(4, {(0, 1): _primitives(primitives), (1, 2): "flatten", (2, 3): "linear"},
-                          input_shape=shape, vertex_shapes={1: (ch, h, w), 2: (ch * h * w,), 3: (c,)})
+    try:
+        return StructureGraph(4, {(0, 1): _primitives(primitives), (1, 2): "flatten", (2, 3): "linear"},
+                              input_shape=shape, vertex_shapes={1: (ch, h, w), 2: (ch * h * w,), 3: (c,)})
+    except InvalidArgumentError as exc:
+        if ch != c_in and str(exc).startswith("edge (0, 1)"):
+            raise InvalidArgumentError(
+                f"`channels`={ch} differs from the image's C={c_in}, but a shape-keeping primitive (pooling, identity) "
+                f"on edge 0 -> 1 keeps C channels; use channels={c_in} or only convolutions ({exc})"
+            ) from None
+        raise
 
 
 def cell_graph(num_inputs: int, num_classes: int, *, hidden: int = 32) -> StructureGraph:

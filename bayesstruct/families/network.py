@@ -466,6 +466,17 @@ def network_model(x: torch.Tensor, y: torch.Tensor | None = None, *, graph: Stru
                     )
             return pyro.sample("y", _SoftmaxCategorical(f), obs=y)
         sigma = check_positive(noise_scale, "noise_scale")
+        if y is not None:
+            if not torch.is_tensor(y):
+                y = torch.as_tensor(y, dtype=x.dtype)
+            want = (N,) if out_shape == (1,) else (N,) + tuple(out_shape)
+            if tuple(y.shape) != want:
+                raise InvalidArgumentError(
+                    f"`y` must have shape {want} for task='regression' (one target per row of `x`"
+                    f"{'' if out_shape == (1,) else ', of the output shape'}); got {tuple(y.shape)}"
+                )
+            if is_validation_enabled() and not bool(torch.isfinite(y).all()):
+                raise InvalidArgumentError(f"`y` contains {int((~torch.isfinite(y)).sum())} NaN or infinite value(s)")
         if out_shape == (1,):
             return pyro.sample("y", dist.Normal(f[..., 0], sigma), obs=y)
         return pyro.sample("y", dist.Normal(f, sigma).to_event(len(out_shape)), obs=y)
@@ -1409,6 +1420,14 @@ class NetworkFamily(StructureFamily):
             weight_precision = float(weight_precision)
         self.weight_precision_init = check_positive(weight_precision_init, "weight_precision_init")
         space = {_edge_key(e): list(graph.edges[e]) for e in graph.edge_list}
+        for key, names in space.items():
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise InvalidArgumentError(
+                    f"`graph`: edge {key} lists primitive(s) {repeated} more than once; a NetworkFamily's structures "
+                    "are named by primitive, so a repeat is the same structure twice (fine for a mixture "
+                    "StructureNetwork, not for a family of discrete structures)"
+                )
         model_kwargs = dict(graph=graph, weight_precision=weight_precision, task=_check_task(task),
                             noise_scale=check_positive(noise_scale, "noise_scale"))
         if _check_pack_weights(pack_weights):  # only when set: the default's hyperparameters() stay as they were

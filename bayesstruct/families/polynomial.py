@@ -13,6 +13,7 @@ in plate ``"data"``), and depending on ``hyper``: ``"alpha"`` and ``"beta"``
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from typing import Any, Iterable, Mapping
 
@@ -21,7 +22,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from bayesstruct._validation import check_positive
+from bayesstruct._validation import check_positive, check_positive_int
 from bayesstruct.evidence.exact import GammaPrecisions, LinearGaussian, NormalGamma
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.families.base import StructureFamily
@@ -45,6 +46,16 @@ class Hyper(str, Enum):
     """Conjugate unknown noise: τ ~ Gamma(a0, b0), w | τ ~ N(0, (λτ)⁻¹ I); exact evidence is Student-t."""
 
 
+def _check_finite(value: Any, name: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if not math.isfinite(v):
+        raise InvalidArgumentError(f"`{name}` must be a finite number; got {value!r}")
+    return v
+
+
 def polynomial_design(x: torch.Tensor, degree: int, *, x_loc: float = 0.0, x_scale: float = 1.0) -> torch.Tensor:
     """Design matrix ``Φ`` of shape ``(N, degree + 1)`` with ``Φ[n, m] = ((x_n − x_loc)/x_scale)^m``."""
     if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)) or degree < 0:
@@ -53,8 +64,58 @@ def polynomial_design(x: torch.Tensor, degree: int, *, x_loc: float = 0.0, x_sca
     x = torch.as_tensor(x, dtype=torch.get_default_dtype())
     if x.dim() != 1:
         raise InvalidArgumentError(f"`x` must be 1-D for the polynomial family; got shape {tuple(x.shape)}")
+    if not torch.is_tensor(x_loc):
+        _check_finite(x_loc, "x_loc")
+    if not torch.is_tensor(x_scale):
+        check_positive(x_scale, "x_scale")
     u = (x - x_loc) / x_scale
     return u.unsqueeze(-1) ** torch.arange(degree + 1, dtype=u.dtype)
+
+
+#: options of :func:`polynomial_model` beyond the data, ``degree`` and ``hyper``
+_MODEL_OPTIONS = ("alpha", "beta", "x_loc", "x_scale", "alpha_prior", "beta_prior", "tau_prior", "lam")
+
+
+def _gamma_pair(value: Any, name: str) -> tuple[float, float]:
+    """A Gamma prior given as ``(shape, rate)``: two finite positive numbers."""
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"`{name}` must be a (shape, rate) pair of numbers > 0; got {value!r}") from None
+    try:
+        return check_positive(a, name), check_positive(b, name)
+    except InvalidArgumentError:
+        raise InvalidArgumentError(f"`{name}` must be a (shape, rate) pair of numbers > 0; got {value!r}") from None
+
+
+def _check_hyper(hyper: Any) -> Hyper:
+    try:
+        return Hyper(hyper)
+    except ValueError:
+        raise InvalidArgumentError(f"`hyper` must be one of {[h.value for h in Hyper]}; got {hyper!r}") from None
+
+
+def _check_model_options(hyper: Hyper, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the keyword options of :func:`polynomial_model`; each error names the option."""
+    unknown = sorted(set(options) - set(_MODEL_OPTIONS))
+    if unknown:
+        raise InvalidArgumentError(
+            f"unknown option(s) {unknown} of the polynomial family; valid options are {list(_MODEL_OPTIONS)}"
+        )
+    out = dict(options)
+    for name in ("alpha", "beta"):
+        if name in out and not torch.is_tensor(out[name]):
+            out[name] = check_positive(out[name], name)
+    if "x_scale" in out:
+        out["x_scale"] = check_positive(out["x_scale"], "x_scale")
+    if "x_loc" in out:
+        out["x_loc"] = _check_finite(out["x_loc"], "x_loc")
+    for name in ("alpha_prior", "beta_prior", "tau_prior"):
+        if name in out:
+            out[name] = _gamma_pair(out[name], name)
+    if out.get("lam") is not None:
+        out["lam"] = check_positive(out["lam"], "lam")
+    return out
 
 
 def polynomial_model(x: torch.Tensor, y: torch.Tensor | None = None, *, degree: int, hyper: str = "fixed",
@@ -78,7 +139,16 @@ def polynomial_model(x: torch.Tensor, y: torch.Tensor | None = None, *, degree: 
         ``τ ~ Gamma(*tau_prior)``, ``w | τ ~ N(0, (lam τ)⁻¹ I)`` for ``"normal-gamma"``;
         ``lam`` defaults to ``alpha / beta`` so the prior matches the fixed one at τ = β.
     """
-    hyper = Hyper(hyper)
+    hyper = _check_hyper(hyper)
+    if hyper is Hyper.PRIOR:
+        alpha_prior, beta_prior = _gamma_pair(alpha_prior, "alpha_prior"), _gamma_pair(beta_prior, "beta_prior")
+    elif hyper is Hyper.NORMAL_GAMMA:
+        tau_prior = _gamma_pair(tau_prior, "tau_prior")
+        lam = None if lam is None else check_positive(lam, "lam")
+    if hyper is not Hyper.PRIOR:
+        for value, name in ((alpha, "alpha"), (beta, "beta")):
+            if not torch.is_tensor(value):
+                check_positive(value, name)
     Phi = polynomial_design(x, degree, x_loc=x_loc, x_scale=x_scale)
     M = degree + 1
     zeros = Phi.new_zeros(M)
@@ -106,9 +176,14 @@ def _polynomial_conjugate_form(x: torch.Tensor, y: torch.Tensor | None, *, degre
                                x_scale: float = 1.0, tau_prior: tuple[float, float] = (2.0, 0.2),
                                alpha_prior: tuple[float, float] = (1.0, 1.0), beta_prior: tuple[float, float] = (2.0, 0.2),
                                lam: float | None = None, **_: Any) -> LinearGaussian | NormalGamma | None:
-    hyper = Hyper(hyper)
+    hyper = _check_hyper(hyper)
     if y is None:
         return None
+    if hyper is Hyper.PRIOR:
+        alpha_prior, beta_prior = _gamma_pair(alpha_prior, "alpha_prior"), _gamma_pair(beta_prior, "beta_prior")
+    elif hyper is Hyper.NORMAL_GAMMA:
+        tau_prior = _gamma_pair(tau_prior, "tau_prior")
+        lam = None if lam is None else check_positive(lam, "lam")
     Phi = polynomial_design(x, degree, x_loc=x_loc, x_scale=x_scale)
     if hyper is Hyper.PRIOR:
         return GammaPrecisions(Phi, y, tuple(alpha_prior), tuple(beta_prior))
@@ -129,6 +204,8 @@ def fit_type2_ml(design: torch.Tensor, y: torch.Tensor, *, alpha: float = DEFAUL
     """
     from bayesstruct.evidence._optim import minimize_lbfgs
 
+    alpha, beta = check_positive(alpha, "alpha"), check_positive(beta, "beta")
+    max_iter = check_positive_int(max_iter, "max_iter")
     log_h0 = torch.tensor([float(alpha), float(beta)], dtype=torch.float64).log()
     objective = lambda log_h: -LinearGaussian(design, y, log_h[0].exp(), log_h[1].exp()).log_evidence()  # noqa: E731
     # the raw power basis limits the attainable gradient to ~1e-7 (round-off); ask for 1e-6
@@ -173,12 +250,15 @@ class PolynomialFamily(StructureFamily):
             if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0:
                 raise InvalidArgumentError(f"`degrees` must contain non-negative integers; got {d!r}")
         degrees = [int(d) for d in degrees]
-        try:
-            hyper = Hyper(hyper)
-        except ValueError:
-            raise InvalidArgumentError(f"`hyper` must be one of {[h.value for h in Hyper]}; got {hyper!r}") from None
+        repeated = sorted({d for d in degrees if degrees.count(d) > 1})
+        if repeated:
+            raise InvalidArgumentError(f"`degrees` lists degree(s) {repeated} more than once; give each degree once")
+        hyper = _check_hyper(hyper)
         alpha = check_positive(alpha, "alpha")
         beta = check_positive(beta, "beta")
+        if not isinstance(standardize, (bool, np.bool_)):
+            raise InvalidArgumentError(f"`standardize` must be True or False; got {standardize!r}")
+        model_kwargs = _check_model_options(hyper, model_kwargs)
         self.hyper = hyper
         self.standardize = bool(standardize)
         super().__init__(polynomial_model, {"degree": degrees}, name="polynomial",

@@ -165,7 +165,15 @@ def operational_criteria(
     device = param.device if param is not None else torch.device("cpu")
     x = torch.randn((1,) + shape, dtype=dtype, device=device)
 
-    flops = count_flops(module, x)
+    try:
+        flops = count_flops(module, x)
+    except RuntimeError as exc:
+        if isinstance(module, (StructureNetwork, DiscreteStructureNetwork)):
+            raise
+        raise InvalidArgumentError(
+            f"`input_shape` {shape} does not fit the module: calling it on a batch of shape {tuple(x.shape)} "
+            f"failed ({str(exc).splitlines()[0]})"
+        ) from None
     was_training = module.training
     module.eval()
     try:

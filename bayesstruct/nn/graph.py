@@ -142,7 +142,12 @@ class StructureGraph:
                 )
             if isinstance(names, str):
                 names = [names]
-            names = list(names)
+            try:
+                names = list(names)
+            except TypeError:
+                raise InvalidArgumentError(
+                    f"edge {edge}: give a primitive name or a list of primitive names; got {names!r}"
+                ) from None
             if not names:
                 raise InvalidArgumentError(f"edge {edge}: give at least one primitive name")
             canon = []
@@ -250,6 +255,11 @@ class StructureGraph:
         missing = [k for k in range(1, V) if k not in vertex_shapes]
         if missing:
             raise InvalidArgumentError(f"`vertex_shapes` lacks the shape of vertices {missing}")
+        extra = [k for k in vertex_shapes if k not in range(1, V)]
+        if extra:
+            raise InvalidArgumentError(
+                f"`vertex_shapes` has keys {extra} that are not vertices 1..{V - 1} (vertex 0's shape is `input_shape`)"
+            )
         for k in range(1, V):
             shapes[k] = as_shape(vertex_shapes[k], f"vertex_shapes[{k}]")
         return shapes
@@ -304,6 +314,8 @@ class _GraphModule(nn.Module):
             raise InvalidArgumentError(
                 f"`x` must have shape (..., {', '.join(map(str, shape))}) (the graph's input_shape); got {got}"
             )
+        if not x.is_floating_point():
+            raise InvalidArgumentError(f"`x` must be a floating-point tensor; got dtype {x.dtype} (use x.float())")
         return x.dim() - len(shape)
 
     def _aggregate(self, k: int, terms: list[torch.Tensor], lead: torch.Size, ref: torch.Tensor) -> torch.Tensor:
@@ -359,7 +371,12 @@ class StructureNetwork(_GraphModule):
         for e, value in gamma.items():
             if e not in g.edges:
                 raise InvalidArgumentError(f"`gamma` has key {e!r}, which is not an edge; edges: {list(g.edges)}")
-            t = value if torch.is_tensor(value) else torch.as_tensor(value, dtype=torch.get_default_dtype())
+            try:
+                t = value if torch.is_tensor(value) else torch.as_tensor(value, dtype=torch.get_default_dtype())
+            except (TypeError, ValueError, RuntimeError):
+                raise InvalidArgumentError(
+                    f"`gamma[{e}]` must be a tensor of weights, one per primitive {list(g.edges[e])}; got {value!r}"
+                ) from None
             K = g.num_primitives(e)
             if t.dim() < 1 or t.shape[-1] != K:
                 raise InvalidArgumentError(
@@ -367,6 +384,13 @@ class StructureNetwork(_GraphModule):
                     f"got {tuple(t.shape)}"
                 )
             full[e] = t
+        try:
+            torch.broadcast_shapes(*(t.shape[:-1] for t in full.values()))
+        except RuntimeError:
+            shapes = {e: tuple(t.shape[:-1]) for e, t in full.items() if t.dim() > 1}
+            raise InvalidArgumentError(
+                f"the batch shapes of `gamma` must broadcast together; got {shapes} (batch shape per edge)"
+            ) from None
         return full
 
     def forward(self, x: torch.Tensor, gamma: Mapping[Edge, Any] | None = None) -> torch.Tensor:

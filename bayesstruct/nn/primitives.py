@@ -153,6 +153,16 @@ class PrimitiveModule(nn.Module):
             )
         return x.shape[: x.dim() - r], x.shape[x.dim() - r:]
 
+    def _shape_error(self, x: torch.Tensor, exc: Exception) -> Exception:
+        """The error for an input whose per-sample shape is not ``in_shape`` (else ``exc`` itself)."""
+        r = len(self.in_shape)
+        if x.dim() < r or tuple(x.shape[x.dim() - r:]) != self.in_shape:
+            return InvalidArgumentError(
+                f"primitive {self.name!r} expects inputs (..., {', '.join(map(str, self.in_shape))}); "
+                f"got shape {tuple(x.shape)}"
+            )
+        return exc
+
     def extra_repr(self) -> str:
         return f"in_shape={self.in_shape}, out_shape={self.out_shape}"
 
@@ -218,7 +228,10 @@ class _Linear(PrimitiveModule):
         return 2 * d_in * self.out_shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.linear(x)
+        try:
+            y = self.linear(x)
+        except RuntimeError as exc:
+            raise self._shape_error(x, exc) from None
         act = type(self).activation
         return y if act is None else act(y)
 
@@ -303,7 +316,10 @@ class Flatten(_AnyRank):
 
     def forward(self, x):
         lead, _ = self._lead(x)
-        return x.reshape(tuple(lead) + self.out_shape)
+        try:
+            return x.reshape(tuple(lead) + self.out_shape)
+        except RuntimeError as exc:
+            raise self._shape_error(x, exc) from None
 
 
 @register_primitive("zero")
@@ -335,7 +351,10 @@ class _Image(PrimitiveModule):
 
     def _apply2d(self, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         lead, tail = self._lead(x)
-        y = fn(x.reshape((-1,) + tuple(tail)))
+        try:
+            y = fn(x.reshape((-1,) + tuple(tail)))
+        except RuntimeError as exc:
+            raise self._shape_error(x, exc) from None
         return y.reshape(tuple(lead) + tuple(y.shape[1:]))
 
 

@@ -182,7 +182,12 @@ class IndianBuffetProcess(dist.TorchDistribution):
 
     # -- sampling ---------------------------------------------------------------------
     def sample(self, sample_shape: torch.Size | Sequence[int] = torch.Size()) -> torch.Tensor:
-        sample_shape = torch.Size(sample_shape)
+        try:
+            sample_shape = torch.Size(sample_shape)
+        except TypeError:
+            sample_shape = None
+        if sample_shape is None or any(d < 0 for d in sample_shape):
+            raise InvalidArgumentError("`sample_shape` must be a tuple of non-negative ints (e.g. () or (10,))")
         num_draws = int(math.prod(sample_shape))
         dtype = torch.get_default_dtype()
         N, alpha, beta = self.num_rows, self.alpha, self.beta

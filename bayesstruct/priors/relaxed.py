@@ -31,6 +31,7 @@ Use :func:`structure_prior` to build one by name::
 
 from __future__ import annotations
 
+import contextvars
 import math
 from enum import Enum
 from typing import Any
@@ -73,20 +74,71 @@ class Restriction(str, Enum):
 # --------------------------------------------------------------------------------------
 
 
+#: set while ``expand`` rebuilds a prior from an already validated ``(s, temperature)``
+_VALIDATED = contextvars.ContextVar("bayesstruct_relaxed_validated", default=False)
+
+
 class _LocationTemperature:
     """Mixin of the tempered priors: ``expand`` rebuilds the prior from ``(s, temperature)``."""
 
-    @staticmethod
-    def _location(s: Any, temperature: Any, *, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """``s`` as a tensor (normalised over the last dim on the simplex) and the temperature in its dtype."""
-        s = torch.as_tensor(s)
+    #: the set ``s`` must lie in (used to validate it; see :func:`_check_location`)
+    _restriction: Restriction
+
+    @classmethod
+    def _location(cls, s: Any, temperature: Any, *, normalize: bool,
+                  validate_args: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``s`` as a tensor (normalised over the last dim on the simplex) and the temperature in its dtype.
+
+        Both are validated (errors name ``s`` / ``temperature``) unless ``validate_args=False`` or the
+        call comes from :meth:`expand`.
+        """
+        if validate_args is not False and not _VALIDATED.get():
+            s = _check_location(s, cls._restriction, cls.__name__)
+            _check_temperature(temperature)
+        else:
+            s = torch.as_tensor(s)
         return (s / s.sum(-1, keepdim=True) if normalize else s,
                 torch.as_tensor(temperature, dtype=s.dtype, device=s.device))
 
     def expand(self, batch_shape, _instance=None):
         batch_shape = torch.Size(batch_shape)
-        return type(self)(self.s.expand(batch_shape + self.event_shape), self.temperature,
-                          validate_args=self._validate_args)
+        token = _VALIDATED.set(True)
+        try:
+            return type(self)(self.s.expand(batch_shape + self.event_shape), self.temperature,
+                              validate_args=self._validate_args)
+        finally:
+            _VALIDATED.reset(token)
+
+
+def _check_location(s: Any, restriction: Restriction, owner: str) -> torch.Tensor:
+    """``s`` for a prior class constructed directly: numbers of shape ``(..., K)`` inside ``restriction``'s set.
+
+    A zero weight is allowed on the simplex of the Gumbel-softmax (that option is never drawn),
+    not for the Dirichlet, whose concentration must be > 0.
+    """
+    try:
+        t = s if torch.is_tensor(s) and s.is_floating_point() else torch.as_tensor(s, dtype=torch.get_default_dtype())
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InvalidArgumentError(f"{owner}: `s` must be an array of numbers; got {type(s).__name__} ({exc})") from None
+    if t.dim() == 0 or t.shape[-1] < 1:
+        raise InvalidArgumentError(f"{owner}: `s` must have shape (..., K) with K >= 1; got shape {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise InvalidArgumentError(f"{owner}: `s` contains NaN or infinite values")
+    if restriction is Restriction.SIMPLEX_INTERIOR:
+        zero_ok = owner == "GumbelSoftmax"
+        if bool((t < 0).any()) or (not zero_ok and bool((t == 0).any())) or bool((t.sum(-1) <= 0).any()):
+            want = "non-negative weights with a positive sum" if zero_ok else "strictly positive weights"
+            raise InvalidArgumentError(
+                f"{owner}: `s` must be {want} along the last dimension (a point of the simplex, or weights to "
+                f"normalise); got {s!r}"
+            )
+    else:
+        closed = owner == "RelaxedBernoulliCube"
+        outside = (t < 0) | (t > 1) if closed else (t <= 0) | (t >= 1)
+        if bool(outside.any()):
+            interval = "[0, 1]" if closed else "the open interval (0, 1)"
+            raise InvalidArgumentError(f"{owner}: `s` must be probabilities in {interval}; got {s!r}")
+    return t
 
 
 class GumbelSoftmax(_LocationTemperature, dist.RelaxedOneHotCategorical):
@@ -120,8 +172,10 @@ class GumbelSoftmax(_LocationTemperature, dist.RelaxedOneHotCategorical):
     Maddison, Mnih, Teh. The Concrete distribution. arXiv:1611.00712.
     """
 
+    _restriction = Restriction.SIMPLEX_INTERIOR
+
     def __init__(self, s: torch.Tensor, temperature: Any, validate_args: bool | None = None):
-        self.s, temperature = self._location(s, temperature, normalize=True)
+        self.s, temperature = self._location(s, temperature, normalize=True, validate_args=validate_args)
         super().__init__(temperature, probs=self.s, validate_args=validate_args)
         K = int(self.s.shape[-1])  # a Python int (under a jit trace, sizes are traced tensors)
         if temperature.numel() == 1 and not temperature.requires_grad:  # a constant: fold the log-normaliser
@@ -189,8 +243,10 @@ class TemperedDirichlet(_LocationTemperature, dist.Dirichlet):
         :math:`\lambda_{temp} > 0`.
     """
 
+    _restriction = Restriction.SIMPLEX_INTERIOR
+
     def __init__(self, s: torch.Tensor, temperature: Any, validate_args: bool | None = None):
-        self.s, self.temperature = self._location(s, temperature, normalize=True)
+        self.s, self.temperature = self._location(s, temperature, normalize=True, validate_args=validate_args)
         super().__init__(self.s.shape[-1] * self.temperature * self.s, validate_args=validate_args)
 
 
@@ -220,8 +276,10 @@ class RelaxedBernoulliCube(_LocationTemperature, dist.Independent):
         :math:`\lambda_{temp} > 0`.
     """
 
+    _restriction = Restriction.CUBE_INTERIOR
+
     def __init__(self, s: torch.Tensor, temperature: Any, validate_args: bool | None = None):
-        self.s, self.temperature = self._location(s, temperature, normalize=False)
+        self.s, self.temperature = self._location(s, temperature, normalize=False, validate_args=validate_args)
         super().__init__(dist.RelaxedBernoulli(self.temperature, probs=self.s), 1, validate_args=validate_args)
 
 
@@ -243,8 +301,10 @@ class TemperedBetaCube(_LocationTemperature, dist.Independent):
         :math:`\lambda_{temp} > 0`.
     """
 
+    _restriction = Restriction.CUBE_INTERIOR
+
     def __init__(self, s: torch.Tensor, temperature: Any, validate_args: bool | None = None):
-        self.s, self.temperature = self._location(s, temperature, normalize=False)
+        self.s, self.temperature = self._location(s, temperature, normalize=False, validate_args=validate_args)
         two_lam = 2.0 * self.temperature
         super().__init__(dist.Beta(two_lam * self.s, two_lam * (1.0 - self.s)), 1, validate_args=validate_args)
 
@@ -327,8 +387,15 @@ def _temperature(temperature: Any) -> float:
             "`temperature` is required for an interior restriction; pass a number > 0 "
             "(small values put the samples near the vertices)"
         )
+    return _check_temperature(temperature)
+
+
+def _check_temperature(temperature: Any) -> float:
+    """A single finite number > 0 (a 0-d or one-element tensor too, which may carry a gradient)."""
     if torch.is_tensor(temperature) and temperature.numel() != 1:
         raise InvalidArgumentError(f"`temperature` must be a single positive number; got shape {tuple(temperature.shape)}")
+    if torch.is_tensor(temperature):
+        temperature = temperature.detach()
     return check_positive(temperature, "temperature")
 
 

@@ -1,0 +1,61 @@
+"""Data-set loaders: bad paths, files, seeds and options get errors naming them."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from bayesstruct.datasets import load_csv, load_dataset, load_digits, load_mnist, ranking_data, sinusoid
+from bayesstruct.exceptions import InvalidArgumentError
+
+
+@pytest.mark.parametrize("call", [lambda: sinusoid(5, seed="x"), lambda: sinusoid(5, seed=-1),
+                                  lambda: ranking_data(5, seed=1.5), lambda: load_digits(num_samples=3, seed="x")])
+def test_seeds(call):
+    with pytest.raises(InvalidArgumentError, match="seed"):
+        call()
+
+
+@pytest.mark.parametrize("text, match", [("x,y\n1,2\nnan,3\n", ":3:.*finite"), ("x,y\n1,inf\n", ":2:.*finite")])
+def test_csv_non_finite(tmp_path, text, match):
+    (tmp_path / "a.csv").write_text(text)
+    with pytest.raises(InvalidArgumentError, match=match):
+        load_csv(tmp_path / "a.csv", "x", "y")
+
+
+def test_csv_binary_and_path(tmp_path):
+    (tmp_path / "b.csv").write_bytes(b"\xff\xfe\x00x,y\n")
+    with pytest.raises(InvalidArgumentError, match="data"):
+        load_csv(tmp_path / "b.csv", "x", "y")
+    with pytest.raises(InvalidArgumentError, match="data"):
+        load_csv(None, "x", "y")
+
+
+def _write(directory, rows=28, labels=(3, 1)):
+    n = len(labels)
+    header = np.array([0x803, n, rows, rows], dtype=">u4").tobytes()
+    (directory / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + bytes(n * rows * rows)))
+    lab = np.array([0x801, n], dtype=">u4").tobytes() + bytes(labels)
+    (directory / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(lab))
+    return directory
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(rows=5), "path.*28x28"), (dict(labels=(3, 12)), "path.*label 12"),
+])
+def test_mnist_wrong_files(tmp_path, kwargs, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        load_mnist(_write(tmp_path, **kwargs))
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(split=["train"]), "split"), (dict(seed=-1), "seed")])
+def test_mnist_arguments(tmp_path, kwargs, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        load_mnist(_write(tmp_path), **kwargs)
+    with pytest.raises(InvalidArgumentError, match="path"):
+        load_mnist(None)
+
+
+def test_load_dataset_unknown_option():
+    with pytest.raises(InvalidArgumentError, match="foo"):
+        load_dataset("digits", foo=1)
