@@ -1,6 +1,8 @@
 """Structure families: Pyro model specs parameterised by a structure."""
 
 from bayesstruct.families.base import BoundModel, StructureFamily, structure_family
+from bayesstruct.families.bayes_net import (DAG, BayesianNetworkFamily, DAGSamples, StructureMCMC, bayes_net_model,
+                                            dag_prior, edge_posterior, enumerate_dags, simulate_linear_gaussian)
 from bayesstruct.families.belief_net import BeliefNetSampler, BeliefNetSamples
 from bayesstruct.families.dbn import CIBPSampler, CIBPSamples
 from bayesstruct.families.network import (PACKED_WEIGHTS_SITE, NetworkFamily, StructurePosterior,
@@ -21,4 +23,5 @@ __all__ = ["BoundModel", "StructureFamily", "structure_family", "Hyper", "Polyno
            "one_layer_family", "conv_family", "CIBPSampler", "CIBPSamples",
            "BeliefNetSampler", "BeliefNetSamples", "ELEMENTARY_FUNCTIONS", "ElementaryFunction", "Superposition",
            "SuperpositionFamily", "SuperpositionGrammar", "SuperpositionSamples", "sample_superpositions",
-           "superposition_model"]
+           "superposition_model", "DAG", "BayesianNetworkFamily", "DAGSamples", "StructureMCMC", "bayes_net_model",
+           "dag_prior", "edge_posterior", "enumerate_dags", "simulate_linear_gaussian"]

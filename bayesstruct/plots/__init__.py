@@ -27,6 +27,8 @@ non-interactive ``Agg`` backend.
 :func:`plot_latency_accuracy`      validation accuracy against latency of found structures
 :func:`plot_superposition`         a superposition tree, vertices numbered as the lecture does
 :func:`plot_superposition_posterior`  p(Γ | D) of the top trees, exact beside an MH chain
+:func:`plot_edge_posterior`        p(j → k | D) of a Bayesian network as a d × d heatmap
+:func:`plot_top_dags`              the most probable DAGs of a Bayesian network family
 =================================  =====================================================
 
 ``sample_gamma_posterior`` and ``elbo_temperature_sweep`` are re-exported from
@@ -55,6 +57,7 @@ from bayesstruct.plots.structure import (
 from bayesstruct.plots.dbn import plot_dbn_trace, plot_fantasies, plot_structure, plot_structure_posterior
 from bayesstruct.plots.pruning import plot_pruning_curve, plot_weight_histogram
 from bayesstruct.plots.search import plot_latency_accuracy, plot_search_history
+from bayesstruct.plots.bayes_net import plot_edge_posterior, plot_top_dags
 from bayesstruct.plots.superposition import plot_superposition, plot_superposition_posterior
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,7 +70,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["plot_pruning_curve", "plot_weight_histogram", "plot_evidence", "plot_predictive", "plot_posterior_probabilities", "plot_weights", "plot_gamma_simplex",
            "plot_structure_graph", "plot_elbo_temperature", "sample_gamma_posterior", "elbo_temperature_sweep",
            "plot_dbn_trace", "plot_structure_posterior", "plot_fantasies", "plot_structure", "plot_search_history",
-           "plot_latency_accuracy", "plot_superposition", "plot_superposition_posterior"]
+           "plot_latency_accuracy", "plot_superposition", "plot_superposition_posterior",
+           "plot_edge_posterior", "plot_top_dags"]
 
 #: colors: exact is black, the other methods follow the matplotlib cycle in table order
 _EXACT_COLOR = "black"

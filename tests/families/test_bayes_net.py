@@ -1,0 +1,201 @@
+"""Linear-Gaussian Bayesian networks: DAG counts, closed-form evidence against analytic
+references, recovery of a known graph, structure MCMC against the enumeration, input checks."""
+
+import itertools
+import pickle
+
+import pyro
+import pytest
+import torch
+
+import bayesstruct
+from bayesstruct.evidence import log_evidence
+from bayesstruct.evidence.density import ModelDensity
+from bayesstruct.evidence.exact import gaussian_integral
+from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.families.bayes_net import (DAG, BayesianNetworkFamily, StructureMCMC, dag_prior, edge_posterior,
+                                            enumerate_dags, markov_equivalent, simulate_linear_gaussian)
+
+
+def _v_structure_data(num_data=500, seed=0):
+    dag = DAG("0->2, 1->2", num_variables=3)
+    W = torch.zeros(3, 3)
+    W[0, 2], W[1, 2] = 0.8, -0.7
+    return dag, simulate_linear_gaussian(dag, num_data, weights=W, seed=seed)
+
+
+def _compare(family, x, **kwargs):
+    return bayesstruct.compare(family, x, None, methods="exact", workers=1, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("d, count", [(1, 1), (2, 3), (3, 25), (4, 543), (5, 29281)])
+def test_dag_counts_match_oeis_a003024(d, count):
+    dags = enumerate_dags(d)
+    assert len(dags) == count
+    assert len(set(dags)) == count
+    assert dags[0].num_edges == 0  # fewest edges first
+
+
+def test_max_parents_keeps_exactly_the_dags_with_small_in_degree():
+    for d, k in [(3, 1), (4, 1), (4, 2)]:
+        want = {g for g in enumerate_dags(d) if max(len(p) for p in g) <= k}
+        assert set(enumerate_dags(d, max_parents=k)) == want
+    assert len(enumerate_dags(4, max_parents=0)) == 1
+
+
+def test_dag_forms_agree_and_round_trip():
+    g = DAG(((), (), (0, 1)))
+    assert g == DAG({(0, 2), (1, 2)}, num_variables=3) == DAG("0->2, 1->2", num_variables=3) == ((), (), (0, 1))
+    assert str(g) == "0->2, 1->2" and str(DAG("empty", num_variables=2)) == "empty"
+    assert eval(repr(g), {"DAG": DAG}) == g
+    assert pickle.loads(pickle.dumps(g)) == g and isinstance(pickle.loads(pickle.dumps(g)), DAG)
+    assert g.topological_order()[-1] == 2
+    assert g.adjacency().tolist() == [[False, False, True], [False, False, True], [False, False, False]]
+    assert g.v_structures() == {(0, 2, 1)}
+    assert markov_equivalent(DAG("0->1, 1->2", num_variables=3), DAG("2->1, 1->0", num_variables=3))
+    assert not markov_equivalent(g, DAG("2->0, 1->2", num_variables=3))
+
+
+def test_closed_form_evidence_equals_laplace_and_the_gaussian_integral():
+    dag, x = _v_structure_data(num_data=60)
+    family = BayesianNetworkFamily(3, alpha=0.5, noise_scale=1.2)
+    for g in [dag, DAG("empty", num_variables=3), DAG("1->0, 2->0, 2->1", num_variables=3)]:
+        exact = family.log_evidence(x, None, g).log_evidence
+        bound = family.bind({"dag": g})
+        laplace = log_evidence(bound, x, None, method="laplace").log_evidence
+        assert laplace == pytest.approx(exact, abs=1e-6)
+        assert gaussian_integral(ModelDensity(bound, x, None)) == pytest.approx(exact, abs=1e-6)
+        local = sum(family.local_log_evidence(x, j, pa) for j, pa in enumerate(g))
+        assert local == pytest.approx(exact, abs=1e-9)
+
+
+def test_normal_gamma_evidence_is_the_student_t_marginal():
+    dag, x = _v_structure_data(num_data=40)
+    a0, b0, lam = 3.0, 2.0, 0.7
+    family = BayesianNetworkFamily(3, noise="normal-gamma", tau_prior=(a0, b0), lam=lam)
+    want = 0.0
+    for j, pa in enumerate(dag):
+        Phi = torch.cat([torch.ones(len(x), 1), x[:, list(pa)]], 1)
+        cov = (b0 / a0) * (torch.eye(len(x)) + Phi @ Phi.T / lam)
+        want += float(pyro.distributions.MultivariateStudentT(torch.tensor(2 * a0), torch.zeros(len(x)),
+                                                              torch.linalg.cholesky(cov)).log_prob(x[:, j]))
+    assert family.log_evidence(x, None, dag).log_evidence == pytest.approx(want, abs=1e-8)
+
+
+def test_v_structure_is_recovered():
+    dag, x = _v_structure_data()
+    table = _compare(BayesianNetworkFamily(3), x)
+    assert len(table.rows) == 25
+    assert table.best["dag"] == dag  # a v-structure is alone in its Markov equivalence class
+    P = edge_posterior(table)
+    assert P[0, 2] > 0.9 and P[1, 2] > 0.9
+    assert P.shape == (3, 3) and torch.all(P.diagonal() == 0)
+    assert sum(r.posterior_probability for r in table.rows) == pytest.approx(1.0)
+
+
+def test_independent_data_prefer_the_empty_graph():
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    table = _compare(BayesianNetworkFamily(3), x)
+    assert table.best["dag"].num_edges == 0
+    assert edge_posterior(table).max() < 0.2
+
+
+def test_sparsity_prior_shifts_mass_to_fewer_edges():
+    dag, x = _v_structure_data(num_data=15, seed=3)
+    family = BayesianNetworkFamily(3)
+    prior = dag_prior("sparsity", rho=0.1)
+    assert prior({"dag": dag}) == pytest.approx(0.1**2 * 0.9)
+    uniform, sparse = _compare(family, x), _compare(family, x, structure_prior=prior)
+    mean_edges = lambda t: sum(r.posterior_probability * r.structure["dag"].num_edges for r in t.rows)  # noqa: E731
+    assert mean_edges(sparse) < mean_edges(uniform)
+    row = sparse.row({"dag": DAG("empty", num_variables=3)})
+    assert row.log_prior > uniform.row({"dag": DAG("empty", num_variables=3)}).log_prior
+
+
+def test_structure_mcmc_matches_the_enumeration():
+    dag = DAG("0->2, 1->2, 2->3", num_variables=4)
+    W = torch.zeros(4, 4)
+    W[0, 2], W[1, 2], W[2, 3] = 0.8, -0.7, 0.6
+    x = simulate_linear_gaussian(dag, 200, weights=W, seed=1)
+    family = BayesianNetworkFamily(4)
+    exact = edge_posterior(_compare(family, x))
+    assert 0.1 < exact[0, 3] < 0.9  # an uncertain edge, so the check has teeth
+    samples = StructureMCMC(family, x, seed=0).run(20000, warmup=500, progress=False)
+    se = samples.edge_posterior_stderr()
+    assert torch.all((edge_posterior(samples) - exact).abs() <= torch.clamp(5 * se, min=0.03))
+    assert 0.05 < samples.acceptance_rate < 0.9
+    for g in samples.dags[:200]:  # every state is a valid DAG
+        assert DAG(tuple(g)) == g
+
+
+def test_structure_mcmc_respects_max_parents_and_is_seeded():
+    _, x = _v_structure_data(num_data=50)
+    family = BayesianNetworkFamily(3, max_parents=1)
+    a = StructureMCMC(family, x, seed=4).run(300, progress=False)
+    b = StructureMCMC(family, x, seed=4).run(300, progress=False)
+    assert a.dags == b.dags
+    assert all(max(len(p) for p in g) <= 1 for g in a.dags)
+
+
+@pytest.mark.parametrize("d", [0, 6, -1, 2.5, True])
+def test_enumeration_rejects_bad_num_variables(d):
+    with pytest.raises(InvalidArgumentError, match="num_variables"):
+        enumerate_dags(d)
+
+
+def test_bad_structures_name_the_argument():
+    with pytest.raises(InvalidArgumentError, match="cycle 0 -> 1 -> 0"):
+        DAG(((1,), (0,)))
+    with pytest.raises(InvalidArgumentError, match=r"dag\[2\].*outside"):
+        DAG(((), (), (0, 5)))
+    with pytest.raises(InvalidArgumentError, match="self-loop"):
+        DAG({(1, 1)}, num_variables=2)
+    with pytest.raises(InvalidArgumentError, match="outside"):
+        DAG({(0, 3)}, num_variables=3)
+    family = BayesianNetworkFamily(3, max_parents=1)
+    with pytest.raises(InvalidArgumentError, match="num_variables=3"):
+        family.validate_structure({"dag": ((), ())})
+    with pytest.raises(InvalidArgumentError, match="max_parents"):
+        family.validate_structure("0->2, 1->2")
+    with pytest.raises(InvalidArgumentError, match="cycle"):
+        family.validate_structure({(0, 1), (1, 2), (2, 0)})
+    with pytest.raises(InvalidArgumentError, match="num_variables"):
+        BayesianNetworkFamily(0)
+    with pytest.raises(InvalidArgumentError, match="rho"):
+        dag_prior("sparsity", rho=1.5)
+    with pytest.raises(InvalidArgumentError, match="kind"):
+        dag_prior("dense")
+
+
+def test_bad_data_names_the_argument():
+    family = BayesianNetworkFamily(3)
+    x = torch.randn(20, 3)
+    with pytest.raises(InvalidArgumentError, match=r"`x` must have shape \(N, 3\)"):
+        _compare(family, torch.randn(20, 4))
+    bad = x.clone()
+    bad[3, 1] = float("nan")
+    with pytest.raises(InvalidArgumentError, match="`x` contains 1 NaN"):
+        _compare(family, bad)
+    with pytest.raises(InvalidArgumentError, match="`y` must be None"):
+        family.log_evidence(x, x[:, 0], "0->1")
+    with pytest.raises(InvalidArgumentError, match="`x` must have shape"):
+        StructureMCMC(family, x[:, :2])
+    with pytest.raises(InvalidArgumentError, match="`node`"):
+        family.local_log_evidence(x, 3, ())
+    with pytest.raises(InvalidArgumentError, match="structures="):
+        BayesianNetworkFamily(6).structures()
+
+
+def test_large_families_compare_given_structures():
+    x = torch.randn(30, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    family = BayesianNetworkFamily(6)
+    table = _compare(family, x, structures=[DAG("empty", num_variables=6), "0->1, 1->2"])
+    assert {str(r.structure["dag"]) for r in table.rows} == {"empty", "0->1, 1->2"}
+
+
+def test_prior_predictive_samples_every_column():
+    bound = BayesianNetworkFamily(3).bind("0->2, 1->2")
+    draws = pyro.infer.Predictive(bound, num_samples=4)(None, num_data=5)
+    assert [draws[f"x_{j}"].shape for j in range(3)] == [torch.Size([4, 5])] * 3
+    assert draws["w_2"].shape[-1] == 3
+    assert set(itertools.chain(draws)) == {"w_0", "w_1", "w_2", "x_0", "x_1", "x_2"}

@@ -1,0 +1,77 @@
+"""Figures of a Bayesian-network posterior: what is drawn matches the numbers given."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import bayesstruct  # noqa: E402
+from bayesstruct.exceptions import InvalidArgumentError  # noqa: E402
+from bayesstruct.families.bayes_net import (DAG, BayesianNetworkFamily, StructureMCMC, edge_posterior,  # noqa: E402
+                                            simulate_linear_gaussian)
+from bayesstruct.plots.bayes_net import plot_edge_posterior, plot_top_dags  # noqa: E402
+
+TRUE = DAG("0->2, 1->2", num_variables=3)
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def data():
+    W = torch.zeros(3, 3, dtype=torch.float64)
+    W[0, 2], W[1, 2] = 0.8, -0.7
+    return simulate_linear_gaussian(TRUE, 200, weights=W, seed=0)
+
+
+@pytest.fixture(scope="module")
+def table(data):
+    return bayesstruct.compare(BayesianNetworkFamily(3), data, None, methods="exact", workers=1, progress=False)
+
+
+def test_heatmap_shows_the_edge_posterior_and_marks_the_true_edges(table):
+    ax = plot_edge_posterior(table, true_dag=TRUE, variable_names=["a", "b", "c"])
+    P = edge_posterior(table).numpy()
+    shown = np.asarray(ax.images[0].get_array(), dtype=float)
+    assert np.all(np.isnan(np.diag(shown)))
+    off = ~np.eye(3, dtype=bool)
+    assert np.allclose(shown[off], P[off])
+    marks = [p for p in ax.patches if p.get_gid() == "true-edge"]
+    assert sorted((int(round(p.get_y() + 0.5)), int(round(p.get_x() + 0.5))) for p in marks) == list(TRUE.edges)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    assert sum(t.get_text() == f"{P[0, 2]:.2f}" for t in ax.texts) >= 1
+
+
+def test_heatmap_accepts_samples_and_matrices(data):
+    samples = StructureMCMC(BayesianNetworkFamily(3), data, seed=0).run(200, progress=False)
+    ax = plot_edge_posterior(samples, annotate=False)
+    assert not ax.texts and not ax.patches
+    plot_edge_posterior(np.eye(2)[::-1])
+    with pytest.raises(InvalidArgumentError, match="square"):
+        plot_edge_posterior(np.zeros((2, 3)))
+    with pytest.raises(InvalidArgumentError, match=r"\[0, 1\]"):
+        plot_edge_posterior(np.full((2, 2), 2.0))
+    with pytest.raises(InvalidArgumentError, match="variable_names"):
+        plot_edge_posterior(np.zeros((2, 2)), variable_names=["a"])
+    with pytest.raises(InvalidArgumentError, match="cycle"):
+        plot_edge_posterior(np.zeros((2, 2)), true_dag=((1,), (0,)))
+
+
+def test_top_dags_draw_one_arrow_per_edge(table):
+    fig = plot_top_dags(table, 3, true_dag=TRUE)
+    assert len(fig.axes) == 3
+    for ax, row in zip(fig.axes, table.rows):
+        arrows = [p for p in ax.patches if p.get_gid() == "edge"]
+        assert len(arrows) == row.structure["dag"].num_edges
+        assert f"{row.posterior_probability:.3f}" in ax.get_title()
+    assert fig.axes[0].get_title().endswith("(true)")
+    with pytest.raises(InvalidArgumentError, match="num_dags"):
+        plot_top_dags(table, 0)
+    with pytest.raises(InvalidArgumentError, match="ComparisonTable"):
+        plot_top_dags(np.zeros((3, 3)))
