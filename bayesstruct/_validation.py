@@ -76,3 +76,15 @@ def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     if value < minimum:
         raise InvalidArgumentError(f"`{name}` must be an integer >= {minimum}; got {value}")
     return int(value)
+
+
+def check_gamma_pair(value: Any, name: str) -> tuple[float, float]:
+    """A Gamma prior given as ``(shape, rate)``: two finite numbers > 0."""
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"`{name}` must be a (shape, rate) pair of numbers > 0; got {value!r}") from None
+    try:
+        return check_positive(a, name), check_positive(b, name)
+    except InvalidArgumentError:
+        raise InvalidArgumentError(f"`{name}` must be a (shape, rate) pair of numbers > 0; got {value!r}") from None

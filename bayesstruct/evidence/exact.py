@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 import torch
 
-from bayesstruct._validation import check_positive, check_positive_int
+from bayesstruct._validation import check_gamma_pair, check_positive, check_positive_int
 from bayesstruct.evidence.base import EvidenceEstimator, register_estimator
 from bayesstruct.evidence.density import ModelDensity
 from bayesstruct.exceptions import EstimatorNotApplicableError, InvalidArgumentError
@@ -68,17 +68,6 @@ def _check_precision(value: Any, name: str) -> Any:
     if torch.is_tensor(value) and value.numel() != 1:
         raise InvalidArgumentError(f"`{name}` must be a single number > 0; got a tensor of shape {tuple(value.shape)}")
     return check_positive(value, name)
-
-
-def _gamma_prior(value: Any, name: str) -> tuple[float, float]:
-    try:
-        a, b = value
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"`{name}` must be a (shape, rate) pair of numbers > 0; got {value!r}") from None
-    try:
-        return check_positive(a, name), check_positive(b, name)
-    except InvalidArgumentError:
-        raise InvalidArgumentError(f"`{name}` must be a (shape, rate) pair of numbers > 0; got {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -159,7 +148,7 @@ class GammaPrecisions:
     def log_evidence(self) -> torch.Tensor:
         Phi, y = _check_design(self.design, self.y)
         N, M = Phi.shape
-        alpha_prior, beta_prior = _gamma_prior(self.alpha_prior, "alpha_prior"), _gamma_prior(self.beta_prior, "beta_prior")
+        alpha_prior, beta_prior = check_gamma_pair(self.alpha_prior, "alpha_prior"), check_gamma_pair(self.beta_prior, "beta_prior")
         num_points = check_positive_int(self.num_points, "num_points", minimum=2)
         lam, V = torch.linalg.eigh(Phi.T @ Phi)
         lam = lam.clamp_min(0.0)

@@ -22,7 +22,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from bayesstruct._validation import check_positive, check_positive_int
+from bayesstruct._validation import check_gamma_pair, check_positive, check_positive_int
 from bayesstruct.evidence.exact import GammaPrecisions, LinearGaussian, NormalGamma
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.families.base import StructureFamily
@@ -76,18 +76,6 @@ def polynomial_design(x: torch.Tensor, degree: int, *, x_loc: float = 0.0, x_sca
 _MODEL_OPTIONS = ("alpha", "beta", "x_loc", "x_scale", "alpha_prior", "beta_prior", "tau_prior", "lam")
 
 
-def _gamma_pair(value: Any, name: str) -> tuple[float, float]:
-    """A Gamma prior given as ``(shape, rate)``: two finite positive numbers."""
-    try:
-        a, b = value
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"`{name}` must be a (shape, rate) pair of numbers > 0; got {value!r}") from None
-    try:
-        return check_positive(a, name), check_positive(b, name)
-    except InvalidArgumentError:
-        raise InvalidArgumentError(f"`{name}` must be a (shape, rate) pair of numbers > 0; got {value!r}") from None
-
-
 def _check_hyper(hyper: Any) -> Hyper:
     try:
         return Hyper(hyper)
@@ -112,7 +100,7 @@ def _check_model_options(hyper: Hyper, options: Mapping[str, Any]) -> dict[str, 
         out["x_loc"] = _check_finite(out["x_loc"], "x_loc")
     for name in ("alpha_prior", "beta_prior", "tau_prior"):
         if name in out:
-            out[name] = _gamma_pair(out[name], name)
+            out[name] = check_gamma_pair(out[name], name)
     if out.get("lam") is not None:
         out["lam"] = check_positive(out["lam"], "lam")
     return out
@@ -141,9 +129,9 @@ def polynomial_model(x: torch.Tensor, y: torch.Tensor | None = None, *, degree: 
     """
     hyper = _check_hyper(hyper)
     if hyper is Hyper.PRIOR:
-        alpha_prior, beta_prior = _gamma_pair(alpha_prior, "alpha_prior"), _gamma_pair(beta_prior, "beta_prior")
+        alpha_prior, beta_prior = check_gamma_pair(alpha_prior, "alpha_prior"), check_gamma_pair(beta_prior, "beta_prior")
     elif hyper is Hyper.NORMAL_GAMMA:
-        tau_prior = _gamma_pair(tau_prior, "tau_prior")
+        tau_prior = check_gamma_pair(tau_prior, "tau_prior")
         lam = None if lam is None else check_positive(lam, "lam")
     if hyper is not Hyper.PRIOR:
         for value, name in ((alpha, "alpha"), (beta, "beta")):
@@ -180,9 +168,9 @@ def _polynomial_conjugate_form(x: torch.Tensor, y: torch.Tensor | None, *, degre
     if y is None:
         return None
     if hyper is Hyper.PRIOR:
-        alpha_prior, beta_prior = _gamma_pair(alpha_prior, "alpha_prior"), _gamma_pair(beta_prior, "beta_prior")
+        alpha_prior, beta_prior = check_gamma_pair(alpha_prior, "alpha_prior"), check_gamma_pair(beta_prior, "beta_prior")
     elif hyper is Hyper.NORMAL_GAMMA:
-        tau_prior = _gamma_pair(tau_prior, "tau_prior")
+        tau_prior = check_gamma_pair(tau_prior, "tau_prior")
         lam = None if lam is None else check_positive(lam, "lam")
     Phi = polynomial_design(x, degree, x_loc=x_loc, x_scale=x_scale)
     if hyper is Hyper.PRIOR:

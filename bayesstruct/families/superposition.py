@@ -50,7 +50,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from bayesstruct._validation import as_tensor, check_positive, check_positive_int, check_xy
+from bayesstruct._validation import as_tensor, check_gamma_pair, check_positive, check_positive_int, check_xy
 from bayesstruct.evidence.density import float64
 from bayesstruct.evidence.exact import LinearGaussian, NormalGamma
 from bayesstruct.exceptions import InvalidArgumentError, ModelSpecError, UnknownNameError
@@ -564,7 +564,7 @@ class SuperpositionFamily(StructureFamily):
         else:
             self._log_prior = dict(grammar.distinct(distinct_on))
         kwargs: dict[str, Any] = {"alpha": check_positive(alpha, "alpha"), "lam": check_positive(lam, "lam"),
-                                  "tau_prior": tuple(check_positive(v, "tau_prior") for v in _pair(tau_prior)),
+                                  "tau_prior": check_gamma_pair(tau_prior, "tau_prior"),
                                   "noise_scale": None if noise_scale is None else check_positive(noise_scale, "noise_scale")}
         super().__init__(superposition_model, {"tree": list(self._log_prior)}, name="superposition", model_kwargs=kwargs)
 
@@ -587,14 +587,6 @@ class SuperpositionFamily(StructureFamily):
         """The grammar's prior mass of a listed tree (with the trees it stands for); for ``compare``."""
         tree = as_superposition(structure["tree"])
         return math.exp(self._log_prior.get(tree, self.grammar.log_prob(tree.canonical())))
-
-
-def _pair(value: Any) -> tuple[Any, Any]:
-    try:
-        a, b = value
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"`tau_prior` must be a (shape, rate) pair; got {value!r}") from None
-    return a, b
 
 
 @dataclass(frozen=True)
@@ -685,7 +677,7 @@ def sample_superpositions(x: Any, y: Any, grammar: SuperpositionGrammar, *, num_
     warmup_steps = check_positive_int(warmup_steps, "warmup_steps", minimum=0)
     kwargs = dict(noise_scale=None if noise_scale is None else check_positive(noise_scale, "noise_scale"),
                   alpha=check_positive(alpha, "alpha"), lam=check_positive(lam, "lam"),
-                  tau_prior=tuple(check_positive(v, "tau_prior") for v in _pair(tau_prior)))
+                  tau_prior=check_gamma_pair(tau_prior, "tau_prior"))
     rng = np.random.default_rng(seed)
     cache: dict[str, float] = {}
 
