@@ -305,7 +305,7 @@ def compare(
     """
     if not isinstance(family, StructureFamily):
         raise InvalidArgumentError(f"`family` must be a StructureFamily (e.g. PolynomialFamily()); got {type(family).__name__}")
-    x, y = check_xy(x, y)
+    x, y = family.check_data(x, y)  # the family's own data checks, before any work is fanned out
     seed = _check_seed(seed)
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise InvalidArgumentError(f"`executor` must be a concurrent.futures.Executor (with a submit() method) or None; "

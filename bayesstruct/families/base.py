@@ -136,6 +136,17 @@ class StructureFamily:
             )
         return dict(structure)
 
+    def check_data(self, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Validate ``(x, y)`` for this family, once, before any structure is evaluated.
+
+        The base family takes 1-D or 2-D finite ``x`` and 1-D ``y`` of the same length
+        (:func:`bayesstruct._validation.check_xy`); families with other data override it
+        (e.g. a Bayesian network takes ``x`` ``(N, d)`` and no ``y``).
+        """
+        from bayesstruct._validation import check_xy
+
+        return check_xy(x, y)
+
     def resolve(self, x: torch.Tensor, y: torch.Tensor, structure: Mapping[str, Any]) -> dict[str, Any]:
         """Keyword arguments, beyond the structure, that the model gets for this data set.
 
@@ -155,10 +166,9 @@ class StructureFamily:
 
     def log_evidence(self, x: Any, y: Any, structure: Mapping[str, Any], method: Any = "laplace"):
         """``log p(y | x, structure)`` by ``method`` (see :func:`bayesstruct.evidence.log_evidence`)."""
-        from bayesstruct._validation import check_xy
         from bayesstruct.evidence import log_evidence
 
-        x, y = check_xy(x, y)
+        x, y = self.check_data(x, y)
         bound = self.bind(structure, **self.resolve(x, y, structure))
         return log_evidence(bound, x, y, method=method)
 

@@ -574,6 +574,11 @@ class SuperpositionFamily(StructureFamily):
         self.grammar._check(tree)
         return {"tree": tree}
 
+    def check_data(self, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``x`` ``(N, num_variables)`` (or ``(N,)`` for one variable) and ``y`` ``(N,)``, finite."""
+        x, y = check_xy(x, y)
+        return _check_inputs(x, self.grammar.num_variables), y
+
     def resolve(self, x: torch.Tensor, y: torch.Tensor, structure: Mapping[str, Any]) -> dict[str, Any]:
         x = _check_inputs(x, self.grammar.num_variables)
         loc, scale = _standardised(as_superposition(structure["tree"]), x, None)[1]

@@ -199,3 +199,14 @@ def test_prior_predictive_samples_every_column():
     assert [draws[f"x_{j}"].shape for j in range(3)] == [torch.Size([4, 5])] * 3
     assert draws["w_2"].shape[-1] == 3
     assert set(itertools.chain(draws)) == {"w_0", "w_1", "w_2", "x_0", "x_1", "x_2"}
+
+
+def test_compare_refuses_bad_data_before_any_evaluation():
+    class NoWork:  # an executor that fails the test if anything is submitted
+        def submit(self, *args, **kwargs):
+            raise AssertionError("a structure was evaluated before the data were checked")
+
+    fam = BayesianNetworkFamily(3)
+    x = torch.randn(20, 2, dtype=torch.float64)   # two columns for three variables
+    with pytest.raises(InvalidArgumentError, match=r"`x` must have shape \(N, 3\)"):
+        bayesstruct.compare(fam, x, None, methods="exact", executor=NoWork(), progress=False)

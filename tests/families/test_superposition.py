@@ -211,3 +211,13 @@ def test_bad_input():
     with pytest.raises(ModelSpecError, match="not finite"):
         SuperpositionFamily(1).log_evidence(torch.tensor([1e200, 2.0]), torch.tensor([0.0, 1.0]),
                                             {"tree": "square(square(x0))"}, method="exact")
+
+
+def test_compare_checks_the_columns_before_any_evaluation():
+    class NoWork:  # an executor that fails the test if anything is submitted
+        def submit(self, *args, **kwargs):
+            raise AssertionError("a structure was evaluated before the data were checked")
+
+    x, y = ranking_data(20, 0.3, seed=0)
+    with pytest.raises(InvalidArgumentError, match="2 column"):
+        bayesstruct.compare(SuperpositionFamily(2), x[:, :1], y, methods="exact", executor=NoWork(), progress=False)
