@@ -52,7 +52,7 @@ class ComparisonRow:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "structure": dict(self.structure),
+            "structure": {k: _plain(v) for k, v in self.structure.items()},
             "estimates": {
                 m: {"log_evidence": r.log_evidence, "stderr": r.stderr, "seconds": r.seconds, "mdl_bits": r.mdl_bits,
                     "diagnostics": r.to_dict()["diagnostics"]}
@@ -65,11 +65,17 @@ class ComparisonRow:
 
 
 def _plain(v: Any) -> Any:
-    if isinstance(v, (list, tuple)):
+    """A JSON-ready value: sequences as lists, tensors as numbers, structure objects (a
+    superposition tree, a DAG) as the string their ``parse``/constructor reads back."""
+    if type(v) in (list, tuple):
         return [_plain(u) for u in v]
+    if isinstance(v, dict):
+        return {k: _plain(u) for k, u in v.items()}
     if torch.is_tensor(v) or isinstance(v, np.generic):
         return v.tolist()
-    return v
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    return str(v)
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,7 @@ class ComparisonTable:
             "methods": list(self.methods),
             "reference_method": self.reference_method,
             "structures": [r.to_dict() for r in self.rows],
-            "best": self.best,
+            "best": {k: _plain(v) for k, v in self.best.items()},
         }
 
     def to_json(self, **kwargs: Any) -> str:

@@ -210,3 +210,14 @@ def test_compare_refuses_bad_data_before_any_evaluation():
     x = torch.randn(20, 2, dtype=torch.float64)   # two columns for three variables
     with pytest.raises(InvalidArgumentError, match=r"`x` must have shape \(N, 3\)"):
         bayesstruct.compare(fam, x, None, methods="exact", executor=NoWork(), progress=False)
+
+
+def test_table_saves_as_json_with_the_dags_as_labels(tmp_path):
+    import json
+
+    from bayesstruct.io import write_json
+
+    x = torch.randn(30, 2, dtype=torch.float64)
+    table = bayesstruct.compare(BayesianNetworkFamily(2), x, None, methods="exact", workers=1, progress=False)
+    rows = json.loads(write_json(table, tmp_path / "t.json").read_text())["structures"]
+    assert [DAG(r["structure"]["dag"], num_variables=2) for r in rows] == [r.structure["dag"] for r in table.rows]

@@ -221,3 +221,16 @@ def test_compare_checks_the_columns_before_any_evaluation():
     x, y = ranking_data(20, 0.3, seed=0)
     with pytest.raises(InvalidArgumentError, match="2 column"):
         bayesstruct.compare(SuperpositionFamily(2), x[:, :1], y, methods="exact", executor=NoWork(), progress=False)
+
+
+def test_table_saves_as_json_with_the_trees_as_strings(tmp_path):
+    import json
+
+    from bayesstruct.io import write_json
+
+    x, y = ranking_data(30, 0.3, seed=0)
+    fam = SuperpositionFamily(SuperpositionGrammar(2, max_size=3))
+    table = bayesstruct.compare(fam, x, y, methods="exact", workers=1, progress=False)
+    rows = json.loads(write_json(table, tmp_path / "t.json").read_text())["structures"]
+    trees = [Superposition.parse(r["structure"]["tree"]) for r in rows]
+    assert trees == [r.structure["tree"] for r in table.rows]
