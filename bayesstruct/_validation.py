@@ -88,3 +88,11 @@ def check_gamma_pair(value: Any, name: str) -> tuple[float, float]:
         return check_positive(a, name), check_positive(b, name)
     except InvalidArgumentError:
         raise InvalidArgumentError(f"`{name}` must be a (shape, rate) pair of numbers > 0; got {value!r}") from None
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """A random seed: an integer in ``[0, 2**63)`` (what ``torch.Generator.manual_seed`` and
+    ``numpy.random.default_rng`` both take; bools rejected)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise InvalidArgumentError(f"`{name}` must be an integer in [0, 2**63); got {seed!r}")
+    return int(seed)

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from bayesstruct._validation import check_positive_int, check_xy
+from bayesstruct._validation import check_positive_int, check_seed, check_xy
 from bayesstruct.evidence.base import EvidenceResult, get_estimator, list_estimators
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 from bayesstruct.families.base import StructureFamily, structure_label
@@ -166,7 +166,7 @@ class ComparisonTable:
 
         x_new, _ = check_xy(x_new, None)
         num_samples = check_positive_int(num_samples, "num_samples")
-        seed = _check_seed(seed)
+        seed = check_seed(seed)
         probs = torch.tensor([r.posterior_probability for r in self.rows])
         gen = torch.Generator().manual_seed(seed)
         u = torch.rand(num_samples, generator=gen)
@@ -206,12 +206,6 @@ class ComparisonTable:
 
         with float64(single_thread=True):
             return self.family.bind(r.structure, **self.family.resolve(self.x, self.y, r.structure))
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
-        raise InvalidArgumentError(f"`seed` must be a non-negative int; got {seed!r}")
-    return int(seed)
 
 
 def _task_seed(seed: int, index: int, method: str) -> int:
@@ -312,7 +306,7 @@ def compare(
     if not isinstance(family, StructureFamily):
         raise InvalidArgumentError(f"`family` must be a StructureFamily (e.g. PolynomialFamily()); got {type(family).__name__}")
     x, y = family.check_data(x, y)  # the family's own data checks, before any work is fanned out
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise InvalidArgumentError(f"`executor` must be a concurrent.futures.Executor (with a submit() method) or None; "
                                    f"got {type(executor).__name__}")

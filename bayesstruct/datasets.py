@@ -14,14 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from bayesstruct._validation import check_positive, check_positive_int
+from bayesstruct._validation import check_positive, check_positive_int, check_seed
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 
 __all__ = ["sinusoid", "ranking_data", "load_csv", "load_mnist", "load_digits", "load_dataset"]
-
-
-def _check_seed(seed: Any) -> int:
-    return check_positive_int(seed, "seed", minimum=0)
 
 
 def _check_path(path: Any, name: str = "path") -> Path:
@@ -37,7 +33,7 @@ def sinusoid(n: int = 20, noise: float = 0.3, *, seed: int = 0) -> tuple[torch.T
     """
     n = check_positive_int(n, "n")
     noise = check_positive(noise, "noise")
-    rng = np.random.default_rng(_check_seed(seed))
+    rng = np.random.default_rng(check_seed(seed))
     x = np.linspace(0.0, 1.0, n)
     y = np.sin(2 * math.pi * x) + noise * rng.standard_normal(n)
     return torch.as_tensor(x), torch.as_tensor(y)
@@ -53,7 +49,7 @@ def ranking_data(n: int = 200, noise: float = 0.3, *, seed: int = 0) -> tuple[to
     """
     n = check_positive_int(n, "n")
     noise = check_positive(noise, "noise")
-    rng = np.random.default_rng(_check_seed(seed))
+    rng = np.random.default_rng(check_seed(seed))
     tf = rng.poisson(4.0, n).astype(np.float64)
     idf = rng.uniform(0.0, 5.0, n)
     y = np.log1p(tf) * idf + noise * rng.standard_normal(n)
@@ -191,7 +187,7 @@ def load_mnist(
     if not isinstance(split, str) or split not in _MNIST_FILES:
         raise InvalidArgumentError(f"`split` must be one of {sorted(_MNIST_FILES)}; got {split!r}")
     num_samples = _check_num_samples(num_samples)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     directory = _check_path(path).expanduser()
     if not directory.is_dir():
         what = "is a file, not a directory" if directory.exists() else "does not exist"
@@ -258,7 +254,7 @@ def load_digits(
     (pixel values 0..16 divided by 16), and int64 labels 0..9.
     """
     num_samples = _check_num_samples(num_samples)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     try:
         from sklearn.datasets import load_digits as _sk_load_digits
     except ImportError:

@@ -65,14 +65,13 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from bayesstruct._validation import check_positive, check_positive_int
+from bayesstruct._validation import check_positive, check_positive_int, check_seed
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.prune.saliency import (
     PruneResult,
     _check_finite_weights,
     _check_layers,
     _check_model_takes,
-    _check_seed,
     _is_real,
     _mask_module,
     _result,
@@ -539,7 +538,7 @@ def fit_variational(
         fit_prior_scale = "layer"
     if fit_prior_scale is not False and fit_prior_scale not in ("layer", "weight"):
         raise InvalidArgumentError(f"`fit_prior_scale` must be False, True, 'layer' or 'weight'; got {fit_prior_scale!r}")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if likelihood not in LIKELIHOODS:
         raise InvalidArgumentError(f"`likelihood` must be one of {LIKELIHOODS}; got {likelihood!r}")
     pruned = [n for n, m in layers if _mask_module(m) is not None]

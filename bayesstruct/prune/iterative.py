@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from bayesstruct._validation import check_seed
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.prune.saliency import (
     Scope,
@@ -33,7 +34,6 @@ from bayesstruct.prune.saliency import (
     _check_finite_weights,
     _check_layers,
     _check_model_takes,
-    _check_seed,
     _enum,
     _is_real,
     get_masks,
@@ -326,7 +326,7 @@ def iterative_prune(
     lr = _number(lr, "lr", positive=True)
     batch_size = _int(batch_size, "batch_size", 1)
     _check_optimizer(optimizer)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     _enum(Scope, scope, "scope")
     saliency = get_saliency(method, **saliency_options)
     _check_model_takes(model, x.to(_param_dtype(model)), y, F.cross_entropy if loss_fn is F.cross_entropy else None)

@@ -50,6 +50,7 @@ from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
 
 from bayesstruct._registry import Registry
+from bayesstruct._validation import check_seed
 from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = [
@@ -340,12 +341,6 @@ def _check_finite_weights(layers: list[tuple[str, nn.Module]], name: str = "mode
         if not torch.isfinite(w).all():
             bad = int((~torch.isfinite(w)).sum())
             raise InvalidArgumentError(f"`{name}`: layer {n!r} has {bad} NaN or infinite weight(s); fix or retrain it first")
-
-
-def _check_seed(seed: Any, name: str = "seed") -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise InvalidArgumentError(f"`{name}` must be an int; got {seed!r}")
-    return int(seed)
 
 
 def _is_real(v: Any) -> bool:
@@ -662,7 +657,7 @@ def hessian_diagonal(
     mode = _enum(HessianMode, hessian, "hessian")
     if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 1:
         raise InvalidArgumentError(f"`num_samples` must be an integer >= 1; got {num_samples!r}")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if mode is HessianMode.LAYERWISE:
         hess = layerwise_hessians(model, data)
         out = {}
@@ -1067,7 +1062,7 @@ class OBD(Saliency):
             raise InvalidArgumentError(f"`num_stages` must be an integer >= 1; got {num_stages!r}")
         if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 1:
             raise InvalidArgumentError(f"`num_samples` must be an integer >= 1; got {num_samples!r}")
-        seed = _check_seed(seed)
+        seed = check_seed(seed)
         self.hessian = _enum(HessianMode, hessian, "hessian").value
         self.num_samples, self.seed, self.num_stages = num_samples, seed, num_stages
 

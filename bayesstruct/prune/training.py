@@ -26,8 +26,9 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from bayesstruct._validation import check_seed
 from bayesstruct.exceptions import InvalidArgumentError
-from bayesstruct.prune.saliency import _check_model_takes, _check_seed, get_masks, prunable_layers
+from bayesstruct.prune.saliency import _check_model_takes, get_masks, prunable_layers
 
 __all__ = ["TrainHistory", "train", "evaluate", "data_bits", "predict_logits", "penalty", "check_data"]
 
@@ -196,7 +197,7 @@ def train(
     batch_size = _int(batch_size, "batch_size", 1)
     lr = _number(lr, "lr", positive=True)
     l1, l2, momentum = _number(l1, "l1"), _number(l2, "l2"), _number(momentum, "momentum")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     opt_name = _check_optimizer(optimizer)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:

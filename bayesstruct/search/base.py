@@ -27,7 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from bayesstruct._registry import Registry
-from bayesstruct._validation import check_nonnegative, check_positive, check_positive_int
+from bayesstruct._validation import check_nonnegative, check_positive, check_seed
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.families.network import _as_input, _check_task, _edge_str, refit_discrete
 from bayesstruct.nn.graph import DiscreteStructureNetwork, StructureGraph, StructureNetwork
@@ -103,18 +103,6 @@ class SearchData:
             ti, vi = train[start:start + batch_size], val[pos:pos + batch_size]
             pos += batch_size
             yield (self.x_train[ti], self.y_train[ti]), (self.x_val[vi], self.y_val[vi])
-
-
-#: seeds go to ``torch.Generator.manual_seed``, a signed 64-bit integer
-_MAX_SEED = 2 ** 63
-
-
-def check_seed(seed: Any) -> int:
-    """``seed`` as an int in ``[0, 2**63)`` (what ``torch.Generator.manual_seed`` takes)."""
-    seed = check_positive_int(seed, "seed", minimum=0)
-    if seed >= _MAX_SEED:
-        raise InvalidArgumentError(f"`seed` must be an integer in [0, 2**63); got {seed}")
-    return seed
 
 
 def check_diverged(value: float, what: str, arg: str, got: Any) -> float:
