@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+from typing import Any
 
 from bayesstruct.exceptions import InvalidArgumentError
 
@@ -30,3 +32,19 @@ def add_output_arguments(p: argparse.ArgumentParser, out_help: str, json_help: s
     out.add_argument("--json", type=Path, default=None, help=json_help)
     out.add_argument("--no-progress", action="store_true", help=progress_help)
     return out
+
+
+def write_results(result: Any, args: argparse.Namespace) -> None:
+    """``result`` as indented JSON to ``--json PATH`` and to ``--out DIR/results.json``, each atomically.
+
+    ``--out`` is created when missing; the caller writes its other files there.
+    """
+    from bayesstruct.io import write_atomic
+
+    text = (json.dumps(result, indent=2) + "\n").encode("utf-8")
+    if args.json is not None:
+        write_atomic(args.json, text)
+        print(f"wrote {args.json}")
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.out / "results.json", text)

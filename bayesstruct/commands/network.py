@@ -37,12 +37,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from bayesstruct.commands import add_output_arguments, check_output_paths
+from bayesstruct.commands import add_output_arguments, check_output_paths, write_results
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 
 __all__ = ["add_parser", "add_data_arguments", "check_data_args", "run_fit_network"]
@@ -370,7 +369,6 @@ def _refit_steps(args: argparse.Namespace) -> int:
 def run_fit_network(args: argparse.Namespace) -> int:
     import torch
 
-    from bayesstruct.io import write_atomic
     from bayesstruct.nn import operational_criteria
 
     _check_args(args)
@@ -412,13 +410,8 @@ def run_fit_network(args: argparse.Namespace) -> int:
     print("discrete structure:", ", ".join(f"{k}: {v}" for k, v in result["discrete_structure"]["choice"].items()),
           "; " + ", ".join(f"{k} {v:.3f}" for k, v in fit_stat.items()))
     print("criteria:", criteria)
-    text = (json.dumps(result, indent=2) + "\n").encode()
-    if args.json is not None:
-        write_atomic(args.json, text)
-        print(f"wrote {args.json}")
+    write_results(result, args)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_atomic(args.out / "results.json", text)
         torch.save(net, args.out / "network.pt")
         print(f"wrote 2 files to {args.out}/")
     return 0

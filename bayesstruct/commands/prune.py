@@ -35,12 +35,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import time
 from typing import Any
 
-from bayesstruct.commands import add_output_arguments, check_output_paths
+from bayesstruct.commands import add_output_arguments, check_output_paths, write_results
 from bayesstruct.exceptions import InvalidArgumentError
 
 METHODS = ("magnitude", "obd", "obs", "deep-compression", "graves")
@@ -172,7 +171,6 @@ def run_prune(args: argparse.Namespace) -> int:
     import torch
     from torch.nn import functional as F
 
-    from bayesstruct.io import write_atomic
     from bayesstruct.nn.zoo import make_architecture
     from bayesstruct.prune import (
         account,
@@ -281,15 +279,11 @@ def run_prune(args: argparse.Namespace) -> int:
         "compressed_file": str(compressed.path) if compressed is not None else None,
         "seconds": time.perf_counter() - t0,
     }
-    text = (json.dumps(result, indent=2) + "\n").encode("utf-8")
+    write_results(result, args)
     if args.out is not None:
-        write_atomic(args.out / "results.json", text)
         if compressed is None:
             torch.save(remove_pruning(copy.deepcopy(model)).state_dict(), args.out / "model.pt")
         print(f"wrote {args.out}/results.json and {'model.bsc' if compressed is not None else 'model.pt'}")
-    if args.json is not None:
-        write_atomic(args.json, text)
-        print(f"wrote {args.json}")
     return 0
 
 

@@ -18,10 +18,9 @@ JSON (``--json PATH``, and ``DIR/results.json`` with ``--out DIR``, which also g
 from __future__ import annotations
 
 import argparse
-import json
 import math
 
-from bayesstruct.commands import add_output_arguments, check_output_paths
+from bayesstruct.commands import add_output_arguments, check_output_paths, write_results
 from bayesstruct.commands.network import DEFAULT_PRIMITIVES, _graph, _load, add_data_arguments, check_data_args
 from bayesstruct.exceptions import InvalidArgumentError
 
@@ -128,7 +127,6 @@ def run_search(args: argparse.Namespace) -> int:
     import torch
 
     from bayesstruct.families.examples import cell_graph
-    from bayesstruct.io import write_atomic
     from bayesstruct.plots import plot_search_history
     from bayesstruct.search import enumerate_structures, search
 
@@ -161,13 +159,8 @@ def run_search(args: argparse.Namespace) -> int:
         lat = f", latency {r.diagnostics['latency']:.1f} us" if "latency" in r.diagnostics else ""
         print(head + ", ".join(f"{e[0]}->{e[1]}: {n}" for e, n in r.choice().items())
               + f"; val loss {r.val_loss:.4f}{acc}{lat}; {r.seconds:.1f} s")
-    text = (json.dumps(payload, indent=2) + "\n").encode()
-    if args.json is not None:
-        write_atomic(args.json, text)
-        print(f"wrote {args.json}")
+    write_results(payload, args)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_atomic(args.out / "results.json", text)
         ax = plot_search_history(results[-1])
         ax.figure.savefig(args.out / "search_history.png", dpi=110)
         plt.close(ax.figure)
