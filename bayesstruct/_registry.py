@@ -30,6 +30,9 @@ class Registry:
         self._classes: dict[str, type] = {}
 
     def register(self, name: str) -> Callable[[type], type]:
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidArgumentError(f"`name` must be a non-empty str; got {name!r}")
+
         def decorator(cls: type) -> type:
             if not (isinstance(cls, type) and issubclass(cls, self.base)):
                 raise InvalidArgumentError(f"@{self.decorator} decorates {self.base.__name__} subclasses")

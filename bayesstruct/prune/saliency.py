@@ -990,8 +990,6 @@ def register_saliency(name: str) -> Callable[[type[Saliency]], type[Saliency]]:
     ...     def scores(self, model, layers, loss_fn, data):
     ...         return {n: torch.rand_like(m.weight) for n, m in layers}
     """
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidArgumentError(f"`name` must be a non-empty str; got {name!r}")
     return _REGISTRY.register(name)
 
 

@@ -445,8 +445,6 @@ _REGISTRY = Registry(Search, "search method", "bayesstruct.search.register_searc
 
 def register_search(name: str) -> Callable[[type[Search]], type[Search]]:
     """Register a :class:`Search` subclass under ``name`` (case-insensitive)."""
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidArgumentError(f"`name` must be a non-empty str; got {name!r}")
     return _REGISTRY.register(name)
 
 
