@@ -139,9 +139,17 @@ class ComparisonTable:
         return json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:
+        return self.to_string()
+
+    def to_string(self, max_rows: int | None = None) -> str:
+        """The table as text, one row per structure; ``max_rows`` keeps only the most probable ones
+        (with a line that says how many are left out and their total posterior probability)."""
+        if max_rows is not None:
+            max_rows = check_positive_int(max_rows, "max_rows")
+        shown = self.rows if max_rows is None else self.rows[:max_rows]
         head = ["structure"] + [f"{m} (nats)" for m in self.methods] + ["MDL bits", "log BF", "p(s|D)"]
         lines = []
-        for r in self.rows:
+        for r in shown:
             cells = [structure_label(r.structure)]
             for m in self.methods:
                 e = r.estimates[m]
@@ -152,7 +160,12 @@ class ComparisonTable:
         widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(head)]
         fmt = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
         title = f"{self.family.name}: evidence by structure (reference: {self.reference_method}; best: {self.best})"
-        return "\n".join([title, fmt(head), fmt(["-" * w for w in widths])] + [fmt(c) for c in lines])
+        text = "\n".join([title, fmt(head), fmt(["-" * w for w in widths])] + [fmt(c) for c in lines])
+        rest = self.rows[len(shown):]
+        if rest:
+            text += (f"\n... {len(rest)} more structures (total p(s|D) = "
+                     f"{sum(r.posterior_probability for r in rest):.3g})")
+        return text
 
     def posterior_predictive(self, x_new: Any, *, num_samples: int = 1000, seed: int = 0) -> PosteriorPredictive:
         """Posterior predictive draws of the best structure and of the model average.

@@ -9,7 +9,7 @@ import math
 import os
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -56,37 +56,61 @@ def ranking_data(n: int = 200, noise: float = 0.3, *, seed: int = 0) -> tuple[to
     return torch.as_tensor(np.stack([tf, idf], axis=1)), torch.as_tensor(y)
 
 
-def load_csv(path: str | Path, x: str, y: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Columns ``x`` and ``y`` of a CSV file with a header row, as float64 tensors.
+def _check_columns(columns: Any, arg: str) -> list[str]:
+    if isinstance(columns, str):
+        columns = [columns]
+    if isinstance(columns, (list, tuple)) and columns and all(isinstance(c, str) and c for c in columns):
+        if len(set(columns)) != len(columns):
+            raise InvalidArgumentError(f"`{arg}` names a column twice: {list(columns)}")
+        return list(columns)
+    raise InvalidArgumentError(f"`{arg}` must be a column name or a non-empty list of column names; got {columns!r}")
 
+
+def load_csv(path: str | Path, x: str | Sequence[str], y: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Columns of a CSV file with a header row, as float64 tensors ``(x, y)``.
+
+    ``x`` is one column name, read as an ``(N,)`` tensor, or a list of names, read as an
+    ``(N, len(x))`` matrix in that order (a superposition's variables, a Bayesian network's
+    nodes); ``y`` is the target column, or None for none (then the second tensor is None).
     Every value must be a finite number: a NaN or infinite entry is refused with its line.
     """
     path = _check_path(path, "data")
+    names = _check_columns(x, "x")
+    if y is not None:
+        if not isinstance(y, str) or not y:
+            raise InvalidArgumentError(f"`y` must be a column name or None; got {y!r}")
+        if y in names:
+            raise InvalidArgumentError(f"`y` column {y!r} is also one of the `x` columns {names}")
     if not path.is_file():
         raise InvalidArgumentError(f"`data`: no such file {str(path)!r}")
+    wanted = names + ([y] if y is not None else [])
     try:
         with path.open(newline="") as fh:
             reader = csv.DictReader(fh)
             columns = reader.fieldnames or []
-            for arg, col in (("x", x), ("y", y)):
+            for col in wanted:
                 if col not in columns:
+                    arg = "y" if col == y else "x"
                     raise UnknownNameError(f"`{arg}` column {col!r} is not in {str(path)!r}; its columns are {columns}")
-            xs, ys = [], []
+            rows = []
             for lineno, row in enumerate(reader, start=2):
                 try:
-                    xv, yv = float(row[x]), float(row[y])
+                    values = [float(row[c]) for c in wanted]
                 except (TypeError, ValueError):
-                    raise InvalidArgumentError(f"{path}:{lineno}: columns {x!r}/{y!r} must be numbers; got {row[x]!r}, {row[y]!r}") from None
-                if not (math.isfinite(xv) and math.isfinite(yv)):
-                    raise InvalidArgumentError(f"{path}:{lineno}: columns {x!r}/{y!r} must be finite numbers; got "
-                                               f"{row[x]!r}, {row[y]!r} (remove or impute the row)")
-                xs.append(xv)
-                ys.append(yv)
+                    raise InvalidArgumentError(f"{path}:{lineno}: columns {'/'.join(map(repr, wanted))} must be numbers; "
+                                               f"got {', '.join(repr(row[c]) for c in wanted)}") from None
+                if not all(math.isfinite(v) for v in values):
+                    raise InvalidArgumentError(f"{path}:{lineno}: columns {'/'.join(map(repr, wanted))} must be finite "
+                                               f"numbers; got {', '.join(repr(row[c]) for c in wanted)} "
+                                               "(remove or impute the row)")
+                rows.append(values)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InvalidArgumentError(f"`data`: {str(path)!r} is not a readable text CSV file ({exc})") from None
-    if not xs:
+    if not rows:
         raise InvalidArgumentError(f"{str(path)!r} has no data rows")
-    return torch.tensor(xs, dtype=torch.float64), torch.tensor(ys, dtype=torch.float64)
+    table = torch.tensor(rows, dtype=torch.float64)
+    xs = table[:, 0] if isinstance(x, str) else table[:, : len(names)]
+    return xs, (table[:, -1] if y is not None else None)
 
 
 # ---------------------------------------------------------------------------

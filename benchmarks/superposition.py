@@ -7,10 +7,12 @@ Two tables, on ``bayesstruct.datasets.ranking_data`` (relevance = log(1 + tf) ·
    evidence times the grammar prior (``compare(..., methods="exact")``). Reported: how often the
    generating tree ``mul(log1p(x0), x1)`` is the MAP structure, its mean posterior probability, the
    number of distinct trees and the seconds per comparison.
-2. **MH against enumeration.** ``sample_superpositions`` on the same grammar (max_size 4) against
-   the exact posterior over canonical trees: total variation distance and the error in E[|Γ|], per
-   number of draws, over the seeds, with the seconds per chain. A chain that mixes has a total
-   variation falling like 1/sqrt(draws).
+2. **MH against enumeration.** ``sample_superpositions`` against the exact posterior over canonical
+   trees (max_size 4 and 5), side by side in one run: subtree regeneration alone
+   (``moves={"regenerate": 1}``) and the default mixture of regenerate / relabel / resize moves.
+   Reported per number of draws, over the seeds: total variation distance, the error in E[|Γ|],
+   how many chains put the most mass on the exact MAP tree, the acceptance rate and the seconds
+   per chain. A chain that mixes has a total variation falling like 1/sqrt(draws).
 
     python benchmarks/superposition.py [--seeds 5] [--json PATH] [--smoke]
 """
@@ -54,8 +56,12 @@ def recovery(seeds: int, sizes: list[int], max_sizes: list[int]) -> list[dict]:
     return rows
 
 
-def mh_agreement(seeds: int, draws: list[int], n: int) -> list[dict]:
-    grammar = SuperpositionGrammar(2, max_size=4)
+#: the two samplers compared: regeneration alone, and the default mixture of moves
+SAMPLERS = {"regenerate": {"regenerate": 1.0}, "default": None}
+
+
+def mh_agreement(seeds: int, draws: list[int], n: int, max_size: int) -> list[dict]:
+    grammar = SuperpositionGrammar(2, max_size=max_size)
     rows = []
     for seed in range(seeds):
         x, y = ranking_data(n, 0.3, seed=seed)
@@ -65,14 +71,18 @@ def mh_agreement(seeds: int, draws: list[int], n: int) -> list[dict]:
         exact = {str(r.structure["tree"]): r.posterior_probability for r in table.rows}
         size = {k: Superposition.parse(k).size for k in exact}
         exact_size = sum(p * size[k] for k, p in exact.items())
+        exact_map = str(table.best["tree"])
         for d in draws:
-            t0 = time.perf_counter()
-            chain = sample_superpositions(x, y, grammar, num_samples=d, seed=seed, progress=False)
-            seconds = time.perf_counter() - t0
-            post = chain.posterior()
-            tv = 0.5 * sum(abs(post.get(k, 0.0) - p) for k, p in exact.items())
-            rows.append({"seed": seed, "draws": d, "tv": tv, "size_error": sum(p * size[k] for k, p in post.items())
-                         - exact_size, "acceptance": chain.acceptance_rate, "seconds": seconds})
+            for sampler, moves in SAMPLERS.items():
+                t0 = time.perf_counter()
+                chain = sample_superpositions(x, y, grammar, num_samples=d, seed=seed, moves=moves, progress=False)
+                seconds = time.perf_counter() - t0
+                post = chain.posterior()
+                tv = 0.5 * sum(abs(post.get(k, 0.0) - p) for k, p in exact.items())
+                rows.append({"max_size": max_size, "trees": len(exact), "sampler": sampler, "seed": seed, "draws": d,
+                             "tv": tv, "size_error": sum(p * size[k] for k, p in post.items()) - exact_size,
+                             "finds_map": next(iter(post)) == exact_map, "acceptance": chain.acceptance_rate,
+                             "seconds": seconds})
     return rows
 
 
@@ -86,10 +96,10 @@ def main() -> None:
     seeds = 2 if args.smoke else args.seeds
     sizes = [30] if args.smoke else [30, 100, 300]
     max_sizes = [4] if args.smoke else [4, 5]
-    draws = [2000] if args.smoke else [10_000, 100_000, 1_000_000]
+    draws = {4: [2000], 5: []} if args.smoke else {4: [10_000, 100_000, 1_000_000], 5: [10_000, 100_000]}
     t0 = time.perf_counter()
     rec = recovery(seeds, sizes, max_sizes)
-    mh = mh_agreement(seeds, draws, 40)
+    mh = [r for m, ds in draws.items() if ds for r in mh_agreement(seeds, ds, 40, m)]
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, one thread, "
           f"{time.perf_counter() - t0:.0f} s in all\n")
     print("| max vertices | N | distinct trees | teacher is MAP | mean p(teacher | D) | s per comparison |")
@@ -97,13 +107,17 @@ def main() -> None:
     for r in rec:
         print(f"| {r['max_size']} | {r['N']} | {r['distinct_trees']} | {r['teacher_is_map']}/{r['seeds']} | "
               f"{r['teacher_posterior_mean']:.3f} | {r['seconds']:.2f} |")
-    print("\n| MH draws | total variation (mean, max over seeds) | E[size] error (max abs) | acceptance | s per chain |")
-    print("|---:|---:|---:|---:|---:|")
-    for d in draws:
-        rs = [r for r in mh if r["draws"] == d]
-        print(f"| {d:,} | {statistics.mean(r['tv'] for r in rs):.4f}, {max(r['tv'] for r in rs):.4f} | "
-              f"{max(abs(r['size_error']) for r in rs):.4f} | {statistics.mean(r['acceptance'] for r in rs):.2f} | "
-              f"{statistics.mean(r['seconds'] for r in rs):.1f} |")
+    print("\n| max vertices (trees) | MH draws | moves | total variation (mean, max over seeds) | E[size] error (max abs) "
+          "| finds the MAP tree | acceptance | s per chain |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|")
+    for m, ds in draws.items():
+        for d in ds:
+            for sampler in SAMPLERS:
+                rs = [r for r in mh if r["max_size"] == m and r["draws"] == d and r["sampler"] == sampler]
+                print(f"| {m} ({rs[0]['trees']}) | {d:,} | {sampler} | {statistics.mean(r['tv'] for r in rs):.4f}, "
+                      f"{max(r['tv'] for r in rs):.4f} | {max(abs(r['size_error']) for r in rs):.4f} | "
+                      f"{sum(r['finds_map'] for r in rs)}/{len(rs)} | {statistics.mean(r['acceptance'] for r in rs):.2f} | "
+                      f"{statistics.mean(r['seconds'] for r in rs):.1f} |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"recovery": rec, "mh": mh}, fh, indent=1)

@@ -75,7 +75,7 @@ def test_bad_options_exit_2(capsys, argv, needle):
 
 
 def test_console_script_help():
-    out = subprocess.run([sys.executable, "-m", "bayesstruct.cli", "compare", "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "bayesstruct.cli", "compare", "polynomial", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--degrees" in out.stdout and "--scheduler" in out.stdout
 
 

@@ -61,6 +61,16 @@ def test_json_schema(table):
     assert "degree=3" in text and "exact" in text
 
 
+def test_to_string_keeps_the_most_probable_rows(table):
+    text = table.to_string(max_rows=1)
+    assert "degree=5" in text and "degree=3" not in text and "degree=1" not in text
+    rest = sum(r.posterior_probability for r in table.rows[1:])
+    assert f"... 2 more structures (total p(s|D) = {rest:.3g})" in text
+    assert table.to_string(max_rows=3) == str(table)  # nothing left out: no closing line
+    with pytest.raises(InvalidArgumentError, match="max_rows"):
+        table.to_string(max_rows=0)
+
+
 def test_user_structure_prior_applies_bayes_rule(data):
     x, y = data
     prior = [0.7, 0.2, 0.1]

@@ -63,3 +63,24 @@ def test_load_csv_rejects_non_numbers_and_missing_files(tmp_path):
         load_csv(path, x="x", y="y")
     with pytest.raises(InvalidArgumentError, match="no such file"):
         load_csv(tmp_path / "absent.csv", x="x", y="y")
+
+
+def test_load_csv_reads_several_columns_in_the_order_given(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("a,b,c\n1,2,3\n4,5,6\n")
+    x, y = load_csv(path, x=["c", "a"], y="b")
+    assert x.shape == (2, 2) and x.tolist() == [[3.0, 1.0], [6.0, 4.0]]
+    assert y.tolist() == [2.0, 5.0]
+    x1, none = load_csv(path, x=["b"])  # a one-element list keeps the column axis; no target
+    assert x1.shape == (2, 1) and none is None
+    with pytest.raises(UnknownNameError, match="'d'"):
+        load_csv(path, x=["a", "d"])
+    with pytest.raises(InvalidArgumentError, match="twice"):
+        load_csv(path, x=["a", "a"])
+    with pytest.raises(InvalidArgumentError, match="`y` column 'a'"):
+        load_csv(path, x=["a", "b"], y="a")
+    with pytest.raises(InvalidArgumentError, match="`x`"):
+        load_csv(path, x=[])
+    path.write_text("a,b,c\n1,2,3\n4,nan,6\n")
+    with pytest.raises(InvalidArgumentError, match=":3.*finite"):
+        load_csv(path, x=["a", "b"])

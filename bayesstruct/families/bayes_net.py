@@ -817,7 +817,7 @@ def edge_posterior(result: Any) -> torch.Tensor:
     P = torch.zeros(d, d, dtype=torch.float64)
     for r in result.rows:
         P += r.posterior_probability * DAG(r.structure["dag"]).adjacency().to(torch.float64)
-    return P
+    return P.clamp_(0.0, 1.0)  # a sum of normalised probabilities can pass 1 by rounding
 
 
 # ----------------------------------------------------------------------------- structure MCMC

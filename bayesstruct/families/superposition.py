@@ -50,7 +50,8 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from bayesstruct._validation import as_tensor, check_gamma_pair, check_positive, check_positive_int, check_xy
+from bayesstruct._validation import (as_tensor, check_gamma_pair, check_nonnegative, check_positive, check_positive_int,
+                                     check_seed, check_xy)
 from bayesstruct.evidence.density import float64
 from bayesstruct.evidence.exact import LinearGaussian, NormalGamma
 from bayesstruct.exceptions import InvalidArgumentError, ModelSpecError, UnknownNameError
@@ -397,6 +398,13 @@ class SuperpositionGrammar:
 
         return grow()
 
+    def labels(self, vertex: Superposition) -> tuple[str, ...]:
+        """The labels the grammar offers a vertex of ``vertex``'s kind (variable, unary, binary),
+        each with the same prior mass."""
+        if vertex.is_variable:
+            return tuple(f"x{i}" for i in range(self.num_variables))
+        return self.unary if len(vertex.children) == 1 else self.binary
+
     def trees(self, *, canonical: bool = True) -> list[Superposition]:
         """Every tree of at most ``max_size`` vertices, smallest first; with ``canonical`` one
         per function up to the order of commutative arguments."""
@@ -639,22 +647,64 @@ class SuperpositionSamples:
         return f"SuperpositionSamples({len(self.trees)} draws, acceptance {self.acceptance_rate:.2f}; {top})"
 
 
+#: the moves of :func:`sample_superpositions`, and their default weights
+MH_MOVES: tuple[str, ...] = ("regenerate", "relabel", "resize")
+DEFAULT_MOVES: dict[str, float] = {"regenerate": 0.5, "relabel": 0.25, "resize": 0.25}
+
+
+def _check_moves(moves: Any) -> np.ndarray:
+    """Normalised weights of :data:`MH_MOVES` from a dict (missing moves get weight 0)."""
+    if moves is None:
+        moves = DEFAULT_MOVES
+    if not isinstance(moves, Mapping) or not moves:
+        raise InvalidArgumentError(f"`moves` must be a dict of move name to weight, names in {list(MH_MOVES)}; got {moves!r}")
+    unknown = sorted(set(map(str, moves)) - set(MH_MOVES))
+    if unknown:
+        raise InvalidArgumentError(f"`moves` names unknown move(s) {unknown}; the moves are {list(MH_MOVES)}")
+    w = np.array([check_nonnegative(moves.get(m, 0.0), f"moves[{m!r}]") for m in MH_MOVES], dtype=float)
+    if not w[0] > 0:
+        raise InvalidArgumentError("`moves` must give 'regenerate' a positive weight: relabelling and resizing never "
+                                   "change the number of binary vertices, so without it the chain cannot reach every tree")
+    return w / w.sum()
+
+
 def sample_superpositions(x: Any, y: Any, grammar: SuperpositionGrammar, *, num_samples: int = 2000,
                           warmup_steps: int = 200, noise_scale: float | None = None, alpha: float = 0.01,
                           lam: float = 0.01, tau_prior: tuple[float, float] = (1.0, 1.0), init: Any = None,
-                          seed: int = 0, progress: bool = True) -> SuperpositionSamples:
-    r"""Metropolis–Hastings over superpositions with subtree regeneration.
+                          moves: Mapping[str, float] | None = None, seed: int = 0, progress: bool = True) -> SuperpositionSamples:
+    r"""Metropolis–Hastings over superpositions: regenerate, relabel and resize moves.
 
-    A move picks a vertex of :math:`\Gamma` uniformly and replaces its sub-tree by a fresh draw
-    from the grammar; with the grammar as the prior, the prior and proposal terms of the
-    regenerated sub-trees cancel, and the move is accepted with probability
+    Each step picks one of three moves (probabilities ``moves``); each leaves the posterior
+    :math:`p(\Gamma \mid D) \propto p(y \mid x, \Gamma)\, p(\Gamma)` invariant, so their mixture
+    does too. :math:`|\Gamma|` is the number of vertices, :math:`p_u` the grammar's probability of a
+    unary vertex, :math:`U` its unary functions and :math:`n_u(\Gamma)` the unary vertices of
+    :math:`\Gamma`; a tree above ``max_size`` is rejected, which targets the truncated prior.
 
-    .. math:: \min\Bigl(1,\; \frac{p(y \mid x, \Gamma')\,|\Gamma|}{p(y \mid x, \Gamma)\,|\Gamma'|}\Bigr)
+    * ``"regenerate"``: pick a vertex uniformly and replace its sub-tree by a fresh draw from the
+      grammar. The prior and proposal terms of the regrown sub-trees cancel; accept with
+      probability :math:`\min\bigl(1, \frac{p(y|x,\Gamma')\,|\Gamma|}{p(y|x,\Gamma)\,|\Gamma'|}\bigr)`.
+    * ``"relabel"``: pick a vertex uniformly and give it another label of its kind, uniformly --
+      another unary or binary function, or another variable at a leaf -- keeping its
+      arguments (the "reassign operator / feature" moves of Jin et al. 2019, *Bayesian symbolic
+      regression*, arXiv:1910.08892). Every label of a kind has the same prior mass and the
+      proposal is symmetric: accept with :math:`\min(1, p(y|x,\Gamma')/p(y|x,\Gamma))`.
+    * ``"resize"``: with probability 1/2 delete a unary vertex chosen uniformly (its argument
+      takes its place), else insert a unary function, chosen uniformly, above a vertex chosen
+      uniformly (the "delete / insert" pair of the same paper). Every insertion that gives
+      :math:`\Gamma'` is the reverse of one deletion, so the Hastings ratio is
+      :math:`\frac{n_u(\Gamma)}{p_u |\Gamma'|}` for a deletion and
+      :math:`\frac{p_u |\Gamma|}{n_u(\Gamma')}` for an insertion, times the evidence ratio.
 
-    (:math:`|\Gamma|` the number of vertices; trees above ``max_size`` are rejected, which
-    targets the truncated prior). The evidence is exact, cached per canonical tree. Use it where
-    the grammar is too large to enumerate; on small grammars it agrees with
-    :class:`SuperpositionFamily` + ``compare`` (tested).
+    A move that has nothing to do (a leaf with one variable to choose from, no unary vertex to
+    delete, no room to insert) leaves the tree as it is and counts as rejected.
+
+    Regeneration alone can trap the chain where the grammar is deep: from ``add(sqrt(x0), x1)``
+    at the largest size, the better ``mul(sqrt(x0), x1)`` is reached only by regrowing the whole
+    tree (a draw of probability ~1e-4) but by one relabelling of the root; from
+    ``sqrt(mul(log1p(x0), x1))`` only a deletion reaches ``mul(log1p(x0), x1)`` in one step
+    (``benchmarks/superposition.py`` measures this). The evidence is exact, cached per canonical
+    tree. Use the sampler where the grammar is too large to enumerate; on small grammars it
+    agrees with :class:`SuperpositionFamily` + ``compare`` (tested).
 
     Parameters
     ----------
@@ -666,6 +716,10 @@ def sample_superpositions(x: Any, y: Any, grammar: SuperpositionGrammar, *, num_
         As in :func:`superposition_model`.
     init : Superposition or str, optional
         Starting tree (default: a draw from the grammar).
+    moves : dict of str to float, optional
+        Weights of ``"regenerate"``, ``"relabel"`` and ``"resize"`` (normalised; default
+        0.5 / 0.25 / 0.25). ``"regenerate"`` must have a positive weight: the other two never
+        change the number of binary vertices, so without it the chain is not irreducible.
     seed : int
     progress : bool
         Show a tqdm progress bar.
@@ -683,7 +737,8 @@ def sample_superpositions(x: Any, y: Any, grammar: SuperpositionGrammar, *, num_
     kwargs = dict(noise_scale=None if noise_scale is None else check_positive(noise_scale, "noise_scale"),
                   alpha=check_positive(alpha, "alpha"), lam=check_positive(lam, "lam"),
                   tau_prior=check_gamma_pair(tau_prior, "tau_prior"))
-    rng = np.random.default_rng(seed)
+    cumulative = np.cumsum(_check_moves(moves))
+    rng = np.random.default_rng(check_seed(seed))
     cache: dict[str, float] = {}
 
     def log_z(tree: Superposition) -> float:
@@ -708,13 +763,37 @@ def sample_superpositions(x: Any, y: Any, grammar: SuperpositionGrammar, *, num_
         for step in tqdm(range(warmup_steps + num_samples), desc="superposition MH", disable=not progress, unit="step"):
             paths = tree.paths()
             path = paths[rng.integers(len(paths))]
-            room = grammar.max_size - tree.size + tree.subtree(path).size
-            new = grammar.sample(rng, max_size=room)
-            if new is not None:
-                proposal = tree.replace(path, new)
+            move = MH_MOVES[min(int(np.searchsorted(cumulative, rng.random(), side='right')), 2)]
+            proposal, log_ratio = None, 0.0
+            if move == "regenerate":
+                room = grammar.max_size - tree.size + tree.subtree(path).size
+                new = grammar.sample(rng, max_size=room)
+                if new is not None:
+                    proposal = tree.replace(path, new)
+                    log_ratio = math.log(tree.size) - math.log(proposal.size)
+            elif move == "relabel":
+                old = tree.subtree(path)
+                labels = grammar.labels(old)
+                if len(labels) > 1:
+                    label = labels[rng.integers(len(labels) - 1)]
+                    if label == old.op:  # uniform over the other labels: the last one stands in for this one
+                        label = labels[-1]
+                    proposal = tree.replace(path, Superposition(label, old.children))
+            elif grammar.p_unary > 0.0:
+                if rng.random() < 0.5:  # delete a unary vertex
+                    unary = [q for q in paths if len(tree.subtree(q).children) == 1]
+                    if unary:
+                        q = unary[rng.integers(len(unary))]
+                        proposal = tree.replace(q, tree.subtree(q).children[0])
+                        log_ratio = math.log(len(unary)) - math.log(grammar.p_unary) - math.log(proposal.size)
+                elif tree.size < grammar.max_size:  # insert one above the vertex at `path`
+                    label = grammar.unary[rng.integers(len(grammar.unary))]
+                    proposal = tree.replace(path, Superposition(label, (tree.subtree(path),)))
+                    log_ratio = (math.log(grammar.p_unary) + math.log(tree.size)
+                                 - math.log(sum(len(proposal.subtree(q).children) == 1 for q in proposal.paths())))
+            if proposal is not None:
                 lz = log_z(proposal)
-                log_ratio = lz - current + math.log(tree.size) - math.log(proposal.size)
-                if math.log(rng.random()) < log_ratio:
+                if math.log(rng.random()) < lz - current + log_ratio:
                     tree, current = proposal, lz
                     accepted += step >= warmup_steps
             if step >= warmup_steps:

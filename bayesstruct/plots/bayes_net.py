@@ -153,8 +153,9 @@ def plot_top_dags(table: Any, num_dags: int = 4, *, true_dag: Any = None,
 
     Parameters
     ----------
-    table : ComparisonTable
-        Of a :class:`~bayesstruct.families.bayes_net.BayesianNetworkFamily`.
+    table : ComparisonTable or DAGSamples
+        Of a :class:`~bayesstruct.families.bayes_net.BayesianNetworkFamily` (exact ``p(G | D)``),
+        or draws of :class:`~bayesstruct.families.bayes_net.StructureMCMC` (visit frequencies).
     num_dags : int
         Panels to draw (at most the number of rows).
     true_dag : DAG or anything DAG accepts, optional
@@ -167,26 +168,32 @@ def plot_top_dags(table: Any, num_dags: int = 4, *, true_dag: Any = None,
         (``gid="edge"``).
     """
     from bayesstruct.compare import ComparisonTable
-    from bayesstruct.families.bayes_net import DAG
+    from bayesstruct.families.bayes_net import DAG, DAGSamples
 
-    if not isinstance(table, ComparisonTable):
-        raise InvalidArgumentError(f"`table` must be a ComparisonTable (from bayesstruct.compare); got "
+    if isinstance(table, DAGSamples):
+        ranked = list(table.posterior_probabilities().items())
+        suptitle = f"most visited DAGs ({len(table.dags):,} structure-MCMC draws)"
+    elif isinstance(table, ComparisonTable):
+        if not table.rows or "dag" not in table.rows[0].structure:
+            raise InvalidArgumentError("`table` must compare DAGs (a BayesianNetworkFamily's table)")
+        ranked = [(r.structure["dag"], r.posterior_probability) for r in table.rows]
+        suptitle = f"{table.family.name}: most probable DAGs (evidence: {table.reference_method})"
+    else:
+        raise InvalidArgumentError(f"`table` must be a ComparisonTable (from bayesstruct.compare) or DAGSamples; got "
                                    f"{type(table).__name__}")
-    if not table.rows or "dag" not in table.rows[0].structure:
-        raise InvalidArgumentError("`table` must compare DAGs (a BayesianNetworkFamily's table)")
     if isinstance(num_dags, bool) or not isinstance(num_dags, (int, np.integer)) or num_dags < 1:
         raise InvalidArgumentError(f"`num_dags` must be a positive integer; got {num_dags!r}")
-    rows = table.rows[: int(num_dags)]
-    d = len(DAG(rows[0].structure["dag"]))
+    rows = ranked[: int(num_dags)]
+    d = len(DAG(rows[0][0]))
     names = _names(variable_names, d)
     truth = _true_dag(true_dag, d)
     fig, axes = plt.subplots(1, len(rows), figsize=(2.6 * len(rows), 3.0), layout="constrained", squeeze=False)
-    for k, (ax, r) in enumerate(zip(axes[0], rows)):
-        dag = DAG(r.structure["dag"])
+    for k, (ax, (dag, prob)) in enumerate(zip(axes[0], rows)):
+        dag = DAG(dag)
         _draw_dag(ax, dag, names)
         is_true = truth is not None and dag == truth
-        ax.set_title(f"#{k + 1}: p = {r.posterior_probability:.3f}" + (" (true)" if is_true else ""),
+        ax.set_title(f"#{k + 1}: p = {prob:.3f}" + (" (true)" if is_true else ""),
                      color=_TRUE_COLOR if is_true else "black", fontsize="medium")
         ax.set_xlabel(str(dag), fontsize="small")
-    fig.suptitle(f"{table.family.name}: most probable DAGs (evidence: {table.reference_method})")
+    fig.suptitle(suptitle)
     return fig

@@ -75,3 +75,15 @@ def test_top_dags_draw_one_arrow_per_edge(table):
         plot_top_dags(table, 0)
     with pytest.raises(InvalidArgumentError, match="ComparisonTable"):
         plot_top_dags(np.zeros((3, 3)))
+
+
+def test_top_dags_of_mcmc_draws_show_visit_frequencies(data):
+    samples = StructureMCMC(BayesianNetworkFamily(3), data, seed=0).run(600, warmup=100, progress=False)
+    visits = list(samples.posterior_probabilities().items())
+    fig = plot_top_dags(samples, 2)
+    assert len(fig.axes) == 2
+    for ax, (dag, p) in zip(fig.axes, visits):
+        assert ax.get_xlabel() == str(dag)
+        assert f"{p:.3f}" in ax.get_title()
+        assert len([q for q in ax.patches if q.get_gid() == "edge"]) == dag.num_edges
+    assert "600" in fig._suptitle.get_text()
