@@ -58,6 +58,8 @@ __all__ = [
     "save_netcdf",
     "write_json",
     "write_atomic",
+    "chain_diagnostics",
+    "structure_inference_data",
 ]
 
 
@@ -460,3 +462,66 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+# ----------------------------------------------------------------------------- structure chains
+def chain_diagnostics(values: Any) -> dict[str, Any]:
+    """Convergence diagnostics of one scalar statistic of several chains, ``values`` ``(chain, draw)``.
+
+    Returns ``{"mean", "sd", "num_chains", "r_hat", "ess_bulk", "ess_tail"}``: ArviZ's
+    rank-normalised split R-hat and bulk/tail effective sample sizes (Vehtari, Gelman, Simpson,
+    Carpenter & Bürkner 2021, who ask for R-hat < 1.01). R-hat needs two chains, all three need
+    four draws a chain, and a constant trace has none: undefined values are ``None``.
+    """
+    values = np.asarray(values)
+    if values.ndim != 2 or values.shape[0] < 1 or values.shape[1] < 1:
+        raise InvalidArgumentError(f"`values` must be (chain, draw) with at least one draw; got shape {values.shape}")
+    flat = values.reshape(-1).astype(np.float64)
+    out: dict[str, Any] = {"mean": float(flat.mean()), "sd": float(flat.std(ddof=1)) if flat.size > 1 else 0.0,
+                           "num_chains": int(values.shape[0]), "r_hat": None, "ess_bulk": None, "ess_tail": None}
+
+    def finite(x: Any) -> float | None:
+        x = float(x)
+        return x if np.isfinite(x) else None
+
+    if values.shape[1] >= 4:
+        with _quiet_arviz() as az, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x = values.astype(np.float64)
+            if values.shape[0] >= 2:
+                out["r_hat"] = finite(az.rhat(x))
+            out["ess_bulk"] = finite(az.ess(x, method="bulk"))
+            out["ess_tail"] = finite(az.ess(x, method="tail"))
+    return out
+
+
+def structure_inference_data(chains: Any, *, family: str | None = None) -> "az.InferenceData":
+    """One or several structure chains as an :class:`arviz.InferenceData`.
+
+    Each chain is an object with a ``stats()`` method giving scalar statistics per draw --
+    :class:`~bayesstruct.families.superposition.SuperpositionSamples` (``log_evidence``,
+    ``size``, ``depth``), :class:`~bayesstruct.families.bayes_net.DAGSamples` (``log_score``,
+    ``num_edges``) -- or such a dict of arrays. The ``posterior`` group holds every statistic
+    with dims ``(chain, draw)``, so ``az.summary``, ``az.rhat`` and ``az.plot_trace`` apply.
+    The chains must have the same number of draws (run them with different seeds).
+    """
+    chains = list(chains) if isinstance(chains, (list, tuple)) else [chains]
+    if not chains:
+        raise InvalidArgumentError("`chains` is empty; give at least one chain")
+    cols = []
+    for i, c in enumerate(chains):
+        stats = c.stats() if callable(getattr(c, "stats", None)) else c
+        if not isinstance(stats, Mapping) or not stats:
+            raise InvalidArgumentError(f"`chains[{i}]` must have a stats() method or be a dict of per-draw arrays; "
+                                       f"got {type(c).__name__}")
+        cols.append({str(k): np.asarray(v) for k, v in stats.items()})
+    keys = {tuple(sorted(c)) for c in cols}
+    if len(keys) != 1:
+        raise InvalidArgumentError(f"the chains record different statistics: {sorted(keys)}")
+    lengths = {v.shape for c in cols for v in c.values()}
+    if len(lengths) != 1 or len(next(iter(lengths))) != 1:
+        raise InvalidArgumentError(f"every statistic of every chain must be one value per draw, the same number of "
+                                   f"draws in all chains; got shapes {sorted(lengths)}")
+    posterior = {k: np.stack([c[k] for c in cols]) for k in cols[0]}
+    with _quiet_arviz() as az:
+        return az.from_dict(posterior=posterior, attrs={"bayesstruct_family": family} if family else None)

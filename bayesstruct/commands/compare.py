@@ -6,11 +6,12 @@
     bayesstruct compare superposition [--dataset ranking --n 100 --noise 0.3 | --data F.csv --x C1,C2 --y C]
                                       [--max-size 4] [--unary log1p,sqrt,...] [--binary add,sub,mul,div]
                                       [--p-variable 0.5 --p-unary 0.25] [--noise-scale S | --lam L] [--alpha A]
-                                      [--inference enumerate|mcmc] [--all-trees] [--num-samples N --warmup N] [--top K]
+                                      [--inference enumerate|mcmc] [--all-trees] [--num-samples N --warmup N]
+                                      [--chains C] [--temperatures T] [--top K]
     bayesstruct compare bayes-net     [--dataset collider --n 500 | --data F.csv --x C1,C2,...] [--standardize]
                                       [--alpha A] [--noise known|normal-gamma] [--noise-scale S] [--max-parents K]
                                       [--prior uniform|sparsity --rho R] [--inference enumerate|mcmc]
-                                      [--num-samples N --warmup N] [--top K]
+                                      [--num-samples N --warmup N] [--chains C] [--top K]
 
 and, for all of them, ``[--seed S] [--workers N | --scheduler ADDRESS] [--out DIR] [--json PATH] [--no-progress]``.
 
@@ -22,7 +23,11 @@ and, for all of them, ``[--seed S] [--workers N | --scheduler ADDRESS] [--out DI
 JSON (``--json PATH``, and ``DIR/results.json`` with ``--out DIR``): with ``enumerate`` the
 evidence table (:meth:`~bayesstruct.compare.ComparisonTable.to_dict`); with ``mcmc``
 ``{"family", "inference": "mcmc", "num_samples", "warmup", "acceptance_rate", "posterior":
-[{"structure", "probability"}, ...]}``. Both add ``"variables"`` (the column of each
+[{"structure", "probability"}, ...], "chains", "diagnostics": {STAT: {"mean", "sd", "num_chains",
+"r_hat", "ess_bulk", "ess_tail"}}}`` (``STAT``: ``log_evidence`` and ``size`` of a tree,
+``log_score`` and ``num_edges`` of a DAG; the run warns when an R-hat exceeds 1.01), and a
+superposition's ``"temperatures"`` and ``"swap_rate"``. With ``--out`` the chains are also
+written as ``posterior.nc`` (ArviZ) and ``trace.png``. Both add ``"variables"`` (the column of each
 variable); a Bayesian network adds ``"edge_posterior"`` (``P[i][j] = p(i → j | D)``) and, with
 ``mcmc``, its Monte Carlo standard error ``"edge_posterior_stderr"``.
 """
@@ -30,6 +35,7 @@ variable); a Bayesian network adds ``"edge_posterior"`` (``P[i][j] = p(i → j |
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -129,8 +135,10 @@ def _add_graph_inference(p: argparse.ArgumentParser, default_inference: str | No
     inf = p.add_argument_group("inference")
     inf.add_argument("--inference", choices=["enumerate", "mcmc"], default=default_inference, help=inference_help)
     inf.add_argument("--num-samples", type=int, default=num_samples,
-                     help=f"MCMC draws kept (default {num_samples})")
-    inf.add_argument("--warmup", type=int, default=500, help="MCMC steps discarded first (default 500)")
+                     help=f"MCMC draws kept per chain (default {num_samples})")
+    inf.add_argument("--warmup", type=int, default=500, help="MCMC steps discarded first, per chain (default 500)")
+    inf.add_argument("--chains", type=int, default=4,
+                     help="independent MCMC chains, seeds SEED, SEED+1, ... (default 4; R-hat needs >= 2)")
     _add_common(p, inf)
     return inf
 
@@ -161,7 +169,10 @@ def _add_superposition(families: argparse._SubParsersAction) -> None:
     model.add_argument("--all-trees", action="store_true",
                        help="keep one tree per function up to argument order, not one per distinct model on x")
     inf = _add_graph_inference(p, "enumerate", "score every tree (enumerate, default) or sample trees by "
-                                               "Metropolis-Hastings (mcmc, for large --max-size)", 20000)
+                                               "Metropolis-Hastings (mcmc, for large --max-size)", 5000)
+    inf.add_argument("--temperatures", type=int, default=4,
+                     help="parallel tempering: chains at inverse temperatures 1, 1/2, ..., per chain (default 4; "
+                          "1 = none)")
     inf.add_argument("--top", type=int, default=10, help="structures to print (default 10)")
     add_output_arguments(p, "directory for the figures and results.json")
     p.set_defaults(run=run_compare_superposition)
@@ -189,7 +200,7 @@ def _add_bayes_net(families: argparse._SubParsersAction) -> None:
                        help="prior over DAGs: uniform, or each edge with probability --rho")
     model.add_argument("--rho", type=float, default=0.2, help="edge probability of --prior sparsity (default 0.2)")
     inf = _add_graph_inference(p, None, "score every DAG (enumerate; the default up to 5 variables) or sample "
-                                        "DAGs by structure MCMC (mcmc; the default above)", 20000)
+                                        "DAGs by structure MCMC (mcmc; the default above)", 5000)
     inf.add_argument("--top", type=int, default=6, help="DAGs to print (default 6)")
     add_output_arguments(p, "directory for the figures and results.json")
     p.set_defaults(run=run_compare_bayes_net)
@@ -237,6 +248,46 @@ def _save(fig_or_ax, path: Path, written: list[Path]) -> None:
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     written.append(path)
+
+
+def _report_chains(chains: Sequence[Any], stats: Sequence[str], result: dict[str, Any], args: argparse.Namespace,
+                   describe) -> Any:
+    """Print each chain and the convergence diagnostics of ``stats``; add them to ``result``; return the idata.
+
+    Warns when a statistic's R-hat is above 1.01 (Vehtari et al. 2021): the chains then disagree
+    and their pooled visit frequencies are not to be trusted.
+    """
+    from bayesstruct.io import chain_diagnostics, structure_inference_data
+
+    for c, chain in enumerate(chains):
+        print(f"  chain {c} (seed {args.seed + c}): acceptance {chain.acceptance_rate:.2f}, most visited {describe(chain)}")
+    idata = structure_inference_data(chains, family=result["family"])
+    diagnostics = {k: chain_diagnostics(idata.posterior[k].values) for k in stats}
+    cells = []
+    for k, d in diagnostics.items():
+        rhat = "n/a" if d["r_hat"] is None else f"{d['r_hat']:.3f}"
+        ess = "n/a" if d["ess_bulk"] is None else f"{d['ess_bulk']:.0f}"
+        cells.append(f"{k}: R-hat {rhat}, bulk ESS {ess}")
+    print("diagnostics: " + "; ".join(cells))
+    bad = [k for k, d in diagnostics.items() if d["r_hat"] is not None and d["r_hat"] > 1.01]
+    if bad:
+        print(f"warning: the chains disagree (R-hat of {', '.join(bad)} above 1.01): the pooled frequencies are not "
+              "reliable; run longer chains (--num-samples, --warmup) or compare the chains above")
+    result.update(chains=len(chains), diagnostics=diagnostics)
+    return idata
+
+
+def _write_trace(idata, stats: Sequence[str], out: Path, written: list[Path]) -> None:
+    from bayesstruct.io import _quiet_arviz
+
+    with _quiet_arviz() as az, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a stuck chain's constant trace has no density to draw
+        warnings.simplefilter("ignore", DeprecationWarning)  # ArviZ 0.23 calls a deprecated matplotlib helper
+        axes = az.plot_trace(idata, var_names=list(stats), compact=False, figsize=(10, 3.0 * len(stats)))
+        axes.ravel()[0].figure.tight_layout()
+        idata.to_netcdf(str(out / "posterior.nc"))
+    written.append(out / "posterior.nc")
+    _save(axes.ravel()[0].figure, out / "trace.png", written)
 
 
 def _headless() -> None:
@@ -340,7 +391,8 @@ def _superposition_data(args: argparse.Namespace):
 
 def run_compare_superposition(args: argparse.Namespace) -> int:
     from bayesstruct._validation import check_positive_int
-    from bayesstruct.families.superposition import SuperpositionFamily, SuperpositionGrammar, sample_superpositions
+    from bayesstruct.families.superposition import (SuperpositionFamily, SuperpositionGrammar, SuperpositionSamples,
+                                                    sample_superpositions)
 
     check_output_paths(json=args.json, out=args.out)
     _check_counts(args, "num_samples", "warmup", "top")
@@ -359,23 +411,28 @@ def run_compare_superposition(args: argparse.Namespace) -> int:
               f"{grammar.max_size} vertices; {noise}")
         table = _compare(family, x, y, args, methods="exact", structure_prior=family.structure_prior)
         print(table.to_string(max_rows=args.top))
-        best, ranked, exact, chain = table.best["tree"], None, table, None
+        best, exact, chain, idata = table.best["tree"], table, None, None
         result = table.to_dict()
     else:
-        chain = sample_superpositions(x, y, grammar, num_samples=args.num_samples, warmup_steps=args.warmup,
-                                      noise_scale=args.noise_scale, alpha=args.alpha, lam=args.lam, seed=args.seed,
-                                      progress=not args.no_progress)
+        _check_counts(args, "chains", "temperatures")
+        print(f"Metropolis-Hastings over trees of at most {grammar.max_size} vertices; {noise}: {args.chains} chain(s) "
+              f"of {args.num_samples} draws after {args.warmup} warm-up moves, {args.temperatures} temperature(s)")
+        runs = [sample_superpositions(x, y, grammar, num_samples=args.num_samples, warmup_steps=args.warmup,
+                                      noise_scale=args.noise_scale, alpha=args.alpha, lam=args.lam, seed=args.seed + c,
+                                      temperatures=args.temperatures, progress=not args.no_progress)
+                for c in range(args.chains)]
+        chain = SuperpositionSamples.concat(runs)
         ranked = chain.posterior()
-        print(f"Metropolis-Hastings over trees of at most {grammar.max_size} vertices; {noise}: {args.num_samples} "
-              f"draws after {args.warmup} warm-up moves, acceptance {chain.acceptance_rate:.2f}, "
-              f"{len(chain.log_evidence)} trees proposed")
+        result = {"family": "superposition", "inference": "mcmc", "num_samples": args.num_samples,
+                  "warmup": args.warmup, "temperatures": args.temperatures, "acceptance_rate": chain.acceptance_rate,
+                  "swap_rate": chain.swap_rate}
+        idata = _report_chains(runs, ("log_evidence", "size"), result, args, lambda c: str(c.map_tree))
+        print(f"pooled: {len(chain.trees)} draws, {len(chain.log_evidence)} trees proposed")
         for tree, p in list(ranked.items())[: args.top]:
             print(f"  {tree:32s} p ≈ {p:.3f}  log evidence {chain.log_evidence[tree]:9.3f}")
         best, exact = next(iter(ranked)), None
-        result = {"family": "superposition", "inference": "mcmc", "num_samples": args.num_samples,
-                  "warmup": args.warmup, "acceptance_rate": chain.acceptance_rate,
-                  "posterior": [{"structure": {"tree": t}, "probability": p, "log_evidence": chain.log_evidence[t]}
-                                for t, p in ranked.items()]}
+        result["posterior"] = [{"structure": {"tree": t}, "probability": p, "log_evidence": chain.log_evidence[t]}
+                               for t, p in ranked.items()]
     result["variables"] = {f"x{i}": c for i, c in enumerate(columns)}
     print(f"most probable: {best}")
     write_results(result, args)
@@ -386,6 +443,8 @@ def run_compare_superposition(args: argparse.Namespace) -> int:
         written = [args.out / "results.json"]
         _save(plot_superposition(best, title=f"most probable superposition\n{best}"), args.out / "map_tree.png", written)
         _save(plot_superposition_posterior(exact, chain, top=args.top), args.out / "posterior.png", written)
+        if idata is not None:
+            _write_trace(idata, ("log_evidence", "size"), args.out, written)
         print(f"wrote {len(written)} files to {args.out}/")
     return 0
 
@@ -435,6 +494,7 @@ def run_compare_bayes_net(args: argparse.Namespace) -> int:
     from bayesstruct.families.bayes_net import (
         MAX_ENUMERATED_VARIABLES,
         BayesianNetworkFamily,
+        DAGSamples,
         StructureMCMC,
         dag_prior,
         edge_posterior,
@@ -460,20 +520,23 @@ def run_compare_bayes_net(args: argparse.Namespace) -> int:
         table = _compare(family, x, None, args, methods="exact", structure_prior=prior)
         print(table.to_string(max_rows=args.top))
         ranked = [(r.structure["dag"], r.posterior_probability) for r in table.rows]
-        P, graphs, stderr, result = edge_posterior(table), table, None, table.to_dict()
+        P, graphs, result, idata = edge_posterior(table), table, table.to_dict(), None
     else:
-        samples = StructureMCMC(family, x, prior=prior, seed=args.seed).run(
-            args.num_samples, warmup=args.warmup, progress=not args.no_progress)
+        _check_counts(args, "chains")
+        print(f"structure MCMC: {args.chains} chain(s) of {args.num_samples} draws after {args.warmup} warm-up steps")
+        runs = [StructureMCMC(family, x, prior=prior, seed=args.seed + c).run(
+            args.num_samples, warmup=args.warmup, progress=not args.no_progress) for c in range(args.chains)]
+        samples = DAGSamples.concat(runs)
         ranked = list(samples.posterior_probabilities().items())
         P, graphs = edge_posterior(samples), samples
-        stderr = samples.edge_posterior_stderr() if args.num_samples >= 40 else None
-        print(f"structure MCMC: {args.num_samples} draws after {args.warmup} warm-up steps, acceptance "
-              f"{samples.acceptance_rate:.2f}, {len(ranked)} distinct DAGs visited")
         result = {"family": family.name, "inference": "mcmc", "num_samples": args.num_samples, "warmup": args.warmup,
-                  "acceptance_rate": samples.acceptance_rate,
-                  "posterior": [{"structure": {"dag": str(g)}, "probability": p} for g, p in ranked]}
-        if stderr is not None:
-            result["edge_posterior_stderr"] = stderr.tolist()
+                  "acceptance_rate": samples.acceptance_rate}
+        idata = _report_chains(runs, ("log_score", "num_edges"), result, args,
+                               lambda c: _named(next(iter(c.posterior_probabilities())), columns))
+        print(f"pooled: {len(samples.dags)} draws, {len(ranked)} distinct DAGs visited")
+        result["posterior"] = [{"structure": {"dag": str(g)}, "probability": p} for g, p in ranked]
+        if len(samples.dags) >= 40:
+            result["edge_posterior_stderr"] = samples.edge_posterior_stderr().tolist()
     print("most probable DAGs:")
     for k, (g, p) in enumerate(ranked[: args.top]):
         mark = "  <- true" if true_dag is not None and g == true_dag else ""
@@ -496,6 +559,8 @@ def run_compare_bayes_net(args: argparse.Namespace) -> int:
               written)
         _save(plot_top_dags(graphs, min(4, len(ranked)), true_dag=true_dag, variable_names=columns),
               args.out / "top_dags.png", written)
+        if idata is not None:
+            _write_trace(idata, ("log_score", "num_edges"), args.out, written)
         print(f"wrote {len(written)} files to {args.out}/")
     return 0
 

@@ -845,6 +845,24 @@ class DAGSamples:
     def num_edges(self) -> np.ndarray:
         return np.array([g.num_edges for g in self.dags], dtype=np.int64)
 
+    @classmethod
+    def concat(cls, chains: Sequence["DAGSamples"]) -> "DAGSamples":
+        """Several chains (run with different seeds) pooled into one set of draws, chain after
+        chain; the acceptance rate is the chains' mean."""
+        chains = list(chains)
+        if not chains or not all(isinstance(c, cls) for c in chains):
+            raise InvalidArgumentError("`chains` must be a non-empty list of DAGSamples")
+        if len({c.num_variables for c in chains}) != 1:
+            raise InvalidArgumentError("the chains in `chains` are over different numbers of variables")
+        return cls(tuple(g for c in chains for g in c.dags), np.concatenate([c.log_scores for c in chains]),
+                   float(np.mean([c.acceptance_rate for c in chains])), chains[0].num_variables)
+
+    def stats(self) -> dict[str, np.ndarray]:
+        """Scalar statistics per draw, for trace plots and convergence diagnostics:
+        ``log_score`` (log evidence + log prior) and ``num_edges``
+        (see :func:`bayesstruct.io.structure_inference_data`)."""
+        return {"log_score": np.asarray(self.log_scores, dtype=np.float64), "num_edges": self.num_edges}
+
     def edge_indicators(self) -> torch.Tensor:
         """``(S, d, d)`` float64: 1 where draw ``s`` has edge ``i → j``."""
         return torch.stack([g.adjacency() for g in self.dags]).to(torch.float64)

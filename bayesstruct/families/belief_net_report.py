@@ -28,8 +28,6 @@ Anything with the attributes (or mapping keys) ``depth``, ``num_edges`` and ``wi
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -152,33 +150,17 @@ def to_inference_data(samples: Any, *, num_layers: int | None = None) -> "az.Inf
         return az.from_dict(posterior=posterior, attrs={"bayesstruct_family": "belief_net"})
 
 
-def _finite_or_none(x: float) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def _stat(da: Any, az: Any) -> dict[str, Any]:
-    """mean, sd, samples (chain-major), and ArviZ's rank-normalised R-hat and bulk/tail ESS."""
+    """mean, sd, samples (chain-major), num_chains, and ArviZ's R-hat and bulk/tail ESS
+    (:func:`bayesstruct.io.chain_diagnostics`; ``None`` where undefined)."""
+    from bayesstruct.io import chain_diagnostics
+
     values = np.asarray(da.values)
     flat = values.reshape(-1)
-    out: dict[str, Any] = {
-        "mean": float(flat.mean()),
-        "sd": float(flat.std(ddof=1)) if flat.size > 1 else 0.0,
-        "samples": [int(v) for v in flat] if np.issubdtype(flat.dtype, np.integer) else [float(v) for v in flat],
-        "num_chains": int(values.shape[0]),
-    }
-    # ArviZ needs >= 4 draws per chain, and >= 2 chains for R-hat; on a constant trace it returns NaN.
-    # Undefined values are written as None (JSON null).
-    out["r_hat"] = out["ess_bulk"] = out["ess_tail"] = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if values.shape[1] >= 4:
-            x = values.astype(np.float64)
-            if values.shape[0] >= 2:
-                out["r_hat"] = _finite_or_none(az.rhat(x))
-            out["ess_bulk"] = _finite_or_none(az.ess(x, method="bulk"))
-            out["ess_tail"] = _finite_or_none(az.ess(x, method="tail"))
-    return out
+    out = chain_diagnostics(values)
+    samples = [int(v) for v in flat] if np.issubdtype(flat.dtype, np.integer) else [float(v) for v in flat]
+    return {"mean": out["mean"], "sd": out["sd"], "samples": samples, **{k: out[k] for k in
+            ("num_chains", "r_hat", "ess_bulk", "ess_tail")}}
 
 
 def posterior_summary(idata: Any) -> dict[str, Any]:

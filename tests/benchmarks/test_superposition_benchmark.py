@@ -17,9 +17,9 @@ def test_smoke_run(tmp_path):
     rec, mh = rows["recovery"], rows["mh"]
     assert [(r["max_size"], r["N"]) for r in rec] == [(4, 30)]
     assert 0 <= rec[0]["teacher_is_map"] <= rec[0]["seeds"] == 2
-    assert all(0.0 <= r["tv"] <= 1.0 for r in mh) and len(mh) == 4
+    assert all(0.0 <= r["tv"] <= 1.0 for r in mh) and len(mh) == 6
     assert sorted((r["sampler"], r["seed"]) for r in mh) == [("default", 0), ("default", 1), ("regenerate", 0),
-                                                             ("regenerate", 1)]
+                                                             ("regenerate", 1), ("tempered (4)", 0), ("tempered (4)", 1)]
     for r in mh:  # every row of the side-by-side table is printed
         assert f"| 4 (516) | 2,000 | {r['sampler']} |" in run.stdout
     assert f"| 4 | 30 | {rec[0]['distinct_trees']} | {rec[0]['teacher_is_map']}/2 |" in run.stdout

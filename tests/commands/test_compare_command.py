@@ -62,20 +62,44 @@ def test_superposition_reads_named_csv_columns_in_the_order_given(tmp_path, caps
 
 
 def test_superposition_mcmc_finds_the_teacher(tmp_path, capsys):
-    code, out = run(capsys, "compare", "superposition", "--inference", "mcmc", "--num-samples", "3000",
-                    "--warmup", "200", "--max-size", "5", *FAST, "--json", str(tmp_path / "m.json"))
+    code, out = run(capsys, "compare", "superposition", "--inference", "mcmc", "--num-samples", "2000", "--chains", "2",
+                    "--warmup", "200", "--max-size", "5", *FAST, "--out", str(tmp_path / "o"))
     assert code == 0 and "Metropolis-Hastings" in out
-    saved = json.loads((tmp_path / "m.json").read_text())
+    saved = json.loads((tmp_path / "o" / "results.json").read_text())
     probs = [p["probability"] for p in saved["posterior"]]
     assert sum(probs) == pytest.approx(1.0, abs=1e-9) and probs == sorted(probs, reverse=True)
     assert saved["posterior"][0]["structure"]["tree"] == str(TEACHER)
-    assert saved["num_samples"] == 3000 and 0 < saved["acceptance_rate"] < 1
+    assert saved["num_samples"] == 2000 and saved["chains"] == 2 and 0 < saved["acceptance_rate"] < 1
+    assert saved["temperatures"] == 4 and 0 < saved["swap_rate"] <= 1
+    assert set(saved["diagnostics"]) == {"log_evidence", "size"}
+    assert saved["diagnostics"]["log_evidence"]["r_hat"] < 1.01
+    import arviz as az
+
+    idata = az.from_netcdf(str(tmp_path / "o" / "posterior.nc"))
+    assert idata.posterior["log_evidence"].shape == (2, 2000)
+    for name in ("trace.png", "posterior.png", "map_tree.png"):
+        assert (tmp_path / "o" / name).stat().st_size > 0
+
+
+def test_superposition_mcmc_warns_when_the_chains_disagree(tmp_path, capsys):
+    # N = 40 and up to 5 vertices: with seed 0 the first chain stays in add(mul(x0, x1), x1), 20 nats
+    # below the modes the other chains find (benchmarks/superposition.py); without tempering R-hat must say so
+    code, out = run(capsys, "compare", "superposition", "--inference", "mcmc", "--n", "40", "--max-size", "5",
+                    "--num-samples", "2000", "--chains", "3", "--temperatures", "1", *FAST,
+                    "--json", str(tmp_path / "m.json"))
+    assert code == 0
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert "chain 0 (seed 0): acceptance" in out and "most visited add(mul(x0, x1), x1)" in out
+    assert saved["diagnostics"]["log_evidence"]["r_hat"] > 1.1
+    assert "warning: the chains disagree" in out
 
 
 @pytest.mark.parametrize("argv,needle", [
     (["--max-size", "0"], "--max-size"),
     (["--unary", "log1p,nope"], "nope"),
     (["--num-samples", "0", "--inference", "mcmc"], "--num-samples"),
+    (["--chains", "0", "--inference", "mcmc"], "--chains"),
+    (["--temperatures", "0", "--inference", "mcmc"], "--temperatures"),
     (["--top", "0"], "--top"),
     (["--x", "a,b"], "--data"),
     (["--data", "f.csv"], "--x"),
@@ -127,9 +151,11 @@ def test_bayes_net_csv_names_the_variables_and_mcmc_agrees_with_enumeration(tmp_
     assert "#1  p = " in out and "rain->wet" in out.split("#2")[0] and "sprinkler->wet" in out.split("#2")[0]
     exact = json.loads((tmp_path / "e.json").read_text())
     assert exact["variables"] == order
-    code, _ = run(capsys, "compare", "bayes-net", "--data", str(path), "--x", ",".join(order), "--inference", "mcmc",
-                  "--num-samples", "8000", "--warmup", "300", *FAST, "--json", str(tmp_path / "m.json"))
+    code, out = run(capsys, "compare", "bayes-net", "--data", str(path), "--x", ",".join(order), "--inference", "mcmc",
+                    "--num-samples", "4000", "--chains", "2", "--warmup", "300", *FAST, "--json", str(tmp_path / "m.json"))
     mcmc = json.loads((tmp_path / "m.json").read_text())
+    assert mcmc["chains"] == 2 and "warning" not in out
+    assert mcmc["diagnostics"]["log_score"]["r_hat"] < 1.01 and mcmc["diagnostics"]["num_edges"]["ess_bulk"] > 100
     P_exact, P_mcmc = torch.tensor(exact["edge_posterior"]), torch.tensor(mcmc["edge_posterior"])
     se = torch.tensor(mcmc["edge_posterior_stderr"])
     # the chain's edge frequencies lie within 4 batch-means standard errors (+0.02 for their own noise)
@@ -139,8 +165,10 @@ def test_bayes_net_csv_names_the_variables_and_mcmc_agrees_with_enumeration(tmp_
 def test_bayes_net_samples_by_default_beyond_five_variables(tmp_path, capsys):
     path, _, names = _collider_csv(tmp_path, extra_columns=2, n=300)
     code, out = run(capsys, "compare", "bayes-net", "--data", str(path), "--x", ",".join(names), "--num-samples", "500",
-                    "--warmup", "100", "--max-parents", "2", *FAST)
-    assert code == 0 and "structure MCMC: 500 draws" in out
+                    "--chains", "2", "--warmup", "100", "--max-parents", "2", *FAST, "--out", str(tmp_path / "o"))
+    assert code == 0 and "structure MCMC: 2 chain(s) of 500 draws" in out
+    for name in ("edge_posterior.png", "top_dags.png", "trace.png", "posterior.nc", "results.json"):
+        assert (tmp_path / "o" / name).stat().st_size > 0
     err = refused(capsys, "compare", "bayes-net", "--data", str(path), "--x", ",".join(names), "--inference",
                   "enumerate", *FAST)
     assert "--inference mcmc" in err
