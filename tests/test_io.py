@@ -149,3 +149,22 @@ def test_loo_compare(table):
     assert {"elpd_loo", "weight", "warning", "pareto_k_max"} <= set(df.columns)
     assert df.index[-1] == "degree=1"  # the straight line predicts a sinusoid worst
     assert isinstance(df.attrs["arviz_warnings"], list)
+
+
+def test_structure_inference_data_stacks_chains_and_refuses_mismatches():
+    import numpy as np
+
+    from bayesstruct.exceptions import InvalidArgumentError
+    from bayesstruct.io import chain_diagnostics, structure_inference_data
+
+    rng = np.random.default_rng(0)
+    a, b = {"s": rng.normal(size=500)}, {"s": rng.normal(size=500)}
+    idata = structure_inference_data([a, b], family="demo")
+    assert idata.posterior["s"].shape == (2, 500)
+    assert chain_diagnostics(idata.posterior["s"].values)["r_hat"] < 1.01  # two chains of one N(0, 1)
+    shifted = structure_inference_data([a, {"s": b["s"] + 3.0}])
+    assert chain_diagnostics(shifted.posterior["s"].values)["r_hat"] > 1.5  # chains in different places
+    for bad, match in (([], "empty"), ([a, {"t": b["s"]}], "different statistics"),
+                       ([a, {"s": b["s"][:10]}], "same number"), ([3], "stats")):
+        with pytest.raises(InvalidArgumentError, match=match):
+            structure_inference_data(bad)
