@@ -114,19 +114,12 @@ def test_compare_recovers_the_ranking_function():
     assert torch.allclose(pred.best.mean(0), truth, atol=0.3)
 
 
-def test_mh_agrees_with_enumeration():
+def test_mh_agrees_with_enumeration(spread):
     # a posterior spread over trees of several sizes; the chain's visit frequencies (aggregated per
     # canonical tree) against compare's exact posterior with the grammar prior. Over 4 seeds the
     # total variation was 0.015-0.022 at 50,000 draws; a sampler without the |Γ|/|Γ'| factor of
     # the acceptance ratio targets p·|Γ| or p/|Γ| and sits at 0.26 / 0.17 (E[size] 2.37 / 1.26 vs 1.64).
-    g = SuperpositionGrammar(1, unary=("log1p", "square", "exp"), binary=("add", "mul"), max_size=5)
-    gen = torch.Generator().manual_seed(2)
-    x = torch.rand(8, generator=gen, dtype=torch.float64) * 2
-    y = torch.log1p(x) + 0.3 * torch.randn(8, generator=gen, dtype=torch.float64)
-    fam = SuperpositionFamily(g)
-    table = bayesstruct.compare(fam, x, y, methods="exact", structure_prior=fam.structure_prior, workers=1,
-                                progress=False)
-    exact = {str(r.structure["tree"]): r.posterior_probability for r in table.rows}
+    g, x, y, exact = spread
     draws = sample_superpositions(x, y, g, num_samples=50000, warmup_steps=500, seed=0, progress=False)
     post = draws.posterior()
     assert set(post) <= set(exact)
