@@ -8,11 +8,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
-import pyro
 import torch
 
 from bayesstruct._registry import Registry
-from bayesstruct.evidence.density import ModelDensity, float64
+from bayesstruct.evidence.density import ModelDensity, float64, set_rng_seed
 from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = [
@@ -105,7 +104,7 @@ class EvidenceEstimator:
     Parameters
     ----------
     seed : int
-        Seed for every random draw the estimator makes (``pyro.set_rng_seed``).
+        Seed for every random draw the estimator makes (as ``pyro.set_rng_seed``).
     """
 
     name: ClassVar[str] = ""
@@ -121,7 +120,7 @@ class EvidenceEstimator:
 
     def __call__(self, model: Callable, *args: Any, **kwargs: Any) -> EvidenceResult:
         with float64(single_thread=True):
-            pyro.set_rng_seed(self.seed)
+            set_rng_seed(self.seed)
             start = time.perf_counter()
             fields = self.estimate(model, args, kwargs)
             seconds = time.perf_counter() - start

@@ -35,9 +35,11 @@ larger ``d`` :class:`StructureMCMC` samples DAGs (Madigan & York 1995).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
+import weakref
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Iterable, Mapping, Sequence
@@ -151,6 +153,8 @@ class DAG(tuple):
     def __new__(cls, value: Any, num_variables: int | None = None) -> "DAG":
         if num_variables is not None:
             num_variables = check_positive_int(num_variables, "num_variables")
+        if type(value) is cls and num_variables in (None, len(value)):
+            return value  # already checked, and immutable
         if isinstance(value, DAG):
             parents = tuple(value)
         elif isinstance(value, str):
@@ -179,6 +183,11 @@ class DAG(tuple):
     def _trusted(cls, parents: tuple) -> "DAG":
         """No checks: for parent tuples built by this module."""
         return tuple.__new__(cls, parents)
+
+    def __reduce__(self):
+        # checked when made: unpickling skips the cycle check (a family of 29281 DAGs
+        # unpickles in 0.03 s instead of 0.5 s, once per worker task of ``compare``)
+        return (DAG._trusted, (tuple(self),))
 
     @staticmethod
     def _from_parent_lists(value: Sequence) -> tuple:
@@ -505,16 +514,22 @@ class DecomposableEvidence:
     ``log p(D | G) = Σ_j log p(x_j | x_pa(j))``; ``forms[j]`` is the
     :class:`~bayesstruct.evidence.LinearGaussian` (known noise) or
     :class:`~bayesstruct.evidence.NormalGamma` regression of node ``j`` on ``[1, x_pa(j)]``.
-    The ``exact`` estimator calls :meth:`log_evidence`.
+    The ``exact`` estimator calls :meth:`log_evidence`. ``values``, when given, are the
+    terms already computed (a family's cache; :class:`BayesianNetworkFamily` fills it).
     """
 
     forms: tuple
+    values: tuple | None = field(default=None, repr=False, compare=False)
 
     def local_log_evidence(self) -> list[float]:
         """``log p(x_j | x_pa(j))`` per node ``j``."""
+        if self.values is not None:
+            return list(self.values)
         return [float(f.log_evidence()) for f in self.forms]
 
     def log_evidence(self) -> torch.Tensor:
+        if self.values is not None:
+            return torch.tensor(math.fsum(self.values), dtype=torch.float64)
         return sum((f.log_evidence() for f in self.forms), torch.zeros((), dtype=torch.float64))
 
 
@@ -526,14 +541,46 @@ def _local_form(x: torch.Tensor, j: int, parents: Sequence[int], *, alpha: float
     return LinearGaussian(Phi, x[:, j], alpha, 1.0 / noise_scale**2)
 
 
+class _LocalCache:
+    """``(node, parents, hyperparameters) -> (form, log evidence)`` for the last data tensor seen.
+
+    The evidence of a DAG decomposes over nodes, so the 29281 DAGs on 5 variables share
+    5 · 2⁴ = 80 terms; ``compare`` (in one process) and the samplers look them up here instead
+    of solving each node's regression again. The cache forgets everything when it sees
+    another tensor, or the same one modified in place (``x._version``), and does not travel
+    with a pickled family (a worker process starts empty).
+    """
+
+    def __init__(self) -> None:
+        self._data: tuple | None = None
+        self._items: dict = {}
+
+    def __reduce__(self):
+        return (_LocalCache, ())
+
+    def lookup(self, x: torch.Tensor, j: int, parents: tuple, kw: dict) -> tuple[Any, float]:
+        data = self._data
+        if data is None or data[0]() is not x or data[1] != x._version:
+            self._data, self._items = (weakref.ref(x), x._version), {}
+        key = (j, parents, *kw.values())
+        if key not in self._items:
+            form = _local_form(x, j, parents, **kw)
+            self._items[key] = (form, float(form.log_evidence()))
+        return self._items[key]
+
+
 def _bayes_net_conjugate_form(x: torch.Tensor | None, y: None = None, *, dag: Any, alpha: float = 1.0,
                               noise_scale: float = 1.0, noise: str = "known", tau_prior: tuple[float, float] = (2.0, 2.0),
-                              lam: float | None = None, **_: Any) -> DecomposableEvidence | None:
+                              lam: float | None = None, cache: _LocalCache | None = None,
+                              **_: Any) -> DecomposableEvidence | None:
     if x is None or y is not None:
         return None
     dag = DAG(dag)
     x = torch.as_tensor(x, dtype=torch.float64)
     kw = dict(alpha=alpha, noise_scale=noise_scale, noise=_noise(noise), tau_prior=tuple(tau_prior), lam=lam)
+    if cache is not None and not any(torch.is_tensor(v) for v in kw.values()):  # a tensor may carry a gradient
+        forms, values = zip(*(cache.lookup(x, j, pa, kw) for j, pa in enumerate(dag)))
+        return DecomposableEvidence(forms, values)
     return DecomposableEvidence(tuple(_local_form(x, j, pa, **kw) for j, pa in enumerate(dag)))
 
 
@@ -635,6 +682,7 @@ class BayesianNetworkFamily(StructureFamily):
         tau_prior = (check_positive(tau_prior[0], "tau_prior[0]"), check_positive(tau_prior[1], "tau_prior[1]"))
         lam = None if lam is None else check_positive(lam, "lam")
         self.enumerable = d <= MAX_ENUMERATED_VARIABLES
+        self._cache = _LocalCache()
         dags = enumerate_dags(d, max_parents) if self.enumerable else [DAG._trusted(((),) * d)]
         super().__init__(bayes_net_model, {"dag": dags}, name=f"bayes-net(d={d})",
                          model_kwargs=dict(alpha=alpha, noise_scale=noise_scale, noise=self.noise.value,
@@ -686,7 +734,8 @@ class BayesianNetworkFamily(StructureFamily):
         structure = self.validate_structure(structure)
         from bayesstruct.families.base import BoundModel
 
-        return BoundModel(self.model, {**self.model_kwargs, **kwargs, **structure})
+        return BoundModel(self.model, {**self.model_kwargs, **kwargs, **structure},
+                          conjugate_form=functools.partial(_bayes_net_conjugate_form, cache=self._cache))
 
     def local_log_evidence(self, x: Any, node: int, parents: Iterable[int]) -> float:
         """``log p(x_node | x_parents)``, the closed-form term of one node (PRML eq. 3.86).
@@ -705,9 +754,9 @@ class BayesianNetworkFamily(StructureFamily):
 
     def _local(self, x: torch.Tensor, node: int, parents: tuple[int, ...]) -> float:
         kw = self.model_kwargs
-        form = _local_form(x, node, parents, alpha=kw["alpha"], noise_scale=kw["noise_scale"], noise=self.noise,
-                           tau_prior=kw["tau_prior"], lam=kw["lam"])
-        return float(form.log_evidence())
+        kw = dict(alpha=kw["alpha"], noise_scale=kw["noise_scale"], noise=self.noise, tau_prior=kw["tau_prior"],
+                  lam=kw["lam"])
+        return self._cache.lookup(x, node, parents, kw)[1]
 
     def hyperparameters(self, resolved: Mapping[str, Any]) -> dict[str, Any]:
         out = {"noise": self.noise.value, "alpha": resolved["alpha"]}

@@ -49,6 +49,9 @@ def test_dag_forms_agree_and_round_trip():
     assert str(g) == "0->2, 1->2" and str(DAG("empty", num_variables=2)) == "empty"
     assert eval(repr(g), {"DAG": DAG}) == g
     assert pickle.loads(pickle.dumps(g)) == g and isinstance(pickle.loads(pickle.dumps(g)), DAG)
+    assert DAG(g) is g and DAG(g, num_variables=3) is g  # immutable and already checked
+    with pytest.raises(InvalidArgumentError, match="num_variables=4"):
+        DAG(g, num_variables=4)
     assert g.topological_order()[-1] == 2
     assert g.adjacency().tolist() == [[False, False, True], [False, False, True], [False, False, False]]
     assert g.v_structures() == {(0, 2, 1)}
@@ -67,6 +70,48 @@ def test_closed_form_evidence_equals_laplace_and_the_gaussian_integral():
         assert gaussian_integral(ModelDensity(bound, x, None)) == pytest.approx(exact, abs=1e-6)
         local = sum(family.local_log_evidence(x, j, pa) for j, pa in enumerate(g))
         assert local == pytest.approx(exact, abs=1e-9)
+
+
+@pytest.mark.parametrize("noise", ["known", "normal-gamma"])
+def test_cached_local_terms_equal_a_fresh_solve_and_follow_the_data(noise):
+    """The family caches each node's term for the data it last saw; the cached evidence must
+    equal the uncached one (solving every node again), for every DAG, and change with the data."""
+    _, x = _v_structure_data(num_data=80)
+    family = BayesianNetworkFamily(3, noise=noise, alpha=0.7)
+    table = _compare(family, x)
+    for r in table.rows:
+        fresh = bayesstruct.families.bayes_net._bayes_net_conjugate_form(x, dag=r.structure["dag"], **family.model_kwargs)
+        assert fresh.values is None
+        assert r.log_evidence("exact") == pytest.approx(float(fresh.log_evidence()), abs=1e-9)
+    g = table.best["dag"]
+    before = family.log_evidence(x, None, g).log_evidence
+    x2 = x.clone()
+    assert family.log_evidence(x2, None, g).log_evidence == pytest.approx(before, abs=1e-9)  # another tensor
+    x2[:, 2] *= 2.0  # modified in place: the cache must not answer for the old values
+    after = family.log_evidence(x2, None, g).log_evidence
+    assert after == pytest.approx(BayesianNetworkFamily(3, noise=noise, alpha=0.7).log_evidence(x2, None, g).log_evidence,
+                                  abs=1e-9)
+    assert abs(after - before) > 1.0
+    assert family.log_evidence(x, None, g).log_evidence == pytest.approx(before, abs=1e-9)
+    # a hyperparameter given to bind is part of the key: alpha=5 is not alpha=0.7's cached term
+    other = log_evidence(family.bind(g, alpha=5.0), x, None, method="exact").log_evidence
+    assert other == pytest.approx(BayesianNetworkFamily(3, noise=noise, alpha=5.0).log_evidence(x, None, g).log_evidence,
+                                  abs=1e-9)
+    assert abs(other - before) > 0.1
+
+
+def test_the_process_pool_equals_the_inline_enumeration():
+    """``compare`` sends the 543 DAGs on 4 variables to the pool in chunks, each with the family
+    once; the table must equal the inline one structure for structure."""
+    _, x = _v_structure_data(num_data=50)
+    x = torch.cat([x, x[:, :1] + torch.randn(50, 1, generator=torch.Generator().manual_seed(1), dtype=torch.float64)], 1)
+    family = BayesianNetworkFamily(4)
+    inline = _compare(family, x)
+    pooled = bayesstruct.compare(family, x, None, methods="exact", workers=2, progress=False)
+    assert len(pooled.rows) == 543
+    assert [r.structure for r in pooled.rows] == [r.structure for r in inline.rows]
+    assert [r.log_evidence("exact") for r in pooled.rows] == pytest.approx([r.log_evidence("exact") for r in inline.rows],
+                                                                          abs=1e-9)
 
 
 def test_normal_gamma_evidence_is_the_student_t_marginal():
