@@ -11,7 +11,7 @@
     bayesstruct compare bayes-net     [--dataset collider --n 500 | --data F.csv --x C1,C2,...] [--standardize]
                                       [--alpha A] [--noise known|normal-gamma] [--noise-scale S] [--max-parents K]
                                       [--prior uniform|sparsity --rho R] [--inference enumerate|mcmc]
-                                      [--num-samples N --warmup N] [--chains C] [--top K]
+                                      [--num-samples N --warmup N] [--chains C] [--temperatures T] [--top K]
 
 and, for all of them, ``[--seed S] [--workers N | --scheduler ADDRESS] [--out DIR] [--json PATH] [--no-progress]``.
 
@@ -25,8 +25,8 @@ evidence table (:meth:`~bayesstruct.compare.ComparisonTable.to_dict`); with ``mc
 ``{"family", "inference": "mcmc", "num_samples", "warmup", "acceptance_rate", "posterior":
 [{"structure", "probability"}, ...], "chains", "diagnostics": {STAT: {"mean", "sd", "num_chains",
 "r_hat", "ess_bulk", "ess_tail"}}}`` (``STAT``: ``log_evidence`` and ``size`` of a tree,
-``log_score`` and ``num_edges`` of a DAG; the run warns when an R-hat exceeds 1.01), and a
-superposition's ``"temperatures"`` and ``"swap_rate"``. With ``--out`` the chains are also
+``log_score`` and ``num_edges`` of a DAG; the run warns when an R-hat exceeds 1.01),
+``"temperatures"`` and ``"swap_rate"`` (None without tempering). With ``--out`` the chains are also
 written as ``posterior.nc`` (ArviZ) and ``trace.png``. Both add ``"variables"`` (the column of each
 variable); a Bayesian network adds ``"edge_posterior"`` (``P[i][j] = p(i → j | D)``) and, with
 ``mcmc``, its Monte Carlo standard error ``"edge_posterior_stderr"``.
@@ -96,7 +96,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def _add_common(p: argparse.ArgumentParser, inf: argparse._ArgumentGroup) -> None:
     inf.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     par = inf.add_mutually_exclusive_group()
-    par.add_argument("--workers", type=int, default=None, help="local worker processes (default: CPU count; 1 = inline)")
+    par.add_argument("--workers", type=int, default=None,
+                     help="local worker processes (default: CPU count; 1 = inline, the default of the closed-form "
+                          "enumerations of superposition and bayes-net)")
     par.add_argument("--scheduler", default=None, help="address of a Dask scheduler, e.g. tcp://127.0.0.1:8786")
 
 
@@ -131,7 +133,7 @@ def _add_polynomial(families: argparse._SubParsersAction) -> None:
 
 
 def _add_graph_inference(p: argparse.ArgumentParser, default_inference: str | None, inference_help: str,
-                         num_samples: int) -> argparse._ArgumentGroup:
+                         num_samples: int, temperatures: int) -> argparse._ArgumentGroup:
     inf = p.add_argument_group("inference")
     inf.add_argument("--inference", choices=["enumerate", "mcmc"], default=default_inference, help=inference_help)
     inf.add_argument("--num-samples", type=int, default=num_samples,
@@ -139,6 +141,9 @@ def _add_graph_inference(p: argparse.ArgumentParser, default_inference: str | No
     inf.add_argument("--warmup", type=int, default=500, help="MCMC steps discarded first, per chain (default 500)")
     inf.add_argument("--chains", type=int, default=4,
                      help="independent MCMC chains, seeds SEED, SEED+1, ... (default 4; R-hat needs >= 2)")
+    inf.add_argument("--temperatures", type=int, default=temperatures,
+                     help=f"parallel tempering: replicas at inverse temperatures 1, 1/2, ..., per chain (default "
+                          f"{temperatures}{'; 1 = none' if temperatures > 1 else ' = none'})")
     _add_common(p, inf)
     return inf
 
@@ -169,10 +174,7 @@ def _add_superposition(families: argparse._SubParsersAction) -> None:
     model.add_argument("--all-trees", action="store_true",
                        help="keep one tree per function up to argument order, not one per distinct model on x")
     inf = _add_graph_inference(p, "enumerate", "score every tree (enumerate, default) or sample trees by "
-                                               "Metropolis-Hastings (mcmc, for large --max-size)", 5000)
-    inf.add_argument("--temperatures", type=int, default=4,
-                     help="parallel tempering: chains at inverse temperatures 1, 1/2, ..., per chain (default 4; "
-                          "1 = none)")
+                                               "Metropolis-Hastings (mcmc, for large --max-size)", 5000, 4)
     inf.add_argument("--top", type=int, default=10, help="structures to print (default 10)")
     add_output_arguments(p, "directory for the figures and results.json")
     p.set_defaults(run=run_compare_superposition)
@@ -200,7 +202,7 @@ def _add_bayes_net(families: argparse._SubParsersAction) -> None:
                        help="prior over DAGs: uniform, or each edge with probability --rho")
     model.add_argument("--rho", type=float, default=0.2, help="edge probability of --prior sparsity (default 0.2)")
     inf = _add_graph_inference(p, None, "score every DAG (enumerate; the default up to 5 variables) or sample "
-                                        "DAGs by structure MCMC (mcmc; the default above)", 5000)
+                                        "DAGs by structure MCMC (mcmc; the default above)", 5000, 1)
     inf.add_argument("--top", type=int, default=6, help="DAGs to print (default 6)")
     add_output_arguments(p, "directory for the figures and results.json")
     p.set_defaults(run=run_compare_bayes_net)
@@ -221,23 +223,26 @@ def _executor(args: argparse.Namespace):
     return client, client.get_executor()
 
 
-def _compare(family, x, y, args: argparse.Namespace, **kwargs: Any):
+def _compare(family, x, y, args: argparse.Namespace, *, default_workers: int | None = None, **kwargs: Any):
+    """``compare`` with the command's executor; ``default_workers`` applies when ``--workers``
+    is not given (1 for closed-form evidences, cheaper than starting a process pool: 3.7 s
+    inline against 8.0 s with 2 workers for the 29281 DAGs on 5 variables)."""
     from bayesstruct.compare import compare
 
     client, executor = _executor(args)
+    workers = args.workers if args.workers is not None or executor is not None else default_workers
     try:
-        return compare(family, x, y, executor=executor, workers=args.workers, seed=args.seed,
+        return compare(family, x, y, executor=executor, workers=workers, seed=args.seed,
                        progress=not args.no_progress, **kwargs)
     finally:
         if client is not None:
             client.close()
 
 
-def _check_counts(args: argparse.Namespace, *names: str) -> None:
+def _check_counts(args: argparse.Namespace, *names: str, minimum: int = 1) -> None:
     from bayesstruct._validation import check_positive_int
 
     for name in names:
-        minimum = 0 if name == "warmup" else 1
         check_positive_int(getattr(args, name), f"--{name.replace('_', '-')}", minimum=minimum)
 
 
@@ -395,7 +400,8 @@ def run_compare_superposition(args: argparse.Namespace) -> int:
                                                     sample_superpositions)
 
     check_output_paths(json=args.json, out=args.out)
-    _check_counts(args, "num_samples", "warmup", "top")
+    _check_counts(args, "num_samples", "top")
+    _check_counts(args, "warmup", minimum=0)
     x, y, columns, data_label = _superposition_data(args)
     grammar = SuperpositionGrammar(x.shape[1], unary=parse_names(args.unary, "--unary", allow_empty=True),
                                    binary=parse_names(args.binary, "--binary", allow_empty=True),
@@ -409,7 +415,8 @@ def run_compare_superposition(args: argparse.Namespace) -> int:
                                      alpha=args.alpha, lam=args.lam)
         print(f"{len(family.structures())} {'trees' if args.all_trees else 'distinct models'} of at most "
               f"{grammar.max_size} vertices; {noise}")
-        table = _compare(family, x, y, args, methods="exact", structure_prior=family.structure_prior)
+        table = _compare(family, x, y, args, methods="exact", structure_prior=family.structure_prior,
+                         default_workers=1)
         print(table.to_string(max_rows=args.top))
         best, exact, chain, idata = table.best["tree"], table, None, None
         result = table.to_dict()
@@ -501,7 +508,8 @@ def run_compare_bayes_net(args: argparse.Namespace) -> int:
     )
 
     check_output_paths(json=args.json, out=args.out)
-    _check_counts(args, "num_samples", "warmup", "top")
+    _check_counts(args, "num_samples", "top")
+    _check_counts(args, "warmup", minimum=0)
     x, columns, data_label, true_dag = _bayes_net_data(args)
     d = x.shape[1]
     if d < 2:
@@ -517,20 +525,22 @@ def run_compare_bayes_net(args: argparse.Namespace) -> int:
     print(f"{family}; prior over DAGs: {args.prior}" + (f" (rho = {args.rho})" if args.prior == "sparsity" else ""))
     result: dict[str, Any]
     if inference == "enumerate":
-        table = _compare(family, x, None, args, methods="exact", structure_prior=prior)
+        table = _compare(family, x, None, args, methods="exact", structure_prior=prior, default_workers=1)
         print(table.to_string(max_rows=args.top))
         ranked = [(r.structure["dag"], r.posterior_probability) for r in table.rows]
         P, graphs, result, idata = edge_posterior(table), table, table.to_dict(), None
     else:
-        _check_counts(args, "chains")
-        print(f"structure MCMC: {args.chains} chain(s) of {args.num_samples} draws after {args.warmup} warm-up steps")
-        runs = [StructureMCMC(family, x, prior=prior, seed=args.seed + c).run(
+        _check_counts(args, "chains", "temperatures")
+        print(f"structure MCMC: {args.chains} chain(s) of {args.num_samples} draws after {args.warmup} warm-up steps, "
+              f"{args.temperatures} temperature(s)")
+        runs = [StructureMCMC(family, x, prior=prior, seed=args.seed + c, temperatures=args.temperatures).run(
             args.num_samples, warmup=args.warmup, progress=not args.no_progress) for c in range(args.chains)]
         samples = DAGSamples.concat(runs)
         ranked = list(samples.posterior_probabilities().items())
         P, graphs = edge_posterior(samples), samples
         result = {"family": family.name, "inference": "mcmc", "num_samples": args.num_samples, "warmup": args.warmup,
-                  "acceptance_rate": samples.acceptance_rate}
+                  "temperatures": args.temperatures, "acceptance_rate": samples.acceptance_rate,
+                  "swap_rate": samples.swap_rate}
         idata = _report_chains(runs, ("log_score", "num_edges"), result, args,
                                lambda c: _named(next(iter(c.posterior_probabilities())), columns))
         print(f"pooled: {len(samples.dags)} draws, {len(ranked)} distinct DAGs visited")

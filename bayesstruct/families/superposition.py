@@ -51,7 +51,7 @@ import pyro.distributions as dist
 import torch
 
 from bayesstruct._validation import (as_tensor, check_gamma_pair, check_nonnegative, check_positive, check_positive_int,
-                                     check_seed, check_xy)
+                                     check_seed, check_temperatures, check_xy)
 from bayesstruct.evidence.density import float64
 from bayesstruct.evidence.exact import LinearGaussian, NormalGamma
 from bayesstruct.exceptions import InvalidArgumentError, ModelSpecError, UnknownNameError
@@ -664,7 +664,7 @@ class SuperpositionSamples:
 
     def to_dict(self) -> dict[str, Any]:
         return {"posterior": self.posterior(), "acceptance_rate": self.acceptance_rate, "num_samples": len(self.trees),
-                "seed": self.seed, "log_evidence": self.log_evidence}
+                "seed": self.seed, "swap_rate": self.swap_rate, "log_evidence": self.log_evidence}
 
     def to_json(self, **kwargs: Any) -> str:
         import json
@@ -735,25 +735,6 @@ def _propose(tree: Superposition, grammar: SuperpositionGrammar, cumulative: np.
     proposal = tree.replace(path, Superposition(label, (tree.subtree(path),)))
     num_unary = sum(len(proposal.subtree(q).children) == 1 for q in proposal.paths())
     return proposal, math.log(grammar.p_unary) + math.log(tree.size) - math.log(num_unary)
-
-
-def _check_temperatures(temperatures: Any) -> list[float]:
-    """Inverse temperatures, the first 1 and the rest decreasing in (0, 1); an int n gives the
-    geometric ladder 1, 1/2, ..., 2^-(n-1); None gives [1] (no tempering)."""
-    if temperatures is None:
-        return [1.0]
-    if isinstance(temperatures, (int, np.integer)) and not isinstance(temperatures, bool):
-        n = check_positive_int(temperatures, "temperatures")
-        return [0.5**k for k in range(n)]
-    try:
-        betas = [float(b) for b in temperatures]
-    except (TypeError, ValueError):
-        betas = []
-    if (not betas or betas[0] != 1.0 or any(not (0.0 < b < a) for a, b in zip(betas, betas[1:]))
-            or isinstance(temperatures, (str, bytes))):
-        raise InvalidArgumentError(f"`temperatures` must be a number of temperatures or a decreasing list of inverse "
-                                   f"temperatures starting at 1, e.g. [1, 0.5, 0.25]; got {temperatures!r}")
-    return betas
 
 
 def sample_superpositions(x: Any, y: Any, grammar: SuperpositionGrammar, *, num_samples: int = 2000,
@@ -841,7 +822,7 @@ def sample_superpositions(x: Any, y: Any, grammar: SuperpositionGrammar, *, num_
                   alpha=check_positive(alpha, "alpha"), lam=check_positive(lam, "lam"),
                   tau_prior=check_gamma_pair(tau_prior, "tau_prior"))
     cumulative = np.cumsum(_check_moves(moves))
-    betas = _check_temperatures(temperatures)
+    betas = check_temperatures(temperatures)
     rng = np.random.default_rng(check_seed(seed))
     cache: dict[str, float] = {}
 

@@ -166,7 +166,14 @@ def test_bayes_net_samples_by_default_beyond_five_variables(tmp_path, capsys):
     path, _, names = _collider_csv(tmp_path, extra_columns=2, n=300)
     code, out = run(capsys, "compare", "bayes-net", "--data", str(path), "--x", ",".join(names), "--num-samples", "500",
                     "--chains", "2", "--warmup", "100", "--max-parents", "2", *FAST, "--out", str(tmp_path / "o"))
-    assert code == 0 and "structure MCMC: 2 chain(s) of 500 draws" in out
+    assert code == 0 and "structure MCMC: 2 chain(s) of 500 draws after 100 warm-up steps, 1 temperature(s)" in out
+    saved = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert saved["temperatures"] == 1 and saved["swap_rate"] is None
+    code, out = run(capsys, "compare", "bayes-net", "--data", str(path), "--x", ",".join(names), "--num-samples", "200",
+                    "--chains", "2", "--warmup", "50", "--max-parents", "2", "--temperatures", "3", *FAST,
+                    "--json", str(tmp_path / "t.json"))
+    tempered = json.loads((tmp_path / "t.json").read_text())
+    assert code == 0 and tempered["temperatures"] == 3 and 0 < tempered["swap_rate"] < 1
     for name in ("edge_posterior.png", "top_dags.png", "trace.png", "posterior.nc", "results.json"):
         assert (tmp_path / "o" / name).stat().st_size > 0
     err = refused(capsys, "compare", "bayes-net", "--data", str(path), "--x", ",".join(names), "--inference",
@@ -180,6 +187,7 @@ def test_bayes_net_samples_by_default_beyond_five_variables(tmp_path, capsys):
     (["--x", "rain,rain"], "twice"),
     (["--rho", "1.5", "--prior", "sparsity"], "rho"),
     (["--x", "rain,wet", "--noise-scale", "0"], "noise_scale"),
+    (["--inference", "mcmc", "--temperatures", "0"], "--temperatures"),
 ])
 def test_bayes_net_bad_options_are_named(tmp_path, capsys, argv, needle):
     path, _, _ = _collider_csv(tmp_path, n=20)

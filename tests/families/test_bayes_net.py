@@ -13,7 +13,7 @@ from bayesstruct.evidence import log_evidence
 from bayesstruct.evidence.density import ModelDensity
 from bayesstruct.evidence.exact import gaussian_integral
 from bayesstruct.exceptions import InvalidArgumentError
-from bayesstruct.families.bayes_net import (DAG, BayesianNetworkFamily, StructureMCMC, dag_prior, edge_posterior,
+from bayesstruct.families.bayes_net import (DAG, BayesianNetworkFamily, DAGSamples, StructureMCMC, dag_prior, edge_posterior,
                                             enumerate_dags, markov_equivalent, simulate_linear_gaussian)
 
 
@@ -157,20 +157,42 @@ def test_sparsity_prior_shifts_mass_to_fewer_edges():
     assert row.log_prior > uniform.row({"dag": DAG("empty", num_variables=3)}).log_prior
 
 
-def test_structure_mcmc_matches_the_enumeration():
+@pytest.mark.parametrize("temperatures", [None, 4, [1.0, 0.3]])
+def test_structure_mcmc_matches_the_enumeration(temperatures):
+    """Plain and tempered chains against the exact edge posterior, within 5 batch-means standard
+    errors (at least 0.03); with the swap ratio's sign flipped both tempered cases fail it."""
     dag = DAG("0->2, 1->2, 2->3", num_variables=4)
     W = torch.zeros(4, 4)
     W[0, 2], W[1, 2], W[2, 3] = 0.8, -0.7, 0.6
     x = simulate_linear_gaussian(dag, 200, weights=W, seed=1)
     family = BayesianNetworkFamily(4)
-    exact = edge_posterior(_compare(family, x))
+    table = _compare(family, x)
+    exact = edge_posterior(table)
     assert 0.1 < exact[0, 3] < 0.9  # an uncertain edge, so the check has teeth
-    samples = StructureMCMC(family, x, seed=0).run(20000, warmup=500, progress=False)
+    samples = StructureMCMC(family, x, seed=0, temperatures=temperatures).run(20000, warmup=500, progress=False)
     se = samples.edge_posterior_stderr()
     assert torch.all((edge_posterior(samples) - exact).abs() <= torch.clamp(5 * se, min=0.03))
     assert 0.05 < samples.acceptance_rate < 0.9
-    for g in samples.dags[:200]:  # every state is a valid DAG
+    assert (samples.swap_rate is None) == (temperatures is None)
+    if temperatures is not None:
+        assert 0.05 < samples.swap_rate < 1.0
+    for g, score in list(zip(samples.dags, samples.log_scores))[:200]:  # every state a valid DAG, scored exactly
         assert DAG(tuple(g)) == g
+        assert score == pytest.approx(table.row({"dag": g}).log_evidence("exact"), abs=1e-8)
+
+
+def test_tempered_samples_pool_and_report_their_swap_rate():
+    _, x = _v_structure_data(num_data=50)
+    family = BayesianNetworkFamily(3)
+    runs = [StructureMCMC(family, x, seed=s, temperatures=3).run(300, progress=False) for s in (0, 1)]
+    pooled = DAGSamples.concat(runs)
+    assert pooled.swap_rate == pytest.approx((runs[0].swap_rate + runs[1].swap_rate) / 2)
+    assert pooled.to_dict()["swap_rate"] == pooled.swap_rate
+    assert DAGSamples.concat([runs[0], StructureMCMC(family, x).run(10, progress=False)]).swap_rate is None
+    assert StructureMCMC(family, x, temperatures=3).betas == [1.0, 0.5, 0.25]
+    for bad in ([0.5, 0.25], [1.0, 1.5], "hot", 0):
+        with pytest.raises(InvalidArgumentError, match="temperatures"):
+            StructureMCMC(family, x, temperatures=bad)
 
 
 def test_structure_mcmc_respects_max_parents_and_is_seeded():

@@ -171,7 +171,7 @@ def test_tempering_keeps_the_posterior_and_leaves_a_deep_trap(spread):
     draws = sample_superpositions(x, y, g, num_samples=50000, warmup_steps=500, seed=0, temperatures=4, progress=False)
     post = draws.posterior()
     assert 0.5 * sum(abs(post.get(k, 0.0) - p) for k, p in exact.items()) < 0.03
-    assert 0.5 < draws.swap_rate <= 1.0
+    assert 0.5 < draws.swap_rate <= 1.0 and draws.to_dict()["swap_rate"] == draws.swap_rate
     # sqrt(mul(x0, x1)) lies 80 nats below the teacher on ranking_data(100) and has no better
     # neighbour: one chain started there stays for long; with 4 temperatures the hot chains hand the
     # teacher down (2,000 draws; exact p(teacher | D) = 0.80, p(trap | D) ~ 1e-35)
