@@ -22,9 +22,9 @@
 #    features, one tree per distinct model on the data;
 # 2. compares them by their exact evidence $p(y \mid x, \Gamma)$ (each tree is a Bayesian
 #    linear model in its feature) times the grammar prior $p(\Gamma)$;
-# 3. samples trees by Metropolis–Hastings with subtree regeneration and checks the chain
-#    against the enumeration, then lets it loose on trees of up to seven vertices, a space too
-#    large to list.
+# 3. samples trees by Metropolis–Hastings (regrow a subtree, relabel a vertex, insert or delete
+#    a unary vertex) and checks the chain against the enumeration, then lets tempered chains
+#    loose on trees of up to seven vertices, a space too large to list.
 #
 # Run it as a script (`python tutorials/07_superpositions.py`) to regenerate
 # `figures/superpositions.png`; with `BAYESSTRUCT_SMOKE=1` it runs a small version (the test
@@ -48,8 +48,10 @@ from bayesstruct.families import (  # noqa: E402
     Superposition,
     SuperpositionFamily,
     SuperpositionGrammar,
+    SuperpositionSamples,
     sample_superpositions,
 )
+from bayesstruct.io import chain_diagnostics  # noqa: E402
 from bayesstruct.plots import plot_superposition, plot_superposition_posterior  # noqa: E402
 
 SMOKE = os.environ.get("BAYESSTRUCT_SMOKE", "") not in ("", "0")
@@ -86,10 +88,12 @@ assert table.best["tree"] == TEACHER
 # %% [markdown]
 # ## Metropolis–Hastings over trees
 #
-# A move picks a vertex uniformly and regrows its sub-tree from the grammar; with the grammar as
-# the prior the acceptance probability is $\min(1, \frac{p(y|x,\Gamma')|\Gamma|}{p(y|x,\Gamma)|\Gamma'|})$.
-# The chain runs over all trees (no merging of equal models), so the exact reference is the
-# family without `distinct_on`, one tree per function up to argument order.
+# The main move picks a vertex uniformly and regrows its sub-tree from the grammar; with the
+# grammar as the prior the acceptance probability is
+# $\min(1, \frac{p(y|x,\Gamma')|\Gamma|}{p(y|x,\Gamma)|\Gamma'|})$. Relabelling a vertex and
+# inserting or deleting a unary vertex (Jin et al. 2019) reach neighbours that regrowth finds only
+# by luck. The chain runs over all trees (no merging of equal models), so the exact reference is
+# the family without `distinct_on`, one tree per function up to argument order.
 
 # %%
 num_samples = 3000 if SMOKE else 300000
@@ -104,12 +108,19 @@ print(f"MH, {num_samples} draws: acceptance {chain.acceptance_rate:.2f}, total v
 
 # %% [markdown]
 # With seven vertices the grammar has hundreds of thousands of trees; the chain needs only the
-# ones it proposes.
+# ones it proposes. Without a reference, run several chains and check that they agree (R-hat of
+# the log evidence, Vehtari et al. 2021); parallel tempering (`temperatures=4`: replicas at
+# inverse temperatures 1, 1/2, 1/4, 1/8 that swap trees) keeps a chain from sitting in a tree
+# with no better neighbour.
 
 # %%
 big = SuperpositionGrammar(2, max_size=7)
-wide = sample_superpositions(x, y, big, num_samples=num_samples, seed=1, progress=not SMOKE)
-print(f"max_size 7: {len(wide.log_evidence)} trees proposed; top: "
+chains = [sample_superpositions(x, y, big, num_samples=num_samples // 4, temperatures=4, seed=1 + c,
+                                progress=not SMOKE) for c in range(2)]
+wide = SuperpositionSamples.concat(chains)
+r_hat = chain_diagnostics(np.stack([c.stats()["log_evidence"] for c in chains]))["r_hat"]
+print(f"max_size 7, 2 tempered chains: {len(wide.log_evidence)} trees proposed, swap rate {wide.swap_rate:.2f}, "
+      f"R-hat of the log evidence {r_hat:.3f}; top: "
       + ", ".join(f"{t} {p:.2f}" for t, p in list(wide.posterior().items())[:3]))
 
 # %%
