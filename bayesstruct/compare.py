@@ -320,7 +320,10 @@ def compare(
         Runs the evaluations (not shut down here). Default: a process pool of
         ``workers`` processes (spawned, one torch thread each); ``workers=1`` runs inline.
     workers : int, optional
-        Size of the default pool (default: ``os.cpu_count()``, at most the number of tasks).
+        Size of the default pool (default: ``os.cpu_count()``, at most the number of tasks;
+        inline when ``methods`` is only ``"exact"``: a closed-form evidence costs less than
+        sending it to a process -- the 29281 DAGs on 5 variables take 3.7 s inline and 8.0 s
+        on 2 workers).
     seed : int
         Base seed; each evaluation gets its own seed derived from it.
     progress : bool
@@ -391,6 +394,8 @@ def compare(
 
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise InvalidArgumentError(f"`workers` must be a positive integer; got {workers!r}")
+    if workers is None and methods == ("exact",):
+        workers = 1
     num_workers = min(workers or os.cpu_count() or 1, len(tasks))
     own_pool = executor is None and num_workers > 1
     if own_pool:

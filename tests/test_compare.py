@@ -116,6 +116,28 @@ def test_same_seed_same_table_and_process_pool_equals_serial(data):
             assert a.log_evidence(m) == b.log_evidence(m)
 
 
+def test_exact_alone_runs_inline_unless_workers_are_asked_for(data, monkeypatch):
+    """A closed form costs less than a process: without ``workers`` only other methods get a pool."""
+    import importlib
+
+    module = importlib.import_module("bayesstruct.compare")  # the module, not the function it exports
+    started = []
+
+    class Pool:  # records that a pool was made, then refuses the work
+        def __init__(self, n, **kwargs):
+            started.append(n)
+            raise RuntimeError("no pool in this test")
+
+    monkeypatch.setattr(module.cf, "ProcessPoolExecutor", Pool)
+    x, y = data
+    table = compare(PolynomialFamily([1, 3]), x, y, methods="exact", progress=False)
+    assert started == [] and len(table.rows) == 2
+    for kwargs in ({"methods": "exact", "workers": 2}, {"methods": "exact,laplace"}):
+        with pytest.raises(RuntimeError, match="no pool"):
+            compare(PolynomialFamily([1, 3]), x, y, progress=False, **kwargs)
+    assert started[0] == 2 and len(started) == 2
+
+
 @pytest.mark.parametrize(
     "kwargs, exc, match",
     [
