@@ -116,3 +116,20 @@ def test_decompress_restores_and_rejects_corrupt_files(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["decompress", str(path)])
     assert exc.value.code == 2 and "bayesstruct: error" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(monkeypatch):
+    """``bayesstruct ... | head -1``: when the pipe's reader has gone, the command stops quietly with
+    128 + SIGPIPE, as Unix tools do, instead of a BrokenPipeError traceback."""
+    import io
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    stdout = io.TextIOWrapper(os.fdopen(write_end, "wb", buffering=0), write_through=True)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    try:
+        assert main(["compare", "bayes-net", "--n", "50", "--no-progress"]) == 141
+    finally:
+        monkeypatch.undo()
+        stdout.close()
