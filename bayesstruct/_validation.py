@@ -97,21 +97,3 @@ def check_seed(seed: Any, name: str = "seed") -> int:
         raise InvalidArgumentError(f"`{name}` must be an integer in [0, 2**63); got {seed!r}")
     return int(seed)
 
-
-def check_temperatures(temperatures: Any) -> list[float]:
-    """Inverse temperatures of parallel tempering, the first 1 and the rest decreasing in (0, 1);
-    an int n gives the geometric ladder 1, 1/2, ..., 2^-(n-1); None gives [1] (no tempering)."""
-    if temperatures is None:
-        return [1.0]
-    if isinstance(temperatures, (int, np.integer)) and not isinstance(temperatures, bool):
-        n = check_positive_int(temperatures, "temperatures")
-        return [0.5**k for k in range(n)]
-    try:
-        betas = [float(b) for b in temperatures]
-    except (TypeError, ValueError):
-        betas = []
-    if (not betas or betas[0] != 1.0 or any(not (0.0 < b < a) for a, b in zip(betas, betas[1:]))
-            or isinstance(temperatures, (str, bytes))):
-        raise InvalidArgumentError(f"`temperatures` must be a number of temperatures or a decreasing list of inverse "
-                                   f"temperatures starting at 1, e.g. [1, 0.5, 0.25]; got {temperatures!r}")
-    return betas

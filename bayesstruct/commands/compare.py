@@ -251,14 +251,19 @@ def _save(fig_or_ax, path: Path, written: list[Path]) -> None:
     written.append(path)
 
 
-def _report_chains(chains: Sequence[Any], stats: Sequence[str], result: dict[str, Any], args: argparse.Namespace,
-                   describe) -> Any:
-    """Print each chain and the convergence diagnostics of ``stats``; add them to ``result``; return the idata.
+def _report_chains(chains: Sequence[Any], pooled: Any, family: str, stats: Sequence[str], args: argparse.Namespace,
+                   describe) -> tuple[dict[str, Any], Any]:
+    """Print each chain and the convergence diagnostics of ``stats``; return the JSON result so far
+    (the run's settings, rates and diagnostics) and the chains as ArviZ InferenceData.
 
     Warns when a statistic's R-hat is above 1.01 (Vehtari et al. 2021): the chains then disagree
     and their pooled visit frequencies are not to be trusted.
     """
     from bayesstruct.io import chain_diagnostics, structure_inference_data
+
+    result = {"family": family, "inference": "mcmc", "num_samples": args.num_samples, "warmup": args.warmup,
+              "temperatures": args.temperatures, "acceptance_rate": pooled.acceptance_rate,
+              "swap_rate": pooled.swap_rate}
 
     for c, chain in enumerate(chains):
         print(f"  chain {c} (seed {args.seed + c}): acceptance {chain.acceptance_rate:.2f}, most visited {describe(chain)}")
@@ -275,7 +280,7 @@ def _report_chains(chains: Sequence[Any], stats: Sequence[str], result: dict[str
         print(f"warning: the chains disagree (R-hat of {', '.join(bad)} above 1.01): the pooled frequencies are not "
               "reliable; run longer chains (--num-samples, --warmup) or compare the chains above")
     result.update(chains=len(chains), diagnostics=diagnostics)
-    return idata
+    return result, idata
 
 
 def _write_trace(idata, stats: Sequence[str], out: Path, written: list[Path]) -> None:
@@ -425,10 +430,8 @@ def run_compare_superposition(args: argparse.Namespace) -> int:
                 for c in range(args.chains)]
         chain = SuperpositionSamples.concat(runs)
         ranked = chain.posterior()
-        result = {"family": "superposition", "inference": "mcmc", "num_samples": args.num_samples,
-                  "warmup": args.warmup, "temperatures": args.temperatures, "acceptance_rate": chain.acceptance_rate,
-                  "swap_rate": chain.swap_rate}
-        idata = _report_chains(runs, ("log_evidence", "size"), result, args, lambda c: str(c.map_tree))
+        result, idata = _report_chains(runs, chain, "superposition", ("log_evidence", "size"), args,
+                                       lambda c: str(c.map_tree))
         print(f"pooled: {len(chain.trees)} draws, {len(chain.log_evidence)} trees proposed")
         for tree, p in list(ranked.items())[: args.top]:
             print(f"  {tree:32s} p ≈ {p:.3f}  log evidence {chain.log_evidence[tree]:9.3f}")
@@ -533,11 +536,8 @@ def run_compare_bayes_net(args: argparse.Namespace) -> int:
         samples = DAGSamples.concat(runs)
         ranked = list(samples.posterior_probabilities().items())
         P, graphs = edge_posterior(samples), samples
-        result = {"family": family.name, "inference": "mcmc", "num_samples": args.num_samples, "warmup": args.warmup,
-                  "temperatures": args.temperatures, "acceptance_rate": samples.acceptance_rate,
-                  "swap_rate": samples.swap_rate}
-        idata = _report_chains(runs, ("log_score", "num_edges"), result, args,
-                               lambda c: _named(next(iter(c.posterior_probabilities())), columns))
+        result, idata = _report_chains(runs, samples, family.name, ("log_score", "num_edges"), args,
+                                       lambda c: _named(next(iter(c.posterior_probabilities())), columns))
         print(f"pooled: {len(samples.dags)} draws, {len(ranked)} distinct DAGs visited")
         result["posterior"] = [{"structure": {"dag": str(g)}, "probability": p} for g, p in ranked]
         if len(samples.dags) >= 40:

@@ -51,8 +51,9 @@ import pyro.distributions as dist
 import torch
 
 from bayesstruct._validation import (as_tensor, check_gamma_pair, check_nonnegative, check_positive, check_positive_int,
-                                     check_seed, check_temperatures, check_xy)
+                                     check_seed, check_xy)
 from bayesstruct.evidence.density import float64
+from bayesstruct.families._tempering import check_temperatures, propose_exchange
 from bayesstruct.evidence.exact import LinearGaussian, NormalGamma
 from bayesstruct.exceptions import InvalidArgumentError, ModelSpecError, UnknownNameError
 from bayesstruct.families.base import StructureFamily
@@ -854,12 +855,11 @@ def sample_superpositions(x: Any, y: Any, grammar: SuperpositionGrammar, *, num_
                     if math.log(rng.random()) < beta * (lz - currents[k]) + log_ratio:
                         trees[k], currents[k] = proposal, lz
                         accepted += k == 0 and step >= warmup_steps
-            if len(betas) > 1:  # exchange the states of a random pair of neighbouring temperatures
-                k = int(rng.integers(len(betas) - 1))
-                if math.log(rng.random()) < (betas[k] - betas[k + 1]) * (currents[k + 1] - currents[k]):
-                    trees[k], trees[k + 1] = trees[k + 1], trees[k]
-                    currents[k], currents[k + 1] = currents[k + 1], currents[k]
-                    swaps += step >= warmup_steps
+            k = propose_exchange(betas, currents, rng)
+            if k is not None:
+                trees[k], trees[k + 1] = trees[k + 1], trees[k]
+                currents[k], currents[k + 1] = currents[k + 1], currents[k]
+                swaps += step >= warmup_steps
             if step >= warmup_steps:
                 chain.append(str(trees[0].canonical()))
     return SuperpositionSamples(chain, dict(cache), accepted / num_samples, seed,
