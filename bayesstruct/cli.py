@@ -1,7 +1,7 @@
 """The ``bayesstruct`` command.
 
     bayesstruct compare polynomial|superposition|bayes-net ...   (bayesstruct.commands.compare)
-    bayesstruct decompress FILE [--save PATH]
+    bayesstruct decompress FILE [--save PATH [--overwrite]]
     bayesstruct prune | dbn | fit network | search ...            (bayesstruct.commands.<name>)
 
 ``bayesstruct COMMAND --help`` lists each one's options.
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
             dec.add_argument("file", type=Path, help="file written by bayesstruct.prune.compress")
             dec.add_argument("--save", type=Path, default=None,
                              help="also save the restored model (torch.save) to this path")
+            dec.add_argument("--overwrite", action="store_true", help="replace an existing --save file")
             dec.set_defaults(run=run_decompress)
     return parser
 
@@ -45,10 +46,22 @@ def run_decompress(args: argparse.Namespace) -> int:
 
     from bayesstruct.prune.compression import decompress
 
+    if args.file.is_dir():
+        raise InvalidArgumentError(f"FILE {str(args.file)!r} is a directory; give the .bsc file written by "
+                                   "`bayesstruct prune --method deep-compression --out DIR` (DIR/model.bsc)")
     if not args.file.is_file():
         raise InvalidArgumentError(f"FILE: no such file {str(args.file)!r}")
-    if args.save is not None and not args.save.parent.is_dir():
-        raise InvalidArgumentError(f"--save: directory {str(args.save.parent)!r} does not exist")
+    if args.save is not None:
+        if args.save.is_dir():
+            raise InvalidArgumentError(f"--save {str(args.save)!r} is a directory; give a file name")
+        if not args.save.parent.is_dir():
+            raise InvalidArgumentError(f"--save: directory {str(args.save.parent)!r} does not exist")
+        if args.save.exists() and args.save.samefile(args.file):
+            raise InvalidArgumentError(f"--save {str(args.save)!r} is FILE itself: saving there would replace the "
+                                       "compressed model; choose another path")
+        if args.save.exists() and not args.overwrite:
+            raise InvalidArgumentError(f"--save {str(args.save)!r} already exists; pass --overwrite to replace it, "
+                                       "or choose another path (nothing was written)")
     model = decompress(args.file)
     weights = [m.weight for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
     total = sum(w.numel() for w in weights)

@@ -81,13 +81,21 @@ def load_csv(path: str | Path, x: str | Sequence[str], y: str | None = None) -> 
             raise InvalidArgumentError(f"`y` must be a column name or None; got {y!r}")
         if y in names:
             raise InvalidArgumentError(f"`y` column {y!r} is also one of the `x` columns {names}")
+    if path.is_dir():
+        raise InvalidArgumentError(f"`data` {str(path)!r} is a directory; give a CSV file")
     if not path.is_file():
         raise InvalidArgumentError(f"`data`: no such file {str(path)!r}")
     wanted = names + ([y] if y is not None else [])
     try:
-        with path.open(newline="") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a byte-order mark (Excel's "CSV UTF-8") is dropped
             reader = csv.DictReader(fh)
             columns = reader.fieldnames or []
+            if not columns:
+                raise InvalidArgumentError(f"`data` {str(path)!r} is empty; expected a header row with the column names")
+            repeated = sorted({c for c in columns if columns.count(c) > 1})
+            if repeated:
+                raise InvalidArgumentError(f"`data` {str(path)!r}: the header names {repeated} more than once; "
+                                           "each column needs its own name")
             for col in wanted:
                 if col not in columns:
                     arg = "y" if col == y else "x"
@@ -314,6 +322,12 @@ def load_dataset(spec: str, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         return load_digits(**kwargs)
     if key == "mnist":
         if not rest.strip():
-            raise InvalidArgumentError(f"`path`: {spec!r} needs a directory after 'mnist:', e.g. 'mnist:data/mnist'")
-        return load_mnist(rest.strip(), **kwargs)
+            raise InvalidArgumentError(f"data set {spec!r} needs a directory after 'mnist:', e.g. 'mnist:data/mnist'")
+        try:
+            return load_mnist(rest.strip(), **kwargs)
+        except InvalidArgumentError as exc:  # name the spec the user wrote, not load_mnist's argument
+            message = str(exc)
+            if message.startswith("`path`: "):
+                raise InvalidArgumentError(f"data set {spec!r}: " + message[len("`path`: "):]) from None
+            raise
     raise UnknownNameError(f"unknown data set {spec!r}; valid forms are {_DATASET_FORMS}")

@@ -189,5 +189,5 @@ def test_load_dataset_digits():
 def test_load_dataset_unknown():
     with pytest.raises(UnknownNameError, match="digits.*mnist:PATH"):
         load_dataset("cifar10")
-    with pytest.raises(BayesStructError, match="path"):
+    with pytest.raises(BayesStructError, match="needs a directory after 'mnist:'"):
         load_dataset("mnist:")

@@ -59,3 +59,22 @@ def test_mnist_arguments(tmp_path, kwargs, match):
 def test_load_dataset_unknown_option():
     with pytest.raises(InvalidArgumentError, match="foo"):
         load_dataset("digits", foo=1)
+
+
+def test_csv_byte_order_mark_duplicate_header_directory_and_empty(tmp_path):
+    (tmp_path / "bom.csv").write_bytes("x,y\n1,2\n3,4\n".encode("utf-8-sig"))  # Excel's "CSV UTF-8"
+    x, y = load_csv(tmp_path / "bom.csv", "x", "y")
+    assert x.tolist() == [1.0, 3.0] and y.tolist() == [2.0, 4.0]
+    (tmp_path / "dup.csv").write_text("x,y,x\n1,2,3\n")
+    with pytest.raises(InvalidArgumentError, match=r"names \['x'\] more than once"):
+        load_csv(tmp_path / "dup.csv", "x", "y")
+    with pytest.raises(InvalidArgumentError, match="is a directory; give a CSV file"):
+        load_csv(tmp_path, "x", "y")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(InvalidArgumentError, match="is empty; expected a header row"):
+        load_csv(tmp_path / "empty.csv", "x", "y")
+
+
+def test_mnist_spec_errors_name_the_spec(tmp_path):
+    with pytest.raises(InvalidArgumentError, match=r"^data set 'mnist:.*missing': '.*missing' does not exist"):
+        load_dataset(f"mnist:{tmp_path / 'missing'}", split="test")

@@ -4,32 +4,81 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 from bayesstruct.exceptions import InvalidArgumentError
 
 
-def check_output_paths(json: Path | None = None, out: Path | None = None) -> None:
-    """Refuse ``--json PATH`` in a missing directory and ``--out DIR`` naming an existing file.
+def check_ranges(*checks: tuple[str, Any, float, bool]) -> None:
+    """Each ``(flag, value, bound, strict)``: ``value`` must be finite and ``> bound`` (``strict``) or ``>= bound``.
 
-    Called before any work starts, so that a long run never fails at the end for want of a
-    place to write its results (``--out`` itself is created when missing).
+    A ``None`` value (an optional flag left out) passes. The error names the flag and says
+    "an integer" for an ``int`` value, "a finite number" otherwise.
     """
-    if json is not None and json.is_dir():
-        raise InvalidArgumentError(f"--json {str(json)!r} is a directory; give a file name")
-    if json is not None and not json.parent.is_dir():
-        raise InvalidArgumentError(f"--json: directory {str(json.parent)!r} does not exist")
+    for flag, value, bound, strict in checks:
+        if value is None or (math.isfinite(value) and (value > bound if strict else value >= bound)):
+            continue
+        kind = "an integer" if isinstance(value, int) else "a finite number"
+        raise InvalidArgumentError(f"{flag} must be {kind} {'>' if strict else '>='} {bound:g}; got {value}")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
+def check_output_paths(args: argparse.Namespace, *, inputs: dict[str, Path | None] | None = None,
+                       out_files: tuple[str, ...] = ("results.json",)) -> None:
+    """Refuse unusable or destructive ``--json PATH`` / ``--out DIR`` before any work starts.
+
+    Refused: ``--json`` in a missing directory or naming a directory; ``--out`` naming an
+    existing file; an output that *is* one of the command's ``inputs`` (``{flag: path}``,
+    e.g. ``{"--data": args.data}``), always; and, unless ``--overwrite`` is given, an
+    existing ``--json`` file or an ``--out`` directory that already holds one of
+    ``out_files`` (the files an earlier run of the command wrote there). So a long run
+    never fails at the end for want of a place to write, and nothing a user saved is
+    replaced without being asked. ``--out`` itself is created when missing.
+    """
+    json_path, out = getattr(args, "json", None), getattr(args, "out", None)
+    overwrite = bool(getattr(args, "overwrite", False))
+    if json_path is not None and json_path.is_dir():
+        raise InvalidArgumentError(f"--json {str(json_path)!r} is a directory; give a file name")
+    if json_path is not None and not json_path.parent.is_dir():
+        raise InvalidArgumentError(f"--json: directory {str(json_path.parent)!r} does not exist")
     if out is not None and out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {str(out)!r} exists and is not a directory")
+    outputs = [("--json", json_path)] if json_path is not None else []
+    if out is not None:
+        outputs += [("--out", out / name) for name in out_files]
+    for flag, path in outputs:
+        for in_flag, source in (inputs or {}).items():
+            if source is not None and _same_file(path, Path(source)):
+                raise InvalidArgumentError(f"{flag} would write {str(path)!r}, which is the {in_flag} file this "
+                                           f"command reads; choose another {'path' if flag == '--json' else 'directory'}")
+    if overwrite:
+        return
+    if json_path is not None and json_path.exists():
+        raise InvalidArgumentError(f"--json {str(json_path)!r} already exists; pass --overwrite to replace it, "
+                                   "or choose another path (nothing was written)")
+    held = [name for name in out_files if out is not None and (out / name).exists()]
+    if held:
+        raise InvalidArgumentError(f"--out {str(out)!r} already holds {', '.join(held)} from an earlier run; pass "
+                                   "--overwrite to replace its files, or choose another directory (nothing was written)")
 
 
 def add_output_arguments(p: argparse.ArgumentParser, out_help: str, json_help: str = "write the result as JSON to this path",
                          progress_help: str = "hide the progress bar") -> argparse._ArgumentGroup:
-    """The ``output`` group every sub-command shares: ``--out DIR``, ``--json PATH``, ``--no-progress``."""
+    """The ``output`` group every sub-command shares: ``--out DIR``, ``--json PATH``, ``--overwrite``, ``--no-progress``."""
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, default=None, help=out_help)
     out.add_argument("--json", type=Path, default=None, help=json_help)
+    out.add_argument("--overwrite", action="store_true",
+                     help="replace an existing --json file or the files of an earlier run in --out "
+                          "(without it, the command refuses them before any work)")
     out.add_argument("--no-progress", action="store_true", help=progress_help)
     return out
 

@@ -218,8 +218,9 @@ def _executor(args: argparse.Namespace):
         raise InvalidArgumentError("--scheduler needs Dask: pip install 'bayesstruct[distributed]'") from None
     try:
         client = Client(args.scheduler, timeout="10s")
-    except OSError as exc:
-        raise InvalidArgumentError(f"--scheduler: cannot connect to {args.scheduler!r}: {exc}") from None
+    except (OSError, ValueError, TypeError) as exc:  # ValueError: a malformed address, e.g. no port
+        raise InvalidArgumentError(f"--scheduler: cannot connect to {args.scheduler!r} ({exc}); give the "
+                                   "scheduler's address as tcp://HOST:PORT") from None
     return client, client.get_executor()
 
 
@@ -323,7 +324,7 @@ def run_compare_polynomial(args: argparse.Namespace) -> int:
     from bayesstruct.datasets import load_csv, sinusoid
     from bayesstruct.families import PolynomialFamily
 
-    check_output_paths(json=args.json, out=args.out)
+    check_output_paths(args, inputs={"--data": args.data})
     degrees = parse_degrees(args.degrees)
     if args.data is not None:
         if not args.x_col or not args.y_col:
@@ -400,7 +401,7 @@ def run_compare_superposition(args: argparse.Namespace) -> int:
     from bayesstruct.families.superposition import (SuperpositionFamily, SuperpositionGrammar, SuperpositionSamples,
                                                     sample_superpositions)
 
-    check_output_paths(json=args.json, out=args.out)
+    check_output_paths(args, inputs={"--data": args.data})
     _check_counts(args, "num_samples", "top")
     _check_counts(args, "warmup", minimum=0)
     x, y, columns, data_label = _superposition_data(args)
@@ -505,7 +506,7 @@ def run_compare_bayes_net(args: argparse.Namespace) -> int:
         edge_posterior,
     )
 
-    check_output_paths(json=args.json, out=args.out)
+    check_output_paths(args, inputs={"--data": args.data})
     _check_counts(args, "num_samples", "top")
     _check_counts(args, "warmup", minimum=0)
     x, columns, data_label, true_dag = _bayes_net_data(args)

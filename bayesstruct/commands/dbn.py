@@ -134,7 +134,7 @@ def _check_args(args: argparse.Namespace) -> None:
                 "remove the file / choose another path to start a new one (it is never overwritten silently)")
         if args.resume and not args.checkpoint.is_file():
             raise InvalidArgumentError(f"--resume: checkpoint {str(args.checkpoint)!r} does not exist")
-    check_output_paths(json=args.json, out=args.out)
+    check_output_paths(args, inputs={"--checkpoint": args.checkpoint})
 
 
 def _chain_settings(args: argparse.Namespace, meta: dict | None) -> dict[str, Any]:
@@ -160,7 +160,10 @@ def _load_images(dataset: str, num_images: int | None):
 
     from bayesstruct.datasets import load_dataset
 
-    images, _ = load_dataset(dataset, num_samples=num_images, seed=0)
+    try:
+        images, _ = load_dataset(dataset, num_samples=num_images, seed=0)
+    except InvalidArgumentError as exc:  # name the flag, not load_dataset's argument
+        raise InvalidArgumentError(str(exc).replace("`num_samples`", "--num-images")) from None
     images = images.reshape(images.shape[0], -1).to(torch.float64)  # load_dataset scales to [0, 1]
     return images
 

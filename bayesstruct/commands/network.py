@@ -41,7 +41,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bayesstruct.commands import add_output_arguments, check_output_paths, write_results
+from bayesstruct.commands import add_output_arguments, check_output_paths, check_ranges, write_results
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 
 __all__ = ["add_parser", "add_data_arguments", "check_data_args", "run_fit_network"]
@@ -128,10 +128,7 @@ def add_data_arguments(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
 
 def check_data_args(args: argparse.Namespace) -> None:
     """The data flags of :func:`add_data_arguments` fit together (each error names its flag)."""
-    for flag, value, ok in (("--noise-scale", args.noise_scale, lambda v: math.isfinite(v) and v > 0),
-                            ("--num-samples", args.num_samples, lambda v: v is None or v >= 1)):
-        if not ok(value):
-            raise InvalidArgumentError(f"{flag} must be a positive number; got {value}")
+    check_ranges(("--noise-scale", args.noise_scale, 0, True), ("--num-samples", args.num_samples, 1, False))
     if args.data is not None and args.dataset is not None:
         raise InvalidArgumentError("give either --dataset or --data, not both")
     if args.data is None and args.target is not None:
@@ -144,16 +141,11 @@ def check_data_args(args: argparse.Namespace) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    for flag, value, ok in (("--temperature", args.temperature, lambda v: math.isfinite(v) and v > 0),
-                            ("--lr", args.lr, lambda v: math.isfinite(v) and v > 0),
-                            ("--num-steps", args.num_steps, lambda v: v >= 1),
-                            ("--refit-steps", args.refit_steps, lambda v: v >= 0),
-                            ("--hidden", args.hidden, lambda v: v >= 1),
-                            ("--channels", args.channels, lambda v: v is None or v >= 1)):
-        if not ok(value):
-            raise InvalidArgumentError(f"{flag} must be a positive number; got {value}")
+    check_ranges(("--temperature", args.temperature, 0, True), ("--lr", args.lr, 0, True),
+                 ("--num-steps", args.num_steps, 1, False), ("--refit-steps", args.refit_steps, 0, False),
+                 ("--hidden", args.hidden, 1, False), ("--channels", args.channels, 1, False))
     check_data_args(args)
-    check_output_paths(json=args.json, out=args.out)
+    check_output_paths(args, out_files=("results.json", "network.pt"))
     if args.restriction == "cube_vertices":
         raise InvalidArgumentError(
             "--restriction cube_vertices switches any subset of an edge's primitives on; such a γ is not one "

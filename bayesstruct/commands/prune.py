@@ -122,7 +122,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise InvalidArgumentError("--rounds > 1 needs --amount (the final fraction removed) and a method that retrains (not graves)")
     if args.method == "deep-compression" and args.out is None:
         raise InvalidArgumentError("--method deep-compression writes DIR/model.bsc: give --out DIR")
-    check_output_paths(json=args.json, out=args.out)
+    check_output_paths(args, out_files=("results.json", "model.bsc", "model.pt"))
 
 
 def load_split(spec: str, *, flatten: bool, seed: int, smoke: bool):

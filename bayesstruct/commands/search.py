@@ -18,9 +18,8 @@ JSON (``--json PATH``, and ``DIR/results.json`` with ``--out DIR``, which also g
 from __future__ import annotations
 
 import argparse
-import math
 
-from bayesstruct.commands import add_output_arguments, check_output_paths, write_results
+from bayesstruct.commands import add_output_arguments, check_output_paths, check_ranges, write_results
 from bayesstruct.commands.network import DEFAULT_PRIMITIVES, _graph, _load, add_data_arguments, check_data_args
 from bayesstruct.exceptions import InvalidArgumentError
 
@@ -80,25 +79,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    for flag, value, ok in (("--lr", args.lr, lambda v: math.isfinite(v) and v > 0),
-                            ("--arch-lr", args.arch_lr, lambda v: v is None or (math.isfinite(v) and v > 0)),
-                            ("--num-epochs", args.num_epochs, lambda v: v >= 1),
-                            ("--warmup-epochs", args.warmup_epochs, lambda v: v >= 0),
-                            ("--batch-size", args.batch_size, lambda v: v >= 1),
-                            ("--num-updates", args.num_updates, lambda v: v >= 1),
-                            ("--children-per-update", args.children_per_update, lambda v: v >= 1),
-                            ("--num-structures", args.num_structures, lambda v: v >= 1),
-                            ("--refit-steps", args.refit_steps, lambda v: v >= 0),
-                            ("--hidden", args.hidden, lambda v: v >= 1),
-                            ("--latency-exponent", args.latency_exponent, lambda v: math.isfinite(v) and v >= 0),
-                            ("--penalty", args.penalty, lambda v: math.isfinite(v) and v >= 0),
-                            ("--enumerate", args.enumerate, lambda v: v is None or v >= 1)):
-        if not ok(value):
-            raise InvalidArgumentError(f"{flag} must be a positive number; got {value}")
+    check_ranges(("--lr", args.lr, 0, True), ("--arch-lr", args.arch_lr, 0, True),
+                 ("--num-epochs", args.num_epochs, 1, False), ("--warmup-epochs", args.warmup_epochs, 0, False),
+                 ("--batch-size", args.batch_size, 1, False), ("--num-updates", args.num_updates, 1, False),
+                 ("--children-per-update", args.children_per_update, 1, False),
+                 ("--num-structures", args.num_structures, 1, False), ("--refit-steps", args.refit_steps, 0, False),
+                 ("--hidden", args.hidden, 1, False), ("--latency-exponent", args.latency_exponent, 0, False),
+                 ("--penalty", args.penalty, 0, False), ("--enumerate", args.enumerate, 1, False))
     if not 0 < args.val_fraction < 1:
         raise InvalidArgumentError(f"--val-fraction must be in (0, 1); got {args.val_fraction}")
     check_data_args(args)
-    check_output_paths(json=args.json, out=args.out)
+    check_output_paths(args)
     if args.enumerate is not None and args.method in ("reinforce", "random"):
         raise InvalidArgumentError("--enumerate needs a differentiable search: --method darts or fbnet")
     if args.family == "cell" and args.primitives is not None:

@@ -49,7 +49,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from bayesstruct._validation import as_tensor, check_positive, check_positive_int
+from bayesstruct._validation import as_tensor, check_positive, check_positive_int, check_seed
 from bayesstruct.evidence.exact import LinearGaussian, NormalGamma
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.families._tempering import check_temperatures, propose_exchange
@@ -1001,13 +1001,12 @@ class StructureMCMC:
             raise InvalidArgumentError(f"`family` must be a BayesianNetworkFamily; got {type(family).__name__}")
         if prior is not None and not isinstance(prior, DAGPrior):
             raise InvalidArgumentError(f"`prior` must be a DAGPrior (see dag_prior) or None; got {type(prior).__name__}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise InvalidArgumentError(f"`seed` must be an integer; got {seed!r}")
+        seed = check_seed(seed)
         self.family = family
         self.x, _ = family.check_data(x)
         self.prior = prior or DAGPrior()
         self.betas = check_temperatures(temperatures)
-        self.rng = np.random.default_rng(int(seed))
+        self.rng = np.random.default_rng(seed)
         self.d = family.num_variables
         start = DAG._trusted(((),) * self.d) if initial is None else family.validate_structure(initial)["dag"]
         self._cache: dict[tuple[int, int], float] = {}

@@ -121,7 +121,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bayesstruct._validation import check_positive, check_positive_int
+from bayesstruct._validation import check_positive, check_positive_int, check_seed
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.families.dbn import _layer_log_prob, ibp_labelled, labelled_log_prob
 
@@ -357,9 +357,7 @@ class BeliefNetSampler:
         if init not in INITS:
             raise InvalidArgumentError(f"`init` must be one of {list(INITS)}; got {init!r}")
         self._set_data(data, num_visible)
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-            raise InvalidArgumentError(f"`seed` must be an integer; got {seed!r}")
-        self.rng = np.random.default_rng(int(seed))
+        self.rng = np.random.default_rng(check_seed(seed))
         self.proposed = {k: 0 for k in MOVES}
         self.accepted = {k: 0 for k in MOVES}
         self.num_sweeps = 0
@@ -1055,7 +1053,7 @@ class BeliefNetSampler:
         the draws come from the chain's own generator (advancing it).
         """
         num = check_positive_int(num, "num")
-        rng = self.rng if seed is None else np.random.default_rng(seed)
+        rng = self.rng if seed is None else np.random.default_rng(check_seed(seed))
         U_above = np.zeros((num, 0))
         for c in range(self.depth, -1, -1):
             mean = U_above @ self._W[c].T + self._b[c]

@@ -263,6 +263,14 @@ class PolynomialFamily(StructureFamily):
                 out[k] = resolved.get(k, polynomial_model.__kwdefaults__[k])
         return out
 
+    def check_data(self, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """As the base family; with ``standardize=True`` a constant ``x`` is refused (no scale to divide by)."""
+        x, y = super().check_data(x, y)
+        if self.standardize and x.numel() > 1 and not float(x.std()) > 0:
+            raise InvalidArgumentError(f"`x` is constant ({float(x.reshape(-1)[0]):g} everywhere): standardize=True "
+                                       "divides by its standard deviation, and no degree can be told apart on it")
+        return x, y
+
     def resolve(self, x: torch.Tensor, y: torch.Tensor, structure: Mapping[str, Any]) -> dict[str, Any]:
         kwargs = dict(self.model_kwargs)
         if self.standardize:

@@ -631,8 +631,11 @@ def decompress(path: str | os.PathLike) -> nn.Sequential:
         raise InvalidArgumentError(f"`path`: no such file {path!r}")
     with open(path, "rb") as f:
         data = f.read()
-    if len(data) < len(_MAGIC) + 1 + 4 + 4 or data[: len(_MAGIC)] != _MAGIC:
+    if data[: len(_MAGIC)] != _MAGIC:
         raise CompressionFormatError(f"{os.fspath(path)!r} is not a bayesstruct Deep Compression file (magic {data[:4]!r}, expected {_MAGIC!r})")
+    if len(data) < len(_MAGIC) + 1 + 4 + 4:
+        raise CompressionFormatError(f"truncated Deep Compression file {os.fspath(path)!r}: {len(data)} bytes, "
+                                     "shorter than its fixed header")
     if data[len(_MAGIC)] != _VERSION:
         raise CompressionFormatError(f"unsupported Deep Compression file version {data[len(_MAGIC)]}; this bayesstruct reads version {_VERSION}")
     if zlib.crc32(data[:-4]) != struct.unpack(">I", data[-4:])[0]:

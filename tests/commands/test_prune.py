@@ -13,7 +13,7 @@ SMOKE = ["--smoke", "--epochs", "2", "--no-progress"]
 
 
 def run(tmp_path, *argv):
-    path = tmp_path / "r.json"
+    path = tmp_path / f"r{len(list(tmp_path.glob('r*.json')))}.json"  # a new file per run: --json never overwrites
     assert main(["prune", *argv, *SMOKE, "--json", str(path)]) == 0
     return json.loads(path.read_text())
 

@@ -30,11 +30,11 @@ def test_enumerate_and_reinforce(tmp_path):
     d = json.loads(js.read_text())
     assert len(d["structures"]) == 2 and all("latency" in s["diagnostics"] for s in d["structures"])
     assert main(["search", "--method", "reinforce", "--family", "one-layer", "--primitives", "linear_tanh,zero",
-                 "--smoke", "--no-progress", "--json", str(js)]) == 0
+                 "--smoke", "--no-progress", "--json", str(js), "--overwrite"]) == 0
     d = json.loads(js.read_text())
     assert d["method"] == "reinforce" and d["choice"]["0->1"] in ("linear_tanh", "zero")
     assert main(["search", "--method", "random", "--reward", "log-likelihood", "--smoke", "--no-progress",
-                 "--json", str(js)]) == 0
+                 "--json", str(js), "--overwrite"]) == 0
     d = json.loads(js.read_text())
     assert d["method"] == "random" and d["diagnostics"]["num_evaluated"] == 2
     assert d["diagnostics"]["best_reward"] == pytest.approx(-d["val_loss"])
@@ -69,7 +69,7 @@ def test_regression_from_a_csv(tmp_path):
     js = tmp_path / "r.json"
     assert main(["search", "--family", "one-layer", "--primitives", "linear,linear_tanh", "--hidden", "4",
                  "--data", str(csv), "--target", "t", "--task", "regression", "--noise-scale", "0.1",
-                 "--smoke", "--no-progress", "--json", str(js)]) == 0
+                 "--smoke", "--no-progress", "--json", str(js), "--overwrite"]) == 0
     d = json.loads(js.read_text())
     assert d["val_accuracy"] is None and d["val_loss"] > 0 and set(d["choice"]) == {"0->1"}
     with pytest.raises(SystemExit):
