@@ -24,6 +24,16 @@ def check_ranges(*checks: tuple[str, Any, float, bool]) -> None:
         raise InvalidArgumentError(f"{flag} must be {kind} {'>' if strict else '>='} {bound:g}; got {value}")
 
 
+def check_applies(method: str, *checks: tuple[str, Any, Any, tuple[str, ...]]) -> None:
+    """Each ``(flag, value, default, methods)``: a flag set away from its default needs one of ``methods``.
+
+    So an option the chosen ``--method`` would ignore is refused instead of silently dropped.
+    """
+    for flag, value, default, methods in checks:
+        if value != default and method not in methods:
+            raise InvalidArgumentError(f"{flag} applies to --method {' or '.join(methods)}; the method is {method}")
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.exists() and b.exists() and a.samefile(b)

@@ -108,8 +108,10 @@ def _add_polynomial(families: argparse._SubParsersAction) -> None:
     data = p.add_argument_group("data")
     data.add_argument("--dataset", default="sinusoid", choices=["sinusoid"],
                       help="embedded data set: y = sin(2πx) + noise (default)")
-    data.add_argument("--n", type=int, default=20, help="number of points of the embedded data set (default 20)")
-    data.add_argument("--noise", type=float, default=0.3, help="noise sd of the embedded data set (default 0.3)")
+    data.add_argument("--n", type=int, default=None, help="number of points of the embedded data set (default 20)")
+    data.add_argument("--noise", type=float, default=0.3,
+                      help="noise sd of the embedded data set, and of the model unless --beta is given: "
+                           "β = 1/noise², also with --data (default 0.3)")
     data.add_argument("--data", type=Path, help="CSV file with a header row (overrides --dataset)")
     data.add_argument("--x", dest="x_col", help="CSV column of the inputs")
     data.add_argument("--y", dest="y_col", help="CSV column of the targets")
@@ -187,7 +189,7 @@ def _add_bayes_net(families: argparse._SubParsersAction) -> None:
     data = p.add_argument_group("data")
     data.add_argument("--dataset", default="collider", choices=["collider"],
                       help="embedded data set: 4 variables from 0 -> 2 <- 1, 2 -> 3 (default)")
-    data.add_argument("--n", type=int, default=500, help="number of points of the embedded data set (default 500)")
+    data.add_argument("--n", type=int, default=None, help="number of points of the embedded data set (default 500)")
     data.add_argument("--data", type=Path, help="CSV file with a header row (overrides --dataset)")
     data.add_argument("--x", dest="x_cols", help="CSV columns of the variables, comma-separated (the nodes)")
     data.add_argument("--standardize", action="store_true",
@@ -200,7 +202,7 @@ def _add_bayes_net(families: argparse._SubParsersAction) -> None:
     model.add_argument("--max-parents", type=int, default=None, help="at most this many parents per node")
     model.add_argument("--prior", default="uniform", choices=["uniform", "sparsity"],
                        help="prior over DAGs: uniform, or each edge with probability --rho")
-    model.add_argument("--rho", type=float, default=0.2, help="edge probability of --prior sparsity (default 0.2)")
+    model.add_argument("--rho", type=float, default=None, help="edge probability of --prior sparsity (default 0.2)")
     inf = _add_graph_inference(p, None, "score every DAG (enumerate; the default up to 5 variables) or sample "
                                         "DAGs by structure MCMC (mcmc; the default above)", 5000, 1)
     inf.add_argument("--top", type=int, default=6, help="DAGs to print (default 6)")
@@ -329,15 +331,22 @@ def run_compare_polynomial(args: argparse.Namespace) -> int:
     if args.data is not None:
         if not args.x_col or not args.y_col:
             raise InvalidArgumentError("--data needs --x COLUMN and --y COLUMN")
+        if args.n is not None:
+            raise InvalidArgumentError("--n sets the size of the embedded data set; with --data every row is used")
         (x, y), data_label = load_csv(args.data, args.x_col, args.y_col), f"{args.data} ({args.x_col} → {args.y_col})"
     else:
-        (x, y), data_label = sinusoid(n=args.n, noise=args.noise, seed=0), f"sinusoid (n={args.n}, noise={args.noise}, seed 0)"
+        if args.x_col or args.y_col:
+            raise InvalidArgumentError("--x and --y name columns of a --data CSV file")
+        n = 20 if args.n is None else args.n
+        (x, y), data_label = sinusoid(n=n, noise=args.noise, seed=0), f"sinusoid (n={n}, noise={args.noise}, seed 0)"
     beta = args.beta if args.beta is not None else 1.0 / args.noise**2
     family = PolynomialFamily(degrees, hyper=args.hyper, alpha=args.alpha, beta=beta, standardize=args.standardize)
     methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
     options = _method_options(methods, args.num_steps, args.smoke)
     table = _compare(family, x, y, args, methods=methods, options=options)
-    print(f"data: {data_label}; hyperparameters: {args.hyper}")
+    start = {"fixed": "", "learn": " (start)"}.get(args.hyper)
+    shown = f" (α = {args.alpha:g}, β = {beta:g}{start})" if start is not None else ""
+    print(f"data: {data_label}; hyperparameters: {args.hyper}{shown}")
     print(table)
     if args.json is not None:
         from bayesstruct.io import write_json
@@ -465,6 +474,8 @@ def _bayes_net_data(args: argparse.Namespace):
         if not args.x_cols:
             raise InvalidArgumentError("--data needs --x COLUMN,COLUMN[,...] (the variables)")
         columns = parse_names(args.x_cols, "--x")
+        if args.n is not None:
+            raise InvalidArgumentError("--n sets the size of the embedded data set; with --data every row is used")
         x, _ = load_csv(args.data, columns)
         label = f"{args.data} ({len(columns)} variables, {x.shape[0]} rows)"
         true_dag = None
@@ -478,10 +489,11 @@ def _bayes_net_data(args: argparse.Namespace):
         w = torch.zeros(4, 4, dtype=torch.float64)
         for (i, j), v in COLLIDER["weights"].items():
             w[i, j] = v
-        x = simulate_linear_gaussian(true_dag, check_positive_int(args.n, "--n"), weights=w,
-                                     intercepts=list(COLLIDER["intercepts"]), noise_scale=1.0, seed=0)
+        n = 500 if args.n is None else check_positive_int(args.n, "--n")
+        x = simulate_linear_gaussian(true_dag, n, weights=w, intercepts=list(COLLIDER["intercepts"]), noise_scale=1.0,
+                                     seed=0)
         columns = [f"x{i}" for i in range(4)]
-        label = f"collider (n={args.n}, seed 0; true DAG {true_dag})"
+        label = f"collider (n={n}, seed 0; true DAG {true_dag})"
     if args.standardize:
         sd = x.std(0)
         if bool((sd == 0).any()):
@@ -519,9 +531,12 @@ def run_compare_bayes_net(args: argparse.Namespace) -> int:
                                    f"variables; there are {d}: use --inference mcmc")
     family = BayesianNetworkFamily(d, alpha=args.alpha, noise_scale=args.noise_scale, noise=args.noise,
                                    max_parents=args.max_parents)
-    prior = dag_prior(args.prior, rho=args.rho)
+    if args.rho is not None and args.prior != "sparsity":
+        raise InvalidArgumentError(f"--rho is the edge probability of --prior sparsity; the prior is {args.prior!r}")
+    rho = 0.2 if args.rho is None else args.rho
+    prior = dag_prior(args.prior, rho=rho)
     print(f"data: {data_label}; variables: " + ", ".join(f"{i} = {c}" for i, c in enumerate(columns)))
-    print(f"{family}; prior over DAGs: {args.prior}" + (f" (rho = {args.rho})" if args.prior == "sparsity" else ""))
+    print(f"{family}; prior over DAGs: {args.prior}" + (f" (rho = {rho})" if args.prior == "sparsity" else ""))
     result: dict[str, Any]
     if inference == "enumerate":
         table = _compare(family, x, None, args, methods="exact", structure_prior=prior)

@@ -100,7 +100,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     inf.add_argument("--evidence-method", default="laplace",
                      help="estimator of each discrete structure's evidence for simplex_vertices (default laplace)")
     inf.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    inf.add_argument("--smoke", action="store_true", help="tiny data subset and few steps, for a quick check")
+    inf.add_argument("--smoke", action="store_true",
+                     help="a quick check: it caps --num-samples at 200, --num-steps at 30 and --refit-steps at 20")
     add_output_arguments(p, "directory for results.json and network.pt")
     p.set_defaults(run=run_fit_network)
     return p
@@ -126,6 +127,20 @@ def add_data_arguments(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
 # --------------------------------------------------------------------------------------
 
 
+def check_primitives(args: argparse.Namespace) -> None:
+    """``--primitives``, when given, names at least one primitive and none twice."""
+    if args.primitives is None:
+        return
+    names = [n.strip() for n in args.primitives.split(",")]
+    if not any(names) or not all(names):
+        raise InvalidArgumentError(f"--primitives must be comma-separated primitive names, e.g. "
+                                   f"{DEFAULT_PRIMITIVES['one-layer']}; got {args.primitives!r}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InvalidArgumentError(f"--primitives names {repeated} more than once; each primitive is one option of the "
+                                   "edge (a repeat would be a mixture of identical functions)")
+
+
 def check_data_args(args: argparse.Namespace) -> None:
     """The data flags of :func:`add_data_arguments` fit together (each error names its flag)."""
     check_ranges(("--noise-scale", args.noise_scale, 0, True), ("--num-samples", args.num_samples, 1, False))
@@ -144,6 +159,7 @@ def _check_args(args: argparse.Namespace) -> None:
     check_ranges(("--temperature", args.temperature, 0, True), ("--lr", args.lr, 0, True),
                  ("--num-steps", args.num_steps, 1, False), ("--refit-steps", args.refit_steps, 0, False),
                  ("--hidden", args.hidden, 1, False), ("--channels", args.channels, 1, False))
+    check_primitives(args)
     check_data_args(args)
     check_output_paths(args, out_files=("results.json", "network.pt"))
     if args.restriction == "cube_vertices":

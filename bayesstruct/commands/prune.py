@@ -39,7 +39,7 @@ import math
 import time
 from typing import Any
 
-from bayesstruct.commands import add_output_arguments, check_output_paths, write_results
+from bayesstruct.commands import add_output_arguments, check_applies, check_output_paths, write_results
 from bayesstruct.exceptions import InvalidArgumentError
 
 METHODS = ("magnitude", "obd", "obs", "deep-compression", "graves")
@@ -103,6 +103,17 @@ def _check_args(args: argparse.Namespace) -> None:
             raise InvalidArgumentError(f"--threshold must be a finite number; got {args.threshold}")
         if args.method == "graves" and not 0.0 < args.threshold < 1.0:
             raise InvalidArgumentError(f"--threshold for graves is a relative density in (0, 1); got {args.threshold}")
+        if args.method != "graves" and args.threshold < 0:
+            raise InvalidArgumentError(f"--threshold for {args.method} is a saliency (magnitude or estimated loss "
+                                       f"increase) >= 0; got {args.threshold}, which would remove nothing")
+    if args.num_stages is not None and args.num_stages > 1 and args.amount is None:
+        raise InvalidArgumentError("--num-stages > 1 needs --amount (a --threshold has no rounds)")
+    check_applies(args.method, ("--num-stages", args.num_stages, None, ("obd", "obs")),
+                  ("--hessian-samples", args.hessian_samples, None, ("obd", "obs")),
+                  ("--hessian", args.hessian, "gauss-newton", ("obd",)), ("--obs-block", args.obs_block, "auto", ("obs",)),
+                  ("--bits", args.bits, 5, ("deep-compression",)),
+                  ("--finetune-steps", args.finetune_steps, 200, ("deep-compression",)),
+                  ("--vi-steps", args.vi_steps, 500, ("graves",)), ("--prior-scale", args.prior_scale, 0.1, ("graves",)))
     for flag, value, lo in (("--epochs", args.epochs, 0), ("--retrain-epochs", args.retrain_epochs, 0),
                             ("--batch-size", args.batch_size, 1), ("--hessian-samples", args.hessian_samples, 1),
                             ("--finetune-steps", args.finetune_steps, 0), ("--vi-steps", args.vi_steps, 1),

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import argparse
 
-from bayesstruct.commands import add_output_arguments, check_output_paths, check_ranges, write_results
-from bayesstruct.commands.network import DEFAULT_PRIMITIVES, _graph, _load, add_data_arguments, check_data_args
+from bayesstruct.commands import add_output_arguments, check_applies, check_output_paths, check_ranges, write_results
+from bayesstruct.commands.network import (DEFAULT_PRIMITIVES, _graph, _load, add_data_arguments, check_data_args,
+                                          check_primitives)
 from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = ["add_parser", "run_search"]
@@ -71,7 +72,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="find K distinct structures with KL penalties against the earlier ones (darts, fbnet)")
     s.add_argument("--penalty", type=float, default=1.0, help="the KL penalty weight of --enumerate (default 1)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    s.add_argument("--smoke", action="store_true", help="tiny data subset and few epochs, for a quick check")
+    s.add_argument("--smoke", action="store_true",
+                   help="a quick check on a tiny data subset: it caps --num-epochs at 2, --warmup-epochs at 1, "
+                        "--refit-steps at 20, --num-updates and --num-structures at 2")
     add_output_arguments(p, "directory for results.json, search_history.png, network.pt",
                          progress_help="hide the progress bars")
     p.set_defaults(run=run_search)
@@ -86,6 +89,11 @@ def _check_args(args: argparse.Namespace) -> None:
                  ("--num-structures", args.num_structures, 1, False), ("--refit-steps", args.refit_steps, 0, False),
                  ("--hidden", args.hidden, 1, False), ("--latency-exponent", args.latency_exponent, 0, False),
                  ("--penalty", args.penalty, 0, False), ("--enumerate", args.enumerate, 1, False))
+    check_applies(args.method, ("--reward", args.reward, "accuracy", ("reinforce", "random")),
+                  ("--order", args.order, 1, ("darts",)), ("--latency-exponent", args.latency_exponent, 0.6, ("fbnet",)),
+                  ("--num-updates", args.num_updates, 25, ("reinforce",)),
+                  ("--children-per-update", args.children_per_update, 4, ("reinforce",)),
+                  ("--num-structures", args.num_structures, 16, ("random",)))
     if not 0 < args.val_fraction < 1:
         raise InvalidArgumentError(f"--val-fraction must be in (0, 1); got {args.val_fraction}")
     check_data_args(args)
@@ -94,6 +102,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise InvalidArgumentError("--enumerate needs a differentiable search: --method darts or fbnet")
     if args.family == "cell" and args.primitives is not None:
         raise InvalidArgumentError("--primitives applies to --family one-layer or conv; the cell's are fixed")
+    check_primitives(args)
 
 
 def _options(args: argparse.Namespace) -> dict:
