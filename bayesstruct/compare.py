@@ -2,8 +2,8 @@
 
 ``compare(family, x, y, methods=...)`` evaluates every structure with every requested
 estimator and returns a :class:`ComparisonTable`: log evidence ± standard error per
-method, MDL bits, the log Bayes factor against the best structure and the posterior
-probability of each structure,
+method, MDL bits, the log Bayes factor against the best structure (the most probable one,
+``table.best``) and the posterior probability of each structure,
 
     p(s | D) = p(D | s) p(s) / Σ_s' p(D | s') p(s'),
 
@@ -28,9 +28,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from bayesstruct._validation import check_positive_int, check_seed, check_xy
+from bayesstruct._validation import as_tensor, check_positive_int, check_seed
 from bayesstruct.evidence.base import EvidenceResult, get_estimator, list_estimators
-from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+from bayesstruct.exceptions import BayesStructError, InvalidArgumentError, UnknownNameError
 from bayesstruct.families.base import StructureFamily, structure_label
 
 __all__ = ["compare", "ComparisonRow", "ComparisonTable", "PosteriorPredictive"]
@@ -38,11 +38,28 @@ __all__ = ["compare", "ComparisonRow", "ComparisonTable", "PosteriorPredictive"]
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    """One structure: its estimates per method and its standing against the others."""
+    """One structure: its estimates per method and its standing against the others.
+
+    Attributes
+    ----------
+    structure : dict
+    estimates : dict of str to EvidenceResult
+        One per method.
+    hyperparameters : dict
+        As reported by ``family.hyperparameters()``.
+    log_bayes_factor_vs_best : float
+        ``log Z_s − log Z_best`` under the table's ``reference_method``, where ``best`` is the
+        table's best structure (``rows[0]``, the highest *posterior* probability): 0 for the best
+        row, and positive for a structure with more evidence than the best but less prior mass.
+    posterior_probability : float
+        ``p(s | D) ∝ Z_s p(s)``.
+    log_prior : float
+        ``log p(s)``, the normalised structure prior.
+    """
 
     structure: dict[str, Any]
     estimates: dict[str, EvidenceResult]
-    hyperparameters: dict[str, Any]  # as reported by family.hyperparameters()
+    hyperparameters: dict[str, Any]
     log_bayes_factor_vs_best: float
     posterior_probability: float
     log_prior: float
@@ -103,7 +120,9 @@ class PosteriorPredictive:
 
 @dataclass(frozen=True)
 class ComparisonTable:
-    """Result of :func:`compare`, rows sorted by decreasing evidence of ``reference_method``."""
+    """Result of :func:`compare`, rows sorted by decreasing posterior probability ``p(s | D)``
+    (evidence under ``reference_method`` times the structure prior; under a uniform prior, by
+    decreasing evidence). Each row's log Bayes factor is against the first row, :attr:`best`."""
 
     family: StructureFamily = field(repr=False)
     rows: tuple[ComparisonRow, ...]
@@ -114,7 +133,9 @@ class ComparisonTable:
 
     @property
     def best(self) -> dict[str, Any]:
-        """The structure with the highest evidence under ``reference_method``."""
+        """The structure with the highest posterior probability (``rows[0]``): the highest evidence
+        under ``reference_method`` times the structure prior. With a non-uniform prior another
+        structure may have more evidence; its ``log_bayes_factor_vs_best`` is then positive."""
         return dict(self.rows[0].structure)
 
     def row(self, structure: Mapping[str, Any]) -> ComparisonRow:
@@ -147,7 +168,7 @@ class ComparisonTable:
         if max_rows is not None:
             max_rows = check_positive_int(max_rows, "max_rows")
         shown = self.rows if max_rows is None else self.rows[:max_rows]
-        head = ["structure"] + [f"{m} (nats)" for m in self.methods] + ["MDL bits", "log BF", "p(s|D)"]
+        head = ["structure"] + [f"{m} (nats)" for m in self.methods] + ["MDL bits", "log BF vs best", "p(s|D)"]
         lines = []
         for r in shown:
             cells = [structure_label(r.structure)]
@@ -177,7 +198,7 @@ class ComparisonTable:
         """
         from bayesstruct.evidence.density import ModelDensity, float64
 
-        x_new, _ = check_xy(x_new, None)
+        x_new = self._check_x_new(x_new)
         num_samples = check_positive_int(num_samples, "num_samples")
         seed = check_seed(seed)
         probs = torch.tensor([r.posterior_probability for r in self.rows])
@@ -203,6 +224,36 @@ class ComparisonTable:
         best = draws[0]
         parts = [draws[i][: int(counts[i])] for i in sorted(draws) if counts[i] > 0]
         return PosteriorPredictive(x_new, best, torch.cat(parts))
+
+    def _check_x_new(self, x_new: Any) -> torch.Tensor:
+        """``x_new`` as a float64 tensor shaped as the training ``x`` but for its length, finite, non-empty."""
+        xt = as_tensor(x_new, "x_new")
+        fits = lambda t: t.dim() == self.x.dim() and t.shape[1:] == self.x.shape[1:]  # noqa: E731
+        if not fits(xt) and xt.dim() >= 1:
+            try:  # the family's own reading of inputs, e.g. (M,) as (M, 1) for a one-variable superposition
+                normalised, _ = self.family.check_data(xt, None)
+            except BayesStructError:
+                normalised = None
+            if torch.is_tensor(normalised) and fits(normalised):
+                xt = normalised
+        if not fits(xt):
+            want = "(M,)" if self.x.dim() == 1 else "(M, " + ", ".join(map(str, self.x.shape[1:])) + ")"
+            if self.x.dim() == 1:
+                fix = "pass the M new inputs as a 1-D array" + (
+                    ", e.g. x_new.reshape(-1)" if xt.dim() == 2 and xt.shape[-1] == 1 else
+                    ", e.g. [x_new] for one point" if xt.dim() == 0 else "")
+            elif xt.dim() == self.x.dim() - 1 and xt.shape == self.x.shape[1:]:
+                fix = ("for one new point use x_new.reshape(1, -1)" if self.x.dim() == 2
+                       else "for one new point add the leading axis, x_new[None]")
+            else:
+                fix = f"pass the M new inputs as rows of {self.x.shape[1:].numel()} value(s), like the training `x`"
+            raise InvalidArgumentError(
+                f"`x_new` must have the shape of the training `x` {tuple(self.x.shape)} except its length, {want}; "
+                f"got shape {tuple(xt.shape)}: {fix}"
+            )
+        if xt.shape[0] == 0:
+            raise InvalidArgumentError("`x_new` is empty; give at least one input to predict at")
+        return xt
 
     def _samples(self, r: ComparisonRow) -> dict[str, torch.Tensor]:
         for m in [self.reference_method, *self.methods]:
@@ -429,12 +480,13 @@ def compare(
     log_post = ref_log_z + np.array(log_priors)
     log_post = log_post - np.logaddexp.reduce(log_post)
     order = sorted(range(len(structures)), key=lambda i: -log_post[i])
+    best_log_z = ref_log_z[order[0]]  # the Bayes factors are against `table.best`, the most probable structure
     rows = tuple(
         ComparisonRow(
             structure=dict(structures[i]),
             estimates={m: results[(i, m)][1] for m in methods},
             hyperparameters=results[(i, reference)][0],
-            log_bayes_factor_vs_best=float(ref_log_z[i] - ref_log_z.max()),
+            log_bayes_factor_vs_best=float(ref_log_z[i] - best_log_z),
             posterior_probability=float(np.exp(log_post[i])),
             log_prior=float(log_priors[i]),
         )

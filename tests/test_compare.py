@@ -82,6 +82,26 @@ def test_user_structure_prior_applies_bayes_rule(data):
     np.testing.assert_allclose([got[d] for d in DEGREES], post, rtol=1e-10)
 
 
+def test_bayes_factors_are_against_the_most_probable_structure(data):
+    """With a prior that favours degree 3, degree 3 is `best` although degree 5 has more evidence."""
+    x, y = data
+    t = compare(PolynomialFamily(DEGREES), x, y, methods="exact", structure_prior=[1.0, 1000.0, 1.0], workers=1,
+                progress=False)
+    assert t.best == t.rows[0].structure == {"degree": 3}  # p(s|D) ∝ Z_s p(s): 0.995
+    by_degree = {r.structure["degree"]: r for r in t.rows}
+    assert by_degree[5].log_evidence("exact") > by_degree[3].log_evidence("exact")  # -17.63 > -19.16
+    assert t.rows[0].log_bayes_factor_vs_best == 0.0
+    log_z_best = t.rows[0].log_evidence("exact")
+    for r in t.rows:
+        assert r.log_bayes_factor_vs_best == pytest.approx(r.log_evidence("exact") - log_z_best, abs=1e-12)
+    assert by_degree[5].log_bayes_factor_vs_best == pytest.approx(1.533, abs=1e-3)  # more evidence, less prior
+    assert by_degree[1].log_bayes_factor_vs_best < -30
+    assert json.loads(t.to_json())["structures"][0]["log_bayes_factor_vs_best"] == 0.0
+    lines = str(t).splitlines()
+    assert "log BF vs best" in lines[1]
+    assert lines[3].split()[:1] == ["degree=3"] and lines[3].split()[-2] == "0.00"
+
+
 def test_model_averaged_predictive_matches_closed_form(data):
     """Predictive mean/variance of one structure against PRML eqs. 3.58-3.59."""
     x, y = data

@@ -1,10 +1,12 @@
 """compare() and its table reject bad arguments early, naming them."""
 
 import numpy as np
+import pyro
+import pyro.distributions as dist
 import pytest
 import torch
 
-from bayesstruct import PolynomialFamily, compare
+from bayesstruct import PolynomialFamily, StructureFamily, compare
 from bayesstruct.datasets import sinusoid
 from bayesstruct.exceptions import InvalidArgumentError
 
@@ -57,3 +59,38 @@ def test_posterior_predictive_arguments(table, kwargs, match):
 def test_band_level_must_be_a_number(table):
     with pytest.raises(InvalidArgumentError, match="level"):
         table.posterior_predictive(X, num_samples=10).band(torch.randn(5, 3), "a")
+
+
+@pytest.mark.parametrize("x_new, match", [
+    (torch.zeros(5, 2), r"`x_new` must have the shape of the training `x` \(10,\) except its length, \(M,\); "
+                        r"got shape \(5, 2\)"),
+    (torch.zeros(5, 1), r"\(M,\); got shape \(5, 1\).*x_new.reshape\(-1\)"),
+    (3.0, r"\(M,\); got shape \(\).*\[x_new\] for one point"),
+    (torch.zeros(0), "`x_new` is empty"),
+    ([0.5, float("nan")], "`x_new` contains 1 NaN"),
+    (["a", "b"], "`x_new` must be an array of numbers"),
+    ({"x": 1}, "`x_new` must be an array of numbers"),
+])
+def test_posterior_predictive_checks_x_new_against_the_training_x(table, x_new, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        table.posterior_predictive(x_new, num_samples=10)
+
+
+def plane(x, y=None, *, scale):
+    w = pyro.sample("w", dist.Normal(torch.zeros(2), scale).to_event(1))
+    with pyro.plate("data", x.shape[0]):
+        pyro.sample("y", dist.Normal((w * x).sum(-1), 0.5), obs=y)
+
+
+def test_posterior_predictive_on_two_dimensional_inputs():
+    x2 = torch.stack([X, X ** 2], -1)
+    t = compare(StructureFamily(plane, {"scale": [1.0]}), x2, Y, methods="laplace", **KW)
+    assert t.posterior_predictive(x2[:3], num_samples=10).best.shape == (10, 3)
+    assert t.posterior_predictive(x2[:3].tolist(), num_samples=10).average.shape == (10, 3)  # a nested list is data
+    with pytest.raises(InvalidArgumentError, match=r"training `x` \(10, 2\) except its length, \(M, 2\); got shape "
+                                                   r"\(3, 3\): pass the M new inputs as rows of 2 value\(s\)"):
+        t.posterior_predictive(torch.zeros(3, 3))
+    with pytest.raises(InvalidArgumentError, match=r"got shape \(2,\): for one new point use x_new.reshape\(1, -1\)"):
+        t.posterior_predictive(torch.zeros(2))
+    with pytest.raises(InvalidArgumentError, match=r"\(M, 2\); got shape \(5,\)"):
+        t.posterior_predictive(torch.zeros(5))

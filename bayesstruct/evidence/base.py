@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
@@ -12,7 +14,7 @@ import torch
 
 from bayesstruct._registry import Registry
 from bayesstruct.evidence.density import ModelDensity, float64, set_rng_seed
-from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.exceptions import InvalidArgumentError, ModelSpecError
 
 __all__ = [
     "EvidenceResult",
@@ -122,7 +124,13 @@ class EvidenceEstimator:
         with float64(single_thread=True):
             set_rng_seed(self.seed)
             start = time.perf_counter()
-            fields = self.estimate(model, args, kwargs)
+            try:
+                fields = self.estimate(model, args, kwargs)
+            except (TypeError, ModelSpecError) as exc:
+                misplaced = _misplaced_option(self, exc, kwargs)
+                if misplaced is not None:
+                    raise misplaced from exc
+                raise
             seconds = time.perf_counter() - start
         return EvidenceResult(method=self.name, seconds=seconds, **fields)
 
@@ -148,6 +156,52 @@ class EvidenceEstimator:
             "samples": {k: reshape(v) for k, v in samples.items()},
             "pointwise_log_likelihood": {k: reshape(v) for k, v in loglik.items()},
         }
+
+
+_UNEXPECTED_KEYWORD = re.compile(r"got an unexpected keyword argument '(\w+)'")
+
+
+def _constructor_options(cls: type) -> list[str]:
+    """The keyword options an estimator class's constructor takes."""
+    try:
+        params = inspect.signature(cls.__init__).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"]
+
+
+def _misplaced_option(estimator: "EvidenceEstimator", exc: BaseException, kwargs: dict) -> InvalidArgumentError | None:
+    """The error for an estimator option given among the model's keyword arguments.
+
+    ``log_evidence(model, *args, method=..., **kwargs)`` passes ``kwargs`` to the model (its data
+    and structure arguments), so ``log_evidence(model, x, y, method="smc", seed=1)`` calls
+    ``model(x, y, seed=1)``. When the model then rejects a keyword that names an option of an
+    estimator, say where the option goes; ``None`` for any other error (re-raised as it is).
+    """
+    for e in (exc, exc.__cause__):
+        match = _UNEXPECTED_KEYWORD.search(str(e)) if isinstance(e, TypeError) else None
+        if match and match[1] in kwargs:
+            break
+    else:
+        return None
+    option, value = match[1], kwargs[match[1]]
+    own = type(estimator)
+    if option in _constructor_options(own):
+        owner, which = own, "the estimator"
+    else:
+        owners = [c for c in map(_REGISTRY.lookup, _REGISTRY.names()) if option in _constructor_options(c)]
+        if not owners:
+            return None
+        owner = owners[0]
+        which = " and ".join(f"{c.__name__} ({c.name!r})" for c in owners)
+        which = f"the {which} estimator{'s' if len(owners) > 1 else ''} (not of {own.__name__})"
+    call = f"{owner.__name__}({option}={value!r})"
+    callee = match.string.split(" got an unexpected", 1)[0].strip() or "the model"
+    return InvalidArgumentError(
+        f"`{option}` is an option of {which}, not of the model: use `log_evidence(model, ..., method={call})` "
+        f"(or call the estimator, `{call}(model, ...)`). The keyword arguments of log_evidence() other than "
+        f"`method` are passed to the model, and {callee} takes no `{option}`."
+    )
 
 
 _REGISTRY = Registry(EvidenceEstimator, "evidence method", "bayesstruct.evidence.register_estimator")
@@ -199,6 +253,6 @@ def log_evidence(model: Callable, *args: Any, method: str | EvidenceEstimator = 
     ...     with pyro.plate("data", 2):
     ...         pyro.sample("y", dist.Normal(mu, 1.0), obs=y)
     >>> round(log_evidence(model, y=torch.tensor([0.5, -0.5]), method="laplace").log_evidence, 4)
-    -2.2737
+    -2.6372
     """
     return get_estimator(method)(model, *args, **kwargs)

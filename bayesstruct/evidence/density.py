@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -112,6 +113,58 @@ def _check_observed(name: str, site: dict) -> None:
             f"the data observed at site {name!r} (passed as `obs=`) lies outside the support of its "
             f"{type(site['fn']).__name__} distribution ({site['fn'].support}); check the data, e.g. labels or signs"
         )
+
+
+_PLATE_MISMATCH = re.compile(
+    r"Shape mismatch inside plate\('" + _PARTICLE_PLATE + r"'\) at site (?P<site>.+?) dim (?P<dim>-?\d+), "
+    r"(?P<size>\d+) vs (?P<got>\d+)"
+)
+#: torch's messages for operands whose shapes do not fit (a matmul, an elementwise op, an expand)
+_TORCH_SHAPE_ERROR = re.compile(
+    r"must match the size of tensor|must match the existing size|shapes cannot be multiplied|"
+    r"Expected size for first two dimensions of batch\d tensor|size mismatch|is invalid for input of size|"
+    r"inconsistent tensor size|Sizes of tensors must match"
+)
+_BROADCAST_FIX = (
+    "Evidence estimators run the model once on a whole batch of particles, inside an outermost "
+    "pyro.plate (as Trace_ELBO(vectorize_particles=True) does), so each latent gets extra leading "
+    "batch dimensions: write the model with batch-broadcasting arithmetic -- `(w * X).sum(-1)` rather "
+    "than `X @ w`, `w[..., 0]` rather than `w[0]` -- and pyro.plate for the data dimension."
+)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The exception's own message, without the trace-shape table Pyro appends to it."""
+    original = exc.__cause__ if exc.__cause__ is not None and type(exc.__cause__) is type(exc) else exc
+    return str(original).split("\n", 1)[0]
+
+
+def _particle_broadcast_error(model: Callable, exc: BaseException, B: int, partial_trace: Any) -> ModelSpecError | None:
+    """A :class:`ModelSpecError` explaining ``exc`` if it is the failure of a model that does not
+    broadcast over the particle plate; ``None`` for any other error (which is then re-raised as is).
+
+    Called only for a run on the model's own arguments, which already ran unbatched: a Pyro plate
+    mismatch at the particle dimension, or a torch shape error, can then only come from the batch.
+    """
+    name = getattr(model, "__name__", type(model).__name__)
+    message = _first_line(exc)
+    match = _PLATE_MISMATCH.search(message)
+    if isinstance(exc, ValueError) and match:
+        return ModelSpecError(
+            f"the model {name!r} must broadcast over a leading batch of particles, and does not: site "
+            f"{match['site']!r} has size {match['got']} at dim {match['dim']}, where the particle plate (size "
+            f"{match['size']}) is "
+            f"(`X @ w`, for one, puts the data dimension there). {_BROADCAST_FIX}"
+        )
+    if isinstance(exc, RuntimeError) and _TORCH_SHAPE_ERROR.search(message):
+        sites = [n for n, s in partial_trace.nodes.items() if s.get("type") == "sample" and not site_is_subsample(s)]
+        where = f"after site {sites[-1]!r}" if sites else "before its first sample site"
+        return ModelSpecError(
+            f"the model {name!r} must broadcast over a leading batch of particles, and does not: it runs "
+            f"unbatched, but on a batch of {B} particle(s) it failed {where} with: {message.rstrip('.')}. "
+            f"{_BROADCAST_FIX}"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -241,6 +294,7 @@ class ModelDensity:
     def _trace(self, values: dict[str, torch.Tensor] | None, B: int, args: tuple | None = None,
                kwargs: dict | None = None):
         fn = self.model
+        own_args = args is None and kwargs is None
         if values is not None:
             data = {s.name: self._to_plate_shape(s, values[s.name]) for s in self._sites}
             fn = poutine.condition(fn, data=data)
@@ -248,9 +302,20 @@ class ModelDensity:
         kwargs = self.kwargs if kwargs is None else kwargs
         # Validation ran on the prototype trace; here a particle outside a parameter's
         # support must give log p = -inf (a rejected move), not an exception for the batch.
-        with poutine.block(), pyro.validation_enabled(False), \
-                pyro.plate(_PARTICLE_PLATE, B, dim=-(self.max_plate_nesting + 1)):
-            return poutine.trace(fn).get_trace(*args, **kwargs)
+        traced = poutine.trace(fn)
+        try:
+            with poutine.block(), pyro.validation_enabled(False), \
+                    pyro.plate(_PARTICLE_PLATE, B, dim=-(self.max_plate_nesting + 1)):
+                return traced.get_trace(*args, **kwargs)
+        except (ValueError, RuntimeError) as exc:
+            # On its own arguments the model already ran once, unbatched (the prototype
+            # trace): a shape failure now comes from the particle batch. On new arguments
+            # (predict) it may come from the arguments, so it is left as it is.
+            if own_args:
+                error = _particle_broadcast_error(self.model, exc, B, traced.msngr.trace)
+                if error is not None:
+                    raise error from exc
+            raise
 
     def _per_particle(self, log_prob: torch.Tensor, B: int) -> torch.Tensor:
         """Sum a site's log-probability over everything but the particle dimension."""

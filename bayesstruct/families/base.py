@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, Iterable, Mapping
 
+import numpy as np
 import torch
 
 from bayesstruct.exceptions import InvalidArgumentError, ModelSpecError
@@ -33,6 +34,31 @@ def _first_repeat(values: list) -> Any:
                 except Exception:  # e.g. tensors of several elements
                     continue
         return _NONE
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    """False for a bool against a number: ``True == 1`` in Python, but ``degree=True`` is no degree 1."""
+    return isinstance(a, (bool, np.bool_)) == isinstance(b, (bool, np.bool_))
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """``a == b`` as a plain truth value (False where ``==`` gives none, e.g. tensors of several elements)."""
+    if not _same_kind(a, b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def _shorten(values: list, limit: int = 12) -> str:
+    """``values`` as a list, the middle elided when it is long: ``[0, 1, 2, 3, 4, ..., 97, 98, 99] (100 values)``."""
+    if not isinstance(values, (list, tuple, range)):
+        return repr(values)
+    if len(values) <= limit:
+        return repr(list(values))
+    head, tail = values[: limit - 4], values[-3:]
+    return "[" + ", ".join(map(repr, head)) + ", ..., " + ", ".join(map(repr, tail)) + f"] ({len(values)} values)"
 
 
 def structure_label(structure: Mapping[str, Any]) -> str:
@@ -97,6 +123,12 @@ class StructureFamily:
     [{'order': 1}, {'order': 2}]
     """
 
+    #: Whether ``space`` lists every value a structure may take, so that :meth:`validate_structure`
+    #: refuses any other. ``None`` (the default): true unless a subclass overrides
+    #: ``validate_structure`` -- as the superposition family does, which takes any tree of its
+    #: grammar, listed or not, as a string or parsed.
+    closed_space: bool | None = None
+
     def __init__(self, model: Callable, space: Mapping[str, Iterable], *, name: str | None = None,
                  model_kwargs: Mapping[str, Any] | None = None, conjugate_form: Callable | None = None) -> None:
         if not callable(model):
@@ -126,6 +158,13 @@ class StructureFamily:
         return [dict(zip(keys, combo)) for combo in itertools.product(*(self.space[k] for k in keys))]
 
     def validate_structure(self, structure: Mapping[str, Any]) -> dict[str, Any]:
+        """``structure`` as a plain dict, checked: exactly the keys of ``space``, and each value one
+        that ``space`` lists for its key (returned as the listed value, e.g. ``numpy.int64(2)`` as ``2``).
+
+        The value check applies when :attr:`closed_space` holds: by default, for a family that
+        does not override this method. An override that calls it (e.g. to check the keys before
+        parsing the values) checks the values itself.
+        """
         if not isinstance(structure, Mapping):
             raise InvalidArgumentError(f"`structure` must be a dict like {self.structures()[0]}; got {structure!r}")
         missing = set(self.space) - set(structure)
@@ -134,7 +173,32 @@ class StructureFamily:
             raise InvalidArgumentError(
                 f"`structure` must have exactly the keys {sorted(self.space)}; missing {sorted(missing)}, unexpected {sorted(extra)}"
             )
-        return dict(structure)
+        closed = self.closed_space
+        if closed is None:
+            closed = type(self).validate_structure is StructureFamily.validate_structure
+        if not closed:
+            return dict(structure)
+        return {key: self._listed_value(key, value) for key, value in structure.items()}
+
+    def _listed_value(self, key: str, value: Any) -> Any:
+        """The value of ``space[key]`` equal to ``value``; an error listing the allowed values if none is."""
+        values = self.space[key]
+        if not isinstance(values, (list, tuple)):  # a subclass's own container (e.g. a range): its `in`
+            try:
+                inside = value in values and not (isinstance(values, range) and isinstance(value, (bool, np.bool_)))
+            except TypeError:
+                inside = False
+            if inside:
+                return value
+        else:
+            for v in values:  # by ==, not hashing: values may be unhashable, or hash by identity (tensors)
+                if _equal(v, value):
+                    return v
+        raise InvalidArgumentError(
+            f"`structure[{key!r}]` must be one of the values this family's space lists for {key!r}, "
+            f"{_shorten(values)}; got {value!r}. Pick one of them (family.structures() lists every "
+            f"structure), or build the family with a space that includes {value!r}"
+        )
 
     def check_data(self, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Validate ``(x, y)`` for this family, once, before any structure is evaluated.

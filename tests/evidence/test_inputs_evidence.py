@@ -5,9 +5,9 @@ import pyro.distributions as dist
 import pytest
 import torch
 
-from bayesstruct.evidence import (GammaPrecisions, LinearGaussian, ModelDensity, get_estimator, laplace_fit,
+from bayesstruct.evidence import (SMC, GammaPrecisions, LinearGaussian, ModelDensity, get_estimator, laplace_fit,
                                   fit_gaussian_guide, log_evidence)
-from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.exceptions import InvalidArgumentError, ModelSpecError
 
 Y = torch.tensor([0.5, -0.5])
 
@@ -103,3 +103,80 @@ def test_conjugate_forms(form, match):
 def test_linear_gaussian_posterior_checks_precisions():
     with pytest.raises(InvalidArgumentError, match="alpha"):
         LinearGaussian(PHI, YY, -1.0, 1.0).posterior()
+
+
+X3 = torch.linspace(0, 1, 6, dtype=torch.float64)
+Y3 = torch.sin(3 * X3)
+
+
+def matmul_model(x, y=None, *, degree):
+    # `features @ w`: right for one draw of w (D,), wrong for a batch (B, 1, D) of particles
+    features = x.unsqueeze(-1) ** torch.arange(degree + 1, dtype=x.dtype)
+    w = pyro.sample("w", dist.Normal(0.0, 1.0).expand([degree + 1]).to_event(1))
+    with pyro.plate("data", len(x)):
+        pyro.sample("y", dist.Normal(features @ w, 0.3), obs=y)
+
+
+@pytest.mark.parametrize("degree, cause", [
+    (0, ValueError),  # (N, 1) @ (B, 1, 1) is (B, N, 1): pyro's plate mismatch at the particle dim
+    (2, RuntimeError),  # (N, 3) @ (B, 1, 3) does not multiply: torch's shape error
+])
+@pytest.mark.parametrize("method", ["laplace", "iwae"])
+def test_a_model_that_does_not_broadcast_over_particles_is_told_how_to_fix_it(degree, cause, method):
+    with pytest.raises(ModelSpecError, match="must broadcast over a leading batch of particles") as info:
+        log_evidence(matmul_model, X3, Y3, degree=degree, method=method)
+    message = str(info.value)
+    assert "'matmul_model'" in message and "`(w * X).sum(-1)` rather than `X @ w`" in message
+    assert "vectorize_particles=True" in message
+    assert ("site 'y'" if degree == 0 else "after site 'w'") in message  # where it failed
+    assert "Trace Shapes" not in message  # pyro's shape table stays in the chained cause
+    assert isinstance(info.value.__cause__, cause)
+    if degree == 0:
+        assert "_bayesstruct_particles" in str(info.value.__cause__)
+
+
+@pytest.mark.parametrize("error", [ValueError, RuntimeError])
+def test_other_errors_of_a_batched_run_are_not_relabelled(error):
+    def fussy(y=None):
+        mu = pyro.sample("mu", dist.Normal(0.0, 1.0))
+        if mu.dim() > 0:  # only under the particle plate, as a broadcast failure would be
+            raise error("the model's own complaint")
+        with pyro.plate("data", 2):
+            pyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+    with pytest.raises(error, match="the model's own complaint") as info:
+        log_evidence(fussy, y=Y)
+    assert not isinstance(info.value, ModelSpecError)
+
+
+@pytest.mark.parametrize("method, options, call", [
+    ("smc", dict(seed=1), "SMC(seed=1)"),
+    ("laplace", dict(num_samples=0), "Laplace(num_samples=0)"),
+    (SMC(num_particles=64), dict(num_islands=4), "SMC(num_islands=4)"),
+])
+def test_an_estimator_option_given_to_the_model_says_where_it_goes(method, options, call):
+    with pytest.raises(InvalidArgumentError, match="is an option of the estimator, not of the model") as info:
+        log_evidence(model, y=Y, method=method, **options)
+    name = next(iter(options))
+    assert str(info.value).startswith(f"`{name}` is an option")
+    assert f"log_evidence(model, ..., method={call})" in str(info.value)
+    assert isinstance(info.value.__cause__, (TypeError, ModelSpecError))
+
+
+def test_an_option_of_another_estimator_names_it():
+    with pytest.raises(InvalidArgumentError, match=r"`num_particles` is an option of the SMC \('smc'\) estimator "
+                                                   r"\(not of Laplace\)") as info:
+        log_evidence(model, y=Y, method="laplace", num_particles=64)
+    assert "method=SMC(num_particles=64)" in str(info.value)
+
+
+def test_model_keywords_stay_the_model_s():
+    with pytest.raises(ModelSpecError, match="unexpected keyword argument 'foo'"):  # no estimator has `foo`
+        log_evidence(model, y=Y, foo=1)
+
+    def seeded(y=None, *, seed):  # a model may take a keyword that an estimator also has
+        mu = pyro.sample("mu", dist.Normal(float(seed), 1.0))
+        with pyro.plate("data", 2):
+            pyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+    assert log_evidence(seeded, y=Y, seed=0).log_evidence == pytest.approx(log_evidence(model, y=Y).log_evidence)
