@@ -163,7 +163,7 @@ def _polynomial_conjugate_form(x: torch.Tensor, y: torch.Tensor | None, *, degre
                                alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_BETA, x_loc: float = 0.0,
                                x_scale: float = 1.0, tau_prior: tuple[float, float] = (2.0, 0.2),
                                alpha_prior: tuple[float, float] = (1.0, 1.0), beta_prior: tuple[float, float] = (2.0, 0.2),
-                               lam: float | None = None, **_: Any) -> LinearGaussian | NormalGamma | None:
+                               lam: float | None = None) -> LinearGaussian | NormalGamma | None:
     hyper = _check_hyper(hyper)
     if y is None:
         return None
