@@ -284,7 +284,14 @@ def _evaluate(family: StructureFamily, structure: dict, x: torch.Tensor, y: torc
     with float64(single_thread=True):
         hyper = family.resolve(x, y, structure)
     estimator = get_estimator(method, seed=seed, **options)
-    result = estimator(family.bind(structure, **hyper), x, y)
+    try:
+        result = estimator(family.bind(structure, **hyper), x, y)
+    except BayesStructError as exc:  # say which of the many structures failed
+        try:
+            named = type(exc)(f"structure {structure_label(structure)}, method {method!r}: {exc}")
+        except TypeError:  # an exception class with another signature: keep it as it is
+            raise exc from None
+        raise named from exc
     return family.hyperparameters(hyper), result
 
 

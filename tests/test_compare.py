@@ -185,3 +185,21 @@ def test_bad_data():
         compare(PolynomialFamily([1]), [0.0, float("nan")], [1.0, 2.0], methods="exact", workers=1)
     with pytest.raises(InvalidArgumentError, match="family"):
         compare(lambda x: x, [0.0], [1.0], methods="exact")
+
+
+def test_a_failing_structure_is_named_in_the_error(data):
+    import pyro
+    import pyro.distributions as dist
+
+    import bayesstruct
+    from bayesstruct.exceptions import BayesStructError
+
+    @bayesstruct.structure_family({"latent": [True, False]})
+    def family(x, y=None, *, latent):
+        mean = pyro.sample("m", dist.Normal(0.0, 1.0)) if latent else torch.tensor(0.0, dtype=x.dtype)
+        with pyro.plate("data", len(x)):
+            pyro.sample("y", dist.Normal(mean, 1.0), obs=y)
+
+    x, y = data
+    with pytest.raises(BayesStructError, match=r"^structure latent=False, method 'laplace': the model has no latent"):
+        compare(family, x, y, methods="laplace", workers=1, progress=False)

@@ -57,6 +57,10 @@ def _hessian(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -> torc
     return 0.5 * (H + H.T)
 
 
+#: damped Newton steps at a stationary point before a Hessian that is not positive definite is reported
+_MAX_STALLED = 5
+
+
 def laplace_fit(density: ModelDensity, *, init: torch.Tensor | None = None, max_iter: int = 500, tol: float = 1e-10,
                 newton_dim: int = 64) -> LaplaceFit:
     """Find the MAP point of ``density`` and the Hessian of ``-log p(D, z)`` there.
@@ -65,7 +69,10 @@ def laplace_fit(density: ModelDensity, *, init: torch.Tensor | None = None, max_
     definite, Armijo backtracking) from the prior median, stopping when the Newton
     decrement ``gᵀH⁻¹g`` falls below ``tol``. One Newton step is exact for a quadratic
     log joint, so Gaussian posteriors end at machine precision. Above ``newton_dim``
-    coordinates an L-BFGS phase runs first and Newton only polishes.
+    coordinates an L-BFGS phase runs first and Newton only polishes. A stationary point whose
+    Hessian is still not positive definite after ``_MAX_STALLED`` damped steps (the flat
+    directions of a symmetric model) is reported at once rather than after 100 D-by-D Hessians
+    (``fit network --smoke --restriction simplex_vertices``: 3.6 min to 13 s to that error).
     """
     if density.dim == 0:
         raise BayesStructError("the model has no latent variables: its evidence is its likelihood")
@@ -82,7 +89,7 @@ def laplace_fit(density: ModelDensity, *, init: torch.Tensor | None = None, max_
     iterations = 0
     if density.dim > newton_dim:  # Newton's D-by-D Hessians get dear: L-BFGS first
         z, value, g, iterations, _ = minimize_lbfgs(neg, z, max_iter=max_iter, gtol=1e-8)
-    converged = False
+    converged, stalled = False, 0
     eye = torch.eye(density.dim, dtype=z.dtype)
     for _ in range(100):
         iterations += 1
@@ -104,6 +111,12 @@ def laplace_fit(density: ModelDensity, *, init: torch.Tensor | None = None, max_
         if damping == 0.0 and decrement < tol:
             converged = True
             break
+        if decrement < tol:
+            # stationary, but the Hessian is not positive definite: flat directions (a symmetry of
+            # the model) rarely turn positive definite under more damped steps, each a D-by-D Hessian
+            stalled += 1
+            if stalled == _MAX_STALLED:
+                break
         t = 1.0
         while t > 1e-12:
             new_value, new_g = value_and_grad(neg, z - t * step)
