@@ -118,6 +118,15 @@ def _template(graph: StructureGraph) -> StructureNetwork:
     return _template_entry(graph)[1]
 
 
+def _check_labels(y: torch.Tensor, num_data: int, num_classes: int) -> None:
+    """Class labels ``y``: shape ``(num_data,)``, integers in ``0..num_classes - 1``."""
+    if tuple(y.shape) != (num_data,):
+        raise InvalidArgumentError(f"`y` must be ({num_data},) class labels, one per row of `x`; got shape {tuple(y.shape)}")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise InvalidArgumentError(f"`y` must hold class labels in 0..{num_classes - 1} (the output vertex has "
+                                   f"{num_classes} units); got values in {int(y.min())}..{int(y.max())}")
+
+
 def gamma_site_name(edge: tuple[int, int]) -> str:
     """Pyro site name of :math:`\\Gamma^{j,k}`: ``"gamma_{j}_{k}"``."""
     return f"gamma_{edge[0]}_{edge[1]}"
@@ -460,10 +469,7 @@ def network_model(x: torch.Tensor, y: torch.Tensor | None = None, *, graph: Stru
                     if not torch.equal(y, y.round()):
                         raise InvalidArgumentError("`y` must hold integer class labels for task='classification'")
                     y = y.long()
-                if y.shape != (N,) or (y < 0).any() or (y >= out_shape[0]).any():
-                    raise InvalidArgumentError(
-                        f"`y` must be ({N},) labels in 0..{out_shape[0] - 1}; got shape {tuple(y.shape)}"
-                    )
+                _check_labels(y, N, out_shape[0])
             return pyro.sample("y", _SoftmaxCategorical(f), obs=y)
         sigma = check_positive(noise_scale, "noise_scale")
         if y is not None:
@@ -1072,6 +1078,12 @@ def fit_structure_posterior(graph: StructureGraph, x: torch.Tensor, y: torch.Ten
     mode = weight_precision_mode(weight_precision)
     pack = _check_pack_weights(pack_weights)
     x = _as_input(x, graph)
+    if task == "classification" and y is not None:  # here, not inside the model's trace (Pyro appends its shapes)
+        labels = torch.as_tensor(y)
+        if labels.is_floating_point() and bool(torch.equal(labels, labels.round())):
+            labels = labels.long()
+        if not labels.is_floating_point():
+            _check_labels(labels, x.shape[0], math.prod(graph.vertex_shapes[graph.output_vertex]))
     pyro.set_rng_seed(seed)
     pyro.clear_param_store()
     kwargs = dict(graph=graph, restriction=r, prior_kind=prior_kind, temperature=temperature,
