@@ -29,7 +29,9 @@ evidence table (:meth:`~bayesstruct.compare.ComparisonTable.to_dict`); with ``mc
 ``"temperatures"`` and ``"swap_rate"`` (None without tempering). With ``--out`` the chains are also
 written as ``posterior.nc`` (ArviZ) and ``trace.png``. Both add ``"variables"`` (the column of each
 variable); a Bayesian network adds ``"edge_posterior"`` (``P[i][j] = p(i → j | D)``) and, with
-``mcmc``, its Monte Carlo standard error ``"edge_posterior_stderr"``.
+``mcmc``, its Monte Carlo standard error ``"edge_posterior_stderr"``; a superposition adds
+``"left_out"`` (``{reason: number of trees}``: trees not finite on the data, left out of the
+enumeration or rejected by the sampler).
 """
 
 from __future__ import annotations
@@ -407,8 +409,9 @@ def _superposition_data(args: argparse.Namespace):
 
 def run_compare_superposition(args: argparse.Namespace) -> int:
     from bayesstruct._validation import check_positive_int
-    from bayesstruct.families.superposition import (SuperpositionFamily, SuperpositionGrammar, SuperpositionSamples,
-                                                    sample_superpositions)
+    from bayesstruct.families.superposition import (MAX_ENUMERATED_TREES, NOT_FINITE_DETAIL, SuperpositionFamily,
+                                                    SuperpositionGrammar, SuperpositionSamples, TreesLeftOutWarning,
+                                                    _too_many_trees, sample_superpositions)
 
     check_output_paths(args, inputs={"--data": args.data})
     _check_counts(args, "num_samples", "top")
@@ -418,18 +421,30 @@ def run_compare_superposition(args: argparse.Namespace) -> int:
                                    binary=parse_names(args.binary, "--binary", allow_empty=True),
                                    p_variable=args.p_variable, p_unary=args.p_unary,
                                    max_size=check_positive_int(args.max_size, "--max-size"))
+    num_trees = grammar.count_trees()  # closed form, before any tree is built
+    if args.inference == "enumerate" and num_trees > MAX_ENUMERATED_TREES:
+        raise InvalidArgumentError(_too_many_trees(grammar, num_trees, MAX_ENUMERATED_TREES, "--max-size",
+                                                   "bayesstruct.families.superposition.MAX_ENUMERATED_TREES",
+                                                   "--inference mcmc"))
     noise = "known noise sd" if args.noise_scale is not None else "unknown noise (Normal-Gamma)"
     print(f"data: {data_label}; variables: " + ", ".join(f"x{i} = {c}" for i, c in enumerate(columns)))
     result: dict[str, Any]
     if args.inference == "enumerate":
-        family = SuperpositionFamily(grammar, distinct_on=None if args.all_trees else x, noise_scale=args.noise_scale,
-                                     alpha=args.alpha, lam=args.lam)
+        with warnings.catch_warnings():  # the left-out trees are reported below, on stdout and in the JSON
+            warnings.simplefilter("ignore", TreesLeftOutWarning)
+            family = SuperpositionFamily(grammar, distinct_on=None if args.all_trees else x,
+                                         finite_on=x if args.all_trees else None, noise_scale=args.noise_scale,
+                                         alpha=args.alpha, lam=args.lam, progress=not args.no_progress)
+        left_out = {reason: len(trees) for reason, trees in family.left_out.items()}
         print(f"{len(family.structures())} {'trees' if args.all_trees else 'distinct models'} of at most "
-              f"{grammar.max_size} vertices; {noise}")
+              f"{grammar.max_size} vertices (of {num_trees} trees); {noise}")
+        for reason, n in left_out.items():
+            print(f"left out: {n} tree(s) {reason} ({NOT_FINITE_DETAIL}), e.g. {family.left_out[reason][0]}")
         table = _compare(family, x, y, args, methods="exact", structure_prior=family.structure_prior)
         print(table.to_string(max_rows=args.top))
         best, exact, chain, idata = table.best["tree"], table, None, None
         result = table.to_dict()
+        result["left_out"] = left_out
     else:
         _check_counts(args, "chains", "temperatures")
         print(f"Metropolis-Hastings over trees of at most {grammar.max_size} vertices; {noise}: {args.chains} chain(s) "
@@ -442,12 +457,15 @@ def run_compare_superposition(args: argparse.Namespace) -> int:
         ranked = chain.posterior()
         result, idata = _report_chains(runs, chain, "superposition", ("log_evidence", "size"), args,
                                        lambda c: str(c.map_tree))
-        print(f"pooled: {len(chain.trees)} draws, {len(chain.log_evidence)} trees proposed")
+        print(f"pooled: {len(chain.trees)} draws, {len(chain.log_evidence) + len(chain.not_finite)} trees proposed")
+        for reason, n in chain.left_out.items():
+            print(f"left out: {n} proposed tree(s) {reason} ({NOT_FINITE_DETAIL}; rejected), e.g. {chain.not_finite[0]}")
         for tree, p in list(ranked.items())[: args.top]:
             print(f"  {tree:32s} p ≈ {p:.3f}  log evidence {chain.log_evidence[tree]:9.3f}")
         best, exact = next(iter(ranked)), None
         result["posterior"] = [{"structure": {"tree": t}, "probability": p, "log_evidence": chain.log_evidence[t]}
                                for t, p in ranked.items()]
+        result["left_out"] = chain.left_out
     result["variables"] = {f"x{i}": c for i, c in enumerate(columns)}
     print(f"most probable: {best}")
     write_results(result, args)

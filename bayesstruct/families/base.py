@@ -124,10 +124,9 @@ class StructureFamily:
     """
 
     #: Whether ``space`` lists every value a structure may take, so that :meth:`validate_structure`
-    #: refuses any other. ``None`` (the default): true unless a subclass overrides
-    #: ``validate_structure`` -- as the superposition family does, which takes any tree of its
-    #: grammar, listed or not, as a string or parsed.
-    closed_space: bool | None = None
+    #: refuses any other. A family whose structures are not all listed sets it False (the
+    #: superposition family takes any tree of its grammar, listed or not, as a string or parsed).
+    closed_space: bool = True
 
     def __init__(self, model: Callable, space: Mapping[str, Iterable], *, name: str | None = None,
                  model_kwargs: Mapping[str, Any] | None = None, conjugate_form: Callable | None = None) -> None:
@@ -161,9 +160,8 @@ class StructureFamily:
         """``structure`` as a plain dict, checked: exactly the keys of ``space``, and each value one
         that ``space`` lists for its key (returned as the listed value, e.g. ``numpy.int64(2)`` as ``2``).
 
-        The value check applies when :attr:`closed_space` holds: by default, for a family that
-        does not override this method. An override that calls it (e.g. to check the keys before
-        parsing the values) checks the values itself.
+        The value check applies when :attr:`closed_space` holds (the default); a family with
+        ``closed_space = False`` checks the keys here and its values itself.
         """
         if not isinstance(structure, Mapping):
             raise InvalidArgumentError(f"`structure` must be a dict like {self.structures()[0]}; got {structure!r}")
@@ -173,10 +171,7 @@ class StructureFamily:
             raise InvalidArgumentError(
                 f"`structure` must have exactly the keys {sorted(self.space)}; missing {sorted(missing)}, unexpected {sorted(extra)}"
             )
-        closed = self.closed_space
-        if closed is None:
-            closed = type(self).validate_structure is StructureFamily.validate_structure
-        if not closed:
+        if not self.closed_space:
             return dict(structure)
         return {key: self._listed_value(key, value) for key, value in structure.items()}
 

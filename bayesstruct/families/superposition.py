@@ -28,8 +28,9 @@ Every tree has the same two linear parameters, so the evidence compares only how
 superpositions fit; their complexity is priced by the structure prior
 :class:`SuperpositionGrammar`, a probabilistic grammar over trees
 (:math:`p(\Gamma) = \prod_v p(\text{kind}_v)/|\text{choices}_v|`). Trees of a few vertices
-are enumerated (:class:`SuperpositionFamily`, with :func:`bayesstruct.compare`); larger spaces
-are sampled by Metropolis–Hastings with subtree regeneration
+are enumerated (:class:`SuperpositionFamily`, with :func:`bayesstruct.compare`; at most
+:data:`MAX_ENUMERATED_TREES`, counted in closed form by :meth:`SuperpositionGrammar.count_trees`
+before any is built); larger spaces are sampled by Metropolis–Hastings with subtree regeneration
 (:func:`sample_superpositions`; the move of Bayesian symbolic regression, Jin et al. 2019,
 here with the exact evidence).
 
@@ -37,11 +38,18 @@ The elementary functions are total (defined on every real input) so that every t
 grammar is a model: ``log1p``, ``sqrt``, ``inv`` and ``div`` act on absolute values
 (Koza's "protected" operators, Koza 1992) and ``exp`` clips its argument at 50. On
 non-negative features, as ranking features are, ``log1p`` and ``sqrt`` are the usual ones.
+Total is not finite: nested ``exp`` and ``square`` overflow float64
+(``square(square(square(square(exp(exp(x0))))))`` is ``inf`` once ``x0 > 3.8``), and a
+user-registered function may leave its domain (NaN). Such a tree is not a model of those data:
+an enumeration leaves it out and says how many it left out (:attr:`SuperpositionFamily.left_out`,
+:class:`TreesLeftOutWarning`), the sampler rejects it (:attr:`SuperpositionSamples.not_finite`),
+and asking for it by name is an error.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -65,6 +73,9 @@ __all__ = [
     "SuperpositionFamily",
     "SuperpositionGrammar",
     "SuperpositionSamples",
+    "TreesLeftOutWarning",
+    "MAX_ENUMERATED_TREES",
+    "NOT_FINITE",
     "sample_superpositions",
     "superposition_model",
 ]
@@ -101,6 +112,27 @@ ELEMENTARY_FUNCTIONS: dict[str, ElementaryFunction] = {
     )
 }
 """The registry of elementary functions, by name (extend it with :class:`ElementaryFunction`)."""
+
+
+NOT_FINITE = "not finite on the data"
+"""The reason, in :attr:`SuperpositionFamily.left_out` and the CLI's ``left_out``, for a tree whose
+values are ``inf`` or NaN at some input (an overflow, or a user-registered function outside its domain)."""
+NOT_FINITE_DETAIL = "overflow, or an input outside a function's domain"
+
+MAX_ENUMERATED_TREES = 500_000
+"""The most trees :class:`SuperpositionFamily` enumerates (``max_trees``; counted by
+:meth:`SuperpositionGrammar.count_trees` before any is built). The default grammar on two variables
+has 234,942 trees of at most 7 vertices and 1,934,892 of at most 8 (:meth:`SuperpositionGrammar.count_trees`).
+Measured on ``ranking_data(100)``, on 2 shared cores: ``bayesstruct compare superposition --max-size 7``
+takes 78 s and 1.2 GB (it scores the 126,932 distinct models of the 234,942 trees), about 0.35 ms
+and 5 kB a tree, so the limit stands for about 3 minutes and 2.5 GB; size 8 would take some
+11 minutes and 10 GB. Above the limit, sample with :func:`sample_superpositions`
+(``--inference mcmc``: 7 s for 4 chains of 5000 draws at size 7)."""
+
+
+class TreesLeftOutWarning(UserWarning):
+    """Trees of a grammar were left out of an enumeration (the message says how many and why;
+    :attr:`SuperpositionFamily.left_out` lists them)."""
 
 
 def _function(name: str) -> ElementaryFunction:
@@ -406,22 +438,65 @@ class SuperpositionGrammar:
             return tuple(f"x{i}" for i in range(self.num_variables))
         return self.unary if len(vertex.children) == 1 else self.binary
 
+    def count_trees(self, *, canonical: bool = True, max_size: int | None = None) -> int:
+        r"""How many trees :meth:`trees` lists, without building them (a dynamic programme over sizes).
+
+        With :math:`V` variables, :math:`U` unary and :math:`B` binary functions, :math:`T_1 = V`
+        and :math:`T_s = U T_{s-1} + B \sum_{a=1}^{s-2} T_a T_{s-1-a}`; with ``canonical`` a
+        commutative function counts each unordered pair of arguments once
+        (:math:`C_a C_b` for :math:`a < b`, :math:`C_a (C_a + 1) / 2` for :math:`a = b`).
+        The count grows about 8-fold per vertex for the default grammar: use it to decide
+        between enumeration and :func:`sample_superpositions`.
+
+        Parameters
+        ----------
+        canonical : bool
+            Count one tree per function up to the order of commutative arguments (as
+            :meth:`trees` lists by default), or every ordered tree.
+        max_size : int, optional
+            Count trees of at most this many vertices (default: the grammar's ``max_size``).
+        """
+        limit = self.max_size if max_size is None else check_positive_int(max_size, "max_size")
+        commutative = sum(ELEMENTARY_FUNCTIONS[op].commutative for op in self.binary) if canonical else 0
+        ordered = len(self.binary) - commutative
+        c = [0, self.num_variables]
+        for s in range(2, limit + 1):
+            n = len(self.unary) * c[s - 1]
+            for a in range(1, s - 1):
+                b = s - 1 - a
+                n += ordered * c[a] * c[b]
+                if a < b:
+                    n += commutative * c[a] * c[b]
+                elif a == b:
+                    n += commutative * c[a] * (c[a] + 1) // 2
+            c.append(n)
+        return sum(c)
+
     def trees(self, *, canonical: bool = True) -> list[Superposition]:
         """Every tree of at most ``max_size`` vertices, smallest first; with ``canonical`` one
-        per function up to the order of commutative arguments."""
-        by_size: dict[int, list[Superposition]] = {1: [Superposition(f"x{i}") for i in range(self.num_variables)]}
+        per function up to the order of commutative arguments.
+
+        There are :meth:`count_trees` of them, which grows about 8-fold per vertex: check it
+        first (:class:`SuperpositionFamily` refuses more than :data:`MAX_ENUMERATED_TREES`).
+        With ``canonical`` only canonical trees are built (a tree is canonical when its
+        arguments are and a commutative function's are in order), in the order in which they
+        come in the full list."""
+        leaves = [Superposition(f"x{i}") for i in range(self.num_variables)]
+        by_size: dict[int, list[Superposition]] = {1: leaves}
+        labels: dict[int, list[str]] = {1: [t.op for t in leaves]}  # str of each tree, to order arguments
         for s in range(2, self.max_size + 1):
             level = [Superposition(op, (c,)) for op in self.unary for c in by_size[s - 1]]
+            text = [f"{op}({c})" for op in self.unary for c in labels[s - 1]]
             for op in self.binary:
+                ordered = not (canonical and ELEMENTARY_FUNCTIONS[op].commutative)
                 for a in range(1, s - 1):
-                    for left in by_size[a]:
-                        for right in by_size[s - 1 - a]:
-                            level.append(Superposition(op, (left, right)))
-            by_size[s] = level
-        out = [t for s in sorted(by_size) for t in by_size[s]]
-        if canonical:
-            out = [t for t in out if t.canonical() == t]
-        return out
+                    for left, ls in zip(by_size[a], labels[a]):
+                        for right, rs in zip(by_size[s - 1 - a], labels[s - 1 - a]):
+                            if ordered or ls <= rs:
+                                level.append(Superposition(op, (left, right)))
+                                text.append(f"{op}({ls}, {rs})")
+            by_size[s], labels[s] = level, text
+        return [t for s in sorted(by_size) for t in by_size[s]]
 
     def distinct(self, x: Any, trees: Iterable[Superposition] | None = None, *,
                  decimals: int = 8) -> list[tuple[Superposition, float]]:
@@ -431,13 +506,29 @@ class SuperpositionGrammar:
         (:math:`\tilde\varphi_1 = \pm\tilde\varphi_2`: the linear wrapper and its symmetric
         prior cannot tell them apart), e.g. ``x0`` and ``add(x0, x0)``. The first (smallest)
         tree of each class is kept; its log prior mass is the log-sum of the class's.
+
+        Raises :class:`~bayesstruct.exceptions.ModelSpecError` when a tree is not finite on ``x``
+        (:class:`SuperpositionFamily` leaves such trees out instead, and says how many).
         """
         x = _check_inputs(x, self.num_variables)
         trees = self.trees() if trees is None else [as_superposition(t) for t in trees]
+        return self._distinct(((t, _finite_feature(t, x)) for t in trees), decimals)[0]
+
+    def _distinct(self, features: Iterable[tuple[Superposition, torch.Tensor | None]], decimals: int = 8, *,
+                  skip_not_finite: bool = False) -> tuple[list[tuple[Superposition, float]], list[Superposition]]:
+        """:meth:`distinct` from ``(tree, φ(x) or None when not finite)`` pairs, and the trees not
+        finite (left out with ``skip_not_finite``, else an error)."""
         keys: dict[bytes, int] = {}
         out: list[tuple[Superposition, float]] = []
-        for t in trees:
-            feature = _standardised(t, x, None)[0]
+        not_finite: list[Superposition] = []
+        for t, phi in features:
+            if phi is None:
+                if not skip_not_finite:
+                    raise _not_finite_error(t)
+                not_finite.append(t)
+                continue
+            loc, scale = _loc_scale(phi)
+            feature = (phi - loc) / scale if scale > 0 else torch.zeros_like(phi)
             v = np.round(feature.numpy(), decimals) + 0.0
             nz = np.flatnonzero(np.abs(v) > 10 ** -decimals)
             if nz.size and v[nz[0]] < 0:
@@ -450,29 +541,83 @@ class SuperpositionGrammar:
             else:
                 keys[key] = len(out)
                 out.append((t, lp))
-        return out
+        return out, not_finite
 
 
-def _check_inputs(x: Any, num_variables: int | None = None) -> torch.Tensor:
-    x = as_tensor(x, "x")
+def _check_inputs(x: Any, num_variables: int | None = None, name: str = "x") -> torch.Tensor:
+    x = as_tensor(x, name)
     if x.dim() == 1:
         x = x.unsqueeze(-1)
     if x.dim() != 2 or x.shape[0] == 0:
-        raise InvalidArgumentError(f"`x` must be (N,) or (N, D) with N >= 1; got shape {tuple(x.shape)}")
+        raise InvalidArgumentError(f"`{name}` must be (N,) or (N, D) with N >= 1; got shape {tuple(x.shape)}")
     if num_variables is not None and x.shape[1] != num_variables:
-        raise InvalidArgumentError(f"`x` must have {num_variables} column(s), one per variable; got {x.shape[1]}")
+        raise InvalidArgumentError(f"`{name}` must have {num_variables} column(s), one per variable; got {x.shape[1]}")
     return x
 
 
-def _standardised(tree: Superposition, x: torch.Tensor, loc_scale: tuple[float, float] | None):
-    """``(φ̃(x), (loc, scale))``: standardised on ``x`` unless ``loc_scale`` is given; a constant feature is 0."""
+def _finite_feature(tree: Superposition, x: torch.Tensor) -> torch.Tensor | None:
+    """``φ_Γ(x)`` in float64, or ``None`` when it is not finite at some row of ``x``."""
     phi = tree.evaluate(x.to(torch.float64))
-    if not torch.isfinite(phi).all():
-        raise ModelSpecError(f"superposition {tree} is not finite on the data (overflow); use smaller inputs")
+    return phi if bool(torch.isfinite(phi).all()) else None
+
+
+def _shared_features(trees: Iterable[Superposition], x: torch.Tensor, *, max_cached: int = 2 ** 25
+                     ) -> Iterable[tuple[Superposition, torch.Tensor | None]]:
+    """``(tree, φ(x) or None)`` for each tree, like :func:`_finite_feature`, but evaluating each
+    shared sub-tree object once: the trees of :meth:`SuperpositionGrammar.trees` are built from
+    the smaller ones, so each costs one elementary function (3x faster at 7 vertices). The values
+    of arguments are kept, non-finite ones included (``inv`` of an overflow is finite), for at
+    most ``max_cached`` numbers in all; beyond that sub-trees are evaluated anew."""
+    x = x.to(torch.float64)
+    cache: dict[int, torch.Tensor] = {}
+    room = [max_cached // max(1, x.shape[0])]
+
+    def value(t: Superposition, store: bool) -> torch.Tensor:
+        v = cache.get(id(t))
+        if v is None:
+            if t.is_variable:
+                v = t.evaluate(x)
+            else:
+                v = ELEMENTARY_FUNCTIONS[t.op].fn(*(value(c, True) for c in t.children))
+            if store and room[0] > 0:  # only arguments are kept: most trees are no one's argument
+                cache[id(t)] = v
+                keep.append(t)
+                room[0] -= 1
+        return v
+
+    keep: list[Superposition] = []  # the cached trees stay alive, so that their ids are not reused
+    for t in trees:
+        phi = value(t, False)
+        yield t, (phi if bool(torch.isfinite(phi).all()) else None)
+
+
+def _not_finite_error(tree: Superposition) -> ModelSpecError:
+    return ModelSpecError(f"superposition {tree} is not finite on the data ({NOT_FINITE_DETAIL}); it is not a model "
+                          "of these data: use smaller inputs or another tree")
+
+
+def _loc_scale(phi: torch.Tensor) -> tuple[float, float]:
+    """Mean and sd of a finite feature, computed on ``phi / max|phi|`` so that a large but finite
+    feature (``square(square(square(exp(exp(x0)))))`` reaches 1e174) does not overflow its
+    variance to ``inf`` (which would make it a constant); the scale is 0 for a constant feature."""
+    m = float(phi.abs().max()) if phi.numel() else 0.0
+    if m == 0.0:
+        return 0.0, 0.0
+    u = phi / m
+    loc = float(u.mean()) * m
+    scale = (float(u.std(unbiased=False)) if phi.numel() > 1 else 0.0) * m
+    return loc, (scale if scale > 1e-12 * max(1.0, abs(loc)) else 0.0)
+
+
+def _standardised(tree: Superposition, x: torch.Tensor, loc_scale: tuple[float, float] | None):
+    """``(φ̃(x), (loc, scale))``: standardised on ``x`` unless ``loc_scale`` is given; a constant feature is 0.
+
+    Raises :class:`~bayesstruct.exceptions.ModelSpecError` when ``φ_Γ(x)`` is not finite."""
+    phi = _finite_feature(tree, x)
+    if phi is None:
+        raise _not_finite_error(tree)
     if loc_scale is None:
-        loc = float(phi.mean())
-        scale = float(phi.std(unbiased=False)) if phi.numel() > 1 else 0.0
-        loc_scale = (loc, scale if scale > 1e-12 * max(1.0, abs(loc)) else 0.0)
+        loc_scale = _loc_scale(phi)
     loc, scale = loc_scale
     return ((phi - loc) / scale if scale > 0 else torch.zeros_like(phi)), loc_scale
 
@@ -534,6 +679,20 @@ def _superposition_conjugate_form(x: torch.Tensor, y: torch.Tensor | None, *, tr
 superposition_model.conjugate_form = _superposition_conjugate_form
 
 
+def _too_many_trees(grammar: SuperpositionGrammar, count: int, limit: int, size_name: str, limit_name: str,
+                    sampler: str) -> str:
+    """The refusal of an enumeration of ``count`` > ``limit`` trees: it names the size argument
+    (``max_size`` / ``--max-size``), the count, the largest size that fits, and the sampler."""
+    fits = 0
+    while fits < grammar.max_size and grammar.count_trees(max_size=fits + 1) <= limit:
+        fits += 1
+    smaller = (f"a {size_name} of at most {fits} ({grammar.count_trees(max_size=fits):,} trees)" if fits
+               else "a grammar with fewer variables")
+    return (f"{size_name} {grammar.max_size}: the grammar has {count:,} trees of at most {grammar.max_size} vertices, "
+            f"more than the {limit:,} that enumeration takes ({limit_name}; each is built, evaluated on the data and "
+            f"scored, about 0.35 ms and 5 kB each); use {smaller}, or sample trees by Metropolis-Hastings ({sampler})")
+
+
 class SuperpositionFamily(StructureFamily):
     r"""Every superposition of a grammar as one evidence table (structure key ``"tree"``).
 
@@ -544,8 +703,33 @@ class SuperpositionFamily(StructureFamily):
     distinct_on : array ``(N, D)``, optional
         Keep one tree per model on these inputs (:meth:`SuperpositionGrammar.distinct`), e.g. the
         training ``x``; without it, one tree per function up to commutative argument order.
+        Trees not finite on these inputs are left out (see ``finite_on``).
+    finite_on : array ``(N, D)``, optional
+        Without ``distinct_on``: leave out the trees whose values are not finite on these inputs
+        (the training ``x``). Give one of the two, not both.
     noise_scale, alpha, lam, tau_prior
         The likelihood and weight prior (:func:`superposition_model`).
+    max_trees : int or None
+        Refuse (:class:`~bayesstruct.exceptions.InvalidArgumentError`, naming ``max_size``) a
+        grammar with more trees than this, counted before any is built
+        (:meth:`SuperpositionGrammar.count_trees`; default :data:`MAX_ENUMERATED_TREES`);
+        ``None``: no limit.
+    progress : bool
+        Show a tqdm progress bar while the trees are evaluated on ``distinct_on`` / ``finite_on``.
+
+    Attributes
+    ----------
+    left_out : dict of str to tuple of Superposition
+        The trees of the grammar that are not listed, by reason: ``{NOT_FINITE: (...)}`` for
+        the trees whose values are ``inf`` or NaN on ``distinct_on`` / ``finite_on`` (they are
+        not models of those data; e.g. ``square(square(square(square(exp(exp(x0))))))``
+        overflows); empty when none is. Leaving trees out warns
+        (:class:`TreesLeftOutWarning`, with their number and the reason); their prior mass is
+        dropped (``compare`` normalises over the listed trees); :meth:`validate_structure`
+        refuses them, naming the reason. When every tree is left out the family raises
+        :class:`~bayesstruct.exceptions.ModelSpecError`. Without ``distinct_on`` and
+        ``finite_on`` nothing is left out, and ``compare`` stops at the first tree not finite
+        on its data (the error names it).
 
     Use :meth:`structure_prior` as ``compare``'s ``structure_prior`` for the grammar's prior
     (the default there is uniform over the listed trees).
@@ -563,24 +747,70 @@ class SuperpositionFamily(StructureFamily):
     'mul(log1p(x0), x1)'
     """
 
-    def __init__(self, grammar: SuperpositionGrammar | int, *, distinct_on: Any = None, noise_scale: float | None = None,
-                 alpha: float = 0.01, lam: float = 0.01, tau_prior: tuple[float, float] = (1.0, 1.0)) -> None:
+    closed_space = False  # any tree of the grammar is a structure, listed or not
+
+    def __init__(self, grammar: SuperpositionGrammar | int, *, distinct_on: Any = None, finite_on: Any = None,
+                 noise_scale: float | None = None, alpha: float = 0.01, lam: float = 0.01,
+                 tau_prior: tuple[float, float] = (1.0, 1.0), max_trees: int | None = MAX_ENUMERATED_TREES,
+                 progress: bool = False) -> None:
+        from tqdm.auto import tqdm
+
         if not isinstance(grammar, SuperpositionGrammar):
             grammar = SuperpositionGrammar(grammar)
         self.grammar = grammar
-        if distinct_on is None:
-            self._log_prior = {t: grammar._log_prob(t) + math.log(t.num_orderings()) for t in grammar.trees()}
-        else:
-            self._log_prior = dict(grammar.distinct(distinct_on))
         kwargs: dict[str, Any] = {"alpha": check_positive(alpha, "alpha"), "lam": check_positive(lam, "lam"),
                                   "tau_prior": check_gamma_pair(tau_prior, "tau_prior"),
                                   "noise_scale": None if noise_scale is None else check_positive(noise_scale, "noise_scale")}
+        if distinct_on is not None and finite_on is not None:
+            raise InvalidArgumentError("give `distinct_on` or `finite_on`, not both (`distinct_on` also leaves out the "
+                                       "trees not finite on its inputs)")
+        data_name = "distinct_on" if distinct_on is not None else "finite_on"
+        data = distinct_on if distinct_on is not None else finite_on
+        data = None if data is None else _check_inputs(data, grammar.num_variables, data_name)
+        if max_trees is not None:
+            max_trees = check_positive_int(max_trees, "max_trees")
+        count = grammar.count_trees()
+        if max_trees is not None and count > max_trees:
+            raise InvalidArgumentError(_too_many_trees(grammar, count, max_trees, "max_size", "`max_trees`",
+                                                       "sample_superpositions"))
+        trees: Iterable[Superposition] = grammar.trees()
+        if data is not None:
+            trees = tqdm(trees, total=count, desc="superposition trees on the data", disable=not progress, unit="tree",
+                         mininterval=0.5)
+        not_finite: list[Superposition] = []
+        if distinct_on is not None:
+            listed, not_finite = grammar._distinct(_shared_features(trees, data), skip_not_finite=True)
+            self._log_prior = dict(listed)
+        else:
+            self._log_prior = {}
+            pairs = ((t, t) for t in trees) if data is None else _shared_features(trees, data)
+            for t, phi in pairs:
+                if phi is None:
+                    not_finite.append(t)
+                else:
+                    self._log_prior[t] = grammar._log_prob(t) + math.log(t.num_orderings())
+        if data is not None:
+            trees.close()
+        self.left_out: dict[str, tuple[Superposition, ...]] = {NOT_FINITE: tuple(not_finite)} if not_finite else {}
+        self._left_out_trees = frozenset(not_finite)
+        if not self._log_prior:
+            raise ModelSpecError(f"every one of the {count} trees of at most {grammar.max_size} vertices is {NOT_FINITE} "
+                                 f"({NOT_FINITE_DETAIL}), e.g. {not_finite[0]}: nothing to compare; use smaller inputs")
+        if not_finite:
+            examples = ", ".join(map(str, not_finite[:3])) + (", ..." if len(not_finite) > 3 else "")
+            warnings.warn(f"{len(not_finite)} of the {count} trees of at most {grammar.max_size} vertices are left out: "
+                          f"{NOT_FINITE} ({NOT_FINITE_DETAIL}; e.g. {examples}); the family's `left_out` lists them",
+                          TreesLeftOutWarning, stacklevel=2)
         super().__init__(superposition_model, {"tree": list(self._log_prior)}, name="superposition", model_kwargs=kwargs)
 
     def validate_structure(self, structure: Mapping[str, Any]) -> dict[str, Any]:
+        """``{"tree": Superposition}`` from a tree or its string; refuses a tree of another
+        grammar, and one the family left out (:attr:`left_out`), naming the reason."""
         s = super().validate_structure(structure)
         tree = as_superposition(s["tree"], "structure['tree']")
         self.grammar._check(tree)
+        if tree.canonical() in self._left_out_trees:
+            raise _not_finite_error(tree)
         return {"tree": tree}
 
     def check_data(self, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -600,7 +830,8 @@ class SuperpositionFamily(StructureFamily):
     def structure_prior(self, structure: Mapping[str, Any]) -> float:
         """The grammar's prior mass of a listed tree (with the trees it stands for); for ``compare``."""
         tree = as_superposition(structure["tree"])
-        return math.exp(self._log_prior.get(tree, self.grammar.log_prob(tree.canonical())))
+        lp = self._log_prior.get(tree)  # (not .get's default: it would compute the grammar's prior every time)
+        return math.exp(self.grammar.log_prob(tree.canonical()) if lp is None else lp)
 
 
 @dataclass(frozen=True)
@@ -619,6 +850,10 @@ class SuperpositionSamples:
     swap_rate : float or None
         Accepted exchanges between neighbouring temperatures per step, after warm-up (None
         without tempering).
+    not_finite : tuple of str
+        The canonical trees the chain proposed whose values are not finite on the data
+        (:data:`NOT_FINITE`): they are not models, so every such proposal was rejected, and they
+        are not in ``log_evidence``.
     """
 
     trees: list[str]
@@ -626,6 +861,12 @@ class SuperpositionSamples:
     acceptance_rate: float
     seed: int
     swap_rate: float | None = None
+    not_finite: tuple[str, ...] = ()
+
+    @property
+    def left_out(self) -> dict[str, int]:
+        """How many proposed trees were left out (rejected), by reason: ``{NOT_FINITE: n}``, or ``{}``."""
+        return {NOT_FINITE: len(self.not_finite)} if self.not_finite else {}
 
     def posterior(self) -> dict[str, float]:
         """Visit frequency of each tree, largest first: the Monte Carlo estimate of p(Γ | D)."""
@@ -646,8 +887,9 @@ class SuperpositionSamples:
         for c in chains:
             evidence.update(c.log_evidence)
         rates = [c.swap_rate for c in chains]
+        not_finite = tuple(dict.fromkeys(t for c in chains for t in c.not_finite))
         return cls([t for c in chains for t in c.trees], evidence, float(np.mean([c.acceptance_rate for c in chains])),
-                   chains[0].seed, None if None in rates else float(np.mean(rates)))
+                   chains[0].seed, None if None in rates else float(np.mean(rates)), not_finite)
 
     def stats(self) -> dict[str, np.ndarray]:
         """Scalar statistics per draw, for trace plots and convergence diagnostics: the exact
@@ -665,7 +907,8 @@ class SuperpositionSamples:
 
     def to_dict(self) -> dict[str, Any]:
         return {"posterior": self.posterior(), "acceptance_rate": self.acceptance_rate, "num_samples": len(self.trees),
-                "seed": self.seed, "swap_rate": self.swap_rate, "log_evidence": self.log_evidence}
+                "seed": self.seed, "swap_rate": self.swap_rate, "log_evidence": self.log_evidence,
+                "left_out": self.left_out}
 
     def to_json(self, **kwargs: Any) -> str:
         import json
@@ -788,6 +1031,12 @@ def sample_superpositions(x: Any, y: Any, grammar: SuperpositionGrammar, *, num_
     tree. Use the sampler where the grammar is too large to enumerate; on small grammars it
     agrees with :class:`SuperpositionFamily` + ``compare`` (tested).
 
+    A proposed tree whose values are not finite on ``x`` (:data:`NOT_FINITE`: an overflow such
+    as ``square(square(square(square(exp(exp(x0))))))``) is not a model: its evidence counts as 0,
+    so the proposal is rejected, and the result lists it (:attr:`SuperpositionSamples.not_finite`).
+    A starting tree drawn from the grammar is redrawn until it is finite; an ``init`` that is not
+    finite is an error.
+
     Parameters
     ----------
     x : array ``(N, D)``; y : array ``(N,)``
@@ -826,22 +1075,36 @@ def sample_superpositions(x: Any, y: Any, grammar: SuperpositionGrammar, *, num_
     betas = check_temperatures(temperatures)
     rng = np.random.default_rng(check_seed(seed))
     cache: dict[str, float] = {}
+    not_finite: dict[str, None] = {}  # canonical trees proposed that are not finite on x, in order
 
     def log_z(tree: Superposition) -> float:
         key = str(tree.canonical())
         if key not in cache:
+            if key in not_finite:
+                return -math.inf
+            if _finite_feature(tree, x) is None:
+                not_finite[key] = None
+                return -math.inf
             cache[key] = float(_superposition_conjugate_form(x, y, tree=tree, **kwargs).log_evidence())
         return cache[key]
 
     if init is None:
         tree = None
-        while tree is None:
+        for _ in range(10_000):
             tree = grammar.sample(rng)
+            if tree is not None and _finite_feature(tree, x) is not None:
+                break
+        else:
+            raise ModelSpecError(f"no tree of 10000 drawn from the grammar is finite on the data ({NOT_FINITE_DETAIL}); "
+                                 "use smaller inputs or pass `init`")
     else:
         tree = as_superposition(init, "init")
         grammar._check(tree)
         if tree.size > grammar.max_size:
             raise InvalidArgumentError(f"`init` has {tree.size} vertices, above the grammar's max_size {grammar.max_size}")
+        if _finite_feature(tree, x) is None:
+            raise InvalidArgumentError(f"`init` {tree} is not finite on the data ({NOT_FINITE_DETAIL}); start from "
+                                       "another tree")
     chain: list[str] = []
     accepted = swaps = 0
     trees = [tree] * len(betas)
@@ -863,4 +1126,4 @@ def sample_superpositions(x: Any, y: Any, grammar: SuperpositionGrammar, *, num_
             if step >= warmup_steps:
                 chain.append(str(trees[0].canonical()))
     return SuperpositionSamples(chain, dict(cache), accepted / num_samples, seed,
-                                swaps / num_samples if len(betas) > 1 else None)
+                                swaps / num_samples if len(betas) > 1 else None, tuple(not_finite))

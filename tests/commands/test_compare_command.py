@@ -110,6 +110,71 @@ def test_superposition_bad_options_are_named(capsys, argv, needle):
     assert needle in refused(capsys, "compare", "superposition", *FAST, *argv)
 
 
+def test_superposition_refuses_a_space_too_large_to_enumerate_at_once(capsys, monkeypatch):
+    def no_trees(self, **kw):
+        raise AssertionError("trees were built before the count was checked")
+
+    monkeypatch.setattr(SuperpositionGrammar, "trees", no_trees)
+    err = refused(capsys, "compare", "superposition", "--max-size", "30", *FAST)
+    count = SuperpositionGrammar(2, max_size=30).count_trees()
+    for needle in ("--max-size 30", f"{count:,} trees", "500,000", "--max-size of at most 7", "--inference mcmc"):
+        assert needle in err
+    assert "Traceback" not in err
+
+
+def _overflow_csv(tmp_path, n=30):
+    # x0 ~ 1e100: square(square(x0)) overflows (1e400), every other tree of at most 3 vertices is finite
+    g = torch.Generator().manual_seed(0)
+    x0 = (1.0 + torch.rand(n, generator=g, dtype=torch.float64)) * 1e100
+    y = torch.log(x0) / 100 + 0.1 * torch.randn(n, generator=g, dtype=torch.float64)
+    path = tmp_path / "huge.csv"
+    path.write_text("a,y\n" + "".join(f"{a!r},{b!r}\n" for a, b in zip(x0.tolist(), y.tolist())))
+    return path
+
+
+@pytest.mark.parametrize("all_trees", [False, True])
+def test_superposition_leaves_out_trees_not_finite_on_the_data_and_says_so(tmp_path, capsys, all_trees):
+    path = _overflow_csv(tmp_path)
+    code, out = run(capsys, "compare", "superposition", "--data", str(path), "--x", "a", "--y", "y", "--max-size", "3",
+                    "--unary", "square,log1p", "--binary", "add", *FAST, "--json", str(tmp_path / "r.json"),
+                    *(["--all-trees"] if all_trees else []))
+    assert code == 0
+    assert "left out: 1 tree(s) not finite on the data (overflow" in out and "square(square(x0))" in out
+    assert "(of 8 trees)" in out
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["left_out"] == {"not finite on the data": 1}
+    listed = [s["structure"]["tree"] for s in saved["structures"]]
+    assert "square(square(x0))" not in listed and "square(x0)" in listed
+    from bayesstruct.datasets import load_csv
+
+    x, _ = load_csv(path, ["a"], "y")
+    grammar = SuperpositionGrammar(1, unary=("square", "log1p"), binary=("add",), max_size=3)
+    with pytest.warns(UserWarning, match="1 of the 8 trees"):  # the library warns; the CLI prints the line above
+        family = SuperpositionFamily(grammar, **({"finite_on": x} if all_trees else {"distinct_on": x}))
+    assert sorted(listed) == sorted(str(s["tree"]) for s in family.structures())
+    assert len(listed) == 7 if all_trees else len(listed) < 7  # x0 and add(x0, x0) are one model
+
+
+def test_superposition_reports_nothing_left_out_on_the_embedded_data(tmp_path, capsys):
+    code, out = run(capsys, "compare", "superposition", "--max-size", "3", *FAST, "--json", str(tmp_path / "r.json"))
+    assert code == 0 and "left out" not in out
+    assert json.loads((tmp_path / "r.json").read_text())["left_out"] == {}
+
+
+def test_superposition_mcmc_rejects_trees_not_finite_on_the_data(tmp_path, capsys):
+    path = _overflow_csv(tmp_path, n=40)
+    code, out = run(capsys, "compare", "superposition", "--data", str(path), "--x", "a", "--y", "y", "--max-size", "5",
+                    "--unary", "square,log1p", "--binary", "add,mul", "--inference", "mcmc", "--num-samples", "1000",
+                    "--warmup", "100", "--chains", "2", "--temperatures", "1", *FAST, "--json", str(tmp_path / "m.json"))
+    assert code == 0
+    saved = json.loads((tmp_path / "m.json").read_text())
+    n = saved["left_out"]["not finite on the data"]
+    assert n >= 1 and f"left out: {n} proposed tree(s) not finite on the data" in out
+    for p in saved["posterior"]:
+        tree = Superposition.parse(p["structure"]["tree"])
+        assert bool(torch.isfinite(tree.evaluate(torch.tensor([[1e100], [2e100]], dtype=torch.float64))).all())
+
+
 # ----------------------------------------------------------------------------- Bayesian networks
 def test_bayes_net_enumeration_matches_the_library(tmp_path, capsys):
     code, out = run(capsys, "compare", "bayes-net", "--prior", "sparsity", "--rho", "0.2", *FAST,
