@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any, Callable, Mapping
 
 import torch
@@ -223,6 +224,8 @@ class _Sampling(Search):
 class RandomSearch(_Sampling):
     r"""Random search: train ``num_samples`` distinct structures drawn uniformly, keep the best.
 
+    A graph with fewer structures than ``num_samples`` has each trained once (with a warning).
+
     The baseline every NAS method should beat at equal cost (Li & Talwalkar, UAI 2019, found
     it competitive with DARTS and ENAS on PTB and CIFAR-10). Options as :class:`Reinforce`'s
     ``child_steps``, ``child_lr``, ``weight_decay``, ``reward`` and ``evidence``; ``gamma`` is the share of
@@ -247,6 +250,9 @@ class RandomSearch(_Sampling):
         sizes = [graph.num_primitives(e) for e in edges]
         total = math.prod(sizes)
         gen = torch.Generator().manual_seed(seed)
+        if self.num_samples > total:
+            warnings.warn(f"random search: `num_samples` = {self.num_samples} exceeds the {total} structures of the "
+                          f"graph; all {total} are trained once", UserWarning, stacklevel=3)
         if total <= max(4 * self.num_samples, 10_000):  # small space: a random order of all of it
             space = list(itertools.product(*(range(k) for k in sizes)))
             keys = [space[int(i)] for i in torch.randperm(total, generator=gen)[: self.num_samples]]

@@ -94,8 +94,9 @@ def test_random_search_trains_distinct_structures_and_keeps_the_best():
     assert (r.choice()[(0, 1)], r.choice()[(1, 2)]) == max(calls, key=table.get)
     assert [h["best_reward"] for h in r.history] == [max(table[c] for c in calls[:k + 1]) for k in range(4)]
     assert sum(float(g.sum()) for g in r.gamma.values()) == pytest.approx(2.0)
-    everything = search(graph, torch.randn(40, 2), torch.zeros(40).long(), "random", num_samples=100, reward=reward,
-                        child_steps=0, progress=False)
+    with pytest.warns(UserWarning, match="`num_samples` = 100 exceeds the 6 structures of the graph"):
+        everything = search(graph, torch.randn(40, 2), torch.zeros(40).long(), "random", num_samples=100,
+                            reward=reward, child_steps=0, progress=False)
     assert everything.diagnostics["num_evaluated"] == 6 and everything.choice() == {(0, 1): "zero", (1, 2): "linear_relu"}
     with pytest.raises(InvalidArgumentError, match="`num_samples`"):
         RandomSearch(num_samples=0)
