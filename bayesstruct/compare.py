@@ -120,7 +120,7 @@ class PosteriorPredictive:
 
 @dataclass(frozen=True)
 class ComparisonTable:
-    """Result of :func:`compare`, rows sorted by decreasing posterior probability ``p(s | D)``
+    """Result of :func:`compare`, rows sorted by decreasing posterior probability ``p(s | D)`` (ties, e.g. structures of zero prior, by evidence)
     (evidence under ``reference_method`` times the structure prior; under a uniform prior, by
     decreasing evidence). Each row's log Bayes factor is against the first row, :attr:`best`."""
 
@@ -198,6 +198,11 @@ class ComparisonTable:
         """
         from bayesstruct.evidence.density import ModelDensity, float64
 
+        if self.y is None:
+            raise InvalidArgumentError(
+                f"posterior_predictive predicts y at new inputs, and {self.family.name!r} has no y (a joint model of "
+                "x, like a Bayesian network's columns): draw from a structure's fitted model with pyro.infer.Predictive "
+                "instead")
         x_new = self._check_x_new(x_new)
         num_samples = check_positive_int(num_samples, "num_samples")
         seed = check_seed(seed)
@@ -486,7 +491,7 @@ def compare(
     ref_log_z = np.array([results[(i, reference)][1].log_evidence for i in range(len(structures))])
     log_post = ref_log_z + np.array(log_priors)
     log_post = log_post - np.logaddexp.reduce(log_post)
-    order = sorted(range(len(structures)), key=lambda i: -log_post[i])
+    order = sorted(range(len(structures)), key=lambda i: (-log_post[i], -ref_log_z[i]))  # ties (a zero prior): by evidence
     best_log_z = ref_log_z[order[0]]  # the Bayes factors are against `table.best`, the most probable structure
     rows = tuple(
         ComparisonRow(

@@ -203,3 +203,24 @@ def test_a_failing_structure_is_named_in_the_error(data):
     x, y = data
     with pytest.raises(BayesStructError, match=r"^structure latent=False, method 'laplace': the model has no latent"):
         compare(family, x, y, methods="laplace", workers=1, progress=False)
+
+
+def test_rows_of_equal_posterior_are_ordered_by_evidence(data):
+    x, y = data
+    table = compare(PolynomialFamily(range(6)), x, y, methods="exact", workers=1, progress=False,
+                    structure_prior=[0, 0, 0, 0, 1, 1])
+    zero = [r for r in table.rows if r.posterior_probability == 0]
+    assert [r.structure["degree"] for r in table.rows[:2]] == sorted([4, 5], key=lambda d: -table.row({"degree": d}).log_evidence("exact"))
+    assert [r.log_evidence("exact") for r in zero] == sorted((r.log_evidence("exact") for r in zero), reverse=True)
+
+
+def test_posterior_predictive_needs_a_y():
+    from bayesstruct.families.bayes_net import DAG, BayesianNetworkFamily, simulate_linear_gaussian
+
+    xb = simulate_linear_gaussian(DAG("0->1", num_variables=2), 30, seed=0)
+    table = compare(BayesianNetworkFamily(2), xb, None, methods="exact", workers=1, progress=False)
+    with pytest.raises(InvalidArgumentError, match="has no y"):
+        table.posterior_predictive(xb[:3])
+    from bayesstruct.plots import plot_predictive
+    with pytest.raises(InvalidArgumentError, match="has no y"):
+        plot_predictive(table)

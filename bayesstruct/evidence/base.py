@@ -121,6 +121,10 @@ class EvidenceEstimator:
         self.seed = seed
 
     def __call__(self, model: Callable, *args: Any, **kwargs: Any) -> EvidenceResult:
+        # the estimators run in float64: floating-point data (float32 from torch.randn, load_digits)
+        # is cast to it, so the model's sites, drawn in float64, meet data of the same dtype
+        args = tuple(_float64(a) for a in args)
+        kwargs = {k: _float64(v) for k, v in kwargs.items()}
         with float64(single_thread=True):
             set_rng_seed(self.seed)
             start = time.perf_counter()
@@ -168,6 +172,13 @@ def _constructor_options(cls: type) -> list[str]:
     except (TypeError, ValueError):
         return []
     return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"]
+
+
+def _float64(value: Any) -> Any:
+    """A floating-point tensor as float64; anything else (labels, options) as it is."""
+    if torch.is_tensor(value) and value.is_floating_point() and value.dtype != torch.float64:
+        return value.to(torch.float64)
+    return value
 
 
 def _misplaced_option(estimator: "EvidenceEstimator", exc: BaseException, kwargs: dict) -> InvalidArgumentError | None:

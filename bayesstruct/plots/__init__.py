@@ -272,6 +272,8 @@ def plot_predictive(table: "ComparisonTable", x_grid: Any = None, level: float =
         raise InvalidArgumentError(f"`level` must be a probability in (0, 1), e.g. 0.9; got {level!r}")
     if truth is not None and not callable(truth):
         raise InvalidArgumentError(f"`truth` must be a callable x -> f(x); got {type(truth).__name__}")
+    if table.y is None:
+        raise InvalidArgumentError(f"plot_predictive draws y against x, and {table.family.name!r} has no y")
     x = table.x.detach().cpu().numpy()
     y = table.y.detach().cpu().numpy()
     if x.ndim != 1:

@@ -180,3 +180,18 @@ def test_model_keywords_stay_the_model_s():
             pyro.sample("y", dist.Normal(mu, 1.0), obs=y)
 
     assert log_evidence(seeded, y=Y, seed=0).log_evidence == pytest.approx(log_evidence(model, y=Y).log_evidence)
+
+
+@pytest.mark.parametrize("method", ["laplace", "smc"])
+def test_float32_data_is_cast_to_float64(method):
+    from bayesstruct.families import NetworkFamily
+    from bayesstruct.nn import StructureGraph
+
+    x = torch.randn(40, 2, generator=torch.Generator().manual_seed(0))  # float32, as torch.randn and load_digits give
+    y = (x[:, 0] * x[:, 1] > 0).long()
+    graph = StructureGraph(3, {(0, 1): "linear_tanh", (1, 2): "linear"}, input_shape=(2,), vertex_shapes={1: (3,), 2: (2,)})
+    family = NetworkFamily(graph)
+    model = family.bind(family.structures()[0])
+    options = {"num_particles": 256, "num_islands": 2} if method == "smc" else {}
+    estimator = get_estimator(method, **options)
+    assert estimator(model, x, y).log_evidence == estimator(model, x.double(), y).log_evidence
