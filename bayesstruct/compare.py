@@ -159,6 +159,14 @@ class ComparisonTable:
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 
+    def __repr__(self) -> str:
+        top = self.rows[0]
+        return (f"ComparisonTable({self.family.name}: {len(self.rows)} structures, methods={list(self.methods)}, "
+                f"best={top.structure} with p = {top.posterior_probability:.3g})")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
     def __str__(self) -> str:
         return self.to_string()
 

@@ -224,3 +224,9 @@ def test_posterior_predictive_needs_a_y():
     from bayesstruct.plots import plot_predictive
     with pytest.raises(InvalidArgumentError, match="has no y"):
         plot_predictive(table)
+
+
+def test_repr_is_a_one_line_summary_and_len_counts_rows(table):
+    text = repr(table)
+    assert text.startswith("ComparisonTable(polynomial: 3 structures, methods=['exact', 'laplace', 'smc'], best={'degree': ")
+    assert "\n" not in text and len(text) < 200 and len(table) == 3
