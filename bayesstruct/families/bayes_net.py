@@ -118,6 +118,7 @@ def _find_cycle(parents: Sequence[Sequence[int]]) -> list[int] | None:
 
 
 _EDGE_RE = re.compile(r"^\s*(\d+)\s*->\s*(\d+)\s*$")
+_EDGE_SET_TIP = ". To give edges, pass a set of (i, j) pairs with num_variables"
 
 
 class DAG(tuple):
@@ -139,8 +140,11 @@ class DAG(tuple):
     Raises
     ------
     InvalidArgumentError
-        A node index out of range, a self-loop, a repeated parent, a directed cycle
-        (the message shows it), or ``num_variables`` disagreeing with ``value``.
+        A node index out of range, a self-loop, a repeated parent (or a repeated edge in
+        a label, e.g. ``"0->1, 0->1"``), a directed cycle (the message shows it), or
+        ``num_variables`` disagreeing with ``value``. A list or tuple is always read as
+        parent lists; when it is a list of ``(i, j)`` pairs that are not valid parent lists,
+        the message shows the edge-set and label forms of the same pairs.
 
     Examples
     --------
@@ -163,22 +167,65 @@ class DAG(tuple):
         elif isinstance(value, (set, frozenset)):
             parents = cls._from_edge_set(value, num_variables)
         elif isinstance(value, Sequence):
-            parents = cls._from_parent_lists(value)
+            try:
+                parents = cls._from_parent_lists(value)
+                cls._check_num_variables(parents, num_variables)
+                cls._check_acyclic(parents)
+            except InvalidArgumentError as exc:
+                hint = cls._edge_list_hint(value, num_variables)
+                if hint is None:
+                    raise
+                msg = str(exc).replace(_EDGE_SET_TIP, "")  # the hint says it, with the user's pairs
+                raise InvalidArgumentError(f"{msg}. {hint}") from None
+            return tuple.__new__(cls, parents)
         else:
             raise InvalidArgumentError(
                 f"`dag` must be parent lists like ((), (), (0, 1)), a set of edges like {{(0, 2), (1, 2)}}, or a "
                 f"label like '0->2, 1->2'; got {type(value).__name__}"
             )
+        cls._check_num_variables(parents, num_variables)
+        cls._check_acyclic(parents)
+        return tuple.__new__(cls, parents)
+
+    @staticmethod
+    def _check_num_variables(parents: tuple, num_variables: int | None) -> None:
         if num_variables is not None and len(parents) != num_variables:
             raise InvalidArgumentError(
                 f"`dag` has {len(parents)} nodes but num_variables={num_variables}; give one parent list per variable"
             )
+
+    @staticmethod
+    def _check_acyclic(parents: tuple) -> None:
         cycle = _find_cycle(parents)
         if cycle is not None:
             raise InvalidArgumentError(
                 f"`dag` has a directed cycle {' -> '.join(map(str, cycle))}; a Bayesian network's graph must be acyclic"
             )
-        return tuple.__new__(cls, parents)
+
+    @staticmethod
+    def _edge_list_hint(value: Sequence, num_variables: int | None) -> str | None:
+        """For a list of (i, j) int pairs (ambiguous: parent lists or edges), how to give edges.
+
+        None when ``value`` is not such a list. (A list of pairs is never a valid DAG as
+        parent lists: some node comes first in a topological order and has no parents.)
+        """
+        pairs = []
+        for e in value:
+            if isinstance(e, (str, bytes)) or not isinstance(e, Sequence) or len(e) != 2:
+                return None
+            if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in e):
+                return None
+            pairs.append((int(e[0]), int(e[1])))
+        if not pairs:
+            return None
+        unique = list(dict.fromkeys(pairs))  # a label must not repeat an edge
+        d = "d" if num_variables is None else str(num_variables)
+        edge_set = "{" + ", ".join(f"({i}, {j})" for i, j in unique) + "}"
+        label = ", ".join(f"{i}->{j}" for i, j in unique)
+        repeated = "" if len(unique) == len(pairs) else " (give each edge once: the list repeats a pair)"
+        return (f"A list or tuple is read as parent lists (dag[j] = the parents of node j); to give the "
+                f"edges i -> j, pass a set, DAG({edge_set}, num_variables={d}), or a label, "
+                f"DAG({label!r}, num_variables={d}){repeated}")
 
     @classmethod
     def _trusted(cls, parents: tuple) -> "DAG":
@@ -198,16 +245,15 @@ class DAG(tuple):
         parents = []
         for j, pa in enumerate(value):
             if isinstance(pa, (str, bytes)) or not isinstance(pa, Iterable):
-                raise InvalidArgumentError(f"`dag[{j}]` must be the parents of node {j} (a tuple of ints); got {pa!r}. "
-                                           "To give edges, pass a set of (i, j) pairs with num_variables")
+                raise InvalidArgumentError(f"`dag[{j}]` must be the parents of node {j} (a tuple of ints); got {pa!r}"
+                                           + _EDGE_SET_TIP)
             items = list(pa)
             for p in items:
                 if isinstance(p, bool) or not isinstance(p, (int, np.integer)):
                     raise InvalidArgumentError(f"`dag[{j}]` lists parent {p!r}; parents are node indices 0..{d - 1}")
                 if not 0 <= int(p) < d:
                     raise InvalidArgumentError(
-                        f"`dag[{j}]` lists parent {int(p)}, outside the node indices 0..{d - 1}. To give edges, "
-                        "pass a set of (i, j) pairs with num_variables"
+                        f"`dag[{j}]` lists parent {int(p)}, outside the node indices 0..{d - 1}" + _EDGE_SET_TIP
                     )
                 if int(p) == j:
                     raise InvalidArgumentError(f"`dag[{j}]` lists node {j} as its own parent (a self-loop)")
@@ -232,6 +278,8 @@ class DAG(tuple):
                     )
             if i == j:
                 raise InvalidArgumentError(f"`dag` edge {tuple(e)} is a self-loop")
+            if int(i) in parents[int(j)]:
+                raise InvalidArgumentError(f"`dag` repeats the edge {int(i)}->{int(j)}; give each edge once")
             parents[int(j)].append(int(i))
         return tuple(tuple(sorted(p)) for p in parents)
 
@@ -242,12 +290,12 @@ class DAG(tuple):
         text = text.strip()
         if text in ("", "empty"):
             return tuple(() for _ in range(num_variables))
-        edges = set()
+        edges = []  # a list, not a set: a repeated edge is refused by _from_edge_set
         for part in text.split(","):
             m = _EDGE_RE.match(part)
             if not m:
                 raise InvalidArgumentError(f"`dag` label {text!r}: cannot read {part.strip()!r}; write edges as '0->2, 1->2'")
-            edges.add((int(m.group(1)), int(m.group(2))))
+            edges.append((int(m.group(1)), int(m.group(2))))
         return cls._from_edge_set(edges, num_variables)
 
     # ------------------------------------------------------------------ views

@@ -210,7 +210,7 @@ class CIBPSampler:
         if log_likelihood is not None and not callable(log_likelihood):
             raise InvalidArgumentError(f"`log_likelihood` must be callable or None; got {type(log_likelihood).__name__}")
         self.log_likelihood = log_likelihood
-        self.prior = CascadingIBP(self.alpha, self.beta, self.num_visible, max_depth=self.max_depth)
+        self.prior = CascadingIBP(self.alpha, self.beta, self.num_visible, max_depth=self.max_depth, validate_args=True)
         if move_probs is not None and not isinstance(move_probs, Mapping):
             raise InvalidArgumentError(f"`move_probs` must be a dict {{move kind: probability}} with kinds {self.MOVES}; "
                                        f"got {type(move_probs).__name__}")

@@ -40,14 +40,34 @@ from bayesstruct.exceptions import BayesStructError, InvalidArgumentError
 __all__ = ["IndianBuffetProcess", "CascadingIBP", "left_ordered_form"]
 
 
-def _check_binary(value: Any, name: str, *, min_ndim: int = 2, exact_ndim: int | None = None) -> torch.Tensor:
-    """Convert to a float64 tensor of 0/1 entries; the error names ``name``."""
-    t = as_tensor(value, name, ndim=exact_ndim)
+def _check_binary(value: Any, name: str, *, min_ndim: int = 2, exact_ndim: int | None = None,
+                  validate: bool = True) -> torch.Tensor:
+    """Convert to a float64 tensor of 0/1 entries; the error names ``name``.
+
+    With ``validate=False`` (a distribution built with ``validate_args=False``) only what
+    is needed to compute anything is checked -- numbers, and the number of dimensions --
+    as torch distributions skip their support check then: NaN or non-binary entries
+    pass through (the density of such a value is undefined, but no error is raised).
+    """
+    if validate:
+        t = as_tensor(value, name, ndim=exact_ndim)
+    else:
+        try:
+            t = torch.as_tensor(value if torch.is_tensor(value) else np.asarray(value, dtype=np.float64))
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(
+                f"`{name}` must be an array of numbers; got {type(value).__name__} ({exc})"
+            ) from None
+        t = t.to(torch.float64)
+        if exact_ndim is not None and t.dim() != exact_ndim:
+            raise InvalidArgumentError(f"`{name}` must be {exact_ndim}-dimensional; got shape {tuple(t.shape)}")
     if t.dim() < min_ndim:
         raise InvalidArgumentError(
             f"`{name}` must be a binary matrix with at least {min_ndim} dimensions (..., rows, columns); "
             f"got shape {tuple(t.shape)}"
         )
+    if not validate:
+        return t
     bad = ~((t == 0) | (t == 1))
     if bool(bad.any()):
         example = t[bad][0].item()
@@ -56,6 +76,25 @@ def _check_binary(value: Any, name: str, *, min_ndim: int = 2, exact_ndim: int |
             f"e.g. {example!r}"
         )
     return t
+
+
+def _check_sample_shape(sample_shape: Any) -> torch.Size:
+    """``sample_shape`` as a ``torch.Size`` of non-negative ints (torch's convention)."""
+    try:
+        shape = torch.Size(sample_shape)
+    except TypeError:
+        shape = None
+    if shape is None or any(d < 0 for d in shape):
+        raise InvalidArgumentError(
+            f"`sample_shape` must be a tuple of non-negative ints (e.g. () or (10,)); got {sample_shape!r}"
+        )
+    return shape
+
+
+def _check_validate_args(validate_args: Any) -> bool | None:
+    if validate_args is not None and not isinstance(validate_args, bool):
+        raise InvalidArgumentError(f"`validate_args` must be True, False or None; got {validate_args!r}")
+    return validate_args
 
 
 def left_ordered_form(Z: Any) -> torch.Tensor:
@@ -127,6 +166,12 @@ class IndianBuffetProcess(dist.TorchDistribution):
         Concentration β > 0 (larger β: features shared by fewer rows, sparser matrices).
     num_rows : int
         N >= 1, the number of rows (customers).
+    validate_args : bool, optional
+        As for torch distributions: whether ``log_prob`` checks that its value is in the
+        support (binary, finite). ``None`` follows
+        :meth:`torch.distributions.Distribution.set_default_validate_args` (which
+        ``pyro.enable_validation`` sets). Shape checks needed to compute the density
+        (``(..., num_rows, K)``) are always made.
 
     Notes
     -----
@@ -161,7 +206,8 @@ class IndianBuffetProcess(dist.TorchDistribution):
         self.alpha = check_positive(alpha, "alpha")
         self.beta = check_positive(beta, "beta")
         self.num_rows = check_positive_int(num_rows, "num_rows")
-        super().__init__(batch_shape=torch.Size(), event_shape=torch.Size(), validate_args=False)
+        super().__init__(batch_shape=torch.Size(), event_shape=torch.Size(),
+                         validate_args=_check_validate_args(validate_args))
 
     def __repr__(self) -> str:
         return f"IndianBuffetProcess(alpha={self.alpha:g}, beta={self.beta:g}, num_rows={self.num_rows})"
@@ -182,12 +228,7 @@ class IndianBuffetProcess(dist.TorchDistribution):
 
     # -- sampling ---------------------------------------------------------------------
     def sample(self, sample_shape: torch.Size | Sequence[int] = torch.Size()) -> torch.Tensor:
-        try:
-            sample_shape = torch.Size(sample_shape)
-        except TypeError:
-            sample_shape = None
-        if sample_shape is None or any(d < 0 for d in sample_shape):
-            raise InvalidArgumentError("`sample_shape` must be a tuple of non-negative ints (e.g. () or (10,))")
+        sample_shape = _check_sample_shape(sample_shape)
         num_draws = int(math.prod(sample_shape))
         dtype = torch.get_default_dtype()
         N, alpha, beta = self.num_rows, self.alpha, self.beta
@@ -231,8 +272,13 @@ class IndianBuffetProcess(dist.TorchDistribution):
         return out
 
     def log_prob(self, value: Any) -> torch.Tensor:
-        """log P([Z]) of the equivalence class of each matrix ``value`` ``(..., N, K)``; returns ``(...)``."""
-        Z = _check_binary(value, "Z")
+        """log P([Z]) of the equivalence class of each matrix ``value`` ``(..., N, K)``; returns ``(...)``.
+
+        ``value`` must be binary unless the distribution was built with ``validate_args=False``
+        (or validation is off by default, :meth:`torch.distributions.Distribution.set_default_validate_args`);
+        then only its shape is checked and a non-binary value gets an undefined (finite or NaN) result.
+        """
+        Z = _check_binary(value, "Z", validate=bool(self._validate_args))
         if Z.shape[-2] != self.num_rows:
             raise InvalidArgumentError(
                 f"`Z` must have num_rows={self.num_rows} rows (shape (..., {self.num_rows}, K)); "
@@ -266,6 +312,13 @@ class CascadingIBP:
     max_depth : int
         Safety cap on the number of IBP draws (matrices) per sample; reaching it raises
         :class:`~bayesstruct.exceptions.BayesStructError` rather than truncating silently.
+    validate_args : bool, optional
+        As for torch distributions (and passed on to each layer's
+        :class:`IndianBuffetProcess`): whether ``log_prob`` checks that ``layers`` is in
+        the support -- binary matrices, no all-zero column, ending at the first empty
+        matrix. ``None`` follows
+        :meth:`torch.distributions.Distribution.set_default_validate_args`. The shapes
+        (each matrix with as many rows as the previous one has columns) are always checked.
 
     Notes
     -----
@@ -274,6 +327,13 @@ class CascadingIBP:
     only non-empty columns and the last one has shape :math:`(K_L, 0)`: the top hidden
     layer L draws no parents. With :math:`K_1 = 0` the list is ``[Z_1]`` with shape
     ``(num_visible, 0)``. ``len(layers) - 1`` is the number of hidden layers.
+
+    ``sample(sample_shape)`` draws ``prod(sample_shape)`` independent cascades. They are
+    ragged (their depths and widths vary), so they cannot be stacked into one tensor:
+    the result is a nested Python list with the shape ``sample_shape`` whose items are
+    cascades as above -- ``sample((3,))`` is a list of 3 cascades, ``sample((2, 3))``
+    a list of 2 lists of 3, ``sample((0,))`` is ``[]``. ``sample(())`` (the default) is
+    one cascade, not wrapped in a list.
 
     ``log_prob(layers)`` is :math:`\sum_m \log P([Z_m])` with each term the IBP
     equivalence-class probability for :math:`K_{m-1}` customers -- the probability of
@@ -288,13 +348,24 @@ class CascadingIBP:
     (4, 0)
     >>> bool(torch.isfinite(cibp.log_prob(layers)))
     True
+    >>> [len(c) >= 1 for c in cibp.sample((3,))]
+    [True, True, True]
     """
 
-    def __init__(self, alpha: float, beta: float = 1.0, num_visible: int = 1, max_depth: int = 1000):
+    def __init__(self, alpha: float, beta: float = 1.0, num_visible: int = 1, max_depth: int = 1000,
+                 validate_args: bool | None = None):
         self.alpha = check_positive(alpha, "alpha")
         self.beta = check_positive(beta, "beta")
         self.num_visible = check_positive_int(num_visible, "num_visible")
         self.max_depth = check_positive_int(max_depth, "max_depth")
+        self._validate_args_arg = _check_validate_args(validate_args)
+
+    @property
+    def _validate_args(self) -> bool:
+        # as a torch Distribution: the instance's flag, else the class-wide default read now
+        if self._validate_args_arg is not None:
+            return self._validate_args_arg
+        return bool(torch.distributions.Distribution._validate_args)
 
     def __repr__(self) -> str:
         return (
@@ -304,7 +375,7 @@ class CascadingIBP:
 
     def layer(self, num_units: int) -> IndianBuffetProcess:
         """The IBP whose customers are the ``num_units`` units of one layer."""
-        return IndianBuffetProcess(self.alpha, self.beta, num_units)
+        return IndianBuffetProcess(self.alpha, self.beta, num_units, validate_args=self._validate_args_arg)
 
     def _cascade(self, draw) -> list[torch.Tensor]:
         layers: list[torch.Tensor] = []
@@ -321,9 +392,20 @@ class CascadingIBP:
             "Increase `max_depth` or use smaller `alpha`/`beta`."
         )
 
-    def sample(self) -> list[torch.Tensor]:
-        """Draw ``[Z_1, ..., Z_{L+1}]``; see the class notes for the shapes."""
-        return self._cascade(lambda depth, ibp: ibp.sample())
+    def sample(self, sample_shape: torch.Size | Sequence[int] = torch.Size()) -> list:
+        """Draw ``[Z_1, ..., Z_{L+1}]``; see the class notes for the shapes.
+
+        With a non-empty ``sample_shape``, a nested list of that shape of independent
+        cascades (they are ragged, so no tensor can hold them).
+        """
+        sample_shape = _check_sample_shape(sample_shape)
+
+        def draw(shape: tuple) -> list:
+            if not shape:
+                return self._cascade(lambda depth, ibp: ibp.sample())
+            return [draw(shape[1:]) for _ in range(shape[0])]
+
+        return draw(tuple(sample_shape))
 
     def pyro_sample(self, name: str = "Z") -> list[torch.Tensor]:
         """Draw the cascade inside a Pyro model, one sample site per matrix.
@@ -335,29 +417,36 @@ class CascadingIBP:
         return self._cascade(lambda depth, ibp: pyro.sample(f"{name}_{depth}", ibp))
 
     def log_prob(self, layers: Sequence[Any]) -> torch.Tensor:
-        r""":math:`\sum_m \log P([Z_m])` for ``layers = [Z_1, ..., Z_{L+1}]`` as returned by :meth:`sample`."""
+        r""":math:`\sum_m \log P([Z_m])` for ``layers = [Z_1, ..., Z_{L+1}]`` as returned by :meth:`sample`.
+
+        With ``validate_args=False`` only the shapes are checked (see the class parameters).
+        """
         if isinstance(layers, torch.Tensor) or not isinstance(layers, Sequence) or len(layers) == 0:
             raise InvalidArgumentError(
                 "`layers` must be a non-empty list of binary matrices [Z_1, ..., Z_{L+1}]; "
                 f"got {type(layers).__name__}"
             )
+        validate = self._validate_args
         total = torch.zeros((), dtype=torch.float64)
         width = self.num_visible
         for m, value in enumerate(layers, start=1):
-            Z = _check_binary(value, f"layers[{m - 1}]", exact_ndim=2)
+            Z = _check_binary(value, f"layers[{m - 1}]", exact_ndim=2, validate=validate)
             if Z.shape[0] != width:
                 raise InvalidArgumentError(
                     f"`layers[{m - 1}]` must have {width} rows (the width of layer {m - 1}); got shape {tuple(Z.shape)}"
                 )
-            if Z.shape[1] and bool((Z.sum(0) == 0).any()):
-                raise InvalidArgumentError(
-                    f"`layers[{m - 1}]` has all-zero columns; in a cascade every unit of layer {m} has a child"
-                )
             is_last = m == len(layers)
-            if is_last != (Z.shape[1] == 0):
+            # an empty matrix before the end would give the next layer 0 customers: nothing to
+            # compute, so this is checked even without validation; the rest is the support
+            # (skipped with validate_args=False, as torch distributions do)
+            if (Z.shape[1] == 0 and not is_last) or (validate and is_last and Z.shape[1] != 0):
                 raise InvalidArgumentError(
                     "`layers` must end with its first empty matrix (shape (K_L, 0)), where the cascade stops; "
                     f"`layers[{m - 1}]` has shape {tuple(Z.shape)}"
+                )
+            if validate and Z.shape[1] and bool((Z.sum(0) == 0).any()):
+                raise InvalidArgumentError(
+                    f"`layers[{m - 1}]` has all-zero columns; in a cascade every unit of layer {m} has a child"
                 )
             total = total + self.layer(width).log_prob(Z).to(torch.float64)
             width = int(Z.shape[1])

@@ -210,6 +210,61 @@ def test_enumeration_rejects_bad_num_variables(d):
         enumerate_dags(d)
 
 
+def test_a_repeated_edge_is_refused_in_every_form():
+    # parent lists refused a repeated parent already; a label now refuses a repeated edge, naming it
+    with pytest.raises(InvalidArgumentError, match=r"`dag\[1\]` repeats a parent"):
+        DAG(((), (0, 0)))
+    for label, edge in [("0->1, 0->1", "0->1"), ("0 -> 1,0->1", "0->1"), ("0->2, 1->2, 0->2", "0->2")]:
+        with pytest.raises(InvalidArgumentError, match=f"`dag` repeats the edge {edge}"):
+            DAG(label, num_variables=3)
+    # the edge-set path checks it too (a list of edges reaches it from the label parser)
+    with pytest.raises(InvalidArgumentError, match="repeats the edge 1->2"):
+        DAG._from_edge_set([(1, 2), (0, 2), (1, 2)], 3)
+    # distinct edges, and the two directions of a pair (a cycle, not a repeat), are unaffected
+    assert DAG("0->2, 1->2", num_variables=3).edges == ((0, 2), (1, 2))
+    with pytest.raises(InvalidArgumentError, match="cycle"):
+        DAG("0->1, 1->0", num_variables=2)
+
+
+@pytest.mark.parametrize("value, num_variables, edge_set, label", [
+    ([(0, 1)], 2, "{(0, 1)}", "'0->1'"),
+    (((0, 1),), 2, "{(0, 1)}", "'0->1'"),
+    ([[0, 2], [1, 2]], 3, "{(0, 2), (1, 2)}", "'0->2, 1->2'"),
+    ([(1, 0)], 2, "{(1, 0)}", "'1->0'"),                        # parent 1 "outside" a 1-node graph
+    ([(1, 2), (0, 2), (0, 1)], 3, "{(1, 2), (0, 2), (0, 1)}", "'1->2, 0->2, 0->1'"),  # a "cycle"
+    ([(0, 1)], None, "{(0, 1)}", "'0->1'"),
+])
+def test_a_list_of_pairs_hints_at_the_edge_forms(value, num_variables, edge_set, label):
+    d = "d" if num_variables is None else num_variables
+    with pytest.raises(InvalidArgumentError) as info:
+        DAG(value, num_variables=num_variables)
+    msg = str(info.value)
+    assert "read as parent lists" in msg
+    assert f"DAG({edge_set}, num_variables={d})" in msg and f"DAG({label}, num_variables={d})" in msg
+    assert msg.count("To give edges") == 0  # the generic tip is replaced, not repeated
+    if num_variables is not None:  # the suggested forms are the graph meant
+        pairs = tuple(sorted(map(tuple, value)))
+        assert DAG(set(map(tuple, value)), num_variables).edges == pairs
+        assert DAG(label.strip("'"), num_variables).edges == pairs
+
+
+def test_a_list_of_pairs_repeating_a_pair_gets_a_hint_without_the_repeat():
+    with pytest.raises(InvalidArgumentError, match=r"DAG\('0->1', num_variables=2\) \(give each edge once"):
+        DAG([(0, 1), (0, 1)], num_variables=2)
+
+
+def test_the_edge_hint_is_only_for_lists_of_pairs():
+    for value in (((), (), (0, 5)), ((), (0, 0)), ((1, 0, 2), (), ()), ((1,), (0,))):
+        with pytest.raises(InvalidArgumentError) as info:
+            DAG(value)
+        assert "read as parent lists" not in str(info.value)
+    assert "To give edges" in str(pytest.raises(InvalidArgumentError, DAG, ((), (), (0, 5))).value)
+    # the documented forms still read as before
+    assert DAG(((), (), (0, 1))) == ((), (), (0, 1))
+    assert DAG([[], [0]], num_variables=2).edges == ((0, 1),)
+    assert DAG(((), (0,), (0, 1))).edges == ((0, 1), (0, 2), (1, 2))
+
+
 def test_bad_structures_name_the_argument():
     with pytest.raises(InvalidArgumentError, match="cycle 0 -> 1 -> 0"):
         DAG(((1,), (0,)))

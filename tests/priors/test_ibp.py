@@ -308,6 +308,133 @@ def test_expand_to_a_batch_is_refused():
         ibp.expand(torch.Size([4]))
 
 
+# --------------------------------------------------------------------------- validate_args
+
+
+def _half_filled():
+    return torch.full((2, 3), 0.5)
+
+
+def test_ibp_validate_args_false_skips_the_support_check():
+    with pytest.raises(InvalidArgumentError, match="`Z` must be binary"):
+        IndianBuffetProcess(1.0, 1.0, 2, validate_args=True).log_prob(_half_filled())
+    ibp = IndianBuffetProcess(1.0, 1.0, 2, validate_args=False)
+    assert ibp._validate_args is False
+    lp = ibp.log_prob(torch.stack([_half_filled()] * 4))  # the result is undefined, but no error
+    assert lp.shape == (4,) and lp.dtype == torch.float64
+    ibp.log_prob(torch.tensor([[1.0, float("nan")], [0.0, 1.0]]))  # NaN too (torch skips its support check)
+    # a binary value gets the same density either way
+    Z = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    assert ibp.log_prob(Z).item() == IndianBuffetProcess(1.0, 1.0, 2).log_prob(Z).item()
+
+
+@pytest.mark.parametrize("Z,fragment", [(torch.ones(3, 2), "num_rows=2"), (torch.tensor([1.0, 0.0]), "shape"),
+                                        ("ab", "array of numbers")])
+def test_ibp_validate_args_false_keeps_the_shape_checks(Z, fragment):
+    with pytest.raises(InvalidArgumentError, match=fragment):
+        IndianBuffetProcess(1.0, 1.0, 2, validate_args=False).log_prob(Z)
+
+
+def test_ibp_validate_args_none_follows_the_torch_default():
+    ibp = IndianBuffetProcess(1.0, 1.0, 2)  # made while validation is on (conftest)
+    with pytest.raises(InvalidArgumentError, match="binary"):
+        ibp.log_prob(_half_filled())
+    try:
+        torch.distributions.Distribution.set_default_validate_args(False)
+        assert torch.isfinite(ibp.log_prob(_half_filled())).all()  # read at call time, as torch does
+        assert torch.isfinite(IndianBuffetProcess(1.0, 1.0, 2).log_prob(_half_filled())).all()
+        with pytest.raises(InvalidArgumentError, match="binary"):  # an explicit True wins
+            IndianBuffetProcess(1.0, 1.0, 2, validate_args=True).log_prob(_half_filled())
+        pyro.enable_validation(True)  # Pyro's switch sets the same default
+        with pytest.raises(InvalidArgumentError, match="binary"):
+            ibp.log_prob(_half_filled())
+        pyro.enable_validation(False)
+        assert torch.isfinite(ibp.log_prob(_half_filled())).all()
+    finally:
+        pyro.enable_validation(True)
+
+
+@pytest.mark.parametrize("cls,kwargs", [(IndianBuffetProcess, dict(num_rows=2)), (CascadingIBP, dict(num_visible=2))])
+@pytest.mark.parametrize("bad", ["yes", 1, 0.0])
+def test_bad_validate_args_is_named(cls, kwargs, bad):
+    with pytest.raises(InvalidArgumentError, match="`validate_args`"):
+        cls(1.0, 1.0, validate_args=bad, **kwargs)
+
+
+def test_cibp_validate_args_false_skips_the_support_checks():
+    # non-binary, an all-zero column, and no terminating empty matrix: all support violations
+    layers = [torch.tensor([[0.5, 0.0], [1.0, 0.0], [0.0, 0.0]]), torch.full((2, 1), 0.5)]
+    strict = CascadingIBP(1.0, 1.0, 3)
+    with pytest.raises(InvalidArgumentError):
+        strict.log_prob(layers)
+    loose = CascadingIBP(1.0, 1.0, 3, validate_args=False)
+    expected = sum(IndianBuffetProcess(1.0, 1.0, z.shape[0], validate_args=False).log_prob(z).item() for z in layers)
+    assert loose.log_prob(layers).item() == pytest.approx(expected, rel=1e-12)
+    assert loose.layer(4)._validate_args is False  # passed on to the layers (and so to pyro_sample's sites)
+    try:
+        torch.distributions.Distribution.set_default_validate_args(False)
+        assert strict.log_prob(layers).item() == pytest.approx(expected, rel=1e-12)  # None follows the default
+    finally:
+        pyro.enable_validation(True)
+
+
+@pytest.mark.parametrize("layers,fragment", [
+    ([torch.ones(2, 1), torch.zeros(1, 0)], "3 rows"),
+    ([torch.ones(3, 0), torch.zeros(0, 0)], "end with"),  # would need an IBP with 0 customers
+    ([torch.ones(3, 1, 1)], "2-dimensional"),
+    (torch.ones(3, 1), "list"),
+])
+def test_cibp_validate_args_false_keeps_the_shape_checks(layers, fragment):
+    with pytest.raises(InvalidArgumentError, match=fragment):
+        CascadingIBP(1.0, 1.0, 3, validate_args=False).log_prob(layers)
+
+
+# --------------------------------------------------------------------------- CascadingIBP.sample(sample_shape)
+
+
+def _assert_cascade(layers, num_visible):
+    assert isinstance(layers, list) and all(torch.is_tensor(z) for z in layers)
+    assert layers[0].shape[0] == num_visible and layers[-1].shape[1] == 0
+    for a, b in zip(layers[:-1], layers[1:]):
+        assert a.shape[1] == b.shape[0] > 0
+
+
+def test_cibp_sample_shape_gives_nested_lists_of_cascades():
+    cibp = CascadingIBP(1.5, 1.0, 3)
+    one = cibp.sample(())
+    _assert_cascade(one, 3)
+    batch = cibp.sample((4,))
+    assert isinstance(batch, list) and len(batch) == 4
+    for layers in batch:
+        _assert_cascade(layers, 3)
+    grid = cibp.sample(torch.Size([2, 3]))
+    assert len(grid) == 2 and all(len(row) == 3 for row in grid)
+    for row in grid:
+        for layers in row:
+            _assert_cascade(layers, 3)
+    assert cibp.sample((0,)) == [] and cibp.sample((2, 0)) == [[], []]
+    assert all(torch.isfinite(cibp.log_prob(layers)) for layers in batch)
+
+
+def test_cibp_sample_shape_draws_independent_cascades_of_the_same_law():
+    cibp = CascadingIBP(1.5, 1.0, 3)
+    pyro.set_rng_seed(7)
+    batch = cibp.sample((6,))
+    pyro.set_rng_seed(7)
+    one_by_one = [cibp.sample() for _ in range(6)]
+    assert len(batch) == len(one_by_one)
+    for a, b in zip(batch, one_by_one):
+        assert len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
+    # not 6 copies of one draw
+    assert len({tuple(tuple(z.shape) for z in layers) for layers in cibp.sample((30,))}) > 1
+
+
+@pytest.mark.parametrize("shape", [(-1,), "a", 3, (2.5,)])
+def test_cibp_bad_sample_shape(shape):
+    with pytest.raises(InvalidArgumentError, match="`sample_shape` must be a tuple of non-negative ints"):
+        CascadingIBP(1.0, 1.0, 2).sample(shape)
+
+
 # --------------------------------------------------------------------------- properties
 
 
