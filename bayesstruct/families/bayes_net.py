@@ -941,6 +941,11 @@ class DAGSamples:
     num_variables: int
     swap_rate: float | None = None
 
+    def __repr__(self) -> str:  # as SuperpositionSamples': the three most visited, not every draw
+        top = ", ".join(f"{g}: {p:.3f}" for g, p in list(self.posterior_probabilities().items())[:3])
+        return (f"DAGSamples({len(self.dags)} draws on {self.num_variables} variables, acceptance "
+                f"{self.acceptance_rate:.2f}; {top})")
+
     @property
     def num_edges(self) -> np.ndarray:
         return np.array([g.num_edges for g in self.dags], dtype=np.int64)

@@ -343,3 +343,12 @@ def test_table_saves_as_json_with_the_dags_as_labels(tmp_path):
     table = bayesstruct.compare(BayesianNetworkFamily(2), x, None, methods="exact", workers=1, progress=False)
     rows = json.loads(write_json(table, tmp_path / "t.json").read_text())["structures"]
     assert [DAG(r["structure"]["dag"], num_variables=2) for r in rows] == [r.structure["dag"] for r in table.rows]
+
+
+def test_dag_samples_repr_is_short():
+    x = simulate_linear_gaussian(DAG("0->1", num_variables=2), 50, seed=0)
+    draws = StructureMCMC(BayesianNetworkFamily(2), x, seed=0).run(500, progress=False)
+    text = repr(draws)
+    assert text.startswith("DAGSamples(500 draws on 2 variables, acceptance ") and len(text) < 150
+    best, p = next(iter(draws.posterior_probabilities().items()))
+    assert f"; {best}: {p:.3f}" in text
