@@ -1431,15 +1431,7 @@ class NetworkFamily(StructureFamily):
         if self.weight_precision_mode == "fixed":
             weight_precision = float(weight_precision)
         self.weight_precision_init = check_positive(weight_precision_init, "weight_precision_init")
-        space = {_edge_key(e): list(graph.edges[e]) for e in graph.edge_list}
-        for key, names in space.items():
-            repeated = sorted({n for n in names if names.count(n) > 1})
-            if repeated:
-                raise InvalidArgumentError(
-                    f"`graph`: edge {key} lists primitive(s) {repeated} more than once; a NetworkFamily's structures "
-                    "are named by primitive, so a repeat is the same structure twice (fine for a mixture "
-                    "StructureNetwork, not for a family of discrete structures)"
-                )
+        space = {_edge_key(e): list(graph.edges[e]) for e in graph.edge_list}  # StructureGraph refuses repeats
         model_kwargs = dict(graph=graph, weight_precision=weight_precision, task=_check_task(task),
                             noise_scale=check_positive(noise_scale, "noise_scale"))
         if _check_pack_weights(pack_weights):  # only when set: the default's hyperparameters() stay as they were

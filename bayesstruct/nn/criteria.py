@@ -44,7 +44,10 @@ class Criteria:
         Vertices in use: the input, the output and every vertex touched by an edge in use
         (0 for a module that is not a structure network).
     num_edges : int
-        Edges in use: edges whose (chosen) primitive is not ``zero`` (0 for a plain module).
+        Edges in use (:meth:`~bayesstruct.nn.DiscreteStructureNetwork.edges_in_use`): edges whose
+        (chosen) primitive is not ``zero`` and that lie on a path of such edges to the output --
+        an edge into a vertex cut off from the output by ``zero`` edges cannot change :math:`f`
+        and is not counted, nor are its parameters (0 for a plain module).
     flops : int
         FLOPs of one sample's forward pass, 2 x multiply-adds (see :mod:`bayesstruct.nn.primitives`).
     latency_ms : float

@@ -61,6 +61,20 @@ def _fmt_path(vertices: Sequence[int]) -> str:
     return " -> ".join(str(v) for v in vertices)
 
 
+def _edges_to_output(graph: "StructureGraph", edges: Sequence[Edge]) -> list[Edge]:
+    """The edges of ``edges`` on a path of ``edges`` to the output vertex, in ``graph.edge_list`` order.
+
+    An edge :math:`j \to k` whose head :math:`k` has no such path (every edge out of it is
+    ``zero``, or leads to such vertices) cannot change :math:`f`, whatever its primitive computes.
+    """
+    kept = set(edges)
+    live = {graph.output_vertex}
+    for v in reversed(graph.topological_order):
+        if v in live:
+            live.update(j for (j, k) in kept if k == v)
+    return [e for e in graph.edge_list if e in kept and e[1] in live]
+
+
 class StructureGraph:
     r"""An acyclic graph with primitives on its edges and aggregations at its vertices.
 
@@ -85,9 +99,13 @@ class StructureGraph:
     Raises
     ------
     InvalidArgumentError
-        Malformed arguments, a cycle (the message names its vertices), a vertex that the
-        input does not reach (the output in particular), an edge whose primitives disagree
-        on the output shape or do not give the vertex's shape.
+        Malformed arguments, a primitive listed twice on one edge (a mixture of identical
+        functions leaves :math:`\gamma^{j,k}` non-identifiable), a cycle (the message names
+        its vertices), a vertex that the input does not reach (the output in particular), a
+        vertex that does not reach the output (a dead end: nothing it computes enters
+        :math:`f`, yet its edges would be trained, searched and counted by
+        :func:`~bayesstruct.nn.operational_criteria`), an edge whose primitives disagree on
+        the output shape or do not give the vertex's shape.
     UnknownNameError
         An unknown primitive or aggregation name (the message lists the valid ones).
     """
@@ -156,6 +174,14 @@ class StructureGraph:
                     canon.append(get_primitive(name).name)
                 except UnknownNameError as exc:
                     raise UnknownNameError(f"edge {edge}: {exc}") from None
+            repeated = sorted({n for n in canon if canon.count(n) > 1})
+            if repeated:
+                counts = ", ".join(f"{n!r} {canon.count(n)} times" for n in repeated)
+                raise InvalidArgumentError(
+                    f"edge {edge}: the primitive list {list(names)} repeats {counts}; a mixture of identical "
+                    "primitives has a non-identifiable gamma (swapping the copies' weights and their gamma entries "
+                    "gives the same f), so list each primitive once"
+                )
             out[(int(edge[0]), int(edge[1]))] = tuple(canon)
         return out
 
@@ -239,6 +265,19 @@ class StructureGraph:
                 f"vertices {missing} are unreachable from the input vertex 0, so f_v is undefined there; "
                 "add incoming edges or remove the vertices"
             )
+        # backwards from the output: a vertex that reaches no path to it cannot affect f
+        reaches_out = {out}
+        for v in reversed(self.topological_order):
+            if v in reaches_out:
+                reaches_out.update(j for (j, k) in self.edges if k == v)
+        dead = sorted(set(range(self.num_vertices)) - reaches_out)
+        if dead:
+            dead_edges = sorted(e for e in self.edges if e[1] in dead)
+            raise InvalidArgumentError(
+                f"vertices {dead} cannot reach the output vertex {out}, so they cannot affect f = f_{out}: the "
+                f"edges {dead_edges} into them would be trained, counted and searched for nothing; add a path "
+                f"of edges from each of them to {out}, or remove them and their edges"
+            )
 
     def _check_vertex_shapes(self, vertex_shapes: Any) -> dict[int, tuple[int, ...]]:
         V = self.num_vertices
@@ -316,6 +355,23 @@ class _GraphModule(nn.Module):
             )
         if not x.is_floating_point():
             raise InvalidArgumentError(f"`x` must be a floating-point tensor; got dtype {x.dtype} (use x.float())")
+        # PyTorch modules do not cast their input: say so here rather than let a matmul deep inside fail
+        param = next((p for p in self.parameters() if p.is_floating_point()), None)
+        if param is not None and x.dtype != param.dtype:
+            name = str(param.dtype).replace("torch.", "")
+            method = {torch.float64: "double", torch.float32: "float", torch.float16: "half",
+                      torch.bfloat16: "bfloat16"}
+            to_net = f"x.{method[param.dtype]}()" if param.dtype in method else f"x.to(torch.{name})"
+            to_x = f"net.{method[x.dtype]}()" if x.dtype in method else f"net.to({x.dtype})"
+            raise InvalidArgumentError(
+                f"`x` is {str(x.dtype).replace('torch.', '')} but the network's parameters are {name}: "
+                f"call `{to_x}` or pass `{to_net}`"
+            )
+        if param is not None and x.device != param.device:
+            raise InvalidArgumentError(
+                f"`x` is on {x.device} but the network's parameters are on {param.device}: "
+                f"call `net.to('{x.device}')` or pass `x.to('{param.device}')`"
+            )
         return x.dim() - len(shape)
 
     def _aggregate(self, k: int, terms: list[torch.Tensor], lead: torch.Size, ref: torch.Tensor) -> torch.Tensor:
@@ -431,7 +487,9 @@ class StructureNetwork(_GraphModule):
         """The network of one structure: the argmax primitive per edge, ``zero`` edges dropped.
 
         Returns a :class:`DiscreteStructureNetwork` holding deep copies of the chosen
-        primitives only; its output equals ``self(x, one_hot(argmax gamma))``.
+        primitives of the edges in use only (:meth:`edges_in_use`: an edge whose head reaches
+        the output only through ``zero`` edges is dropped too); its output equals
+        ``self(x, one_hot(argmax gamma))``.
         """
         index = self._argmax(gamma)
         choice = {e: self.graph.edges[e][i] for e, i in index.items()}
@@ -443,11 +501,16 @@ class StructureNetwork(_GraphModule):
         return DiscreteStructureNetwork(self.graph, choice, chosen)
 
     def edges_in_use(self, gamma: Mapping[Edge, Any] | None = None) -> list[Edge]:
-        """Edges with a non-``zero`` primitive: all such edges if ``gamma`` is None, else by argmax."""
+        """Edges that can change :math:`f`: a non-``zero`` primitive on a path of such edges to the output.
+
+        All edges with a non-``zero`` primitive if ``gamma`` is None, else the argmax primitive
+        of ``gamma``; an edge into a vertex whose every way to the output is ``zero`` is not in use.
+        """
         if gamma is None:
-            return [e for e in self.graph.edge_list if any(n != "zero" for n in self.graph.edges[e])]
+            return _edges_to_output(self.graph, [e for e in self.graph.edge_list
+                                                 if any(n != "zero" for n in self.graph.edges[e])])
         choice = self.choice(gamma)
-        return [e for e in self.graph.edge_list if choice[e] != "zero"]
+        return _edges_to_output(self.graph, [e for e in self.graph.edge_list if choice[e] != "zero"])
 
 
 class DiscreteStructureNetwork(_GraphModule):
@@ -456,25 +519,29 @@ class DiscreteStructureNetwork(_GraphModule):
     ``forward(x)``: ``(..., *input_shape) -> (..., *output_shape)``. A ``"mean"`` vertex
     still divides by its in-degree in the graph (a dropped ``zero`` edge contributes 0), so
     the output equals the :class:`StructureNetwork` at the one-hot :math:`\\gamma`; a
-    vertex left without edges outputs zeros.
+    vertex left without edges outputs zeros. Only the edges in use are kept: a non-``zero``
+    edge :math:`j \\to k` whose head :math:`k` reaches the output only through ``zero`` edges
+    cannot change :math:`f`, so it is dropped as well (its parameters are not the structure's,
+    and :func:`~bayesstruct.nn.operational_criteria` does not count them).
 
     Attributes
     ----------
     choice : dict of (int, int) to str
         The chosen primitive of every edge of the graph (``"zero"`` included).
     ops : nn.ModuleDict
-        ``"e{j}_{k}"`` to the chosen primitive module, for the edges in use only.
+        ``"e{j}_{k}"`` to the chosen primitive module, for the edges in use only
+        (:meth:`edges_in_use`).
     """
 
     def __init__(self, graph: StructureGraph, choice: Mapping[Edge, str], ops: Mapping[Edge, PrimitiveModule]) -> None:
         super().__init__()
         self.graph = graph
         self.choice = dict(choice)
-        self.edges_in_use_list: list[Edge] = [e for e in graph.edge_list if e in ops]
+        self.edges_in_use_list: list[Edge] = _edges_to_output(graph, [e for e in graph.edge_list if e in ops])
         self.ops = nn.ModuleDict({_edge_key(e): ops[e] for e in self.edges_in_use_list})
 
     def edges_in_use(self) -> list[Edge]:
-        """Edges kept (their primitive is not ``zero``)."""
+        """Edges kept: their primitive is not ``zero`` and they lie on a path of such edges to the output."""
         return list(self.edges_in_use_list)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

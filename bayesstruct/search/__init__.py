@@ -28,7 +28,7 @@ from bayesstruct.search.base import (Search, SearchData, SearchResult, get_searc
 from bayesstruct.search.darts import DARTS
 from bayesstruct.search.enumerate import enumerate_structures
 from bayesstruct.search.fbnet import FBNet, latency_table, structure_latency
-from bayesstruct.search.reinforce import REWARDS, Controller, RandomSearch, Reinforce
+from bayesstruct.search.reinforce import REWARDS, Controller, RandomSearch, Reinforce, structure_name
 
 __all__ = [
     "Controller",
@@ -50,5 +50,6 @@ __all__ = [
     "searchable_edges",
     "structure_kl",
     "structure_latency",
+    "structure_name",
     "train_discrete",
 ]

@@ -94,12 +94,30 @@ def structure_latency(graph: StructureGraph, latency: Mapping, choice: Mapping[t
     return total
 
 
+def _fmt_edge(e: tuple[int, int]) -> str:
+    return f"{e[0]}->{e[1]}"
+
+
 def _check_latency(latency: Any, graph: StructureGraph, *, floor: bool = True) -> dict:
     if not isinstance(latency, Mapping):
         raise InvalidArgumentError(
             "`latency` must be 'measure' or a dict {(j, k): [latency of each primitive]} covering every edge; "
             f"got {type(latency).__name__}"
         )
+    # the JSON form of a result (SearchResult.to_dict) writes edge (j, k) as "j->k": take it back as well
+    named = {f"{e[0]}->{e[1]}": e for e in graph.edge_list}
+    keyed = {}
+    for key, value in latency.items():
+        e = named.get(key.replace(" ", ""), key) if isinstance(key, str) else key
+        if e not in graph.edges:
+            raise InvalidArgumentError(
+                f"`latency` has key {key!r}, which is not an edge of the graph; its edges: {list(graph.edge_list)} "
+                "(as (j, k) tuples or 'j->k' strings)"
+            )
+        if e in keyed:
+            raise InvalidArgumentError(f"`latency` gives edge {e} twice (as {e} and as {_fmt_edge(e)!r})")
+        keyed[e] = value
+    latency = keyed
     table = {}
     for e in graph.edge_list:
         if e not in latency:
@@ -134,8 +152,10 @@ class FBNet(_Differentiable):
     ----------
     latency : "measure" or dict of (j, k) to sequence of float
         :math:`\mathrm{LAT}^{j,k}_i` for every edge and primitive (edges with one primitive
-        included), in a unit where the cheapest structure's latency exceeds 1;
-        ``"measure"`` (default): :func:`latency_table` on this machine, microseconds.
+        included), in a unit where the cheapest structure's latency exceeds 1; keys are
+        ``(j, k)`` tuples or ``"j->k"`` strings (the JSON form of :meth:`SearchResult.to_dict`).
+        ``"measure"`` (default): :func:`latency_table` on this machine, microseconds, timed
+        afresh on every run (see *Reproducibility* below).
     latency_weight, latency_exponent : float
         :math:`\lambda_1` and :math:`\lambda_2` of the loss (the paper: 0.2 and 0.6).
         ``latency_exponent=0`` is a latency-blind search. :math:`\lambda_1` only scales the
@@ -159,7 +179,19 @@ class FBNet(_Differentiable):
     ``history``: per epoch ``epoch``, ``searching``, ``temperature`` (the τ it sampled at), ``train_loss``, ``val_loss`` and
     ``val_accuracy`` of the supernet at :math:`\gamma` = softmax(θ), ``expected_latency``
     (:math:`\sum \gamma_i \mathrm{LAT}_i`) and ``gamma``. ``diagnostics["latency"]`` is the
-    chosen structure's latency from the table.
+    chosen structure's latency from the table, ``diagnostics["latency_table"]`` the table the
+    search used (``{(j, k): float64 tensor (K,)}``, microseconds when measured).
+
+    **Reproducibility.** A fixed ``seed`` fixes the data split, the initial weights, the
+    minibatches and the Gumbel noise, but the default ``latency="measure"`` times the
+    primitives anew on every run (FBNet is latency-aware *on the machine it runs on*), and
+    wall-clock timings differ between runs by a fraction of a percent. That moves the loss
+    factor :math:`\log(\mathrm{LAT})^{\lambda_2}`, hence every architecture step: two seeded
+    runs agree only approximately (on the XOR graph of the tests, two runs with ``seed=0`` ended
+    at an ``expected_latency`` of 18.58 and 18.04 µs, with :math:`\gamma` 3e-4 apart). A seeded run is reproducible bit for bit only
+    with a fixed table: measure it once (``table = latency_table(graph)``), save it, and pass
+    ``latency=table``; or pass back ``result.diagnostics["latency_table"]`` of an earlier run
+    (also as the ``{"j->k": [...]}`` lists of ``result.to_dict()``) to rerun it exactly.
     """
 
     def __init__(self, latency: Any = "measure", *, latency_weight: float = 0.2, latency_exponent: float = 0.6,
@@ -201,8 +233,9 @@ class FBNet(_Differentiable):
 
     def _start(self, graph, data):
         self._check_schedule(data.x_train.dtype)
-        table = latency_table(graph) if isinstance(self.latency, str) else self.latency
-        return {"table": {e: t.to(data.x_train.dtype) for e, t in _check_latency(table, graph).items()},
+        table = _check_latency(latency_table(graph) if isinstance(self.latency, str) else self.latency, graph)
+        return {"table": {e: t.to(data.x_train.dtype) for e, t in table.items()},
+                "used_table": {e: t.clone() for e, t in table.items()},  # float64, as measured or given
                 "temperature": self.temperature}
 
     @staticmethod
@@ -231,5 +264,5 @@ class FBNet(_Differentiable):
 
     def _diagnostics(self, graph, gamma, state):
         choice = {e: graph.edges[e][int(g.argmax())] for e, g in gamma.items()}
-        return {"latency": structure_latency(graph, state["table"], choice), "latency_table": state["table"],
+        return {"latency": structure_latency(graph, state["used_table"], choice), "latency_table": state["used_table"],
                 "temperature": state["temperature"]}

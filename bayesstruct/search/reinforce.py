@@ -33,10 +33,20 @@ from bayesstruct.nn.graph import StructureGraph
 from bayesstruct.search.base import (Search, SearchData, SearchResult, check_diverged, register_search, searchable_edges,
                                      seeded, train_discrete)
 
-__all__ = ["Controller", "RandomSearch", "Reinforce", "REWARDS"]
+__all__ = ["Controller", "RandomSearch", "Reinforce", "REWARDS", "structure_name"]
 
 #: the built-in rewards of a structure (see :class:`Reinforce`)
 REWARDS = ("accuracy", "log-likelihood", "evidence")
+
+
+def structure_name(choice: Mapping[tuple, str]) -> str:
+    """A readable key of one structure ``{(j, k): primitive}``: ``"0->1: linear_tanh, 1->2: linear"``.
+
+    The edges as :meth:`SearchResult.to_dict` writes them (``"j->k"``), in the order given (the
+    searched edges' topological order), as the CLI prints a choice; ``diagnostics["rewards"]``
+    of :class:`RandomSearch` and :class:`Reinforce` is keyed by it.
+    """
+    return ", ".join(f"{e[0]}->{e[1]}: {name}" for e, name in choice.items())
 
 
 class Controller(nn.Module):
@@ -215,7 +225,8 @@ class _Sampling(Search):
         loss, acc = data.score(net)
         check_diverged(loss, "the validation loss of the best structure's network", "child_lr", self.child_lr)
         diagnostics = {"reward": self._reward_kind(data), "best_reward": seen[best_key][0],
-                       "num_evaluated": len(seen), "rewards": {str(k): v[0] for k, v in seen.items()}, **diagnostics}
+                       "num_evaluated": len(seen),
+                       "rewards": {structure_name(choice_of(k)): v[0] for k, v in seen.items()}, **diagnostics}
         return SearchResult(self.name, graph, gamma, net, loss, acc, tuple(history), time.perf_counter() - start,
                             diagnostics)
 
@@ -230,7 +241,8 @@ class RandomSearch(_Sampling):
     it competitive with DARTS and ENAS on PTB and CIFAR-10). Options as :class:`Reinforce`'s
     ``child_steps``, ``child_lr``, ``weight_decay``, ``reward`` and ``evidence``; ``gamma`` is the share of
     each primitive among the structures trained, ``history`` one dict per structure
-    (``sample``, ``reward``, ``best_reward``).
+    (``sample``, ``reward``, ``best_reward``), ``diagnostics`` as :class:`Reinforce`'s (without
+    ``controller_choice``) plus ``num_structures``, the size of the search space.
     """
 
     def __init__(self, *, num_samples: int = 16, child_steps: int = 200, child_lr: float = 0.02,
@@ -329,6 +341,12 @@ class Reinforce(_Sampling):
     ``baseline`` and ``num_evaluated`` (structures trained or scored so far). ``gamma`` holds the
     controller's marginal probability of every primitive (the frequency in 2,000 draws after the
     last update); the returned structure is the best one sampled.
+
+    ``diagnostics``: ``reward`` (its kind: ``"accuracy"``, ``"log-likelihood"``, ``"evidence"`` or
+    ``"custom"``), ``best_reward``, ``num_evaluated``, ``rewards`` -- the reward of every
+    structure evaluated, keyed by :func:`structure_name` (``"0->1: linear_tanh, 1->2: linear"``)
+    -- and ``controller_choice``, the controller's greedy structure ``{(j, k): name}`` (the form of
+    ``result.choice()``, whatever the reward; ``result.to_dict()`` writes both with ``"j->k"`` edges).
     """
 
     def __init__(self, *, num_updates: int = 50, batch_size: int = 8, lr: float = 0.05, hidden: int = 35,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bayesstruct.exceptions import BayesStructError, InvalidArgumentError
-from bayesstruct.families import (CIBPSampler, NetworkFamily, PolynomialFamily, StructureFamily, conv_graph,
+from bayesstruct.families import (CIBPSampler, PolynomialFamily, StructureFamily, conv_graph,
                                   fit_type2_ml, polynomial_design, polynomial_model)
 from bayesstruct.families.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from bayesstruct.nn import StructureGraph
@@ -49,13 +49,10 @@ def test_structure_family_rejects_repeated_values():
         StructureFamily(lambda x, y=None, *, order: None, {"order": [1, 2, 2]})
 
 
-GRAPH = StructureGraph(3, {(0, 1): ["linear_tanh", "linear_tanh"], (1, 2): "linear"},
+def test_a_graph_with_repeated_primitives_is_refused_before_any_family():
+    with pytest.raises(InvalidArgumentError, match=r"edge \(0, 1\).*repeats 'linear_tanh'"):
+        StructureGraph(3, {(0, 1): ["linear_tanh", "linear_tanh"], (1, 2): "linear"},
                        input_shape=(2,), vertex_shapes={1: (2,), 2: (1,)})
-
-
-def test_network_family_rejects_repeated_primitives():
-    with pytest.raises(InvalidArgumentError, match="graph"):
-        NetworkFamily(GRAPH)
 
 
 @pytest.mark.parametrize("y, match", [(torch.zeros(5), "y"), (torch.zeros(6, 1), "y"),

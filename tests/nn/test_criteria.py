@@ -71,3 +71,23 @@ def test_argument_errors():
         operational_criteria(nn.Linear(2, 2))
     with pytest.raises(InvalidArgumentError, match="`repeats` must be an int >= 1"):
         operational_criteria(nn.Linear(2, 2), (2,), repeats=0)
+
+
+def test_an_edge_cut_off_from_the_output_by_zero_edges_is_not_in_use_nor_counted():
+    # 0 -> 1 -> 2 -> 3 and a skip 0 -> 3; with zero on 1 -> 2 the edge 0 -> 1 computes something nothing reads
+    graph = StructureGraph(4, {(0, 1): "linear", (1, 2): ["linear_tanh", "zero"], (2, 3): "linear", (0, 3): "linear"},
+                           input_shape=(4,), vertex_shapes=(4,))
+    net = StructureNetwork(graph)
+    cut = {(1, 2): torch.tensor([0.0, 1.0])}
+    d = net.discretize(cut)
+    assert d.choice == {(0, 1): "linear", (1, 2): "zero", (2, 3): "linear", (0, 3): "linear"}
+    assert d.edges_in_use() == net.edges_in_use(cut) == [(0, 3), (2, 3)]  # 2 -> 3 reads the zero vertex 2: its bias
+    assert set(d.ops) == {"e2_3", "e0_3"}
+    x = torch.randn(5, 4)
+    one_hot = {**graph.default_gamma(), **cut}
+    torch.testing.assert_close(d(x), net(x, one_hot))  # dropping the dead edge leaves f unchanged
+    c = crit(net, cut)
+    assert (c.num_params, c.num_vertices, c.num_edges, c.flops) == (40, 3, 2, 64)  # not 60 params, 4 vertices, 3 edges
+    full = crit(net, {(1, 2): torch.tensor([1.0, 0.0])})  # with tanh on 1 -> 2 every edge is in use
+    assert (full.num_params, full.num_vertices, full.num_edges) == (80, 4, 4)
+    assert net.edges_in_use() == graph.edge_list

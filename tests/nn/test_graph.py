@@ -9,10 +9,11 @@ from bayesstruct.priors import structure_prior
 
 
 def lecture_graph():
-    # f(x) = softmax(w^T (gamma_0 sigma(W0 x) + gamma_1 sigma(W1 x)))
+    # f(x) = softmax(w^T (gamma_0 sigma(W0 x) + gamma_1 tanh(W1 x))) (the lecture's two sigmoid layers would
+    # repeat a primitive on one edge, which StructureGraph refuses: gamma would not be identifiable)
     return StructureGraph(
         3,
-        edges={(0, 1): ["linear_sigmoid", "linear_sigmoid"], (1, 2): ["linear_softmax"]},
+        edges={(0, 1): ["linear_sigmoid", "linear_tanh"], (1, 2): ["linear_softmax"]},
         input_shape=(4,),
         vertex_shapes={1: (5,), 2: (3,)},
     )
@@ -38,7 +39,7 @@ def test_lecture_one_layer_example_matches_hand_computation():
     W0, b0 = g0.linear.weight.detach().clone(), g0.linear.bias.detach().clone()
     W1, b1 = g1.linear.weight.detach().clone(), g1.linear.bias.detach().clone()
     w, b = out.linear.weight.detach().clone(), out.linear.bias.detach().clone()
-    f1 = 0.3 * torch.sigmoid(x @ W0.T + b0) + 0.7 * torch.sigmoid(x @ W1.T + b1)
+    f1 = 0.3 * torch.sigmoid(x @ W0.T + b0) + 0.7 * torch.tanh(x @ W1.T + b1)
     expected = torch.softmax(f1 @ w.T + b, dim=-1)
     torch.testing.assert_close(net(x, gamma), expected)
     # default gamma: one-hot of the first primitive
@@ -89,7 +90,7 @@ def test_discretize_lecture_example_holds_only_chosen():
     net = StructureNetwork(lecture_graph())
     x = torch.randn(6, 4)
     d = net.discretize({(0, 1): torch.tensor([0.2, 0.8])})
-    assert d.choice[(0, 1)] == "linear_sigmoid"
+    assert d.choice[(0, 1)] == "linear_tanh"
     assert len(list(d.modules())) == 1 + 1 + 2 * 2  # self, ModuleDict, 2 x (primitive, nn.Linear)
     assert sum(p.numel() for p in d.parameters()) == (4 * 5 + 5) + (5 * 3 + 3)
     torch.testing.assert_close(d(x), net(x, {(0, 1): torch.tensor([0.0, 1.0])}))
@@ -165,3 +166,51 @@ def test_forward_argument_errors():
         net(torch.randn(6, 4), {(0, 2): torch.ones(2)})
     with pytest.raises(InvalidArgumentError, match="must be one structure"):
         net.discretize({(0, 1): torch.ones(3, 2)})
+
+
+def test_vertices_that_cannot_reach_the_output_are_refused():
+    # the user's report: vertices 1 and 2 are a dead end, only (0, 3) reaches the output
+    edges = {(0, 1): "linear", (0, 3): "linear", (1, 2): ["linear", "linear_tanh"]}
+    with pytest.raises(InvalidArgumentError,
+                       match=r"vertices \[1, 2\] cannot reach the output vertex 3.*edges \[\(0, 1\), \(1, 2\)\]"):
+        StructureGraph(4, edges, input_shape=(4,), vertex_shapes=(4,))
+    # one dead vertex hanging off a valid path 0 -> 1 -> 3
+    with pytest.raises(InvalidArgumentError, match=r"vertices \[2\] cannot reach the output vertex 3"):
+        StructureGraph(4, {(0, 1): "linear", (1, 3): "linear", (1, 2): "linear"}, input_shape=(2,), vertex_shapes=(2,))
+    # the input-side check still comes first for a vertex that is both unreachable and a dead end
+    with pytest.raises(InvalidArgumentError, match="unreachable from the input"):
+        StructureGraph(4, {(0, 3): "linear", (1, 2): "linear"}, input_shape=(2,), vertex_shapes=(2,))
+    # once every vertex lies on a path 0 -> ... -> 3, the same edges are accepted and all of them count
+    g = StructureGraph(4, {**edges, (2, 3): "linear"}, input_shape=(4,), vertex_shapes=(4,))
+    assert StructureNetwork(g).discretize().edges_in_use() == [(0, 1), (1, 2), (0, 3), (2, 3)]
+
+
+@pytest.mark.parametrize("names, repeated", [
+    (["linear", "linear"], r"'linear' 2 times"),
+    (["linear_tanh", "zero", "Linear_Tanh ", "linear_tanh"], r"'linear_tanh' 3 times"),  # the canonical names repeat
+])
+def test_a_primitive_listed_twice_on_one_edge_is_refused(names, repeated):
+    with pytest.raises(InvalidArgumentError, match=r"edge \(0, 1\): .*repeats " + repeated + ".*non-identifiable"):
+        StructureGraph(3, {(0, 1): names, (1, 2): "linear"}, input_shape=(2,), vertex_shapes=(2,))
+    # the same primitive on two different edges is fine
+    StructureGraph(3, {(0, 1): ["linear", "zero"], (1, 2): ["linear", "zero"], (0, 2): "linear"},
+                   input_shape=(2,), vertex_shapes=(2,))
+
+
+def test_an_input_of_another_dtype_is_refused_with_the_cast_to_make():
+    net = StructureNetwork(lecture_graph()).float()  # float32 parameters (the test session's default is float64)
+    x64 = torch.randn(7, 4, dtype=torch.float64)
+    msg = r"`x` is float64 but the network's parameters are float32: call `net.double\(\)` or pass `x.float\(\)`"
+    with pytest.raises(InvalidArgumentError, match=msg):
+        net(x64)
+    with pytest.raises(InvalidArgumentError, match=msg):
+        net.discretize()(x64)
+    with pytest.raises(InvalidArgumentError, match=r"`x` is float16 .* `net.half\(\)` or pass `x.float\(\)`"):
+        net(x64.half())
+    # either suggested fix works, and they agree
+    out64 = net.double()(x64)
+    assert out64.dtype == torch.float64
+    torch.testing.assert_close(net.float()(x64.float()), out64.float())
+    # a network without parameters takes any floating dtype (nothing to disagree with)
+    pool = StructureNetwork(StructureGraph(2, {(0, 1): ["identity", "zero"]}, input_shape=(3,), vertex_shapes=(3,)))
+    torch.testing.assert_close(pool(x64[:, :3]), x64[:, :3])

@@ -82,3 +82,34 @@ def test_structure_latency_sums_the_chosen_primitives(xor):
         structure_latency(graph, TANH_DEAR, {(0, 1): "linear_relu"})
     with pytest.raises(InvalidArgumentError, match="no entry for edge"):
         structure_latency(graph, {(0, 1): [1.0, 1.0, 1.0]}, {})
+
+
+def test_a_live_run_records_its_latency_table_and_passing_it_back_reruns_it_bit_for_bit(xor, fast):
+    import json
+
+    graph, x, y = xor
+    live = search(graph, x, y, "fbnet", progress=False, **fast)  # latency="measure": timed on this machine
+    table = live.diagnostics["latency_table"]
+    assert set(table) == {(0, 1), (1, 2)} and all(t.dtype == torch.float64 for t in table.values())
+    assert live.diagnostics["latency"] == pytest.approx(structure_latency(graph, table, live.choice()))
+
+    def same(a, b):
+        assert torch.equal(a.gamma[(0, 1)], b.gamma[(0, 1)])
+        assert [h["expected_latency"] for h in a.history] == [h["expected_latency"] for h in b.history]
+        assert len(a.history) == len(b.history)
+        for ha, hb in zip(a.history, b.history):
+            assert all(torch.equal(ha["gamma"][e], hb["gamma"][e]) for e in ha["gamma"]) and ha["train_loss"] == hb["train_loss"]
+        assert (a.val_loss, a.val_accuracy, a.choice()) == (b.val_loss, b.val_accuracy, b.choice())
+
+    same(live, search(graph, x, y, "fbnet", latency=table, progress=False, **fast))
+    # the JSON form of the result ("j->k" keys, lists) works as well
+    saved = json.loads(live.to_json())["diagnostics"]["latency_table"]
+    assert set(saved) == {"0->1", "1->2"}
+    same(live, search(graph, x, y, "fbnet", latency=saved, progress=False, **fast))
+    # a fixed table: two seeded runs agree exactly (live timing only agrees approximately)
+    a, b = (search(graph, x, y, "fbnet", latency=TANH_DEAR, seed=3, progress=False, **fast) for _ in range(2))
+    same(a, b)
+    with pytest.raises(InvalidArgumentError, match=r"`latency` has key '0->2', which is not an edge"):
+        search(graph, x, y, "fbnet", latency={**saved, "0->2": [1.0]}, num_epochs=1, progress=False)
+    with pytest.raises(InvalidArgumentError, match=r"gives edge \(0, 1\) twice"):
+        search(graph, x, y, "fbnet", latency={**TANH_DEAR, "0->1": [1.0, 1.0, 1.0]}, num_epochs=1, progress=False)

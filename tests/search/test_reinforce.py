@@ -133,10 +133,47 @@ def test_evidence_reward_is_the_laplace_log_evidence_on_the_training_split(xor_g
     for name in graph.edges[(0, 1)]:
         refs[name] = bayesstruct.log_evidence(family.bind({"edge_0_1": name, "edge_1_2": "linear"}), data.x_train,
                                               data.y_train, method="laplace").log_evidence
-        key = str((graph.edges[(0, 1)].index(name),))
-        assert r.diagnostics["rewards"][key] == pytest.approx(refs[name], rel=1e-6)
+        assert r.diagnostics["rewards"][f"0->1: {name}"] == pytest.approx(refs[name], rel=1e-6)
     assert r.choice()[(0, 1)] == max(refs, key=refs.get)
     # a hidden layer that can fit XOR beats the empty structure (chance) by tens of nats
     assert max(refs.values()) > refs["zero"] + 20
     with pytest.raises(InvalidArgumentError, match="`evidence` takes the keys"):
         Reinforce(reward="evidence", evidence={"estimator": "smc"})
+
+
+def test_rewards_and_controller_choice_are_keyed_readably_whatever_the_reward(xor):
+    import json
+
+    from bayesstruct.search import structure_name
+
+    graph = two_edge_graph()
+    x, y = torch.randn(40, 2), torch.zeros(40).long()
+    names = {structure_name({(0, 1): a, (1, 2): b}) for a in graph.edges[(0, 1)] for b in graph.edges[(1, 2)]}
+    assert "0->1: linear_tanh, 1->2: linear_relu" in names and len(names) == 6
+
+    def table(c):
+        return float(graph.edges[(0, 1)].index(c[(0, 1)]) + 10 * graph.edges[(1, 2)].index(c[(1, 2)]))
+
+    runs = {
+        "custom": search(graph, x, y, "reinforce", reward=table, num_updates=3, batch_size=4, child_steps=0,
+                         progress=False),
+        "accuracy": search(graph, x, y, "reinforce", num_updates=2, batch_size=3, child_steps=1, progress=False),
+        "random": search(graph, x, y, "random", reward=table, num_samples=6, child_steps=0, progress=False),
+    }
+    for kind, r in runs.items():
+        rewards = r.diagnostics["rewards"]
+        assert rewards and set(rewards) <= names, (kind, rewards)  # not '(2, 0)': index tuples as strings
+        assert len(rewards) == r.diagnostics["num_evaluated"]
+        if kind != "accuracy":  # each key names the structure its reward belongs to
+            for key, value in rewards.items():
+                a, b = (part.split(": ")[1] for part in key.split(", "))
+                assert value == table({(0, 1): a, (1, 2): b})
+        assert r.diagnostics["best_reward"] == max(rewards.values())
+        # the JSON form keeps the keys, and writes the choices' edges as "j->k"
+        d = json.loads(r.to_json())["diagnostics"]
+        assert d["rewards"] == rewards
+        if kind != "random":
+            # controller_choice has the key form of result.choice() for a built-in and a custom reward alike
+            assert set(r.diagnostics["controller_choice"]) == set(r.choice()) == {(0, 1), (1, 2)}
+            assert set(d["controller_choice"]) == set(json.loads(r.to_json())["choice"]) == {"0->1", "1->2"}
+    assert runs["random"].diagnostics["rewards"].keys() == names  # random search trained all six
