@@ -26,7 +26,8 @@ def test_darts_on_digits_writes_json_figure_and_network(tmp_path, capsys):
 
 def test_enumerate_and_reinforce(tmp_path):
     js = tmp_path / "e.json"
-    assert main(["search", "--method", "fbnet", "--smoke", "--no-progress", "--enumerate", "2", "--json", str(js)]) == 0
+    assert main(["search", "--method", "fbnet", "--smoke", "--no-progress", "--enumerate", "2", "--penalty", "10",
+                 "--json", str(js)]) == 0  # distinct in 5 of 5 runs at penalty 1; 10 for margin
     d = json.loads(js.read_text())
     assert len(d["structures"]) == 2 and all("latency" in s["diagnostics"] for s in d["structures"])
     assert main(["search", "--method", "reinforce", "--family", "one-layer", "--primitives", "linear_tanh,zero",
