@@ -173,7 +173,9 @@ print(f"  rank {rank(rl)}; {rl.diagnostics['num_evaluated']} of 32 structures tr
 # structures found before. The KL is in nats (up to $\log 4$ per edge here) and the
 # validation loss is about 0.1 nats: at $\lambda = 1$ the penalty outweighs the fit and the
 # second search lands on a poor structure (rank 25 of 32 in our run); $\lambda = 0.3$ finds
-# three distinct structures that all fit well.
+# three distinct structures that all fit well. The penalty is flat at $\Gamma = \Gamma_k$, so a
+# search that ends near uniform can repeat an earlier structure: `enumerate_structures` then
+# drops the repeat and warns (raise `penalty`).
 
 # %%
 found = enumerate_structures(graph, x, y, 3, penalty=0.3, arch_lr=ARCH_LR, refit_steps=REFIT_STEPS,
