@@ -140,12 +140,14 @@ def _add_graph_inference(p: argparse.ArgumentParser, default_inference: str | No
                          num_samples: int, temperatures: int) -> argparse._ArgumentGroup:
     inf = p.add_argument_group("inference")
     inf.add_argument("--inference", choices=["enumerate", "mcmc"], default=default_inference, help=inference_help)
-    inf.add_argument("--num-samples", type=int, default=num_samples,
+    # None: not given; _mcmc_settings fills the defaults for --inference mcmc and refuses them for enumerate
+    p.set_defaults(mcmc_defaults={"num_samples": num_samples, "warmup": 500, "chains": 4, "temperatures": temperatures})
+    inf.add_argument("--num-samples", type=int, default=None,
                      help=f"MCMC draws kept per chain (default {num_samples})")
-    inf.add_argument("--warmup", type=int, default=500, help="MCMC steps discarded first, per chain (default 500)")
-    inf.add_argument("--chains", type=int, default=4,
+    inf.add_argument("--warmup", type=int, default=None, help="MCMC steps discarded first, per chain (default 500)")
+    inf.add_argument("--chains", type=int, default=None,
                      help="independent MCMC chains, seeds SEED, SEED+1, ... (default 4; R-hat needs >= 2)")
-    inf.add_argument("--temperatures", type=int, default=temperatures,
+    inf.add_argument("--temperatures", type=int, default=None,
                      help=f"parallel tempering: replicas at inverse temperatures 1, 1/2, ..., per chain (default "
                           f"{temperatures}{'; 1 = none' if temperatures > 1 else ' = none'})")
     _add_common(p, inf)
@@ -238,6 +240,18 @@ def _compare(family, x, y, args: argparse.Namespace, **kwargs: Any):
     finally:
         if client is not None:
             client.close()
+
+
+def _mcmc_settings(args: argparse.Namespace, inference: str) -> None:
+    """The sampler's flags: refused with ``--inference enumerate`` (which would ignore them), else
+    their defaults filled in and checked (``--warmup`` may be 0, the others >= 1)."""
+    for name, default in args.mcmc_defaults.items():
+        flag = f"--{name.replace('_', '-')}"
+        if inference == "enumerate" and getattr(args, name) is not None:
+            raise InvalidArgumentError(f"{flag} applies to --inference mcmc; enumeration scores every structure exactly")
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+        _check_counts(args, name, minimum=0 if name == "warmup" else 1)
 
 
 def _check_counts(args: argparse.Namespace, *names: str, minimum: int = 1) -> None:
@@ -414,8 +428,8 @@ def run_compare_superposition(args: argparse.Namespace) -> int:
                                                     _too_many_trees, sample_superpositions)
 
     check_output_paths(args, inputs={"--data": args.data})
-    _check_counts(args, "num_samples", "top")
-    _check_counts(args, "warmup", minimum=0)
+    _check_counts(args, "top")
+    _mcmc_settings(args, args.inference)
     x, y, columns, data_label = _superposition_data(args)
     grammar = SuperpositionGrammar(x.shape[1], unary=parse_names(args.unary, "--unary", allow_empty=True),
                                    binary=parse_names(args.binary, "--binary", allow_empty=True),
@@ -446,7 +460,6 @@ def run_compare_superposition(args: argparse.Namespace) -> int:
         result = table.to_dict()
         result["left_out"] = left_out
     else:
-        _check_counts(args, "chains", "temperatures")
         print(f"Metropolis-Hastings over trees of at most {grammar.max_size} vertices; {noise}: {args.chains} chain(s) "
               f"of {args.num_samples} draws after {args.warmup} warm-up moves, {args.temperatures} temperature(s)")
         runs = [sample_superpositions(x, y, grammar, num_samples=args.num_samples, warmup_steps=args.warmup,
@@ -537,13 +550,13 @@ def run_compare_bayes_net(args: argparse.Namespace) -> int:
     )
 
     check_output_paths(args, inputs={"--data": args.data})
-    _check_counts(args, "num_samples", "top")
-    _check_counts(args, "warmup", minimum=0)
+    _check_counts(args, "top")
     x, columns, data_label, true_dag = _bayes_net_data(args)
     d = x.shape[1]
     if d < 2:
         raise InvalidArgumentError(f"--x must name at least 2 variables for a network; got {columns}")
     inference = args.inference or ("enumerate" if d <= MAX_ENUMERATED_VARIABLES else "mcmc")
+    _mcmc_settings(args, inference)
     if inference == "enumerate" and d > MAX_ENUMERATED_VARIABLES:
         raise InvalidArgumentError(f"--inference enumerate lists every DAG, which stops at {MAX_ENUMERATED_VARIABLES} "
                                    f"variables; there are {d}: use --inference mcmc")
@@ -562,7 +575,6 @@ def run_compare_bayes_net(args: argparse.Namespace) -> int:
         ranked = [(r.structure["dag"], r.posterior_probability) for r in table.rows]
         P, graphs, result, idata = edge_posterior(table), table, table.to_dict(), None
     else:
-        _check_counts(args, "chains", "temperatures")
         print(f"structure MCMC: {args.chains} chain(s) of {args.num_samples} draws after {args.warmup} warm-up steps, "
               f"{args.temperatures} temperature(s)")
         runs = [StructureMCMC(family, x, prior=prior, seed=args.seed + c, temperatures=args.temperatures).run(

@@ -8,6 +8,10 @@ from bayesstruct.cli import main
 @pytest.mark.parametrize("argv, needle", [
     (["compare", "polynomial", "--x", "a", "--y", "b"], "--x and --y name columns of a --data CSV file"),
     (["compare", "bayes-net", "--rho", "0.3"], "--rho is the edge probability of --prior sparsity"),
+    (["compare", "bayes-net", "--num-samples", "50"], "--num-samples applies to --inference mcmc"),
+    (["compare", "superposition", "--chains", "2"], "--chains applies to --inference mcmc"),
+    (["compare", "superposition", "--inference", "enumerate", "--warmup", "0"], "--warmup applies to --inference mcmc"),
+    (["compare", "bayes-net", "--inference", "mcmc", "--chains", "0"], "--chains"),
     (["search", "--method", "darts", "--reward", "evidence"], "--reward applies to --method reinforce or random"),
     (["search", "--method", "fbnet", "--order", "2"], "--order applies to --method darts"),
     (["search", "--method", "darts", "--num-structures", "5"], "--num-structures applies to --method random"),
