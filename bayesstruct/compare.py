@@ -159,6 +159,26 @@ class ComparisonTable:
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 
+    def to_dataframe(self) -> "pandas.DataFrame":
+        """The table as a pandas DataFrame, one row per structure in the table's order (as
+        ``arviz.compare`` returns one): index the structure label; columns each method's
+        ``log_evidence[m]`` and ``stderr[m]``, then ``mdl_bits`` (reference method),
+        ``log_bayes_factor_vs_best``, ``log_prior`` and ``posterior_probability``."""
+        import pandas as pd
+
+        records = []
+        for r in self.rows:
+            rec: dict[str, Any] = {}
+            for m in self.methods:
+                rec[f"log_evidence[{m}]"] = r.estimates[m].log_evidence
+                rec[f"stderr[{m}]"] = r.estimates[m].stderr
+            rec.update(mdl_bits=r.estimates[self.reference_method].mdl_bits,
+                       log_bayes_factor_vs_best=r.log_bayes_factor_vs_best, log_prior=r.log_prior,
+                       posterior_probability=r.posterior_probability)
+            records.append(rec)
+        return pd.DataFrame.from_records(records, index=pd.Index([structure_label(r.structure) for r in self.rows],
+                                                                 name="structure"))
+
     def __repr__(self) -> str:
         top = self.rows[0]
         return (f"ComparisonTable({self.family.name}: {len(self.rows)} structures, methods={list(self.methods)}, "

@@ -230,3 +230,14 @@ def test_repr_is_a_one_line_summary_and_len_counts_rows(table):
     text = repr(table)
     assert text.startswith("ComparisonTable(polynomial: 3 structures, methods=['exact', 'laplace', 'smc'], best={'degree': ")
     assert "\n" not in text and len(text) < 200 and len(table) == 3
+
+
+def test_to_dataframe_matches_the_rows(table):
+    df = table.to_dataframe()
+    assert list(df.index) == [f"degree={r.structure['degree']}" for r in table.rows]
+    for (_, rec), r in zip(df.iterrows(), table.rows):
+        for m in table.methods:
+            assert rec[f"log_evidence[{m}]"] == r.estimates[m].log_evidence
+        assert rec["posterior_probability"] == r.posterior_probability
+        assert rec["log_bayes_factor_vs_best"] == r.log_bayes_factor_vs_best
+    assert df["posterior_probability"].sum() == pytest.approx(1.0)
