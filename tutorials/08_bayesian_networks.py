@@ -108,7 +108,7 @@ print(f"top DAG: {best}, p = {table.rows[0].posterior_probability:.3f}; Markov-e
 
 # %% [markdown]
 # The runners-up add one edge to the truth -- $0 \to 3$, $1 \to 3$, or one between $0$ and $1$:
-# a weak extra dependence that 500 points cannot rule out, each a few nats (a factor 10-20)
+# a weak extra dependence that 500 points cannot rule out, each a few nats (a factor 12-21)
 # less probable. Reversing a true edge costs far more, since it changes the independences.
 
 # %% [markdown]
