@@ -57,6 +57,7 @@ __all__ = [
     "loo_compare",
     "save_netcdf",
     "write_json",
+    "read_json",
     "write_atomic",
     "chain_diagnostics",
     "structure_inference_data",
@@ -435,6 +436,28 @@ def write_json(table: Any, path: str | os.PathLike, *, indent: int | None = 2) -
                             "was not written") from None
     write_atomic(path, text.encode("utf-8"))
     return path
+
+
+def read_json(path: str | os.PathLike) -> dict[str, Any]:
+    """The dict a :func:`write_json` (or ``bayesstruct ... --json``) file holds.
+
+    The inverse of :func:`write_json` for the data: ``read_json(write_json(table, p)) ==
+    table.to_dict()`` (floats round-trip exactly). A table itself is not rebuilt -- it holds
+    the family and the data, which JSON does not; keep ``save_netcdf`` files for the draws.
+    """
+    path = _as_path(path)
+    if path.is_dir():
+        raise InvalidArgumentError(f"`path` {str(path)!r} is a directory; give a JSON file")
+    if not path.is_file():
+        raise InvalidArgumentError(f"`path`: no such file {str(path)!r}")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidArgumentError(f"`path` {str(path)!r} is not a JSON file ({exc})") from None
+    if not isinstance(value, dict):
+        raise InvalidArgumentError(f"`path` {str(path)!r} holds a JSON {type(value).__name__}, not the object "
+                                   "write_json writes")
+    return value
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:

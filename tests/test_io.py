@@ -168,3 +168,17 @@ def test_structure_inference_data_stacks_chains_and_refuses_mismatches():
                        ([a, {"s": b["s"][:10]}], "same number"), ([3], "stats")):
         with pytest.raises(InvalidArgumentError, match=match):
             structure_inference_data(bad)
+
+
+def test_read_json_inverts_write_json(tmp_path):
+    from bayesstruct.io import read_json, write_json
+
+    x, y = sinusoid(n=12, noise=0.3, seed=0)
+    table = compare(PolynomialFamily(range(3)), x, y, methods="exact,laplace", workers=1, progress=False)
+    assert read_json(write_json(table, tmp_path / "t.json")) == table.to_dict()
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    for path, match in ((tmp_path / "bad.json", "is not a JSON file"), (tmp_path / "list.json", "holds a JSON list"),
+                        (tmp_path, "is a directory"), (tmp_path / "missing.json", "no such file")):
+        with pytest.raises(InvalidArgumentError, match=match):
+            read_json(path)
