@@ -23,6 +23,7 @@ Three tables, on linear-Gaussian data (``simulate_linear_gaussian``, noise σ = 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import json
 import platform
 import statistics
@@ -131,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", default=None, help="write the rows as JSON to this path")
     ap.add_argument("--smoke", action="store_true", help="small settings (d = 3, 4 and 6, few steps)")
     args = ap.parse_args(argv)
+    if args.json and not Path(args.json).resolve().parent.is_dir():  # checked now, not after the run
+        ap.error(f"--json: directory {str(Path(args.json).parent)!r} does not exist")
     torch.set_num_threads(1)
     seeds = 1 if args.smoke else args.seeds
     t0 = time.perf_counter()

@@ -542,6 +542,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    if args.out and not Path(args.out).resolve().parent.is_dir():  # checked now, not after the run
+        p.error(f"--out: directory {str(Path(args.out).parent)!r} does not exist")
     quick = args.quick or os.environ.get("BAYESSTRUCT_SMOKE", "") not in ("", "0")
     if args.threads < 1:
         p.error("--threads must be >= 1")

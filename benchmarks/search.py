@@ -28,6 +28,7 @@ random subset of the training set and the test set a subset of MNIST's own test 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import itertools
 import json
 import platform
@@ -81,6 +82,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None)
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args(argv)
+    if args.json and not Path(args.json).resolve().parent.is_dir():  # checked now, not after the run
+        p.error(f"--json: directory {str(Path(args.json).parent)!r} does not exist")
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     mnist = args.dataset.strip().lower().startswith("mnist:")

@@ -21,6 +21,7 @@ Two tables, on ``bayesstruct.datasets.ranking_data`` (relevance = log(1 + tf) ·
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import json
 import platform
 import statistics
@@ -97,6 +98,8 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="write the rows as JSON to this path")
     ap.add_argument("--smoke", action="store_true", help="two seeds, small settings")
     args = ap.parse_args()
+    if args.json and not Path(args.json).resolve().parent.is_dir():  # checked now, not after the run
+        ap.error(f"--json: directory {str(Path(args.json).parent)!r} does not exist")
     torch.set_num_threads(1)
     seeds = 2 if args.smoke else args.seeds
     sizes = [30] if args.smoke else [30, 100, 300]

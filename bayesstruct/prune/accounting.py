@@ -304,6 +304,11 @@ def account(
     >>> acc.layers[0].format, acc.total_bits   # one sparse entry (32 + 5 bits) beats dense (4 * 32 bits)
     ('sparse', 37)
     """
+    if any(getattr(m, "_pyro_samples", None) for m in model.modules()):
+        raise InvalidArgumentError(
+            "`model` has PyroSample weights (a Bayesian PyroModule): they are not parameters, so account() would "
+            "count neither them nor their masks, and its test error would be one random draw. Account a network of "
+            "point weights instead: the same architecture holding the guide's posterior means, masks applied")
     layers = _check_layers(model)
     _check_finite_weights(layers)
     x, y = check_data(data_test, "data_test")

@@ -130,3 +130,15 @@ def test_table_markdown_json_and_bad_input():
     with pytest.raises(InvalidArgumentError, match="data_test"):
         account(net, (torch.zeros(4, 8), torch.zeros(3, dtype=torch.long)), method="x")
     assert isinstance(rows[0], Account)
+
+
+def test_a_bayesian_pyro_module_is_refused_not_miscounted():
+    import pyro.distributions as dist
+    from pyro.nn import PyroModule, PyroSample
+
+    from bayesstruct.exceptions import InvalidArgumentError
+
+    layer = PyroModule[torch.nn.Linear](3, 2)
+    layer.weight = PyroSample(dist.Normal(0.0, 1.0).expand([2, 3]).to_event(2))
+    with pytest.raises(InvalidArgumentError, match="PyroSample weights"):
+        account(layer, (torch.zeros(4, 3), torch.zeros(4, dtype=torch.long)), method="bnn")
