@@ -16,7 +16,10 @@ move thousands of particles at the price of a handful of model calls.
 The model must therefore be *vectorisable*: written with ``pyro.plate`` for its
 conditionally independent dimensions and with batch-broadcasting arithmetic
 (``(w * X).sum(-1)`` rather than ``X @ w``), as every model that works with
-``Trace_ELBO(vectorize_particles=True)`` already is.
+``Trace_ELBO(vectorize_particles=True)`` already is. A model that is not gets a
+:class:`~bayesstruct.exceptions.ModelSpecError`: when a batch fails with a shape error, and
+when it runs but mixes the particles (its batched log joint at two points differs from
+Pyro's unbatched log joint at each), which would otherwise give a wrong evidence silently.
 """
 
 from __future__ import annotations
@@ -131,6 +134,16 @@ _BROADCAST_FIX = (
     "batch dimensions: write the model with batch-broadcasting arithmetic -- `(w * X).sum(-1)` rather "
     "than `X @ w`, `w[..., 0]` rather than `w[0]` -- and pyro.plate for the data dimension."
 )
+
+
+def _has_subsampling(trace: Any) -> bool:
+    """Whether a plate of ``trace`` draws a subsample smaller than its size."""
+    for site in trace.nodes.values():
+        if site["type"] == "sample" and site_is_subsample(site):
+            size, subsample_size = getattr(site["fn"], "size", None), getattr(site["fn"], "subsample_size", None)
+            if size is not None and subsample_size is not None and subsample_size < size:
+                return True
+    return False
 
 
 def _first_line(exc: BaseException) -> str:
@@ -260,6 +273,47 @@ class ModelDensity:
         self.dim = offset
         self.latent_names = [s.name for s in sites]
         self.observed_names = observed
+        self._check_particle_batch()
+
+    def _check_particle_batch(self) -> None:
+        """Refuse a model whose batched log joint is not the per-particle one.
+
+        A model that runs on a batch of particles without a shape error can still mix them:
+        ``s.mean()`` over a latent averages the particles, ``w[..., 0:1]`` keeps a singleton
+        where the particle plate should be, so Pyro broadcasts one particle's likelihood to all.
+        Every estimator would then return a wrong number silently. Two points are evaluated in
+        one batch and compared with plain unbatched traces of the model (Pyro's own log joint,
+        no particle plate), at a tolerance of ``sqrt(eps)`` of their magnitude. Skipped for
+        models with a subsampled plate (their log joint is random from run to run) and when a
+        point is outside the support.
+        """
+        if self.dim == 0 or _has_subsampling(self._prototype):
+            return
+        z0 = self.initial_point()
+        z = torch.stack([z0, z0 + 0.25 * torch.cos(torch.arange(self.dim, dtype=z0.dtype) + 1.0)])
+        with torch.no_grad():
+            values, log_det = self.constrain(z)
+            batched = self(z) - log_det
+            reference = []
+            for i in range(2):
+                point = {s.name: values[s.name][i].reshape(s.shape) for s in self._sites}
+                with poutine.block(), pyro.validation_enabled(False):
+                    trace = poutine.trace(poutine.condition(self.model, data=point)).get_trace(*self.args, **self.kwargs)
+                    reference.append(trace.log_prob_sum())
+            reference = torch.stack(reference).to(batched.dtype)
+        if not bool(torch.isfinite(reference).all()):
+            return
+        eps = torch.finfo(batched.dtype).eps
+        if bool((batched - reference).abs().le(eps ** 0.5 * (1.0 + reference.abs())).all()):
+            return
+        name = getattr(self.model, "__name__", type(self.model).__name__)
+        raise ModelSpecError(
+            f"the model {name!r} mixes the particles of a batch: run on two particles at once, its log joint is "
+            f"{[round(float(v), 4) for v in batched]}, where run on each alone it is "
+            f"{[round(float(v), 4) for v in reference]}. A reduction over a latent's leading dimensions "
+            f"(`s.mean()`, `w.sum()`) or a slice that keeps a singleton there (`w[..., 0:1]`) does this. "
+            f"{_BROADCAST_FIX}"
+        )
 
     # ------------------------------------------------------------------ layout
     def constrain(self, z: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

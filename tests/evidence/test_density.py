@@ -142,3 +142,68 @@ def test_set_rng_seed_gives_the_draws_of_pyro_set_rng_seed():
     assert draws() == reference
     set_rng_seed(124)
     assert draws() != reference
+
+
+# ---------------------------------------------------------------- models that mix the particles
+_x = torch.linspace(-1.0, 1.0, 20, dtype=torch.float64)
+_y = 1.0 + 2.0 * _x + 0.1 * torch.sin(7.0 * _x)
+
+
+def _singleton_slice(x, y=None):
+    """``w[..., 0:1]`` keeps a singleton where the particle plate goes: runs, but wrongly batched."""
+    w = pyro.sample("w", dist.Normal(torch.zeros(2, dtype=x.dtype), 1.0).to_event(1))
+    with pyro.plate("data", len(x)):
+        pyro.sample("y", dist.Normal(w[..., 0:1] + w[..., 1:2] * x, 0.5), obs=y)
+
+
+def _mean_over_particles(x, y=None):
+    """``s.mean()`` averages the noise scale over the particles of a batch."""
+    a = pyro.sample("a", dist.Normal(0.0, 1.0))
+    b = pyro.sample("b", dist.Normal(0.0, 1.0))
+    s = pyro.sample("s", dist.HalfNormal(1.0))
+    with pyro.plate("data", len(x)):
+        pyro.sample("y", dist.Normal(a + b * x, s.mean()), obs=y)
+
+
+def _broadcasting(x, y=None):
+    """The same model written with batch-broadcasting arithmetic."""
+    w = pyro.sample("w", dist.Normal(torch.zeros(2, dtype=x.dtype), 1.0).to_event(1))
+    s = pyro.sample("s", dist.HalfNormal(1.0))
+    with pyro.plate("data", len(x)):
+        pyro.sample("y", dist.Normal(w[..., 0] + w[..., 1] * x, s), obs=y)
+
+
+@pytest.mark.parametrize("model", [_singleton_slice, _mean_over_particles])
+def test_a_model_that_mixes_particles_is_refused(model):
+    # Both run on a batch without a shape error; before the check every estimator returned a
+    # wrong number for them silently (the batched log joint differed from the per-particle one).
+    with pytest.raises(ModelSpecError, match=rf"{model.__name__}.*mixes the particles.*w\[\.\.\., 0\]"):
+        ModelDensity(model, _x, _y)
+
+
+@pytest.mark.parametrize("method", ["laplace", "iwae", "smc"])
+def test_estimators_refuse_a_model_that_mixes_particles(method):
+    from bayesstruct import log_evidence
+
+    with pytest.raises(ModelSpecError, match="mixes the particles"):
+        log_evidence(_mean_over_particles, _x, _y, method=method)
+
+
+def test_a_broadcasting_model_passes_and_matches_unbatched_traces():
+    d = ModelDensity(_broadcasting, _x, _y)
+    z = torch.randn(5, d.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    values, log_det = d.constrain(z)
+    for i in range(5):
+        point = {"w": values["w"][i], "s": values["s"][i].reshape(())}
+        trace = poutine.trace(poutine.condition(_broadcasting, data=point)).get_trace(_x, _y)
+        assert float(d(z[i : i + 1])[0] - log_det[i]) == pytest.approx(float(trace.log_prob_sum()), rel=1e-10)
+
+
+def test_a_subsampled_model_is_not_checked():
+    # Its log joint is random from run to run, so batched and unbatched runs cannot be compared.
+    def model(x, y=None):
+        w = pyro.sample("w", dist.Normal(0.0, 1.0))
+        with pyro.plate("data", len(x), subsample_size=5) as i:
+            pyro.sample("y", dist.Normal(w * x[i], 1.0), obs=y[i])
+
+    assert ModelDensity(model, _x, _y).dim == 1
