@@ -488,17 +488,77 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 
 # ----------------------------------------------------------------------------- structure chains
-def chain_diagnostics(values: Any) -> dict[str, Any]:
-    """Convergence diagnostics of one scalar statistic of several chains, ``values`` ``(chain, draw)``.
+def _not_an_iterator(value: Any, name: str, fix: str) -> None:
+    """Refuse a generator/iterator where an array is expected, as NumPy does (``np.asarray`` of a
+    generator is a 0-d object array, ``np.stack`` raises)."""
+    if isinstance(value, Iterator):
+        raise InvalidArgumentError(f"`{name}` must be an array-like (array, tensor or list of lists); got a "
+                                   f"{type(value).__name__}, which NumPy and ArviZ do not read as an array. {fix}")
 
-    Returns ``{"mean", "sd", "num_chains", "r_hat", "ess_bulk", "ess_tail"}``: ArviZ's
-    rank-normalised split R-hat and bulk/tail effective sample sizes (Vehtari, Gelman, Simpson,
-    Carpenter & Bürkner 2021, who ask for R-hat < 1.01). R-hat needs two chains, all three need
-    four draws a chain, and a constant trace has none: undefined values are ``None``.
+
+def chain_diagnostics(values: Any) -> dict[str, Any]:
+    """Convergence diagnostics of one scalar statistic of one or several chains.
+
+    ArviZ's rank-normalised split R-hat and bulk/tail effective sample sizes (Vehtari,
+    Gelman, Simpson, Carpenter & Bürkner 2021, who ask for R-hat < 1.01), computed with
+    ``az.rhat`` and ``az.ess`` on exactly these values, plus the mean and standard deviation
+    of all draws pooled.
+
+    Parameters
+    ----------
+    values : array-like or Tensor ``(chain, draw)`` or ``(draw,)``
+        The trace of one scalar statistic, one row per chain, e.g.
+        ``idata.posterior["num_edges"].values`` of :func:`structure_inference_data`. A 1-D
+        array is one chain of draws, as ArviZ reads it (``np.atleast_2d``: ``(draw,)`` ->
+        ``(1, draw)``). A list of equal-length lists is read with ``np.asarray``; a
+        generator or other iterator is refused, as ``np.stack`` and ``az.rhat`` refuse it:
+        materialise it first, ``np.stack(list(gen))``.
+
+    Returns
+    -------
+    dict
+        ``mean``, ``sd`` (``ddof=1``; 0.0 for a single draw): floats over all draws;
+        ``num_chains``: int; ``r_hat``, ``ess_bulk``, ``ess_tail``: float, or ``None`` where
+        undefined. All three need four draws a chain. R-hat also needs two chains: with one
+        chain ArviZ 0.23 returns NaN (and logs a shape warning), reported here as ``None``
+        (split R-hat of the chain's two halves is not computed); a constant trace has
+        R-hat ``None`` too, while ArviZ's ESS of a constant trace is the number of draws.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If ``values`` is a generator/iterator, not numeric, ragged, not 1-D or 2-D, or has
+        no draws.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> d = chain_diagnostics(rng.normal(size=(4, 200)))  # 4 chains of 200 draws
+    >>> d["num_chains"], d["r_hat"] < 1.01
+    (4, True)
+    >>> one = chain_diagnostics(rng.normal(size=200))  # one chain: R-hat undefined
+    >>> one["num_chains"], one["r_hat"], one["ess_bulk"] > 100
+    (1, None, True)
     """
-    values = np.asarray(values)
+    _not_an_iterator(values, "values", "Materialise it first, e.g. np.stack(list(values)) for a generator of "
+                     "(draw,) arrays, one per chain.")
+    try:
+        values = values.detach().cpu().numpy() if torch.is_tensor(values) else np.asarray(values)
+    except ValueError:  # ragged nested lists (NumPy >= 1.24 refuses them)
+        raise InvalidArgumentError("`values` must be (chain, draw) with the same number of draws in every chain; got "
+                                   "rows of different lengths. Run the chains with the same num_samples, or cut "
+                                   "them to the shortest") from None
+    if values.dtype.kind not in "biuf":
+        raise InvalidArgumentError(f"`values` must hold numbers (bool, int or float), shape (chain, draw) or (draw,); "
+                                   f"got dtype {values.dtype} from {type(values).__name__}")
+    given = values.shape
+    if values.ndim == 1:  # one chain, as ArviZ reads a 1-D array
+        values = values[None, :]
     if values.ndim != 2 or values.shape[0] < 1 or values.shape[1] < 1:
-        raise InvalidArgumentError(f"`values` must be (chain, draw) with at least one draw; got shape {values.shape}")
+        raise InvalidArgumentError(
+            f"`values` must be (chain, draw) or (draw,) with at least one draw; got shape {given}. "
+            "Pass one scalar statistic at a time (e.g. values[..., k] for component k of a vector)")
     flat = values.reshape(-1).astype(np.float64)
     out: dict[str, Any] = {"mean": float(flat.mean()), "sd": float(flat.std(ddof=1)) if flat.size > 1 else 0.0,
                            "num_chains": int(values.shape[0]), "r_hat": None, "ess_bulk": None, "ess_tail": None}
@@ -518,33 +578,108 @@ def chain_diagnostics(values: Any) -> dict[str, Any]:
     return out
 
 
+def _chain_stats(chain: Any, where: str, num_layers: int | None) -> dict[str, np.ndarray]:
+    """One chain's ``{statistic: (draw,) array}``, validated; ``where`` names it in errors."""
+    from bayesstruct.families.belief_net import BeliefNetSamples
+
+    if isinstance(chain, BeliefNetSamples):
+        stats = chain.stats(num_layers=num_layers)
+    elif callable(getattr(chain, "stats", None)):
+        stats = chain.stats()
+    else:
+        stats = chain
+    if not isinstance(stats, Mapping) or not stats:
+        raise InvalidArgumentError(
+            f"`{where}` must have a stats() method (DAGSamples, SuperpositionSamples, BeliefNetSamples) or be a "
+            f"non-empty dict of per-draw arrays (draw,); got {type(chain).__name__}")
+    out = {}
+    for k, v in stats.items():
+        a = _numpy(v, f"`{where}` statistic {k!r}")
+        if a.dtype.kind not in "biuf":
+            raise InvalidArgumentError(f"`{where}` statistic {k!r} must hold numbers, one per draw; got dtype {a.dtype}")
+        if a.ndim != 1:
+            raise InvalidArgumentError(
+                f"every statistic of every chain must be one value per draw, shape (draw,); `{where}` statistic {k!r} "
+                f"has shape {a.shape}. Give one dict per chain (for a dict of (chain, draw) arrays: "
+                f"[{{k: v[c] for k, v in d.items()}} for c in range(num_chains)])")
+        out[str(k)] = a
+    return out
+
+
 def structure_inference_data(chains: Any, *, family: str | None = None) -> "az.InferenceData":
     """One or several structure chains as an :class:`arviz.InferenceData`.
 
-    Each chain is an object with a ``stats()`` method giving scalar statistics per draw --
-    :class:`~bayesstruct.families.superposition.SuperpositionSamples` (``log_evidence``,
-    ``size``, ``depth``), :class:`~bayesstruct.families.bayes_net.DAGSamples` (``log_score``,
-    ``num_edges``) -- or such a dict of arrays. The ``posterior`` group holds every statistic
-    with dims ``(chain, draw)``, so ``az.summary``, ``az.rhat`` and ``az.plot_trace`` apply.
-    The chains must have the same number of draws (run them with different seeds).
+    The ``posterior`` group holds every scalar statistic the chains record per draw, with
+    dims ``(chain, draw)``, so ``az.summary``, ``az.ess``, ``az.rhat`` and
+    ``az.plot_trace`` apply (and :func:`chain_diagnostics` on ``idata.posterior[k].values``).
+
+    Parameters
+    ----------
+    chains : samples, dict, or a list, tuple or iterator of them
+        One chain, or one per independent chain (run them with different seeds), all with
+        the same number of draws S and the same statistics. A chain is an object whose
+        ``stats()`` gives a dict of ``(S,)`` arrays --
+        :class:`~bayesstruct.families.superposition.SuperpositionSamples` (``log_evidence``,
+        ``size``, ``depth``), :class:`~bayesstruct.families.bayes_net.DAGSamples`
+        (``log_score``, ``num_edges``),
+        :class:`~bayesstruct.families.belief_net.BeliefNetSamples` (``depth``,
+        ``num_edges``, ``num_hidden_units``, ``width_1`` ... ``width_M``, ``alpha``,
+        ``beta``, ``log_joint``; M is the largest depth over all the chains, so they stack)
+        -- or such a dict of ``(S,)`` arrays itself. A generator of chains is read into a
+        list (the chains are Python objects, not one array).
+    family : str, optional
+        Kept as ``attrs["bayesstruct_family"]``.
+
+    Returns
+    -------
+    arviz.InferenceData
+        Group ``posterior``: one variable ``(chain, draw)`` per statistic.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If there is no chain, a chain has neither ``stats()`` nor is a dict of ``(S,)``
+        arrays, or the chains record different statistics or numbers of draws.
+
+    Examples
+    --------
+    >>> from bayesstruct.families import BeliefNetSampler
+    >>> chains = [BeliefNetSampler(None, num_visible=3, seed=s).run(20, progress=False) for s in (0, 1)]
+    >>> idata = structure_inference_data(chains, family="belief_net")
+    >>> idata.posterior["num_edges"].shape
+    (2, 20)
+    >>> chain_diagnostics(idata.posterior["num_edges"].values)["num_chains"]
+    2
     """
-    chains = list(chains) if isinstance(chains, (list, tuple)) else [chains]
+    from bayesstruct.families.belief_net import BeliefNetSamples
+
+    if isinstance(chains, Iterator) and not callable(getattr(chains, "stats", None)):
+        chains = list(chains)  # a generator of chains
+    single = not isinstance(chains, (list, tuple))
+    chains = [chains] if single else list(chains)
     if not chains:
-        raise InvalidArgumentError("`chains` is empty; give at least one chain")
-    cols = []
-    for i, c in enumerate(chains):
-        stats = c.stats() if callable(getattr(c, "stats", None)) else c
-        if not isinstance(stats, Mapping) or not stats:
-            raise InvalidArgumentError(f"`chains[{i}]` must have a stats() method or be a dict of per-draw arrays; "
-                                       f"got {type(c).__name__}")
-        cols.append({str(k): np.asarray(v) for k, v in stats.items()})
-    keys = {tuple(sorted(c)) for c in cols}
-    if len(keys) != 1:
-        raise InvalidArgumentError(f"the chains record different statistics: {sorted(keys)}")
-    lengths = {v.shape for c in cols for v in c.values()}
-    if len(lengths) != 1 or len(next(iter(lengths))) != 1:
-        raise InvalidArgumentError(f"every statistic of every chain must be one value per draw, the same number of "
-                                   f"draws in all chains; got shapes {sorted(lengths)}")
+        raise InvalidArgumentError("`chains` is empty; give at least one chain (a samples object or a dict of "
+                                   "per-draw arrays), or a list of them")
+    if family is not None and not isinstance(family, str):
+        raise InvalidArgumentError(f"`family` must be a str (kept as attrs['bayesstruct_family']) or None; "
+                                   f"got {type(family).__name__}")
+    belief = [c for c in chains if isinstance(c, BeliefNetSamples)]
+    num_layers = max([1] + [len(w) for c in belief for w in c.widths]) if belief else None
+    cols = [_chain_stats(c, "chains" if single else f"chains[{i}]", num_layers) for i, c in enumerate(chains)]
+    keys = [tuple(sorted(c)) for c in cols]
+    if len(set(keys)) != 1:
+        raise InvalidArgumentError(f"the chains record different statistics: {sorted(set(keys))}; give chains of one "
+                                   "sampler (same family and settings)")
+    lengths = [next(iter(c.values())).shape[0] for c in cols]
+    for i, c in enumerate(cols):
+        for k, v in c.items():
+            if v.shape[0] != lengths[0]:
+                raise InvalidArgumentError(
+                    f"every statistic of every chain must be one value per draw, the same number of draws in all "
+                    f"chains; `chains[{i}]` statistic {k!r} has {v.shape[0]} draws, `chains[0]` has {lengths[0]}. "
+                    "Run the chains with the same num_samples")
+    if lengths[0] == 0:
+        raise InvalidArgumentError("the chains in `chains` have no draws; run them with num_samples >= 1")
     posterior = {k: np.stack([c[k] for c in cols]) for k in cols[0]}
     with _quiet_arviz() as az:
         return az.from_dict(posterior=posterior, attrs={"bayesstruct_family": family} if family else None)

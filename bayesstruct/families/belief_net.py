@@ -260,6 +260,66 @@ class BeliefNetSamples:
         """Total number of hidden units per sample ``(S,)``."""
         return np.array([sum(w) for w in self.widths], dtype=np.int64)
 
+    def stats(self, num_layers: int | None = None) -> dict[str, np.ndarray]:
+        r"""Scalar statistics per draw, for trace plots and convergence diagnostics
+        (see :func:`bayesstruct.io.structure_inference_data`).
+
+        One chain, so every value is an array ``(S,)`` (one entry per recorded draw), as
+        :meth:`DAGSamples.stats <bayesstruct.families.bayes_net.DAGSamples.stats>` and
+        :meth:`SuperpositionSamples.stats <bayesstruct.families.superposition.SuperpositionSamples.stats>`
+        give them; ``structure_inference_data`` stacks chains to ``(chain, draw)``. The keys
+        are those of :func:`bayesstruct.families.belief_net_report.to_inference_data`, plus
+        ``num_hidden_units``:
+
+        * ``depth``, ``num_edges``, ``num_hidden_units``: int64 -- L, the number of edges
+          over all layer matrices (visible ones included), :math:`\sum_m K_m`;
+        * ``width_1``, ..., ``width_<num_layers>``: int64 -- :math:`K_m`, 0 where the draw
+          has fewer than m hidden layers;
+        * ``alpha``, ``beta``, ``log_joint``: float64 -- the CIBP parameters and the log
+          joint density of the draw (left out when the samples hold ``None`` for them).
+
+        Parameters
+        ----------
+        num_layers : int, optional
+            How many ``width_<m>`` statistics; default the largest depth of any draw (at
+            least 1). Chains to be stacked need the same number:
+            ``structure_inference_data`` passes the largest over its chains.
+
+        Returns
+        -------
+        dict of str to np.ndarray ``(S,)``
+
+        Examples
+        --------
+        >>> s = BeliefNetSampler(None, num_visible=3, seed=0).run(5, progress=False)
+        >>> st = s.stats(num_layers=2)
+        >>> sorted(st)  # doctest: +NORMALIZE_WHITESPACE
+        ['alpha', 'beta', 'depth', 'log_joint', 'num_edges', 'num_hidden_units', 'width_1', 'width_2']
+        >>> st["width_1"].shape
+        (5,)
+        """
+        depth = np.asarray(self.depth, dtype=np.int64).reshape(-1)
+        S = len(self.widths)
+        if num_layers is None:
+            num_layers = max([1] + [len(w) for w in self.widths])
+        num_layers = check_positive_int(num_layers, "num_layers")
+        out: dict[str, np.ndarray] = {
+            "depth": depth,
+            "num_edges": np.asarray(self.num_edges, dtype=np.int64).reshape(-1),
+            "num_hidden_units": self.num_hidden_units.reshape(-1),
+        }
+        for m in range(1, num_layers + 1):
+            out[f"width_{m}"] = self.width(m) if S else np.zeros(0, dtype=np.int64)
+        for name in ("alpha", "beta", "log_joint"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = np.asarray(value, dtype=np.float64).reshape(-1)
+        bad = {k: v.shape for k, v in out.items() if v.shape != (S,)}
+        if bad:
+            raise InvalidArgumentError(f"BeliefNetSamples fields must hold one value per draw, ({S},) like `widths`; "
+                                       f"got shapes {bad}. Build BeliefNetSamples with BeliefNetSampler.run")
+        return out
+
 
 class BeliefNetSampler:
     r"""MCMC over the structure, parameters and activations of a CIBP belief network.
@@ -538,7 +598,10 @@ class BeliefNetSampler:
         return float(out)
 
     def stats(self) -> dict:
-        """``{"depth", "widths", "num_edges", "alpha", "beta", "log_joint"}`` of the current state."""
+        """``{"depth", "widths", "num_edges", "alpha", "beta", "log_joint"}`` of the current state
+        (Python scalars, and ``widths`` a list of int). For per-draw arrays of a chain, as
+        :func:`bayesstruct.io.structure_inference_data` takes them, use
+        :meth:`BeliefNetSamples.stats` on the result of :meth:`run`."""
         return {
             "depth": self.depth,
             "widths": self.widths,

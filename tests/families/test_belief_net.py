@@ -609,3 +609,36 @@ def test_shallow_init_starts_with_at_most_one_hidden_layer():
         s = BeliefNetSampler(data, alpha=3.0, seed=k)
         assert s.depth <= 1
         assert s.widths[:1] == BeliefNetSampler(data, alpha=3.0, seed=k, init="prior").widths[:1]
+
+
+def test_samples_stats_are_per_draw_arrays_like_the_other_samplers():
+    # BeliefNetSamples.stats() follows DAGSamples/SuperpositionSamples.stats(): a dict of (S,) arrays, one chain
+    from bayesstruct.families.belief_net_report import to_inference_data
+
+    out = BeliefNetSampler(_toy_data(30, 5), seed=2).run(25, progress=False)
+    st = out.stats()
+    M = max(len(w) for w in out.widths)
+    assert M >= 1
+    assert sorted(st) == sorted(["depth", "num_edges", "num_hidden_units", "alpha", "beta", "log_joint"]
+                                + [f"width_{m}" for m in range(1, M + 1)])
+    for k, v in st.items():
+        assert isinstance(v, np.ndarray) and v.shape == (25,), k
+        assert v.dtype == (np.float64 if k in ("alpha", "beta", "log_joint") else np.int64), k
+    for k in ("depth", "num_edges", "alpha", "beta", "log_joint", "num_hidden_units"):
+        assert np.array_equal(st[k], getattr(out, k))
+    for m in range(1, M + 1):
+        assert np.array_equal(st[f"width_{m}"], out.width(m))
+    assert np.array_equal(sum(st[f"width_{m}"] for m in range(1, M + 1)), st["num_hidden_units"])
+    # the per-layer widths agree with belief_net_report's InferenceData of the same chain
+    post = to_inference_data(out).posterior
+    for k in post.data_vars:
+        assert np.array_equal(post[k].values[0], st[k]), k
+    # num_layers pads with zero widths (so chains of different depths stack) and is validated
+    padded = out.stats(num_layers=M + 2)
+    assert np.all(padded[f"width_{M + 2}"] == 0) and len(padded) == len(st) + 2
+    for bad in (0, 1.5, True):
+        with pytest.raises(InvalidArgumentError, match="num_layers"):
+            out.stats(num_layers=bad)
+    # a prior-only chain with fixed alpha, beta still records them (constant) and its log joint
+    prior = BeliefNetSampler(None, learn_alpha_beta=False, num_visible=3, seed=0).run(5, progress=False).stats()
+    assert np.all(prior["alpha"] == 1.0) and prior["log_joint"].shape == (5,)
