@@ -17,17 +17,17 @@ Three tables, on linear-Gaussian data (``simulate_linear_gaussian``, noise σ = 
    chains found the same best graph, and the seconds; single chains of 4S steps against tempering
    with 4 temperatures for S steps (the same number of proposals).
 
-    python benchmarks/bayes_net.py [--seeds 3] [--json PATH] [--smoke]
+    python benchmarks/bayes_net.py [--seeds 3] [--json PATH [--overwrite]] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-import json
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,6 +35,11 @@ import torch
 import bayesstruct
 from bayesstruct.families.bayes_net import DAG, BayesianNetworkFamily, DAGSamples, StructureMCMC, simulate_linear_gaussian
 from bayesstruct.io import chain_diagnostics
+
+_BENCHMARKS = str(Path(__file__).resolve().parent)
+if _BENCHMARKS not in sys.path:  # the shared helpers, also when the script is loaded by path
+    sys.path.insert(0, _BENCHMARKS)
+from _common import add_json_argument, check_json_path, machine_info, positive_int, write_json  # noqa: E402
 
 
 def random_network(d: int, num_data: int, *, p: float, weights: tuple[float, float], seed: int) -> tuple[DAG, torch.Tensor]:
@@ -128,21 +133,22 @@ def _fmt(v, spec=".3f") -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3, help="data sets per setting")
-    ap.add_argument("--json", default=None, help="write the rows as JSON to this path")
-    ap.add_argument("--smoke", action="store_true", help="small settings (d = 3, 4 and 6, few steps)")
+    ap.add_argument("--seeds", type=positive_int, default=3, help="data sets per setting")
+    add_json_argument(ap)
+    ap.add_argument("--smoke", action="store_true", help="small settings (d = 3, 4 and 6, few steps, one seed)")
     args = ap.parse_args(argv)
-    if args.json and not Path(args.json).resolve().parent.is_dir():  # checked now, not after the run
-        ap.error(f"--json: directory {str(Path(args.json).parent)!r} does not exist")
+    check_json_path(ap, args)  # now, not after the run
     torch.set_num_threads(1)
+    info = machine_info(argv)
     seeds = 1 if args.smoke else args.seeds
     t0 = time.perf_counter()
     enum = enumeration([3] if args.smoke else [4, 5], 500)
     mcmc = against_enumeration(seeds, 4 if args.smoke else 5, [200] if args.smoke else [200, 2000],
                                500 if args.smoke else 5000)
     large = larger_graph(seeds, 6 if args.smoke else 10, 500 if args.smoke else 10_000, 300 if args.smoke else 10_000)
+    seconds = time.perf_counter() - t0
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, one thread, "
-          f"{time.perf_counter() - t0:.0f} s in all\n")
+          f"{seconds:.0f} s in all\n")
     print("| d | DAGs | workers | seconds | DAGs per second |")
     print("|---:|---:|---:|---:|---:|")
     for r in enum:
@@ -162,8 +168,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {r['d']} | {r['N']:,} | {r['seed']} | {r['sampler']} | {_fmt(r['r_hat'])} | {r['edge_spread']:.3f} | "
               f"{'yes' if r['same_best'] else 'no'} | {_fmt(r['swap_rate'], '.2f')} | {r['seconds']:.1f} |")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"enumeration": enum, "mcmc": mcmc, "larger": large}, fh, indent=1)
+        write_json(args.json, {"machine": info, "smoke": args.smoke, "seeds": seeds, "seconds": seconds,
+                               "enumeration": enum, "mcmc": mcmc, "larger": large})
 
 
 if __name__ == "__main__":

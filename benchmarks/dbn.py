@@ -12,21 +12,30 @@ then ``--num-sweeps`` timed sweeps. The table reports
   timers on the instance, so ``sweep()`` itself is what is measured).
 
     python benchmarks/dbn.py [--sizes 500,1797] [--warmup 50] [--num-sweeps 200] [--seed 0] [--smoke]
+                             [--json PATH [--overwrite]]
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 import warnings
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from bayesstruct.datasets import load_dataset
 from bayesstruct.families.belief_net import BeliefNetSampler
+
+_BENCHMARKS = str(Path(__file__).resolve().parent)
+if _BENCHMARKS not in sys.path:  # the shared helpers, also when the script is loaded by path
+    sys.path.insert(0, _BENCHMARKS)
+from _common import (add_json_argument, check_json_path, machine_info, nonnegative_int, positive_int,  # noqa: E402
+                     positive_int_list, write_json)
 
 MOVES = ("update_weights", "update_precisions", "update_activations", "update_edges", "birth_death",
          "resample_above", "resample_above_hyper", "update_alpha_beta")
@@ -87,16 +96,20 @@ def bench(num_images: int, warmup: int, num_sweeps: int, seed: int) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="500,1797", help="numbers of digits images, comma-separated")
-    parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--num-sweeps", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sizes", type=positive_int_list, default=[500, 1797],
+                        help="numbers of digits images, comma-separated (default 500,1797; 1797 or more: all)")
+    parser.add_argument("--warmup", type=nonnegative_int, default=50, help="untimed sweeps first (default 50)")
+    parser.add_argument("--num-sweeps", type=positive_int, default=200, help="timed sweeps (default 200)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.add_argument("--smoke", action="store_true", help="tiny run (100 images, 5 + 10 sweeps)")
-    args = parser.parse_args()
+    add_json_argument(parser)
+    args = parser.parse_args(argv)
+    check_json_path(parser, args)  # now, not after the run
     torch.set_num_threads(1)
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    info = machine_info(argv)
+    sizes = args.sizes
     if args.smoke:
         sizes, args.warmup, args.num_sweeps = [100], 5, 10
     print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
@@ -113,7 +126,11 @@ def main() -> None:
     print(f"{'N':>5} " + " ".join(f"{m.replace('update_', ''):>12}" for m in MOVES))
     for r in rows:
         print(f"{r['N']:>5} " + " ".join(f"{100 * r['share'][m]:>11.1f}%" for m in MOVES))
+    if args.json:
+        write_json(args.json, {"machine": info, "smoke": args.smoke, "sizes": sizes, "warmup": args.warmup,
+                               "num_sweeps": args.num_sweeps, "seed": args.seed, "rows": rows})
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

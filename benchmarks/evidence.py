@@ -33,40 +33,44 @@ Run (``BAYESSTRUCT_SMOKE=1`` is the same as ``--quick``)::
 
     python benchmarks/evidence.py --quick                          # smoke run, ~2.5 min on 2 busy cores
     python benchmarks/evidence.py --skip-baseline --seeds 3        # bayesstruct only, ~4 min
-    python benchmarks/evidence.py --seeds 3 --baseline-degrees 0,3,6,9 --out evidence.json   # ~1 h
+    python benchmarks/evidence.py --seeds 3 --baseline-degrees 0,3,6,9 --json evidence.json   # ~1 h
     python benchmarks/evidence.py --seeds 3 --baseline-from evidence.json   # reuse those baseline fits
 
-The exit status is 0 when every goal passes and 1 otherwise.
+``--json PATH`` writes every number (``--out PATH`` is its deprecated alias); an existing file is
+refused unless ``--overwrite``. The exit status is 0 when every goal passes, 1 otherwise and 2 for
+bad arguments.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
 import json
 import math
 import os
-import platform
-import shlex
 import statistics
 import subprocess
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyro
 import torch
 from tqdm.auto import tqdm
 
-from bayesstruct.cli import parse_degrees as cli_parse_degrees
 from bayesstruct import PolynomialFamily, get_estimator
 from bayesstruct.datasets import sinusoid
 from bayesstruct.evidence.density import float64
-from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.families.polynomial import polynomial_model
+
+_BENCHMARKS = str(Path(__file__).resolve().parent)
+if _BENCHMARKS not in sys.path:  # the shared helpers, also when the script is loaded by path
+    sys.path.insert(0, _BENCHMARKS)
+from _common import (add_json_argument, check_json_path, machine_info, nonnegative_int, parse_degrees,  # noqa: E402
+                     positive_int, write_json)
 
 # ----------------------------------------------------------------------------- setup
 
@@ -121,28 +125,6 @@ CPU_BUDGET = 5.0  # CPU-seconds per 10-degree sweep per method
 CLI_BUDGET = 60.0  # wall seconds of the default CLI run
 #: float64 round-off allowed on top of one standard error in "ELBO never above exact"
 ROUNDOFF = 1e-9
-
-
-def parse_degrees(text: str) -> list[int]:
-    """``"0:9"`` (inclusive) or ``"0,3,6,9"`` (the CLI's parser, as an argparse type)."""
-    try:
-        return cli_parse_degrees(text)
-    except InvalidArgumentError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def machine_info() -> dict[str, Any]:
-    return {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "nproc": os.cpu_count(),
-        "processor": platform.processor(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "pyro": pyro.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "loadavg_start": list(os.getloadavg()),
-    }
 
 
 # -------------------------------------------------------------------- estimators
@@ -411,9 +393,21 @@ def time_cli(timeout: float = 600.0) -> dict[str, Any]:
 
 
 def load_baseline(path: str, cases: list[Case], guides: list[str]) -> dict[str, Any]:
-    """The baseline runs of an earlier ``--out`` file, degree keys back to int."""
-    with open(path) as fh:
-        saved = json.load(fh)
+    """The baseline runs of an earlier ``--json`` file, degree keys back to int; a
+    ``ValueError`` naming ``--baseline-from`` if the file cannot be read or holds no such fits."""
+    try:
+        with open(path) as fh:
+            saved = json.load(fh)
+        loaded = _baseline_runs(saved, path, cases, guides)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        what = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+        raise ValueError(f"--baseline-from {path!r}: not a readable JSON file of this benchmark ({what})") from None
+    if loaded is None:
+        raise ValueError(f"--baseline-from {path!r}: no baseline fits for {guides} of every case")
+    return loaded
+
+
+def _baseline_runs(saved: dict, path: str, cases: list[Case], guides: list[str]) -> dict[str, Any] | None:
     runs: dict[str, dict[str, list]] = {}
     found: set[str] = set()
     degrees: set[int] = set()
@@ -428,7 +422,7 @@ def load_baseline(path: str, cases: list[Case], guides: list[str]) -> dict[str, 
             degrees |= set(runs[case.key][g][0]["degrees"])
     missing = [(c.key, g) for c in cases for g in found if g not in runs[c.key]]
     if not found or missing:
-        raise SystemExit(f"--baseline-from {path}: no baseline fits for {missing or guides}")
+        return None
     return {"runs": runs, "guides": sorted(found), "degrees": sorted(degrees),
             "num_steps": saved["args"]["baseline_steps"], "seed": saved["args"]["baseline_seed"],
             "source": {"path": path, "date": saved["machine"]["date"], "command": saved["machine"]["command"]}}
@@ -437,25 +431,27 @@ def load_baseline(path: str, cases: list[Case], guides: list[str]) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--degrees", type=parse_degrees, default=parse_degrees("0:9"), help="0:9 (inclusive) or 0,3,6,9")
-    p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per stochastic method; max |error| over them")
+    p.add_argument("--seeds", type=positive_int, default=1, help="seeds 0..N-1 per stochastic method; max |error| over them")
     p.add_argument("--cases", default="known,normal-gamma", help="comma-separated: known, normal-gamma")
     p.add_argument("--methods", default=",".join(m.key for m in METHODS if m.key != "exact"),
                    help="comma-separated subset of " + ", ".join(m.key for m in METHODS if m.key != "exact"))
-    p.add_argument("--baseline-steps", type=int, default=None,
+    p.add_argument("--baseline-steps", type=positive_int, default=None,
                    help="SVI steps per baseline fit (default 30000, as in the issue; 300 with --quick)")
     p.add_argument("--baseline-degrees", type=parse_degrees, default=None, help="degrees for the baseline (default: --degrees)")
     p.add_argument("--baseline-guides", default=",".join(BASELINES), help="comma-separated: svi-mvn, svi-normal")
-    p.add_argument("--baseline-seed", type=int, default=0, help="seed of the (single) baseline run per degree")
+    p.add_argument("--baseline-seed", type=nonnegative_int, default=0, help="seed of the (single) baseline run per degree")
     p.add_argument("--skip-baseline", action="store_true", help="do not run the plain Pyro SVI baseline")
     p.add_argument("--baseline-from", default=None, metavar="PATH.json",
-                   help="reuse the baseline fits of an earlier --out file instead of rerunning them (they use plain "
+                   help="reuse the baseline fits of an earlier --json file instead of rerunning them (they use plain "
                         "Pyro and polynomial_model only, not bayesstruct's estimators; ~1 h CPU at 30000 steps)")
     p.add_argument("--skip-cli", action="store_true", help="do not time `bayesstruct compare polynomial`")
     p.add_argument("--quick", "--smoke", action="store_true",
                    help="smoke run: 1 seed, 300 baseline steps on degrees 0,3 (also BAYESSTRUCT_SMOKE=1)")
-    p.add_argument("--out", default=None, help="write every number to this JSON file")
+    add_json_argument(p, deprecated_out=True, help="write every number, with the command line, date and machine, "
+                                                   "to this JSON file")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    check_json_path(p, args, inputs={"--baseline-from": args.baseline_from})  # now, not after the run
     quick = args.quick or os.environ.get("BAYESSTRUCT_SMOKE", "") not in ("", "0")
     if quick:
         args.seeds = 1
@@ -463,26 +459,40 @@ def main(argv: list[str] | None = None) -> int:
             args.baseline_degrees = [d for d in (0, 3) if d in args.degrees] or args.degrees[:1]
     if args.baseline_steps is None:
         args.baseline_steps = 300 if quick else 30000
-    if args.seeds < 1 or args.baseline_steps < 1:
-        p.error("--seeds and --baseline-steps must be >= 1")
     baseline_degrees = args.baseline_degrees or args.degrees
-    cases = [CASES[c.strip()] for c in args.cases.split(",") if c.strip()]
+    case_keys = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in case_keys if c not in CASES]
+    if unknown or not case_keys:
+        p.error(f"--cases: expected a comma-separated subset of {', '.join(CASES)}; got {args.cases!r}")
+    cases = [CASES[c] for c in dict.fromkeys(case_keys)]
     wanted = {m.strip() for m in args.methods.split(",") if m.strip()} | {"exact"}
     unknown = wanted - {m.key for m in METHODS}
     if unknown:
         p.error(f"--methods: unknown {sorted(unknown)}")
     methods = [m for m in METHODS if m.key in wanted]
-    guides = [] if args.skip_baseline else [g.strip() for g in args.baseline_guides.split(",") if g.strip()]
+    guides = [] if args.skip_baseline else list(dict.fromkeys(g.strip() for g in args.baseline_guides.split(",")
+                                                               if g.strip()))
+    unknown = [g for g in guides if g not in BASELINES]
+    if unknown:
+        p.error(f"--baseline-guides: expected a comma-separated subset of {', '.join(BASELINES)}; got "
+                f"{args.baseline_guides!r}")
     loaded = None
     if guides and args.baseline_from:
-        loaded = load_baseline(args.baseline_from, cases, guides)
+        try:
+            loaded = load_baseline(args.baseline_from, cases, guides)
+        except ValueError as exc:
+            p.error(str(exc))
         guides = [g for g in guides if g in loaded["guides"]]
         args.baseline_steps, args.baseline_seed = loaded["num_steps"], loaded["seed"]
         baseline_degrees = loaded["degrees"]
+    if guides:
+        extra = [d for d in baseline_degrees if d not in args.degrees]
+        if extra:  # the baseline is compared with the exact evidence of --degrees
+            source = f"the --baseline-from file's degrees {baseline_degrees}" if loaded else "--baseline-degrees"
+            p.error(f"{source} must be among --degrees {args.degrees}; {extra} are not")
 
     torch.set_num_threads(1)
-    info = machine_info()
-    info["command"] = "python " + " ".join(shlex.quote(a) for a in ([sys.argv[0]] + (argv if argv is not None else sys.argv[1:])))
+    info = machine_info(argv)
     x, y = sinusoid(n=20, noise=0.3, seed=0)
 
     # warm-up: every method once, untimed, so first-call costs land on no one
@@ -562,24 +572,14 @@ def main(argv: list[str] | None = None) -> int:
                                                                    f"({g['measured']})" for g in failed)))
     print("\n".join(report))
 
-    if args.out:
-        payload = {"machine": info, "args": {k: v for k, v in vars(args).items()}, "results": results,
+    if args.json:
+        payload = {"machine": info, "args": {k: v for k, v in vars(args).items() if k != "json_flag"}, "results": results,
                    "summaries": summaries, "goals": all_goals, "cli": cli,
                    "methods": {m.key: {"method": m.method, "options": m.options, "note": m.note} for m in methods},
                    "baselines": {g: BASELINES[g] for g in guides},
                    "baseline_source": None if loaded is None else loaded["source"]}
-        with open(args.out, "w") as fh:
-            json.dump(payload, fh, indent=1, default=_json_default)
-        print(f"wrote {args.out}")
+        write_json(args.json, payload)
     return 1 if failed else 0
-
-
-def _json_default(obj: Any) -> Any:
-    if torch.is_tensor(obj):
-        return obj.tolist()
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return str(obj)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ layer (the *ranking*) -- on the same dense net (the benchmark's recipe and seeds
    remains between prediction and measurement is the ReLU gates alone.
 
 Run: ``python benchmarks/obd_diagnosis.py`` (MNIST from ``../shared/data/mnist``, ~2.5 min on
-one core) or ``--quick`` (8x8 digits, seconds). Results in BENCHMARKS.md.
+one core) or ``--quick`` (8x8 digits, seconds); ``--json PATH [--overwrite]`` writes every number
+of the eight tables. Results in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ from tqdm.auto import tqdm
 from bayesstruct.prune import evaluate, hessian_diagonal, prune
 
 _HERE = Path(__file__).resolve().parent
+if str(_HERE) not in sys.path:  # the shared helpers, also when the script is loaded by path
+    sys.path.insert(0, str(_HERE))
+from _common import add_json_argument, check_json_path, machine_info, positive_int, write_json  # noqa: E402
 
 
 def _load_pruning_benchmark():
@@ -270,14 +274,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(bench.DEFAULT_DATA), metavar="PATH", help="the four MNIST IDX .gz files; never downloaded")
     p.add_argument("--quick", "--smoke", action="store_true", help="8x8 digits and the benchmark's small net")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--figure", default=None, metavar="PATH",
                    help="where table 5's figure goes (default: figures/obd_diagnosis_mnist.png; a temporary folder with --quick)")
+    add_json_argument(p)
     args = p.parse_args(argv)
-    if args.threads < 1:
-        p.error("--threads must be >= 1")
+    check_json_path(p, args)  # now, not after the run
+    if args.figure is not None and Path(args.figure).is_dir():
+        p.error(f"--figure {args.figure!r} is a directory; give a file name")
     torch.set_num_threads(args.threads)
+    info = machine_info(argv)
     torch.manual_seed(0)
     cfg = bench.CONFIGS[("lenet300", args.quick)]
     t0 = time.perf_counter()
@@ -295,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     first = next(iter(mag))
     err = lambda masks: 100 * evaluate(_masked(dense, masks), test_data)  # noqa: E731
     keeps = [k for k in cfg.oneshot_keep if k <= 0.3] or list(cfg.oneshot_keep)
-    print(f"{label}; dense test error {100 * evaluate(dense, test_data):.2f}%; OBD: Gauss-Newton diagonal on "
+    dense_error = 100 * evaluate(dense, test_data)
+    print(f"{label}; dense test error {dense_error:.2f}%; OBD: Gauss-Newton diagonal on "
           f"{len(sal[1])} training images")
 
     rows1, rows2, rows3, rows4, rows5 = [], [], [], [], []
@@ -399,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| dense | " + " | ".join(f"{e:.2f}" for e in dense_errors.values()) + " |")
     for keep, cells in rows7.items():
         print(f"| {keep:g} | " + " | ".join(f"{cells[2 * i]:.2f} / {cells[2 * i + 1]:.2f}" for i in range(len(settings))) + " |")
-    print(f"\n8. table 5 for the ReLU net trained on the squared error (its own magnitude allocation; loss rise in "
+    print("\n8. table 5 for the ReLU net trained on the squared error (its own magnitude allocation; loss rise in "
           "units of the squared error)")
     print_rise(rows8)
     figure = Path(args.figure) if args.figure else (Path(tempfile.mkdtemp()) / "obd_diagnosis_digits.png" if args.quick
@@ -407,7 +415,34 @@ def main(argv: list[str] | None = None) -> int:
     figure.parent.mkdir(parents=True, exist_ok=True)
     figure_rise(figure, rows5, ("8x8 digits, the small net" if args.quick else "MNIST, LeNet-300-100") + ": the input layer pruned alone")
     print(f"\nfigure written to {figure}")
-    print(f"\n{time.perf_counter() - t0:.0f} s")
+    seconds = time.perf_counter() - t0
+    print(f"\n{seconds:.0f} s")
+    if args.json:
+        rise = lambda rows: [{"kept": k, **{m: dict(zip(("diagonal", "block", "frozen_gates", "measured",  # noqa: E731
+                                                          "gates_flipped_percent"), c))
+                                            for m, c in zip(("magnitude_mask", "obd_mask"), cells)}} for k, cells in rows]
+        write_json(args.json, {
+            "machine": info, "quick": args.quick, "data": label, "seconds": seconds, "figure": str(figure),
+            "dense_test_error_percent": dense_error, "hessian_images": len(sal[1]), "layers": names,
+            "1_allocation_vs_ranking": [
+                {"kept": k, "magnitude": a, "obd_ranking_magnitude_allocation": b, "obd": c,
+                 "magnitude_ranking_obd_allocation": d, "magnitude_allocation": am, "obd_allocation": ao}
+                for k, a, b, c, d, am, ao in rows1],
+            "2_obd_in_one_layer": [{"kept": k, "magnitude_everywhere": r1[1], "obd_in_layer": dict(zip(names, cells))}
+                                   for (k, cells), r1 in zip(rows2, rows1)],
+            "3_input_layer_factors": [{"kept": k, **{f: {"test_error_percent": e, "dead_units": d}
+                                                     for f, (e, d) in zip(factors, cells)}} for k, cells in rows3],
+            "4_training_loss": [{"kept": k, "magnitude": lm, "obd": lo} for k, lm, lo in rows4],
+            "5_input_layer_rise": rise(rows5),
+            "6_negative_log_posterior": {"n_train": n_train, "alpha_net": alpha_net, "alpha_layer": alpha_layer,
+                                         "columns": ["magnitude", "obd", *priors],
+                                         "rows": [{"kept": k, "test_error_percent": cells} for k, cells in rows6]},
+            "7_other_settings": {"settings": [f"{a}, {l}" for a, l in settings],
+                                 "dense_test_error_percent": list(dense_errors.values()),
+                                 "rows": [{"kept": k, "magnitude_obd_per_setting": [cells[2 * i:2 * i + 2]
+                                                                                    for i in range(len(settings))]}
+                                          for k, cells in rows7.items()]},
+            "8_squared_error_rise": rise(rows8)})
     return 0
 
 

@@ -49,7 +49,7 @@ test error, and the two-part code length ``L(M) + L(D | M)`` in bits (``L(D | M)
 Run (``BAYESSTRUCT_SMOKE=1`` is the same as ``--quick``)::
 
     python benchmarks/pruning.py                         # MNIST from ../shared/data/mnist, ~8-15 min on 2 busy cores
-    python benchmarks/pruning.py --data /path/to/mnist --out pruning.json
+    python benchmarks/pruning.py --data /path/to/mnist --json pruning.json   # (--out: deprecated alias)
     python benchmarks/pruning.py --quick                 # 8x8 digits, a smaller net, ~30 s
 
 The exit status is 0 when every goal passes and 1 otherwise (``--quick`` checks no goals).
@@ -70,18 +70,14 @@ digits (both convolutions zero-padded by 2: 8 -> 4 -> 4 -> 2, fc 200-500-10), ~5
 figures are ``figures/pruning_curve_mnist_lenet5.png`` and
 ``figures/weight_histograms_mnist_lenet5.png``::
 
-    python benchmarks/pruning.py --arch lenet5 --out lenet5.json   # ~15 min on 2 busy cores
+    python benchmarks/pruning.py --arch lenet5 --json lenet5.json   # ~15 min on 2 busy cores
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import datetime
-import json
 import os
-import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -116,6 +112,11 @@ from bayesstruct.prune import (
     train,
     weight_histogram,
 )
+
+_BENCHMARKS = str(Path(__file__).resolve().parent)
+if _BENCHMARKS not in sys.path:  # the shared helpers, also when the script is loaded by path
+    sys.path.insert(0, _BENCHMARKS)
+from _common import add_json_argument, check_json_path, machine_info, positive_int, write_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
@@ -517,18 +518,6 @@ def _layers(net):
 # ----------------------------------------------------------------------------- main
 
 
-def machine_info(argv: list[str] | None) -> dict[str, Any]:
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "nproc": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "loadavg_start": list(os.getloadavg()),
-        "command": "python " + " ".join(shlex.quote(a) for a in ([sys.argv[0]] + (argv if argv is not None else sys.argv[1:]))),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(DEFAULT_DATA), metavar="PATH",
@@ -536,17 +525,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arch", choices=("lenet300", "lenet5"), default="lenet300",
                    help="LeNet-300-100 (default; goals checked) or LeNet-5 (goals informational)")
     p.add_argument("--quick", "--smoke", action="store_true", help="8x8 digits and a small net, ~1 min (also BAYESSTRUCT_SMOKE=1)")
-    p.add_argument("--out", default=None, metavar="PATH.json", help="write every number to this JSON file")
+    add_json_argument(p, deprecated_out=True, help="write every number, with the command line, date and machine, "
+                                                   "to this JSON file")
     p.add_argument("--figures", default=None, metavar="DIR",
                    help="where the two figures go (default: the repo's figures/; a temporary folder with --quick)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    if args.out and not Path(args.out).resolve().parent.is_dir():  # checked now, not after the run
-        p.error(f"--out: directory {str(Path(args.out).parent)!r} does not exist")
+    check_json_path(p, args)  # now, not after the run
+    if args.figures is not None and Path(args.figures).exists() and not Path(args.figures).is_dir():
+        p.error(f"--figures {args.figures!r} exists and is not a directory")
     quick = args.quick or os.environ.get("BAYESSTRUCT_SMOKE", "") not in ("", "0")
-    if args.threads < 1:
-        p.error("--threads must be >= 1")
     cfg = CONFIGS[(args.arch, quick)]
     lenet5_run = cfg.arch == "lenet5"
     torch.set_num_threads(args.threads)
@@ -670,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     lines.append(f"figures written to {figdir}")
     print("\n".join(lines))
 
-    if args.out:
+    if args.json:
         payload = {
             "machine": info, "arch": cfg.arch, "config": asdict(cfg), "quick": quick, "data": data_label, "dense_error": dense_err,
             "oneshot": oneshot, "iterative": {"curve": iterative["curve"], "rounds": iterative["result"].to_dict(),
@@ -682,19 +671,8 @@ def main(argv: list[str] | None = None) -> int:
             "goals": [{"goal": g, "status": "PASS" if ok else "FAIL", "measured": m} for g, ok, m in goals] if check else [],
             "goals_informational": lenet5_run,
         }
-        Path(args.out).write_text(json.dumps(payload, indent=1, default=_json_default))
-        print(f"wrote {args.out}")
+        write_json(args.json, payload)
     return 1 if enforce and not all(ok for _, ok, _ in goals) else 0
-
-
-def _json_default(obj: Any) -> Any:
-    if torch.is_tensor(obj):
-        return obj.tolist()
-    if isinstance(obj, (np.integer, np.floating)):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    return str(obj)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     python benchmarks/structure.py [--seeds 5] [--skip-teacher] [--skip-speed] [--skip-digits] [--hidden-teacher]
     python benchmarks/structure.py --only-step   # step cost of the one-layer digits net only
     python benchmarks/structure.py --gamma-ab    # the Γ site's share of that step (current / stock / fixed Γ)
+    python benchmarks/structure.py ... --json PATH [--overwrite]   # every number printed, as JSON
 
 1. **Teacher** (issue 3, item 6). Data ``y = g(3 x1 - 2 x2 + 0.3) + N(0, 0.1²)`` from a
    known edge primitive ``g`` (``linear`` or ``linear_tanh``); the family is the edge
@@ -34,8 +35,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import pyro
 import torch
@@ -46,6 +49,12 @@ from bayesstruct.families.examples import conv_graph, one_layer_graph
 from bayesstruct.families.network import (NetworkFamily, _adam, _normal_weights_guide_class,
                                           fit_structure_posterior, network_model)
 from bayesstruct.nn import StructureGraph, StructureNetwork
+
+_BENCHMARKS = str(Path(__file__).resolve().parent)
+if _BENCHMARKS not in sys.path:  # the shared helpers, also when the script is loaded by path
+    sys.path.insert(0, _BENCHMARKS)
+from _common import (add_json_argument, check_json_path, machine_info, positive_float, positive_int,  # noqa: E402
+                     write_json)
 
 
 def teacher_data(teacher: str, seed: int, n: int, noise: float = 0.1):
@@ -325,7 +334,8 @@ def run_digits(num_steps: int, tol: float, window: int, pack: bool = False, elbo
         acc_refit = float((refit(x).argmax(-1) == y).float().mean())
     means = [sum(post.losses[k - window:k]) / window for k in range(window, steps + 1, window)]
     r = dict(steps=steps, total_s=total, elbo=post.elbo, acc=acc, acc_disc=acc_disc, acc_refit=acc_refit,
-             refit_s=t_refit, gamma=post.posterior_mean_gamma[(0, 1)].tolist())
+             refit_s=t_refit, gamma=post.posterior_mean_gamma[(0, 1)].tolist(), window_mean_loss=means,
+             num_steps=num_steps, tol=tol, window=window, pack_weights=pack, elbo_estimator=elbo)
     print(f"one-layer digits (N=1797, H=32), jit, elbo={elbo!r}, pack_weights={pack}, stop at a {100 * tol:g} % change of the {window}-step mean loss: "
           f"{steps} of at most {num_steps} steps in {total:.1f}s ({1e3 * total / steps:.1f} ms/step, final ELBO "
           f"estimate included); ELBO {post.elbo:.1f}; E[γ] = {[round(v, 3) for v in r['gamma']]}")
@@ -335,19 +345,19 @@ def run_digits(num_steps: int, tol: float, window: int, pack: bool = False, elbo
     return r
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--digits-steps", type=int, default=3000, help="most SVI steps of the digits fit")
-    parser.add_argument("--digits-tol", type=float, default=0.005,
+    parser.add_argument("--seeds", type=positive_int, default=5)
+    parser.add_argument("--repeats", type=positive_int, default=30, help="timed calls per step variant (default 30)")
+    parser.add_argument("--digits-steps", type=positive_int, default=3000, help="most SVI steps of the digits fit")
+    parser.add_argument("--digits-tol", type=positive_float, default=0.005,
                         help="convergence_tol of the digits fit (relative change of the window-mean loss)")
-    parser.add_argument("--digits-window", type=int, default=100, help="convergence_window of the digits fit")
+    parser.add_argument("--digits-window", type=positive_int, default=100, help="convergence_window of the digits fit")
     parser.add_argument("--digits-pack-weights", action="store_true",
                         help="digits fit with pack_weights=True (all weights in one sample site)")
     parser.add_argument("--digits-elbo", default="trace", choices=["trace", "meanfield"],
                         help="ELBO estimator of the digits fit (default trace)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument("--skip-teacher", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-digits", action="store_true")
@@ -357,34 +367,52 @@ def main() -> None:
     parser.add_argument("--gamma-ab", action="store_true",
                         help="only the Γ site's share of the packed jit mean-field step: current vs stock "
                              "torch/Pyro prior and guide vs fixed Γ, side by side")
-    args = parser.parse_args()
+    add_json_argument(parser)
+    args = parser.parse_args(argv)
+    check_json_path(parser, args)  # now, not after the run
     torch.set_num_threads(args.threads)
+    results: dict = {"machine": machine_info(argv), "args": {k: v for k, v in vars(args).items() if k != "json_flag"}}
     print(f"torch {torch.__version__}, pyro {pyro.__version__}, {args.threads} thread(s)")
+    _run(args, results)
+    if args.json:
+        write_json(args.json, results)
+    return 0
+
+
+def _run(args: argparse.Namespace, results: dict) -> None:
     if args.gamma_ab:
-        gamma_site_ab(max(args.repeats, 100))
+        results["gamma_ab"] = gamma_site_ab(max(args.repeats, 100))
         return
     if args.only_step:
-        run_speed(args.repeats, only_first=True)
+        results["speed"] = run_speed(args.repeats, only_first=True)
         return
     if not args.skip_teacher:
         torch.set_default_dtype(torch.float64)
-        rows = run_teacher(args.seeds, args.hidden_teacher)
-        torch.set_default_dtype(torch.float32)
+        try:
+            rows = run_teacher(args.seeds, args.hidden_teacher)
+        finally:
+            torch.set_default_dtype(torch.float32)
+        results["teacher"] = rows
+        results["teacher_summary"] = []
         for kind in dict.fromkeys(r["kind"] for r in rows):
             for n in dict.fromkeys(r["n"] for r in rows if r["kind"] == kind):
                 for teacher in ("linear", "linear_tanh"):
                     sel = [r for r in rows if r["kind"] == kind and r["n"] == n and r["teacher"] == teacher]
                     hit = sum(r["gamma"] >= 0.9 for r in sel)
                     best = sum(r["best"] == teacher for r in sel)
+                    summary = dict(kind=kind, n=n, teacher=teacher, seeds=len(sel), gamma_hits=hit,
+                                   gamma_min=min(r["gamma"] for r in sel), best_evidence=best,
+                                   min_log_bf=min(abs(r["ev_linear"] - r["ev_tanh"]) for r in sel))
+                    results["teacher_summary"].append(summary)
                     print(f"summary {kind} N={n} teacher={teacher}: E[γ_teacher] >= 0.9 in {hit}/{len(sel)} seeds "
-                          f"(min {min(r['gamma'] for r in sel):.3f}); teacher has the highest evidence in "
-                          f"{best}/{len(sel)}; min log BF {min(abs(r['ev_linear'] - r['ev_tanh']) for r in sel):.1f}")
+                          f"(min {summary['gamma_min']:.3f}); teacher has the highest evidence in "
+                          f"{best}/{len(sel)}; min log BF {summary['min_log_bf']:.1f}")
     if not args.skip_speed:
-        run_speed(args.repeats)
+        results["speed"] = run_speed(args.repeats)
     if not args.skip_digits:
-        run_digits(args.digits_steps, args.digits_tol, args.digits_window, pack=args.digits_pack_weights,
-                   elbo=args.digits_elbo)
+        results["digits"] = run_digits(args.digits_steps, args.digits_tol, args.digits_window,
+                                       pack=args.digits_pack_weights, elbo=args.digits_elbo)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

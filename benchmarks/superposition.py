@@ -15,23 +15,28 @@ Two tables, on ``bayesstruct.datasets.ranking_data`` (relevance = log(1 + tf) ·
    how many chains put the most mass on the exact MAP tree, the acceptance rate and the seconds
    per chain. A chain that mixes has a total variation falling like 1/sqrt(draws).
 
-    python benchmarks/superposition.py [--seeds 5] [--json PATH] [--smoke]
+    python benchmarks/superposition.py [--seeds 5] [--json PATH [--overwrite]] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-import json
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 import bayesstruct
 from bayesstruct.datasets import ranking_data
 from bayesstruct.families import Superposition, SuperpositionFamily, SuperpositionGrammar, sample_superpositions
+
+_BENCHMARKS = str(Path(__file__).resolve().parent)
+if _BENCHMARKS not in sys.path:  # the shared helpers, also when the script is loaded by path
+    sys.path.insert(0, _BENCHMARKS)
+from _common import add_json_argument, check_json_path, machine_info, positive_int, write_json  # noqa: E402
 
 TEACHER = "mul(log1p(x0), x1)"
 
@@ -92,15 +97,15 @@ def mh_agreement(seeds: int, draws: list[int], n: int, max_size: int) -> list[di
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--json", default=None, help="write the rows as JSON to this path")
+    ap.add_argument("--seeds", type=positive_int, default=5)
+    add_json_argument(ap)
     ap.add_argument("--smoke", action="store_true", help="two seeds, small settings")
-    args = ap.parse_args()
-    if args.json and not Path(args.json).resolve().parent.is_dir():  # checked now, not after the run
-        ap.error(f"--json: directory {str(Path(args.json).parent)!r} does not exist")
+    args = ap.parse_args(argv)
+    check_json_path(ap, args)  # now, not after the run
     torch.set_num_threads(1)
+    info = machine_info(argv)
     seeds = 2 if args.smoke else args.seeds
     sizes = [30] if args.smoke else [30, 100, 300]
     max_sizes = [4] if args.smoke else [4, 5]
@@ -108,9 +113,10 @@ def main() -> None:
     t0 = time.perf_counter()
     rec = recovery(seeds, sizes, max_sizes)
     mh = [r for m, ds in draws.items() if ds for r in mh_agreement(seeds, ds, 40, m)]
+    seconds = time.perf_counter() - t0
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, one thread, "
-          f"{time.perf_counter() - t0:.0f} s in all\n")
-    print("| max vertices | N | distinct trees | teacher is MAP | mean p(teacher | D) | s per comparison |")
+          f"{seconds:.0f} s in all\n")
+    print("| max vertices | N | distinct trees | teacher is MAP | mean p(teacher \\| D) | s per comparison |")
     print("|---:|---:|---:|---:|---:|---:|")
     for r in rec:
         print(f"| {r['max_size']} | {r['N']} | {r['distinct_trees']} | {r['teacher_is_map']}/{r['seeds']} | "
@@ -129,8 +135,8 @@ def main() -> None:
                       f"{sum(r['finds_map'] for r in rs)}/{len(rs)} | {statistics.mean(r['acceptance'] for r in rs):.2f} | "
                       f"{statistics.mean(r['seconds'] for r in rs):.1f} |")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"recovery": rec, "mh": mh}, fh, indent=1)
+        write_json(args.json, {"machine": info, "smoke": args.smoke, "seeds": seeds, "seconds": seconds,
+                               "recovery": rec, "mh": mh})
 
 
 if __name__ == "__main__":

@@ -12,3 +12,4 @@ def test_smoke_run(smoke_run):
     for r in larger:  # every row of the last table is printed
         assert f"| 6 | 500 | 0 | {r['sampler']} | {r['r_hat']:.3f} | {r['edge_spread']:.3f} |" in stdout
     assert "| 3 | 25 | 1 |" in stdout and "| 200 | tempered (4), S steps |" in stdout
+    assert rows["seeds"] == 1 and rows["smoke"] and "--smoke" in rows["machine"]["command"]

@@ -93,6 +93,7 @@ def test_quick_run_end_to_end(arch, tmp_path):
     assert (figs / f"weight_histograms_{suffix}.png").stat().st_size > 0
     res = json.loads(out_json.read_text())
     assert res["arch"] == arch and res["quick"] and res["goals"] == []
+    assert "--out" in res["machine"]["command"] and res["machine"]["torch"]  # --out: the deprecated alias of --json
     # a trained net on digits: far below the 90% error of chance (LeNet-5 reaches ~2%, the MLP ~3%)
     assert res["dense_error"] < 0.1
     assert len(res["table"]["rows"]) == 6
@@ -223,10 +224,18 @@ def test_obd_diagnosis_evidence_precision_solves_mackays_fixed_point(diagnosis):
 
 
 @pytest.mark.slow
-def test_obd_diagnosis_quick_run_prints_its_eight_tables():
-    proc = subprocess.run([sys.executable, str(DIAGNOSIS), "--quick", "--no-progress"], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
+def test_obd_diagnosis_quick_run_prints_its_eight_tables(tmp_path):
+    out = tmp_path / "obd.json"
+    proc = subprocess.run([sys.executable, str(DIAGNOSIS), "--quick", "--no-progress", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
     assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())  # every table's numbers, as printed
+    assert res["quick"] and "--json" in res["machine"]["command"]
+    for r in res["1_allocation_vs_ranking"]:
+        assert f"| {r['kept']:g} | {r['magnitude']:.2f} | {r['obd_ranking_magnitude_allocation']:.2f} | {r['obd']:.2f} |" in proc.stdout
+    for r in res["4_training_loss"]:
+        assert f"| {r['kept']:g} | {r['magnitude']:.4f} | {r['obd']:.4f} |" in proc.stdout
+    assert len(res["8_squared_error_rise"]) == len(res["5_input_layer_rise"]) > 0
     for head in ("1. allocation vs ranking", "2. OBD's ranking in one layer", "3. the input layer", "4. training loss",
                  "5. the input layer (0) pruned alone", "6. OBD on the negative log posterior",
                  "7. OBD in other training settings", "8. table 5 for the ReLU net trained on the squared error"):

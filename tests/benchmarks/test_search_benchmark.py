@@ -41,6 +41,13 @@ def test_smoke_run_prints_the_table_and_writes_json(bench, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "| DARTS, first order |" in text and "| oracle (best validation loss) | 1 |" in text
     d = json.loads(out.read_text())
-    assert set(d["rows"]) >= {"DARTS, second order", "FBNet, lambda2 = 4", "random search, 16"}
+    # the smoke settings (2 controller updates, 2 random samples), not the full run's 25 x 4 and 16
+    assert set(d["rows"]) == {"DARTS, first order", "DARTS, second order", "FBNet, lambda2 = 0.6", "FBNet, lambda2 = 4",
+                              "RL controller, 2 x 4", "random search, 4", "random search, 2"}
+    assert "| RL controller, 2 x 4 |" in text and "| random search, 2 |" in text
+    assert "25 x 4" not in text and "random search, 16" not in text
+    assert [r["trained"] for r in d["rows"]["random search, 2"]] == [2]
+    assert d["machine"]["command"].endswith(f"--smoke --seeds 1 --json {out}") and d["seeds"] == 1
+    assert [g["seed"] for g in d["ground_truth"]] == [0] and len(d["ground_truth"][0]["structures"]) == 32
     for rows in d["rows"].values():
         assert all(1 <= r["rank"] <= 32 and r["regret"] >= 0 for r in rows)

@@ -12,3 +12,7 @@ def test_smoke_run(smoke_run):
     for r in mh:  # every row of the side-by-side table is printed
         assert f"| 4 (516) | 2,000 | {r['sampler']} |" in stdout
     assert f"| 4 | 30 | {rec[0]['distinct_trees']} | {rec[0]['teacher_is_map']}/2 |" in stdout
+    # the header's "|" in p(teacher | D) is escaped, so the Markdown table has six columns, as its rows
+    header = next(line for line in stdout.splitlines() if line.startswith("| max vertices | N |"))
+    assert "p(teacher \\| D)" in header and len(header.replace("\\|", "").strip("| ").split("|")) == 6
+    assert rows["seeds"] == 2 and rows["smoke"] and "--smoke" in rows["machine"]["command"]
