@@ -252,7 +252,8 @@ def run_prune(args: argparse.Namespace) -> int:
         finetune_centroids(model, shared, F.cross_entropy, _batches(train_data, args.batch_size, args.seed), num_steps=finetune_steps)
         print(f"{args.bits}-bit weight sharing: test error {shared_error:.4f}, after {finetune_steps} centroid steps "
               f"{evaluate(model, test_data):.4f}")
-        compressed = compress(model, shared, args.out / "model.bsc", index_bits=args.index_bits)
+        # check_output_paths refused an earlier run's model.bsc before any work unless --overwrite was given
+        compressed = compress(model, shared, args.out / "model.bsc", index_bits=args.index_bits, overwrite=True)
     elif args.method == "graves":
         fit = fit_variational(model, train_data, num_steps=vi_steps, lr=1e-2, prior_scale=args.prior_scale, init_scale=1e-3,
                               seed=args.seed, progress=progress)

@@ -149,8 +149,13 @@ class Account:
         return sum(la.codebook_bits + la.table_bits for la in self.layers)
 
     @property
+    def bias_bits(self) -> int:
+        """The prunable layers' float32 biases, 32 bits each."""
+        return sum(la.bias_bits for la in self.layers)
+
+    @property
     def total_bits(self) -> int:
-        """Payload bits: all layers (weights, indices, codebooks, tables, biases) and other parameters."""
+        """Payload bits: ``weight_bits + index_bits + codebook_bits + bias_bits + other_bits``."""
         return sum(la.total_bits for la in self.layers) + self.other_bits
 
     @property
@@ -178,6 +183,7 @@ class Account:
             "weight_bits": self.weight_bits,
             "index_bits": self.index_bits,
             "codebook_bits": self.codebook_bits,
+            "bias_bits": self.bias_bits,
             "other_bits": self.other_bits,
             "total_bits": self.total_bits,
             "total_bytes": self.total_bytes,
@@ -200,10 +206,19 @@ class Account:
                  f"{self.total_bytes} bytes{' (file)' if self.file_bytes is not None else ''} = {self.compression_ratio:.1f}x smaller "
                  f"than dense float32, test error {self.test_error:.4f}, MDL {self.mdl_bits:.0f} bits "
                  f"= {self.model_bits:.0f} model ({self.model_bits_source}) + {self.data_bits:.0f} data"]
-        lines.append(f"  {'layer':<8}{'format':>8}{'non-zero':>10}{'weights':>9}{'w bits':>10}{'idx bits':>10}{'cb bits':>9}{'tbl bits':>9}{'bias bits':>10}")
+        lines.append(f"  {'layer':<8}{'format':>8}{'non-zero':>10}{'weights':>9}{'w bits':>10}{'idx bits':>10}{'cb bits':>9}"
+                     f"{'tbl bits':>9}{'bias bits':>10}{'total bits':>11}")
         for la in self.layers:
             lines.append(f"  {la.name:<8}{la.format:>8}{la.num_nonzero:>10}{la.num_weights:>9}{la.weight_bits:>10}"
-                         f"{la.index_bits:>10}{la.codebook_bits:>9}{la.table_bits:>9}{la.bias_bits:>10}")
+                         f"{la.index_bits:>10}{la.codebook_bits:>9}{la.table_bits:>9}{la.bias_bits:>10}{la.total_bits:>11}")
+        if self.other_bits:
+            lines.append(f"  {'other':<8}{'dense':>8}{'':>10}{'':>9}{'':>10}{'':>10}{'':>9}{'':>9}{'':>10}{self.other_bits:>11}")
+        tail = f"  total {self.total_bits} payload bits"
+        if self.file_bytes is not None:
+            tail += f"; the file is {self.file_bytes} bytes (payload plus header, lengths and checksum)"
+        else:
+            tail += f" = {self.total_bytes} bytes"
+        lines.append(tail)
         return "\n".join(lines)
 
 
@@ -372,8 +387,11 @@ _COLUMNS = [
     ("weight bits", "weight_bits", "{}"),
     ("index bits", "index_bits", "{}"),
     ("codebook bits", "codebook_bits", "{}"),
+    ("bias bits", "bias_bits", "{}"),
+    ("other bits", "other_bits", "{}"),
+    ("total bits", "total_bits", "{}"),
     ("bytes", "total_bytes", "{}"),
-    ("file", "file_bytes", "{}"),
+    ("file bytes", "file_bytes", "{}"),
     ("ratio", "compression_ratio", "{:.1f}x"),
     ("test error", "test_error", "{:.4f}"),
     ("L(M) bits", "model_bits", "{:.0f}"),
@@ -384,7 +402,14 @@ _COLUMNS = [
 
 @dataclass(frozen=True)
 class AccountingTable:
-    """One row per method (:func:`accounting_table`); ``str()`` is a plain table, :meth:`to_markdown` a Markdown one."""
+    """One row per method (:func:`accounting_table`); ``str()`` is a plain table, :meth:`to_markdown` a Markdown one.
+
+    The bit columns add up: ``weight bits + index bits + codebook bits + bias bits + other
+    bits = total bits`` (the payload, :attr:`Account.total_bits`). ``bytes`` is
+    ``ceil(total bits / 8)``, or for a Deep Compression file its size on disk, which is
+    also the ``file bytes`` column (``-`` where there is no file); the file adds its
+    header, lengths and checksum to the payload.
+    """
 
     rows: tuple[Account, ...]
 
@@ -394,7 +419,7 @@ class AccountingTable:
             cells = []
             for _, attr, fmt in _COLUMNS:
                 v = getattr(r, attr)
-                cells.append("-" if v is None else ("yes" if attr == "file_bytes" else fmt.format(v)))
+                cells.append("-" if v is None else fmt.format(v))
             out.append(cells)
         return out
 

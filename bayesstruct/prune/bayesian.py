@@ -30,8 +30,17 @@ weight's shape (what ``PyroSample(dist.Normal(0, 1).expand(shape).to_event(2))``
 1.9's ``AutoNormal`` samples each weight as an auxiliary ``"<site>_unconstrained"``
 ``Normal(loc, scale).to_event(2)`` followed by a ``Delta`` at ``"<site>"``: the handler masks
 the auxiliary site the same way and zeroes the ``Delta``'s value. Guides that draw all
-weights jointly (``AutoDiagonalNormal``, ``AutoMultivariateNormal``) are not supported by
-the handler; prune such a model's weights from an ``AutoNormal``.
+weights jointly (every :class:`~pyro.infer.autoguide.AutoContinuous`: ``AutoDiagonalNormal``,
+``AutoMultivariateNormal``, ``AutoLowRankMultivariateNormal``, ``AutoLaplaceApproximation``,
+``AutoIAFNormal``, ...; and ``AutoStructured``) are not supported: they sample a joint
+auxiliary latent (one flat vector, or per-site latents with dependencies between sites) and
+only then turn it into per-site ``Delta`` values, so the handler could zero a pruned weight's
+value but not remove its entries from ``q``'s density -- the ELBO would keep an entropy term for
+every pruned weight, unopposed by the (masked) prior, and SVI would inflate their scales
+without bound. :func:`prune_bayesian` (so ``prune(..., guide=...)``) and :func:`mask_weights`
+therefore raise :class:`~bayesstruct.exceptions.InvalidArgumentError` for such a guide, and the
+handler refuses a masked ``Delta`` site drawn from a joint auxiliary latent at run time. Fit
+the model with an ``AutoNormal`` (one ``Normal`` per weight) to prune it.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 from pyro.distributions import Delta, TorchDistribution
+from pyro.infer.autoguide import AutoContinuous, AutoGuideList, AutoStructured
 from pyro.nn import PyroModule
 from pyro.poutine.messenger import Messenger
 from torch import nn
@@ -58,6 +68,7 @@ __all__ = [
 ]
 
 BAYESIAN_METHODS = ("magnitude", "relative_density")
+_JOINT_GUIDES = (AutoContinuous, AutoStructured)  # guides whose weight sites are Deltas of a joint auxiliary latent
 _AUX = "_unconstrained"
 
 
@@ -128,22 +139,76 @@ def _kl_masked(q: MaskedWeight, p: MaskedWeight) -> torch.Tensor:
     return kl.sum(tuple(range(-n, 0))) if n else kl
 
 
+def _joint_guide_error(guide: Any, sites: Any, name: str = "guide") -> InvalidArgumentError | None:
+    """The error for a guide that draws any of the weight ``sites`` jointly, else ``None``.
+
+    Joint guides are ``AutoContinuous`` (one flat latent for all sites) and ``AutoStructured``
+    (an auxiliary latent per site with dependencies between sites). One inside an
+    ``AutoGuideList`` counts only when its prototype trace holds one of ``sites`` (or when it
+    has not run yet, so that its sites are unknown).
+    """
+    parts = [guide]
+    while parts:
+        part = parts.pop()
+        if isinstance(part, AutoGuideList):
+            parts.extend(part)
+            continue
+        if not isinstance(part, _JOINT_GUIDES):
+            continue
+        proto = getattr(part, "prototype_trace", None)
+        covered = None if proto is None else set(proto.nodes)  # site names (AutoStructured's nodes carry no "type")
+        hit = sorted(set(sites)) if covered is None else sorted(covered & set(sites))
+        if not hit:
+            continue
+        what = type(part).__name__ if part is guide else f"an AutoGuideList with the part {type(part).__name__}"
+        return InvalidArgumentError(
+            f"`{name}` is {what}, which draws the weights {hit} from a joint auxiliary latent: pruning cannot remove "
+            "a pruned weight from its density (mask_weights could only zero the value, and SVI would still reward "
+            "the pruned weights' entropy). Fit the model with pyro.infer.autoguide.AutoNormal (one Normal per weight "
+            "site), e.g. guide = AutoNormal(model), and prune from that guide"
+        )
+    return None
+
+
 class MaskWeightsMessenger(Messenger):
-    """Replace the distribution of every masked sample site by :class:`MaskedWeight` (see :func:`mask_weights`)."""
+    """Replace the distribution of every masked sample site by :class:`MaskedWeight` (see :func:`mask_weights`).
+
+    Raises :class:`~bayesstruct.exceptions.InvalidArgumentError` at a masked ``Delta`` site
+    that no masked ``"<site>_unconstrained"`` preceded while an auxiliary latent did: the
+    value then comes from a joint latent (an ``AutoContinuous`` or ``AutoStructured``
+    guide), whose density the mask cannot reach.
+    """
 
     def __init__(self, masks: Mapping[str, torch.Tensor]) -> None:
         super().__init__()
         self.masks = dict(masks)
+        self._masked_aux: set[str] = set()
+        self._other_aux: list[str] = []
+
+    def __enter__(self):
+        self._masked_aux, self._other_aux = set(), []
+        return super().__enter__()
 
     def _pyro_sample(self, msg: Any) -> None:
         name = msg["name"]
         mask = self.masks.get(name)
         if mask is None and name.endswith(_AUX):  # AutoNormal's auxiliary site of the same weight
             mask = self.masks.get(name[: -len(_AUX)])
+            if mask is not None:
+                self._masked_aux.add(name[: -len(_AUX)])
         fn = msg["fn"]
+        if mask is None and (msg.get("infer") or {}).get("is_auxiliary"):
+            self._other_aux.append(name)
         if mask is None or isinstance(fn, MaskedWeight):
             return
         if isinstance(fn, Delta):  # AutoNormal's deterministic site: its value is the (masked) auxiliary sample
+            if name not in self._masked_aux and self._other_aux:
+                raise InvalidArgumentError(
+                    f"mask_weights: the guide's weight site {name!r} is a Delta drawn from the joint auxiliary latent "
+                    f"{self._other_aux[-1]!r} (as AutoDiagonalNormal, AutoMultivariateNormal or AutoStructured draw it), "
+                    "whose density the mask cannot reach. Fit the model with pyro.infer.autoguide.AutoNormal (one Normal per weight site) "
+                    "and prune from that guide"
+                )
             msg["fn"] = Delta(fn.v * mask.to(fn.v.dtype), log_density=fn.log_density, event_dim=fn.event_dim)
             return
         msg["fn"] = MaskedWeight(fn, mask)
@@ -158,9 +223,18 @@ def mask_weights(fn: Callable | None = None, masks: Mapping[str, torch.Tensor] |
     Parameters
     ----------
     fn : callable, optional
-        A model or guide.
+        A model or guide. The guide must draw each weight site on its own (``AutoNormal``,
+        ``AutoDelta`` or a hand-written per-site guide).
     masks : mapping of site name to 0/1 Tensor, or the PyroModule pruned by :func:`prune_bayesian`
         (its layers' ``weight_mask`` buffers are read).
+
+    Raises
+    ------
+    InvalidArgumentError
+        If ``fn`` is an ``AutoContinuous`` guide (``AutoDiagonalNormal``,
+        ``AutoMultivariateNormal``, ...) that draws a masked weight jointly with others:
+        the mask could zero its value but not remove it from ``q``'s density (see the
+        module docstring). Use ``AutoNormal``.
     """
     if fn is not None and not callable(fn):
         raise InvalidArgumentError(f"`fn` must be a callable model or guide (or None for a context manager); got {type(fn).__name__}")
@@ -175,6 +249,10 @@ def mask_weights(fn: Callable | None = None, masks: Mapping[str, torch.Tensor] |
             raise InvalidArgumentError(f"`masks[{site!r}]` must be a 0/1 tensor of the weight's shape; got {type(mask).__name__}")
         if not bool(((mask == 0) | (mask == 1)).all()):
             raise InvalidArgumentError(f"`masks[{site!r}]` must hold only 0 and 1")
+    if fn is not None:
+        error = _joint_guide_error(fn, masks, "fn")
+        if error is not None:
+            raise error
     messenger = MaskWeightsMessenger(masks)
     return messenger(fn) if fn is not None else messenger
 
@@ -242,10 +320,26 @@ def prune_bayesian(
     :func:`bayesstruct.prune.prune` (``amount`` of the survivors, or saliency below
     ``threshold``; ``scope`` global or per layer). Apply the masks with :func:`mask_weights`.
 
+    Parameters
+    ----------
+    model : PyroModule
+        Its ``nn.Linear``/``nn.Conv2d`` PyroModule layers with ``PyroSample`` weights are pruned.
+    guide : AutoNormal (or a guide drawing each weight site on its own)
+        The trained guide, run at least once.
+    amount, threshold, method, scope
+        As above.
+
     Returns
     -------
     PruneResult
         ``method`` is ``"bayesian_<method>"``; ``diagnostics["sites"]`` lists the site names.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If ``guide`` draws the weights jointly (an ``AutoContinuous`` such as
+        ``AutoDiagonalNormal`` or ``AutoMultivariateNormal``): :func:`mask_weights` cannot
+        apply masks to such a guide (see the module docstring). Fit an ``AutoNormal``.
     """
     layers = bayesian_layers(model)
     if not layers:
@@ -255,6 +349,9 @@ def prune_bayesian(
     key = str(method).strip().lower()
     if key not in BAYESIAN_METHODS:
         raise InvalidArgumentError(f"`method` for a Bayesian network must be one of {BAYESIAN_METHODS}; got {method!r}")
+    error = _joint_guide_error(guide, [site for site, _ in layers])
+    if error is not None:
+        raise error
     request = _check_request(amount, threshold, scope, layers)
     masks, scores = {}, {}
     for site, mod in layers:

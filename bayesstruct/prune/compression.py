@@ -56,6 +56,7 @@ from bayesstruct.prune.training import _check_loss_fn
 
 __all__ = [
     "CompressionFormatError",
+    "OutputExistsError",
     "SharedWeights",
     "LayerCompression",
     "CompressionReport",
@@ -74,6 +75,14 @@ _MAX_LLOYD = 1000
 
 class CompressionFormatError(InvalidArgumentError):
     """A Deep Compression file (or the model to write) is corrupt, truncated or unsupported."""
+
+
+class OutputExistsError(InvalidArgumentError, FileExistsError):
+    """The file :func:`compress` would write already exists and ``overwrite=True`` was not given.
+
+    Both a :class:`~bayesstruct.exceptions.BayesStructError` (an ``InvalidArgumentError``) and
+    the builtin :class:`FileExistsError`.
+    """
 
 
 # ----------------------------------------------------------------------------- weight sharing
@@ -508,11 +517,15 @@ def _f32_bytes(t: torch.Tensor) -> bytes:
     return t.detach().cpu().to(torch.float32).numpy().astype("<f4").tobytes()
 
 
-def compress(model: nn.Module, shared: SharedWeights, path: str | os.PathLike, *, index_bits: int = 5) -> CompressionReport:
+def compress(
+    model: nn.Module, shared: SharedWeights, path: str | os.PathLike, *, index_bits: int = 5, overwrite: bool = False
+) -> CompressionReport:
     """Write ``model`` with its shared weights to ``path`` in the Deep Compression format.
 
     See the module docstring for the layout. The file is written to a temporary file in the
-    same folder and moved into place with :func:`os.replace` (atomic).
+    same folder and moved into place with :func:`os.replace` (atomic). An existing file at
+    ``path`` is refused unless ``overwrite=True`` (like the ``bayesstruct prune`` command
+    without ``--overwrite``).
 
     Parameters
     ----------
@@ -524,10 +537,18 @@ def compress(model: nn.Module, shared: SharedWeights, path: str | os.PathLike, *
     path : path-like
     index_bits : int, 1..16
         Width of the relative indices (the paper: 5 for fc, 8 for conv layers).
+    overwrite : bool
+        Replace an existing file at ``path`` (default ``False``: refuse it, writing nothing).
 
     Returns
     -------
     CompressionReport
+
+    Raises
+    ------
+    OutputExistsError
+        If ``path`` exists and ``overwrite`` is false (also a ``FileExistsError`` and an
+        :class:`~bayesstruct.exceptions.InvalidArgumentError`); the file is left as it was.
     """
     b = _check_bits(index_bits, "index_bits", 1, 16)
     path = _check_path(path)
@@ -536,6 +557,11 @@ def compress(model: nn.Module, shared: SharedWeights, path: str | os.PathLike, *
         raise InvalidArgumentError(f"`path`: directory {directory!r} does not exist")
     if os.path.isdir(path):
         raise InvalidArgumentError(f"`path` {path!r} is a directory; give a file name")
+    if not isinstance(overwrite, bool):
+        raise InvalidArgumentError(f"`overwrite` must be True or False; got {overwrite!r}")
+    if os.path.lexists(path) and not overwrite:
+        raise OutputExistsError(f"`path` {path!r} already exists; pass overwrite=True to replace it, "
+                                "or choose another path (nothing was written)")
     if not isinstance(model, nn.Sequential):
         raise CompressionFormatError(
             f"compress supports an nn.Sequential of Linear/Conv2d/MaxPool2d/ReLU/Tanh/Sigmoid/Flatten; got {type(model).__name__}. "

@@ -48,10 +48,37 @@ REGULARIZATIONS = ("l1", "l2", "none")
 
 
 def fraction_kept(model: nn.Module) -> float:
-    """Fraction of the prunable weights (all ``nn.Linear``/``nn.Conv2d`` weights) that are not masked."""
-    _check_layers(model)
-    masks = get_masks(model)
-    return float(sum(float(m.sum()) for m in masks.values())) / sum(m.numel() for m in masks.values())
+    """Fraction of the prunable weights that are non-zero: ``sum_l nnz(W_l) / sum_l numel(W_l)``.
+
+    The prunable weights are those of every ``nn.Linear``/``nn.Conv2d`` layer; biases are not
+    counted. A masked weight is exactly zero, so on a masked model this is the fraction not
+    masked; it stays the same after :func:`bayesstruct.prune.remove_pruning` bakes the masks
+    in (the pruned entries are zeros then, not masked), and it counts a kept weight that is
+    exactly zero (e.g. quantised to a zero centroid) as removed. This is the definition of
+    :attr:`bayesstruct.prune.Account.fraction_kept` (``num_nonzero / num_weights``).
+
+    Parameters
+    ----------
+    model : nn.Module
+        With at least one ``nn.Linear``/``nn.Conv2d`` layer.
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bayesstruct.prune import prune, remove_pruning
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    >>> _ = prune(net, "magnitude", amount=0.25)
+    >>> fraction_kept(net), fraction_kept(remove_pruning(net))
+    (0.75, 0.75)
+    """
+    layers = _check_layers(model)
+    nonzero = sum(int(torch.count_nonzero(mod.weight.detach())) for _, mod in layers)
+    return nonzero / sum(mod.weight.numel() for _, mod in layers)
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,22 @@ class WeightHistogram:
 
     def to_dict(self) -> dict[str, Any]:
         return {"counts": self.counts.tolist(), "edges": self.edges.tolist(), "num_zero": self.num_zero, "num_weights": self.num_weights}
+
+    def __repr__(self) -> str:
+        """One line: the counts, the range and number of bins, and the (at most 4 highest) modes -- not the arrays."""
+        modes = self.modes()
+        low, high = (float(self.edges[0]), float(self.edges[-1])) if len(self.edges) else (math.nan, math.nan)
+        tiny = 1e-9 * max(abs(low), abs(high))
+        fmt = lambda m: f"{0.0 if abs(m) <= tiny else m:.3g}"  # noqa: E731  (a centre at 0 is not 6.9e-18)
+        if len(modes) > 4:  # a noisy histogram has many local maxima: show the 4 highest, in order of position
+            centres = 0.5 * (self.edges[1:] + self.edges[:-1])
+            height = {m: int(self.counts[int(np.argmin(np.abs(centres - m)))]) for m in modes}
+            top = sorted(sorted(modes, key=lambda m: -height[m])[:4])
+            shown = ", ".join(fmt(m) for m in top) + f", ... (+{len(modes) - 4} lower)"
+        else:
+            shown = ", ".join(fmt(m) for m in modes)
+        return (f"WeightHistogram(num_weights={self.num_weights}, num_zero={self.num_zero}, counted={int(self.counts.sum())}, "
+                f"range=({low:.3g}, {high:.3g}), bins={len(self.counts)}, modes=[{shown}])")
 
     def modes(self) -> list[float]:
         """Bin centres of the local maxima of ``counts`` (a strict rise before, a fall after, plateaus allowed)."""
@@ -370,7 +413,8 @@ def iterative_prune(
 
 
 def _nonzero(model: nn.Module) -> int:
-    return int(sum(float(m.sum()) for m in get_masks(model).values()))
+    """Non-zero prunable weights (the numerator of :func:`fraction_kept`)."""
+    return sum(int(torch.count_nonzero(mod.weight.detach())) for _, mod in _check_layers(model))
 
 
 def _amount(masks: dict[str, torch.Tensor], keep: float, scope: Any) -> float:

@@ -57,6 +57,20 @@ def test_deep_compression_writes_a_file_whose_size_is_the_total(tmp_path, capsys
     assert main(["decompress", str(path)]) == 0
 
 
+def test_deep_compression_with_overwrite_replaces_an_earlier_model_bsc(tmp_path, capsys):
+    # the command checks --out before any work; compress() itself now refuses an existing file unless overwrite=True
+    out = tmp_path / "dc"
+    out.mkdir()
+    (out / "model.bsc").write_bytes(b"an earlier run")
+    with pytest.raises(SystemExit) as exc:
+        main(["prune", "--method", "deep-compression", "--amount", "0.9", "--out", str(out), *SMOKE])
+    assert exc.value.code == 2 and "--overwrite" in capsys.readouterr().err
+    assert (out / "model.bsc").read_bytes() == b"an earlier run"
+    r = run(tmp_path, "--method", "deep-compression", "--amount", "0.9", "--bits", "3", "--finetune-steps", "2",
+            "--out", str(out), "--overwrite")
+    assert r["file_bytes"] == os.path.getsize(out / "model.bsc") and int((decompress(out / "model.bsc")[0].weight != 0).sum()) > 0
+
+
 def test_graves_and_lenet5(tmp_path, capsys):
     r = run(tmp_path, "--method", "graves", "--amount", "0.5", "--vi-steps", "5")
     assert r["model_bits_source"] == "kl" and r["model_bits"] > 0

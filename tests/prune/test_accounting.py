@@ -142,3 +142,43 @@ def test_a_bayesian_pyro_module_is_refused_not_miscounted():
     layer.weight = PyroSample(dist.Normal(0.0, 1.0).expand([2, 3]).to_event(2))
     with pytest.raises(InvalidArgumentError, match="PyroSample weights"):
         account(layer, (torch.zeros(4, 3), torch.zeros(4, dtype=torch.long)), method="bnn")
+
+
+def test_table_bit_columns_add_up_to_the_total_and_the_file_column_is_its_size(tmp_path):
+    import re
+
+    torch.manual_seed(0)
+    x, y = torch.randn(30, 20), torch.randint(0, 4, (30,))
+    dc_net = nn.Sequential(nn.Linear(20, 30), nn.ReLU(), nn.Linear(30, 4)).float()
+    prune(dc_net, "magnitude", amount=0.8)
+    report = compress(dc_net, share_weights(dc_net, bits=3), tmp_path / "m.bsc", index_bits=4)
+    normed = nn.Sequential(nn.Linear(20, 30), nn.LayerNorm(30), nn.Linear(30, 4)).float()  # 60 "other" parameters
+    prune(normed, "magnitude", amount=0.5)
+    rows = [account(normed, (x, y), method="normed"), account(dc_net, (x, y), method="dc", compressed=report)]
+    size = os.path.getsize(tmp_path / "m.bsc")
+    assert rows[0].other_bits == 32 * 60 and rows[0].bias_bits == 32 * (30 + 4) == rows[1].bias_bits
+    for r in rows:
+        assert r.weight_bits + r.index_bits + r.codebook_bits + r.bias_bits + r.other_bits == r.total_bits
+    lines = str(accounting_table(rows)).splitlines()
+    head = re.split(r"\s{2,}", lines[0].strip())
+    for line, r in zip(lines[1:], rows):
+        cell = dict(zip(head, re.split(r"\s{2,}", line.strip())))
+        parts = ("weight bits", "index bits", "codebook bits", "bias bits", "other bits")
+        assert sum(int(cell[c]) for c in parts) == int(cell["total bits"]) == r.total_bits, cell
+        assert cell["file bytes"] == ("-" if r.file_bytes is None else str(size))  # was "yes"
+    assert int(cell["bytes"]) == size
+    md = accounting_table(rows).to_markdown().splitlines()
+    assert "| bias bits | other bits | total bits |" in md[0] and f"| {size} | {size} |" in md[3]
+    # JSON: the old keys are all still there; bias_bits is added (the table's columns are row keys)
+    d = json.loads(accounting_table(rows).to_json())
+    old = {"method", "fraction_kept", "num_nonzero", "weight_bits", "index_bits", "codebook_bits", "other_bits", "total_bits",
+           "total_bytes", "file_bytes", "compression_ratio", "test_error", "model_bits", "data_bits", "mdl_bits"}
+    assert old <= set(d["rows"][0]) and d["rows"][0]["bias_bits"] == 32 * 34 and set(d["columns"]) <= set(d["rows"][0])
+    # the per-layer listing of one Account adds up too: a total per layer, the other parameters, the total
+    text = str(rows[0]).splitlines()
+    layer_totals = [int(line.split()[-1]) for line in text[2:4]]
+    assert text[1].split()[-2:] == ["total", "bits"] and text[4].split()[:2] == ["other", "dense"]
+    assert layer_totals == [la.total_bits for la in rows[0].layers]
+    assert sum(layer_totals) + int(text[4].split()[-1]) == rows[0].total_bits
+    assert text[5] == f"  total {rows[0].total_bits} payload bits = {rows[0].total_bytes} bytes"
+    assert f"the file is {size} bytes" in str(rows[1]).splitlines()[-1]

@@ -7,12 +7,12 @@ import pyro.distributions as dist
 import pytest
 import torch
 from pyro.infer import SVI, Predictive, Trace_ELBO, TraceMeanField_ELBO
-from pyro.infer.autoguide import AutoNormal
+from pyro.infer.autoguide import AutoDiagonalNormal, AutoGuideList, AutoMultivariateNormal, AutoNormal
 from pyro.nn import PyroModule, PyroSample
 from torch import nn
 
 from bayesstruct.exceptions import InvalidArgumentError
-from bayesstruct.prune import MaskedWeight, bayesian_masks, mask_weights, prune
+from bayesstruct.prune import MaskedWeight, bayesian_masks, mask_weights, prune, prune_bayesian
 
 
 class BNN(PyroModule):
@@ -30,13 +30,13 @@ class BNN(PyroModule):
         return logits
 
 
-def fitted(num_steps=60):
+def fitted(num_steps=60, make_guide=AutoNormal):
     pyro.set_rng_seed(0)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(40, 3, generator=g, dtype=torch.float64)
     y = (x[:, 0] > 0).long()
     bnn = BNN().double()
-    guide = AutoNormal(bnn)
+    guide = make_guide(bnn)
     svi = SVI(bnn, guide, pyro.optim.Adam({"lr": 0.05}), Trace_ELBO())
     for _ in range(num_steps):
         svi.step(x, y)
@@ -98,3 +98,40 @@ def test_bad_input():
         prune(bnn, "magnitude", amount=1.0, guide=guide)
     with pytest.raises(InvalidArgumentError, match="Independent"):
         MaskedWeight(dist.Normal(0.0, 1.0), torch.ones(()))
+
+
+def _diagonal_fc2_only(bnn):
+    """An AutoGuideList: AutoNormal for fc1.weight, AutoDiagonalNormal for fc2.weight."""
+    guide = AutoGuideList(bnn)
+    guide.append(AutoNormal(pyro.poutine.block(bnn, expose=["fc1.weight"])))
+    guide.append(AutoDiagonalNormal(pyro.poutine.block(bnn, hide=["fc1.weight"])))
+    return guide
+
+
+@pytest.mark.parametrize(
+    "make_guide, named, sites",
+    [
+        (AutoDiagonalNormal, "AutoDiagonalNormal", "'fc1.weight', 'fc2.weight'"),
+        (AutoMultivariateNormal, "AutoMultivariateNormal", "'fc1.weight', 'fc2.weight'"),
+        (_diagonal_fc2_only, "an AutoGuideList with the part AutoDiagonalNormal", "'fc2.weight'"),
+    ],
+)
+def test_a_guide_drawing_the_weights_jointly_is_refused_not_silently_mispruned(make_guide, named, sites):
+    # Before: prune() ranked by the joint guide's median and mask_weights() only zeroed the Delta values; the
+    # joint latent kept the pruned weights in q's density, so SVI grew their scales without bound.
+    bnn, joint, x, y = fitted(num_steps=2, make_guide=make_guide)
+    for call in (lambda: prune(bnn, "magnitude", amount=0.5, guide=joint),
+                 lambda: prune_bayesian(bnn, joint, amount=0.5, method="magnitude")):
+        with pytest.raises(InvalidArgumentError, match=rf"`guide` is {named}, which draws the weights \[{sites}\].*AutoNormal"):
+            call()
+    assert bayesian_masks(bnn) == {}  # refused before any mask was stored
+    pruned, normal, _, _ = fitted(num_steps=2)
+    prune(pruned, "magnitude", amount=0.5, guide=normal)
+    with pytest.raises(InvalidArgumentError, match=rf"`fn` is {named}.*AutoNormal"):
+        mask_weights(joint, pruned)
+    # a wrapped guide hides its type: the handler refuses the masked Delta drawn from the joint latent at run time
+    wrapped = mask_weights(lambda *args: joint(*args), pruned)
+    with pytest.raises(InvalidArgumentError, match=r"weight site 'fc\d.weight' is a Delta drawn from the joint auxiliary latent.*AutoNormal"):
+        pyro.poutine.trace(wrapped).get_trace(x, y)
+    # the supported guide still passes the run-time check
+    pyro.poutine.trace(mask_weights(lambda *args: normal(*args), pruned)).get_trace(x, y)

@@ -11,6 +11,7 @@ from torch.nn.functional import mse_loss
 from bayesstruct.exceptions import BayesStructError, InvalidArgumentError
 from bayesstruct.prune import (
     CompressionFormatError,
+    OutputExistsError,
     compress,
     decode_relative_indices,
     decompress,
@@ -207,3 +208,20 @@ def test_conv_round_trip(tmp_path):
     x = torch.randn(2, 1, 5, 5, dtype=torch.float32)
     with torch.no_grad():
         assert torch.equal(back(x), net(x))
+
+
+def test_an_existing_file_is_refused_unless_overwrite(tmp_path):
+    net = make_net()
+    shared = share_weights(net, bits=3)
+    path = tmp_path / "net.bsdc"
+    path.write_bytes(b"precious")
+    with pytest.raises(OutputExistsError, match=r"`path` '.*net\.bsdc' already exists; pass overwrite=True") as info:
+        compress(net, shared, path)  # before: silently replaced
+    assert isinstance(info.value, FileExistsError) and isinstance(info.value, InvalidArgumentError)
+    assert path.read_bytes() == b"precious" and os.listdir(tmp_path) == ["net.bsdc"]
+    with pytest.raises(InvalidArgumentError, match="`overwrite` must be True or False"):
+        compress(net, shared, path, overwrite="yes")
+    report = compress(net, shared, path, overwrite=True)
+    assert report.total_bytes == os.path.getsize(path) and path.read_bytes()[:4] == b"BSDC"
+    assert torch.equal(decompress(path)[0].weight, net[0].weight)
+    compress(net, shared, tmp_path / "fresh.bsdc")  # a new path needs no overwrite

@@ -11,9 +11,12 @@ from bayesstruct.datasets import load_digits
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.prune import (
     IterativeResult,
+    account,
     fraction_kept,
     get_masks,
     iterative_prune,
+    prune,
+    remove_pruning,
     train,
     weight_histogram,
 )
@@ -145,3 +148,35 @@ def test_weight_histogram_by_hand():
 def test_bad_input_names_the_argument(kwargs, needle):
     with pytest.raises(InvalidArgumentError, match=needle):
         iterative_prune(trained(), digits(), progress=False, **kwargs)
+
+
+def test_fraction_kept_counts_non_zeros_like_account_also_after_remove_pruning():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 5), nn.ReLU(), nn.Linear(5, 3)).double()
+    prune(net, "magnitude", amount=0.6)  # 0.6 of 55 weights: 33 masked, 22 kept
+    data = (torch.randn(6, 8, dtype=torch.float64), torch.zeros(6, dtype=torch.long))
+    assert fraction_kept(net) == 22 / 55 == account(net, data, method="masked").fraction_kept
+    remove_pruning(net)  # masks baked in: the pruned weights are plain zeros now (the old code said 1.0)
+    assert get_masks(net)["0"].all() and fraction_kept(net) == 22 / 55 == account(net, data, method="baked").fraction_kept
+    # a kept weight that is exactly zero (e.g. quantised to a zero centroid) is not kept, as in account()
+    with torch.no_grad():
+        flat = net[2].weight.view(-1)
+        flat[int(torch.nonzero(flat)[0])] = 0.0
+    assert fraction_kept(net) == 21 / 55 == account(net, data, method="zeroed").fraction_kept
+
+
+def test_weight_histogram_repr_is_one_short_line():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32))
+    with torch.no_grad():
+        net[0].weight[:4] = 0.0
+    h = weight_histogram(net)  # 81 bins of 2048 - 256 non-zero weights
+    text = repr(h)
+    assert "\n" not in text and "array" not in text and len(text) < 200, text
+    assert text.startswith("WeightHistogram(num_weights=2048, num_zero=256, counted=1792, range=(-0.125, 0.125), bins=81, modes=[")
+    assert "lower)])" in text  # a noisy 81-bin histogram has more than 4 local maxima: the 4 highest are shown
+    small = nn.Sequential(nn.Linear(2, 2, bias=False))
+    with torch.no_grad():
+        small[0].weight.copy_(torch.tensor([[-1.0, 0.0], [0.25, 1.0]]))
+    assert repr(weight_histogram(small, bins=4)) == (
+        "WeightHistogram(num_weights=4, num_zero=1, counted=3, range=(-1, 1), bins=4, modes=[-0.75, 0.25])")

@@ -300,7 +300,7 @@ def test_compress_checks_the_directory_and_keeps_an_existing_file(tmp_path):
     target = tmp_path / "m.bsc"
     target.write_bytes(b"precious")
     with pytest.raises(InvalidArgumentError):
-        compress(net(), shared, target)  # weights are not codebook[assignment]
+        compress(net(), shared, target, overwrite=True)  # weights are not codebook[assignment]
     assert target.read_bytes() == b"precious"
 
 
