@@ -194,14 +194,15 @@ def test_a_failing_structure_is_named_in_the_error(data):
     import bayesstruct
     from bayesstruct.exceptions import BayesStructError
 
-    @bayesstruct.structure_family({"latent": [True, False]})
-    def family(x, y=None, *, latent):
-        mean = pyro.sample("m", dist.Normal(0.0, 1.0)) if latent else torch.tensor(0.0, dtype=x.dtype)
+    @bayesstruct.structure_family({"discrete": [False, True]})
+    def family(x, y=None, *, discrete):
+        law = dist.Bernoulli(0.5) if discrete else dist.Normal(0.0, 1.0)
+        mean = pyro.sample("m", law)
         with pyro.plate("data", len(x)):
             pyro.sample("y", dist.Normal(mean, 1.0), obs=y)
 
     x, y = data
-    with pytest.raises(BayesStructError, match=r"^structure latent=False, method 'laplace': the model has no latent"):
+    with pytest.raises(BayesStructError, match=r"^structure discrete=True, method 'laplace': latent sample site 'm' is discrete"):
         compare(family, x, y, methods="laplace", workers=1, progress=False)
 
 

@@ -11,7 +11,7 @@ exact      closed form, conjugate Gaussian linear models (PRML eq. 3.86)    by d
 laplace    MAP + Hessian                                                    Gaussian posteriors
 elbo       Gaussian guide fitted in Laplace-whitened coordinates            (a lower bound)
 iwae       importance-weighted bound from the fitted guide                  (a lower bound)
-smc        tempered sequential Monte Carlo, prior → posterior               consistent
+smc        tempered sequential Monte Carlo, fitted guide → posterior        consistent
 =========  ==============================================================  =========
 """
 

@@ -60,7 +60,13 @@ class EvidenceResult:
 
     @property
     def mdl_bits(self) -> float:
-        """Code length of the data in bits, ``-log p(D) / ln 2`` (Rissanen; Graves 2011)."""
+        """Code length of the data in bits, ``-log p(D) / ln 2`` (Rissanen; Graves 2011).
+
+        For continuous data ``p(D)`` is a density, so this is a *differential* code length: it
+        changes by ``N log2 c`` when ``y`` is rescaled by ``c`` and can be negative. Differences
+        between structures on the same data are what it measures; an absolute length needs
+        ``y`` quantised to a precision ``δ`` (adding ``log2(1/δ)`` bits per observed scalar).
+        """
         return -self.log_evidence / LN2
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,6 +154,19 @@ class EvidenceEstimator:
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
         return f"{type(self).__name__}({opts})"
+
+    def _likelihood_only(self, density: ModelDensity) -> dict[str, Any]:
+        """The fields of the exact result for a model with no latent variables: ``p(D) = p(D | ∅)``.
+
+        Every estimator returns this for such a model (a network whose only edge is ``zero``,
+        a model with all its parameters fixed), so such a structure can be compared with the
+        others; it is exact, so ``stderr`` is ``None``.
+        """
+        z = torch.zeros(1, 0)
+        with torch.no_grad():
+            log_lik = float(density(z)[0])
+        return {"log_evidence": log_lik, "stderr": None, "diagnostics": {"no_latent_variables": True},
+                **self._posterior_outputs(density, z, 1)}
 
     @staticmethod
     def _posterior_outputs(density: ModelDensity, z: torch.Tensor, num_chains: int) -> dict[str, Any]:

@@ -195,7 +195,10 @@ class Exact(EvidenceEstimator):
         if form is not None:
             return {"log_evidence": float(form.log_evidence()), "stderr": None,
                     "diagnostics": {"form": type(form).__name__}}
-        log_z = gaussian_integral(ModelDensity(model, *args, **kwargs))
+        density = ModelDensity(model, *args, **kwargs)
+        if density.dim == 0:
+            return self._likelihood_only(density)
+        log_z = gaussian_integral(density)
         if log_z is None:
             raise EstimatorNotApplicableError(
                 f"method 'exact' needs a conjugate Gaussian linear model; {getattr(model, '__name__', model)!r} "

@@ -156,6 +156,8 @@ class Laplace(EvidenceEstimator):
 
     def estimate(self, model: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
         density = ModelDensity(model, *args, **kwargs)
+        if density.dim == 0:
+            return self._likelihood_only(density)
         fit = laplace_fit(density)
         if not fit.converged:
             warn_not_converged(f"laplace: Newton iterations stopped with gradient norm {fit.grad_norm:.2e}")

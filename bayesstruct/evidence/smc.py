@@ -1,7 +1,6 @@
 """Tempered sequential Monte Carlo: the general-purpose accurate evidence estimator.
 
-Particles move from a reference distribution ``r(z)`` (the prior, by default) to the
-posterior through the tempered targets
+Particles move from a reference distribution ``r(z)`` to the posterior through the tempered targets
 
     γ_β(z) = r(z) · [p(D, z) / r(z)]^β,   0 = β₀ < β₁ < … < β_T = 1,
 
@@ -23,8 +22,11 @@ value is ``log mean_r Ẑ_r`` and its standard error follows from the spread of 
 ``Ẑ_r`` by the delta method. (The temperature ladder and the proposal covariance are
 adapted on the pooled cloud, the usual adaptive-SMC compromise.)
 
-Setting ``reference="laplace"`` starts from the Laplace approximation instead of
-the prior: a much shorter path for posteriors far narrower than their priors.
+By default (``reference="guide"``) ``r`` is a Student-t with the location and scale of the
+full-rank Gaussian guide fitted as for :class:`~bayesstruct.evidence.ELBO`: a much shorter path
+than from the prior for posteriors far narrower than their priors. ``reference="laplace"``
+takes the Laplace fit's instead, and ``reference="prior"`` starts from the prior itself
+(slower, but it does not depend on a fit finding every mode).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from bayesstruct.evidence.base import EvidenceEstimator, register_estimator
 from bayesstruct.evidence.density import ModelDensity
 from bayesstruct.evidence.laplace import laplace_fit
 from bayesstruct.evidence.variational import fit_gaussian_guide
-from bayesstruct.exceptions import BayesStructError, InvalidArgumentError, warn_not_converged
+from bayesstruct.exceptions import InvalidArgumentError, warn_not_converged
 
 __all__ = ["SMC"]
 
@@ -109,7 +111,7 @@ def _hmc_move(z: torch.Tensor, evaluate: Callable, beta: float, chol: torch.Tens
 
 @register_estimator("smc")
 class SMC(EvidenceEstimator):
-    """Adaptive tempered SMC from the prior (or the Laplace fit) to the posterior.
+    """Adaptive tempered SMC to the posterior from the fitted guide (default), the Laplace fit or the prior.
 
     Parameters
     ----------
@@ -163,7 +165,7 @@ class SMC(EvidenceEstimator):
     def estimate(self, model: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
         density = ModelDensity(model, *args, **kwargs)
         if density.dim == 0:
-            raise BayesStructError("the model has no latent variables: its evidence is its likelihood")
+            return self._likelihood_only(density)
         R = self.num_islands
         n = self.num_particles // R
         B = R * n

@@ -192,18 +192,20 @@ class ELBO(EvidenceEstimator):
         self.num_eval_samples = check_positive_int(num_eval_samples, "num_eval_samples")
         self.max_iter = check_positive_int(max_iter, "max_iter")
 
-    def _fit(self, model: Callable, args: tuple, kwargs: dict) -> tuple[ModelDensity, GaussianGuideFit]:
-        density = ModelDensity(model, *args, **kwargs)
+    def _fit(self, density: ModelDensity) -> GaussianGuideFit:
         fit = fit_gaussian_guide(density, self.guide, num_base_draws=self.num_base_draws, max_iter=self.max_iter)
         if not fit.diagnostics["converged"]:
             warn_not_converged(
                 f"{self.name}: the guide's optimiser stopped after {fit.diagnostics['iterations']} iterations with "
                 f"gradient max-norm {fit.diagnostics['grad_norm']:.2e}; the bound may be loose (raise max_iter)"
             )
-        return density, fit
+        return fit
 
     def estimate(self, model: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
-        density, fit = self._fit(model, args, kwargs)
+        density = ModelDensity(model, *args, **kwargs)
+        if density.dim == 0:
+            return self._likelihood_only(density)
+        fit = self._fit(density)
         z, lw = fit.log_weights(density, self.num_eval_samples)
         n = lw.shape[0]
         return {
@@ -280,7 +282,10 @@ class IWAE(ELBO):
         self.proposal_df = None if proposal_df is None else check_positive(proposal_df, "proposal_df")
 
     def estimate(self, model: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
-        density, fit = self._fit(model, args, kwargs)
+        density = ModelDensity(model, *args, **kwargs)
+        if density.dim == 0:
+            return self._likelihood_only(density)
+        fit = self._fit(density)
         z, lw = fit.log_weights(density, self.num_samples, df=self.proposal_df)
         K = lw.shape[0]
         log_z = float(torch.logsumexp(lw, 0) - math.log(K))

@@ -25,7 +25,7 @@ from bayesstruct.datasets import sinusoid
 from bayesstruct.evidence import ELBO, SMC, EvidenceEstimator, EvidenceResult, get_estimator, log_evidence
 from bayesstruct.evidence import base as evidence_base
 from bayesstruct.evidence import register_estimator
-from bayesstruct.exceptions import BayesStructError, InvalidArgumentError, UnknownNameError
+from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 from bayesstruct.families import PolynomialFamily
 
 X, Y = sinusoid(n=20, noise=0.3, seed=0)
@@ -213,21 +213,45 @@ def test_registered_name_with_capitals_is_usable(private_registry):
 @pytest.mark.parametrize(
     "method",
     [
+        "exact",
         "laplace",
         "elbo",
         "iwae",
         "smc",
         SMC(reference="prior"),
     ],
-    ids=["laplace", "elbo", "iwae", "smc", "smc-prior"],
+    ids=["exact", "laplace", "elbo", "iwae", "smc", "smc-prior"],
 )
-def test_model_without_latents_gives_a_bayesstruct_error(method):
+def test_a_model_without_latents_has_its_likelihood_as_evidence(method):
+    # p(D) = p(D | no parameters): every estimator returns the closed-form likelihood, exactly,
+    # so such a structure (a network whose only edge is `zero`) can be compared with the others
     def likelihood_only(y):
         with pyro.plate("data", len(y)):
-            pyro.sample("y", dist.Normal(0.0, 1.0), obs=y)
+            pyro.sample("y", dist.Normal(0.5, 2.0), obs=y)
 
-    with pytest.raises(BayesStructError, match="no latent"):
-        log_evidence(likelihood_only, torch.zeros(3), method=method)
+    y = torch.tensor([0.0, 1.0, -3.0])
+    result = log_evidence(likelihood_only, y, method=method)
+    expected = sum(-0.5 * ((v - 0.5) / 2.0) ** 2 - math.log(2.0) - 0.5 * math.log(2 * math.pi) for v in y.tolist())
+    assert result.log_evidence == pytest.approx(expected, abs=1e-12)
+    assert result.stderr is None and result.diagnostics == {"no_latent_variables": True}
+    assert result.samples == {} and result.pointwise_log_likelihood["y"].shape == (1, 1, 3)
+
+
+def test_compare_ranks_a_structure_without_latents():
+    from bayesstruct import compare
+    from bayesstruct.families import NetworkFamily
+    from bayesstruct.nn import StructureGraph
+
+    X = torch.randn(40, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = X @ torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    graph = StructureGraph(2, {(0, 1): ["linear", "zero"]}, input_shape=(3,), vertex_shapes={1: (1,)})
+    table = compare(NetworkFamily(graph, task="regression", noise_scale=0.5, weight_precision=2.0), X, y,
+                    methods="laplace,smc", workers=1, progress=False)
+    zero = table.row({"edge_0_1": "zero"})
+    expected = float(torch.distributions.Normal(0.0, 0.5).log_prob(y).sum())
+    assert zero.log_evidence("laplace") == pytest.approx(expected, abs=1e-9)
+    assert zero.log_evidence("smc") == pytest.approx(expected, abs=1e-9)
+    assert table.best == {"edge_0_1": "linear"}
 
 
 # -------------------------------------------------------------- a user's own Pyro model
