@@ -29,6 +29,7 @@ non-interactive ``Agg`` backend.
 :func:`plot_superposition_posterior`  p(Γ | D) of the top trees, exact beside an MH chain
 :func:`plot_edge_posterior`        p(j → k | D) of a Bayesian network as a d × d heatmap
 :func:`plot_top_dags`              the most probable DAGs of a Bayesian network family
+:func:`save_figure`                save tightly cropped at 150 dpi, in PNG and/or PDF/SVG
 =================================  =====================================================
 
 ``sample_gamma_posterior`` and ``elbo_temperature_sweep`` are re-exported from
@@ -59,6 +60,7 @@ from bayesstruct.plots.pruning import plot_pruning_curve, plot_weight_histogram
 from bayesstruct.plots.search import plot_latency_accuracy, plot_search_history
 from bayesstruct.plots.bayes_net import plot_edge_posterior, plot_top_dags
 from bayesstruct.plots.superposition import plot_superposition, plot_superposition_posterior
+from bayesstruct.plots.style import save_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
@@ -71,7 +73,7 @@ __all__ = ["plot_pruning_curve", "plot_weight_histogram", "plot_evidence", "plot
            "plot_structure_graph", "plot_elbo_temperature", "sample_gamma_posterior", "elbo_temperature_sweep",
            "plot_dbn_trace", "plot_structure_posterior", "plot_fantasies", "plot_structure", "plot_search_history",
            "plot_latency_accuracy", "plot_superposition", "plot_superposition_posterior",
-           "plot_edge_posterior", "plot_top_dags"]
+           "plot_edge_posterior", "plot_top_dags", "save_figure"]
 
 #: colors: exact is black, the other methods follow the matplotlib cycle in table order
 _EXACT_COLOR = "black"
