@@ -22,11 +22,19 @@ def value_and_grad(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -
 
 
 def minimize_lbfgs(f: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, *, max_iter: int = 500,
-                   gtol: float = 1e-8, history: int = 20) -> tuple[torch.Tensor, float, torch.Tensor, int, bool]:
+                   gtol: float = 1e-8, history: int = 20,
+                   max_step: float = math.inf) -> tuple[torch.Tensor, float, torch.Tensor, int, bool]:
     """Minimise ``f`` from ``x0``; returns ``(x, f(x), grad, iterations, converged)``.
 
+    ``max_step`` caps the max-norm of each step (a trust region for objectives with
+    flat plateaus that a long quasi-Newton step could jump onto, e.g. the evidence as
+    ``log α → ∞``).
+
     Converged means the gradient max-norm fell below ``gtol`` (or no descent was
-    possible at machine precision).
+    possible at machine precision and it is below ``√gtol``). A trial point of the line
+    search where ``f`` or its gradient is not finite, or where evaluating ``f`` raises
+    :class:`torch.linalg.LinAlgError` or :class:`FloatingPointError`, counts as a
+    failed trial: the step is halved.
     """
     x = x0.detach().clone()
     fx, g = value_and_grad(f, x)
@@ -59,11 +67,15 @@ def minimize_lbfgs(f: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, 
             y_hist.clear()
             direction = -g / max(1.0, float(g.abs().sum()))
             slope = float(g @ direction)
-        t = 1.0
+        t = min(1.0, max_step / max(float(direction.abs().max()), 1e-300))
         while True:
             x_new = x + t * direction
-            f_new, g_new = value_and_grad(f, x_new)
-            if math.isfinite(f_new) and f_new <= fx + 1e-4 * t * slope:
+            try:
+                f_new, g_new = value_and_grad(f, x_new)
+            except (torch.linalg.LinAlgError, FloatingPointError):
+                f_new, g_new = math.inf, None
+            if (math.isfinite(f_new) and bool(torch.isfinite(g_new).all())
+                    and f_new <= fx + 1e-4 * t * slope):
                 break
             t *= 0.5
             if t < 1e-20:

@@ -28,7 +28,8 @@ The importance-weighted bound (Burda, Grosse & Salakhutdinov 2016),
 
     log Ẑ_K = log (1/K) Σ_k p(D, z_k) / q(z_k),  z_k ~ q,
 
-uses the fitted full-rank guide as proposal; its reliability is reported by the
+uses the fitted guide (full-rank by default, ``guide="mean_field"`` for the diagonal one)
+as proposal; its reliability is reported by the
 effective sample size and the Pareto k̂ of the importance weights (Vehtari et al.
 2015, "Pareto smoothed importance sampling"; k̂ > 0.7 means the estimate is unreliable).
 """
@@ -249,7 +250,7 @@ def pareto_khat(log_weights: torch.Tensor) -> float:
 
 @register_estimator("iwae")
 class IWAE(ELBO):
-    """Importance-weighted bound with ``num_samples`` draws from the fitted full-rank guide.
+    """Importance-weighted bound with ``num_samples`` draws from the fitted guide (``guide``: full-rank by default).
 
     By default the draws come from a multivariate Student-t with the guide's location
     and scale (``proposal_df`` degrees of freedom): tails heavier than the posterior's
@@ -265,6 +266,9 @@ class IWAE(ELBO):
     num_samples : int
         ``K``, the number of importance samples.
     guide : {"full_rank", "mean_field"}
+        The guide fitted first and used as proposal: ``"full_rank"`` (default,
+        ``AutoMultivariateNormal``) or ``"mean_field"`` (``AutoNormal``; a diagonal proposal
+        under a correlated posterior gives heavier-tailed weights, watch ``pareto_k``).
     proposal_df : float or None
         Degrees of freedom of the Student-t proposal (``None``: the Gaussian guide).
     num_base_draws, max_iter : int

@@ -24,7 +24,7 @@ import torch
 
 from bayesstruct._validation import check_gamma_pair, check_positive, check_positive_int
 from bayesstruct.evidence.exact import GammaPrecisions, LinearGaussian, NormalGamma
-from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.exceptions import InvalidArgumentError, warn_not_converged
 from bayesstruct.families.base import StructureFamily
 
 __all__ = ["Hyper", "polynomial_design", "polynomial_model", "PolynomialFamily", "fit_type2_ml"]
@@ -57,11 +57,26 @@ def _check_finite(value: Any, name: str) -> float:
 
 
 def polynomial_design(x: torch.Tensor, degree: int, *, x_loc: float = 0.0, x_scale: float = 1.0) -> torch.Tensor:
-    """Design matrix ``Φ`` of shape ``(N, degree + 1)`` with ``Φ[n, m] = ((x_n − x_loc)/x_scale)^m``."""
+    """Design matrix ``Φ`` of shape ``(N, degree + 1)`` with ``Φ[n, m] = ((x_n − x_loc)/x_scale)^m``.
+
+    Parameters
+    ----------
+    x : Tensor, array or list ``(N,)``
+    degree : int
+    x_loc, x_scale : float
+
+    Returns
+    -------
+    Tensor ``(N, degree + 1)``, of dtype ``torch.promote_types(x.dtype, torch.get_default_dtype())``
+    for a floating ``x`` (a float64 ``x`` stays float64 whatever the default dtype; a
+    float32 ``x`` follows the default) and of the default dtype for an integer ``x`` or a list.
+    """
     if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)) or degree < 0:
         raise InvalidArgumentError(f"`degree` must be a non-negative integer; got {degree!r}")
     degree = int(degree)
-    x = torch.as_tensor(x, dtype=torch.get_default_dtype())
+    x = torch.as_tensor(x)
+    dtype = torch.get_default_dtype()
+    x = x.to(torch.promote_types(x.dtype, dtype) if x.is_floating_point() else dtype)
     if x.dim() != 1:
         raise InvalidArgumentError(f"`x` must be 1-D for the polynomial family; got shape {tuple(x.shape)}")
     if not torch.is_tensor(x_loc):
@@ -172,7 +187,18 @@ def _polynomial_conjugate_form(x: torch.Tensor, y: torch.Tensor | None, *, degre
     elif hyper is Hyper.NORMAL_GAMMA:
         tau_prior = check_gamma_pair(tau_prior, "tau_prior")
         lam = None if lam is None else check_positive(lam, "lam")
+    for value, name in ((x, "x"), (y, "y")):
+        t = torch.as_tensor(value)
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise InvalidArgumentError(
+                f"`{name}` contains {int((~torch.isfinite(t)).sum())} NaN or infinite value(s); remove or impute them first"
+            )
     Phi = polynomial_design(x, degree, x_loc=x_loc, x_scale=x_scale)
+    if not bool(torch.isfinite(Phi).all()):
+        raise InvalidArgumentError(
+            f"the power basis of `x` overflows at degree {degree} (max |x| = {float(torch.as_tensor(x).abs().max()):.3g}); "
+            "standardise x (standardize=True, or x_loc/x_scale) or lower the degree"
+        )
     if hyper is Hyper.PRIOR:
         return GammaPrecisions(Phi, y, tuple(alpha_prior), tuple(beta_prior))
     if hyper is Hyper.NORMAL_GAMMA:
@@ -183,22 +209,106 @@ def _polynomial_conjugate_form(x: torch.Tensor, y: torch.Tensor | None, *, degre
 polynomial_model.conjugate_form = _polynomial_conjugate_form
 
 
+def _check_type2_ml_identifiable(Phi: torch.Tensor, y: torch.Tensor) -> None:
+    """Refuse data on which ``p(y | α, β)`` has no maximum (type-II ML would diverge).
+
+    With ``r = rank(Φ)`` (column-scaled SVD, round-off tolerance), the evidence is
+    unbounded as ``β → ∞`` exactly when ``r < N`` and ``y`` lies in the span of ``Φ``
+    (``y = 0``, constant ``y``, ``N`` points fitted exactly): then ``y ~ N(0, β⁻¹I + α⁻¹ΦΦᵀ)``
+    concentrates on that span and its density at ``y`` grows without bound. One data
+    point gives one number for two precisions: the maximum is a whole curve
+    ``β⁻¹ + α⁻¹‖φ‖² = y²`` (or, for ``y = 0``, again unbounded).
+    """
+    N, M = Phi.shape
+    fix = "use hyper='fixed' (given α, β) or hyper='prior' (Gamma priors on α, β) instead of hyper='learn'"
+    if N == 1:
+        raise InvalidArgumentError(
+            f"`y` has a single data point: type-II ML (hyper='learn') cannot determine the two precisions α and β "
+            f"from one number -- the evidence has no unique maximum; {fix}"
+        )
+    y_norm = float(y.norm())
+    if y_norm == 0:
+        raise InvalidArgumentError(
+            f"`y` is zero everywhere: the evidence p(y | α, β) grows without bound as α, β → ∞, so type-II ML "
+            f"(hyper='learn') has no maximum; {fix}"
+        )
+    d = Phi.norm(dim=0)
+    U, s, _ = torch.linalg.svd(Phi / torch.where(d > 0, d, torch.ones_like(d)), full_matrices=False)
+    eps = torch.finfo(torch.float64).eps
+    rank = int((s > s.max() * max(N, M) * eps).sum()) if float(s.max()) > 0 else 0
+    if rank >= N:
+        return
+    Ur = U[:, :rank]
+    resid = float((y - Ur @ (Ur.T @ y)).norm())
+    if resid <= 1e3 * max(N, M) * eps * y_norm:
+        cause = ("`y` is constant" if float((y - y.mean()).abs().max()) <= 1e3 * N * eps * y_norm
+                 else f"`y` is fitted exactly by the {M}-column basis (rank {rank} < N = {N})")
+        raise InvalidArgumentError(
+            f"{cause}: the noise precision β → ∞ makes the evidence p(y | α, β) grow without bound, so type-II "
+            f"ML (hyper='learn') has no maximum; {fix}"
+        )
+
+
 def fit_type2_ml(design: torch.Tensor, y: torch.Tensor, *, alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_BETA,
                  max_iter: int = 200) -> tuple[float, float]:
     """Type-II maximum likelihood: ``(α, β) = argmax log p(y | Φ, α, β)`` (PRML §3.5.2).
 
-    Maximises the closed-form evidence (eq. 3.86) over ``log α`` and ``log β`` with
-    L-BFGS; the fixed point of MacKay's re-estimation equations (3.92, 3.95) is the same point.
+    Maximises the closed-form evidence (eq. 3.86, :class:`LinearGaussian`) over ``log α``
+    and ``log β`` with L-BFGS from ``(alpha, beta)``, each step at most 2 in either
+    coordinate (the evidence is flat as ``α → ∞``, a plateau a long step could land on);
+    the fixed point of MacKay's re-estimation equations (3.92, 3.95) is the same point.
+    A trial point where the evidence is not finite (e.g. ``β`` overflowing) makes the
+    line search back off.
+
+    Parameters
+    ----------
+    design : Tensor ``(N, M)``
+        Φ.
+    y : Tensor ``(N,)``
+    alpha, beta : float
+        Starting point.
+    max_iter : int
+        L-BFGS iterations.
+
+    Returns
+    -------
+    (alpha, beta) : floats
+
+    Raises
+    ------
+    InvalidArgumentError
+        When no maximum exists: a single data point, ``y`` zero or constant, or ``y`` in
+        the span of ``Φ`` with fewer columns than points (the evidence is unbounded in β).
+
+    Warns
+    -----
+    ConvergenceWarning
+        When L-BFGS stops before its gradient tolerance holds (the last iterate is returned).
     """
     from bayesstruct.evidence._optim import minimize_lbfgs
+    from bayesstruct.evidence.exact import _check_design
 
     alpha, beta = check_positive(alpha, "alpha"), check_positive(beta, "beta")
     max_iter = check_positive_int(max_iter, "max_iter")
+    design, y = _check_design(design, y)
+    _check_type2_ml_identifiable(design, y)
     log_h0 = torch.tensor([float(alpha), float(beta)], dtype=torch.float64).log()
-    objective = lambda log_h: -LinearGaussian(design, y, log_h[0].exp(), log_h[1].exp()).log_evidence()  # noqa: E731
+
+    def objective(log_h: torch.Tensor) -> torch.Tensor:
+        if not bool(torch.isfinite(log_h).all()) or float(log_h.detach().abs().max()) > 700.0:
+            return log_h.sum() * math.nan  # exp() would overflow: not finite, so the line search backs off
+        return -LinearGaussian(design, y, log_h[0].exp(), log_h[1].exp()).log_evidence(check=False)
+
     # the raw power basis limits the attainable gradient to ~1e-7 (round-off); ask for 1e-6
-    log_h, *_ = minimize_lbfgs(objective, log_h0, max_iter=max_iter, gtol=1e-6)
+    log_h, f_min, grad, iterations, converged = minimize_lbfgs(objective, log_h0, max_iter=max_iter, gtol=1e-6,
+                                                              max_step=2.0)
     a, b = log_h.detach().exp().tolist()
+    if not converged:
+        warn_not_converged(
+            f"type-II ML (hyper='learn') did not converge in {iterations} L-BFGS iterations (max |gradient| "
+            f"{float(grad.abs().max()):.2g} in log α, log β; α = {a:.4g}, β = {b:.4g}); the last iterate is used. "
+            "Increase `max_iter` or standardise x (standardize=True)."
+        )
     return a, b
 
 
