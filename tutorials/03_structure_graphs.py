@@ -22,7 +22,7 @@
 # $\log p(y \mid x, \lambda_{temp})$ of the whole family. This tutorial
 #
 # 1. fits the posterior over $\Gamma$ at a low temperature and draws it on the 2-simplex;
-# 2. draws the graph with line widths $\propto \mathbb E[\gamma]$;
+# 2. draws the graph with line widths growing with $\mathbb E[\gamma]$;
 # 3. turns the posterior into one discrete network (`discretize()`) and measures its
 #    accuracy and operational criteria (parameters, FLOPs, latency);
 # 4. sweeps the prior temperature and plots the ELBO against it;
@@ -54,7 +54,7 @@ from bayesstruct.families.network import (  # noqa: E402
     sample_gamma_posterior,
 )
 from bayesstruct.nn import StructureGraph, StructureNetwork, operational_criteria  # noqa: E402
-from bayesstruct.plots import plot_elbo_temperature, plot_gamma_simplex, plot_structure_graph  # noqa: E402
+from bayesstruct.plots import plot_elbo_temperature, plot_gamma_simplex, plot_structure_graph, save_figure  # noqa: E402
 from bayesstruct.priors import structure_prior  # noqa: E402
 
 SMOKE = os.environ.get("BAYESSTRUCT_SMOKE", "") not in ("", "0")
@@ -111,22 +111,24 @@ for name, mean, sd in zip(PRIMITIVES, draws.mean(0), draws.std(0)):
 
 # %% [markdown]
 # The grey points are the prior $GS(1/3, \lambda_{temp} = 0.1)$: almost all of its mass sits
-# at the three vertices. The blue points are $q(\Gamma)$; the cross is $\mathbb E_q[\Gamma]$.
+# at the three vertices. The blue points are $q(\Gamma)$; the hollow diamond is $\mathbb E_q[\Gamma]$, and
+# each vertex gives the share of draws with $\gamma_k > 0.9$.
 
 # %%
 prior = structure_prior("simplex_interior", torch.ones(3) / 3, TEMPERATURE, kind="gumbel-softmax")
-fig, ax = plt.subplots(figsize=(5.6, 5.2), layout="constrained")
+fig, ax = plt.subplots(figsize=(5.6, 4.8), layout="constrained")
 plot_gamma_simplex(posterior, ax=ax, prior=prior, seed=0,
-                   title=f"posterior of $\\Gamma^{{0,1}}$ on the digits, $\\lambda_{{temp}} = {TEMPERATURE}$")
-fig.savefig(FIGURES / "structure_posterior_simplex.png", dpi=110)
+                   title=f"posterior of $\\Gamma^{{0,1}}$ on the digits (blue) and its prior (grey),\n"
+                         f"$GS(1/3, \\lambda_{{\\mathrm{{temp}}}} = {TEMPERATURE})$")
+save_figure(fig, FIGURES / "structure_posterior_simplex.png")  # 150 dpi, tightly cropped
 plt.close(fig)
 
 # %% [markdown]
-# ## The graph with line widths $\propto \mathbb E[\gamma]$
+# ## The graph with line widths growing with $\mathbb E[\gamma]$ (width = 0.4 + 8 E[γ] points)
 
 # %%
 ax = plot_structure_graph(posterior)
-ax.figure.savefig(FIGURES / "structure_graph.png", dpi=110)
+save_figure(ax.figure, FIGURES / "structure_graph.png")
 plt.close(ax.figure)
 
 # %% [markdown]
@@ -158,16 +160,19 @@ print(f"mixture network:    {mixture}")
 #
 # The ELBO at $\lambda_{temp}$ bounds $\log p(y \mid x, \lambda_{temp})$, the evidence of the
 # temperature itself; refitting at several temperatures (two seeds each, error bars: two
-# standard errors over the seeds) shows which prior the data prefer. The bound's gap
-# depends on $\lambda_{temp}$ too, so differences within the error bars mean little.
+# standard errors over the seeds; each seed's ELBO is drawn as a circle beside them) shows
+# which prior the data prefer. The bound's gap depends on $\lambda_{temp}$ too, so differences
+# within the error bars mean little: the star marks the highest mean, not a winner.
 
 # %%
 rows = elbo_temperature_sweep(graph, x, y, SWEEP_TEMPERATURES, seeds=SWEEP_SEEDS, num_steps=SWEEP_STEPS,
                               progress=not SMOKE, **FIT_OPTIONS)
 for row in rows:
     print(row)
-ax = plot_elbo_temperature(rows)
-ax.figure.savefig(FIGURES / "elbo_temperature.png", dpi=110)
+ax = plot_elbo_temperature(rows, title=f"ELBO against the prior temperature: {len(SWEEP_SEEDS)} seeds × "
+                                       f"{SWEEP_STEPS} SVI steps per fit\n(the main fit above ran {NUM_STEPS} steps; "
+                                       f"its ELBO is not comparable)")
+save_figure(ax.figure, FIGURES / "elbo_temperature.png")
 plt.close(ax.figure)
 
 # %% [markdown]

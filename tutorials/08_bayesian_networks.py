@@ -57,6 +57,7 @@ from bayesstruct.families.bayes_net import (  # noqa: E402
     markov_equivalent,
     simulate_linear_gaussian,
 )
+from bayesstruct.plots import save_figure  # noqa: E402
 from bayesstruct.plots.bayes_net import plot_edge_posterior, plot_top_dags  # noqa: E402
 
 SMOKE = os.environ.get("BAYESSTRUCT_SMOKE", "") not in ("", "0")
@@ -125,10 +126,10 @@ for i in range(4):
 for i, j in TRUE_DAG.edges:
     print(f"  true edge {i}->{j}: {float(P[i, j]):.3f}")
 ax = plot_edge_posterior(table, true_dag=TRUE_DAG)
-ax.figure.savefig(FIGURES / "bayesian_network.png", dpi=110)
+save_figure(ax.figure, FIGURES / "bayesian_network.png")  # 150 dpi, tightly cropped
 plt.close(ax.figure)
-fig = plot_top_dags(table, 4, true_dag=TRUE_DAG)
-fig.savefig(FIGURES / "bayesian_network_top_dags.png", dpi=110)
+fig = plot_top_dags(table, 4, true_dag=TRUE_DAG, edge_arrow="→")
+save_figure(fig, FIGURES / "bayesian_network_top_dags.png")
 plt.close(fig)
 
 # %% [markdown]

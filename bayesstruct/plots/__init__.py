@@ -60,6 +60,7 @@ from bayesstruct.plots.pruning import plot_pruning_curve, plot_weight_histogram
 from bayesstruct.plots.search import plot_latency_accuracy, plot_search_history
 from bayesstruct.plots.bayes_net import plot_edge_posterior, plot_top_dags
 from bayesstruct.plots.superposition import plot_superposition, plot_superposition_posterior
+from bayesstruct.plots import style as _style
 from bayesstruct.plots.style import save_figure
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,11 +76,13 @@ __all__ = ["plot_pruning_curve", "plot_weight_histogram", "plot_evidence", "plot
            "plot_latency_accuracy", "plot_superposition", "plot_superposition_posterior",
            "plot_edge_posterior", "plot_top_dags", "save_figure"]
 
-#: colors: exact is black, the other methods follow the matplotlib cycle in table order
+#: colors (Okabe-Ito, :mod:`bayesstruct.plots.style`): exact is black, the other methods take the
+#: palette and a marker shape each in table order, so they also read in greyscale
 _EXACT_COLOR = "black"
-_BEST_COLOR = "tab:red"
-_AVERAGE_COLOR = "tab:blue"
-_TRUTH_COLOR = "tab:green"
+_BEST_COLOR = _style.color(3)      # vermillion
+_AVERAGE_COLOR = _style.color(0)   # blue
+_TRUTH_COLOR = "black"             # drawn dotted
+_OTHER_COLOR = "0.6"
 
 
 def _check_table(table: Any) -> None:
@@ -125,29 +128,43 @@ def _set_structure_axis(ax: "Axes", pos: np.ndarray, xlabel: str, ticklabels: li
 
 def _method_colors(methods: Sequence[str]) -> dict[str, str]:
     others = [m for m in methods if m != "exact"]
-    colors = {m: f"C{i % 10}" for i, m in enumerate(others)}
+    colors = {m: _style.color(i) for i, m in enumerate(others)}
     colors["exact"] = _EXACT_COLOR
     return colors
 
 
-def _draw_evidence(ax: "Axes", table: "ComparisonTable", rows: list, pos: np.ndarray, num_stderr: float) -> None:
+def _method_markers(methods: Sequence[str]) -> dict[str, str]:
+    """One marker shape per non-exact method (o, s, D, ^, ...), in table order."""
+    others = [m for m in methods if m != "exact"]
+    return {m: _style.marker(i) for i, m in enumerate(others)}
+
+
+def _draw_evidence(ax: "Axes", table: "ComparisonTable", rows: list, pos: np.ndarray, num_stderr: float,
+                   keep: np.ndarray | None = None) -> None:
+    """Evidence of ``rows`` at ``pos``; with ``keep``, only the rows where it is True.
+
+    The exact line is broken (NaN) at the rows left out, so that on a zoomed panel no segment
+    runs to a point outside the window.
+    """
     methods = list(table.methods)
     colors = _method_colors(methods)
+    markers = _method_markers(methods)
+    keep = np.ones(len(rows), bool) if keep is None else np.asarray(keep, bool)
     estimated = [m for m in methods if m != "exact"]
     step = float(np.min(np.diff(np.unique(pos)))) if len(pos) > 1 else 1.0
     n = len(estimated)
     offsets = (np.arange(n) - (n - 1) / 2) * (0.5 * step / max(n, 1)) if n > 1 else np.zeros(n)
     if "exact" in methods:
-        exact = np.array([r.estimates["exact"].log_evidence for r in rows])
+        exact = np.array([r.estimates["exact"].log_evidence if k else np.nan for r, k in zip(rows, keep)])
         ax.plot(pos, exact, "-", color=_EXACT_COLOR, lw=1.2, label="exact", zorder=1)
     for m, off in zip(estimated, offsets):
-        vals = np.array([r.estimates[m].log_evidence for r in rows])
-        se = [r.estimates[m].stderr for r in rows]
+        vals = np.array([r.estimates[m].log_evidence for r in rows])[keep]
+        se = [r.estimates[m].stderr for r, k in zip(rows, keep) if k]
         has_se = any(s is not None for s in se)
         yerr = num_stderr * np.array([0.0 if s is None else s for s in se]) if has_se else None
-        label = f"{m} (±{num_stderr:g} s.e.)" if has_se else m
-        ax.errorbar(pos + off, vals, yerr=yerr, fmt="o", ms=4, capsize=3, lw=1.0, color=colors[m], label=label,
-                    zorder=2)
+        label = f"{m} (±{num_stderr:g} s.e.)" if has_se else f"{m} (no s.e.)"
+        ax.errorbar(pos[keep] + off, vals, yerr=yerr, fmt=markers[m], ms=5, mfc="white", mew=1.3, capsize=3,
+                    lw=1.0, color=colors[m], label=label, zorder=2)
     ax.set_ylabel("log evidence  log p(D | s)  [nats]")
     ax.grid(True, axis="y", alpha=0.3)
 
@@ -156,16 +173,18 @@ def plot_evidence(table: "ComparisonTable", ax: "Axes | None" = None, *, zoom: f
                   num_stderr: float = 2.0, zoom_ax: "Axes | None" = None) -> "Axes":
     """Log evidence per structure for every method of ``table``, on one plot.
 
-    Each Monte Carlo method is drawn as points with error bars of ``num_stderr`` standard
-    errors (2 ≈ 95 %), shifted slightly left or right so the methods do not overlap; the
-    ``exact`` evidence, where the table has it, is a black line. Structures are in the
+    Each Monte Carlo method is drawn as hollow points with error bars of ``num_stderr``
+    standard errors (2 ≈ 95 %), shifted slightly left or right so the methods do not overlap,
+    each method in its own colour (Okabe-Ito) *and* marker shape, so the figure reads in
+    greyscale; the ``exact`` evidence, where the table has it, is a black line. Structures are in the
     family's order, the x axis is the structure value when there is one numeric structure
     argument (e.g. ``degree``), else the labels.
 
     Evidence of poor structures can be tens of nats below the best (degree 0 on the
     sinusoid: -80 against -17), which squeezes the differences that matter. So when some
     structure lies more than ``zoom`` nats below the best (under ``table.reference_method``),
-    a second panel shows only the structures within ``zoom`` nats of the best, and a
+    a second panel shows only the structures within ``zoom`` nats of the best (the exact
+    line is broken at the structures left out, so no segment leaves the window), and a
     dashed box marks that region on the full panel.
 
     Parameters
@@ -205,7 +224,7 @@ def plot_evidence(table: "ComparisonTable", ax: "Axes | None" = None, *, zoom: f
             _, ax = plt.subplots(figsize=(7, 4.8), layout="constrained")
     panels = [ax] + ([zoom_ax] if want_zoom and zoom_ax is not None else [])
     for a in panels:
-        _draw_evidence(a, table, rows, pos, num_stderr)
+        _draw_evidence(a, table, rows, pos, num_stderr, keep=inside if a is zoom_ax else None)
         _set_structure_axis(a, pos, xlabel, ticklabels)
     ax.set_title(f"{table.family.name}: log evidence per structure")
     if len(panels) == 2:
@@ -230,7 +249,9 @@ def plot_evidence(table: "ComparisonTable", ax: "Axes | None" = None, *, zoom: f
                                ec="0.4", zorder=0))
         ax.annotate("zoomed →", (x_hi, lo - pad), xytext=(-2, -3), textcoords="offset points", ha="right",
                     va="top", fontsize="small", color="0.3")
-    (panels[-1]).legend(loc="best", fontsize="small", title="method")
+    (panels[-1]).legend(loc="best", fontsize="small", title="method (hollow markers; most error\n"
+                                                             "bars are smaller than the markers)",
+                        title_fontsize="small")
     return ax
 
 
@@ -239,11 +260,13 @@ def plot_predictive(table: "ComparisonTable", x_grid: Any = None, level: float =
                     seed: int = 0) -> "Axes":
     """Data with the posterior predictive of the best structure and of the model average.
 
-    As PRML fig. 3.8/3.9: the mean of ``p(y* | x*, D)`` and its central ``level`` band for
-    the top structure of ``table`` (red), and for the Bayesian model average
-    ``Σ_s p(s | D) p(y* | x*, D, s)`` (blue, dashed mean); the data as open circles and,
-    optionally, the true function (green). The draws come from
-    ``table.posterior_predictive(x_grid)`` and include the observation noise.
+    As PRML fig. 3.8/3.9: the mean of ``p(y* | x*, D)`` and its central ``level`` predictive
+    interval of y for the top structure of ``table`` (vermillion, solid mean, filled band),
+    and for the Bayesian model average ``Σ_s p(s | D) p(y* | x*, D, s)`` (blue, dashed mean,
+    dashed outline); the data as open circles and, optionally, the true function (black,
+    dotted). The draws come from ``table.posterior_predictive(x_grid)`` and include the
+    observation noise, so the bands are intervals of y, not of the mean function. The
+    legend sits outside the axes, to the right.
 
     Parameters
     ----------
@@ -287,7 +310,7 @@ def plot_predictive(table: "ComparisonTable", x_grid: Any = None, level: float =
         raise InvalidArgumentError(f"`x_grid` must be 1-D with at least 2 points; got shape {grid.shape}")
     pp = table.posterior_predictive(grid, num_samples=num_samples, seed=seed)
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.8), layout="constrained")
+        _, ax = plt.subplots(figsize=(9, 4.8), layout="constrained")
     best_label = structure_label(table.best)
     pct = f"{100 * level:g}%"
     # best: a filled band; average: an outlined (dashed) band, so the two stay apart where they overlap
@@ -296,18 +319,19 @@ def plot_predictive(table: "ComparisonTable", x_grid: Any = None, level: float =
                dict(facecolor="none", edgecolor=_AVERAGE_COLOR, linestyle="--", lw=1.2))]
     for draws, color, ls, name, style in curves:
         mean, lo, hi = (t.detach().cpu().numpy() for t in PosteriorPredictive.band(draws, level))
-        ax.fill_between(grid, lo, hi, label=f"{name}: {pct} band", **style)
+        ax.fill_between(grid, lo, hi, label=f"{name}: {pct} predictive interval of y", **style)
         ax.plot(grid, mean, ls, color=color, lw=1.8, label=f"{name}: mean")
     if truth is not None:
         f = np.asarray(truth(grid), dtype=float)
         if f.shape != grid.shape:
             raise InvalidArgumentError(f"`truth` must return an array of shape {grid.shape}; got {f.shape}")
-        ax.plot(grid, f, "-", color=_TRUTH_COLOR, lw=1.2, label="truth")
+        ax.plot(grid, f, ":", color=_TRUTH_COLOR, lw=1.6, label="truth (noise-free)")
     ax.scatter(x, y, s=28, facecolors="none", edgecolors="black", linewidths=1.0, label="data", zorder=3)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.set_title(f"{table.family.name}: posterior predictive, best structure vs model average")
-    ax.legend(loc="best", fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", borderaxespad=0.0,
+              title=f"bands: {pct} of p(y* | x*, D),\nobservation noise included", title_fontsize="small")
     return ax
 
 
@@ -315,9 +339,10 @@ def plot_posterior_probabilities(table: "ComparisonTable", ax: "Axes | None" = N
     """Bar chart of the posterior probability ``p(s | D)`` of each structure.
 
     ``p(s | D) = p(D | s) p(s) / Σ_s' p(D | s') p(s')`` with the evidence of
-    ``table.reference_method``; the best structure's bar is red, the prior ``p(s)`` is
-    marked by a short black line on each bar, and probabilities of at least 0.005 are
-    printed above their bars.
+    ``table.reference_method``; the best structure's bar is vermillion (with its own legend
+    entry), the others grey, and the prior ``p(s)`` is marked by a short black line on each
+    bar. Every bar is labelled with its probability (``"<0.01"`` below 0.005, so a bar too
+    low to see still reads as "≈ 0", not "missing"), above both the bar and the prior mark.
 
     Parameters
     ----------
@@ -329,6 +354,9 @@ def plot_posterior_probabilities(table: "ComparisonTable", ax: "Axes | None" = N
     matplotlib Axes
         One bar (``Rectangle`` in ``ax.patches``) per structure, in the family's order.
     """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     _check_table(table)
     rows = _natural_rows(table)
     pos, xlabel, ticklabels = _positions(rows)
@@ -337,20 +365,25 @@ def plot_posterior_probabilities(table: "ComparisonTable", ax: "Axes | None" = N
     best = structure_label(table.best)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
-    colors = [_BEST_COLOR if structure_label(r.structure) == best else "tab:gray" for r in rows]
+    colors = [_BEST_COLOR if structure_label(r.structure) == best else _OTHER_COLOR for r in rows]
     step = float(np.min(np.diff(np.unique(pos)))) if len(pos) > 1 else 1.0
     bars = ax.bar(pos, probs, width=0.7 * step, color=colors, edgecolor="black", lw=0.6)
     bars.set_label("p(s | D)")
-    ax.plot(pos, prior, "_", color="black", ms=16, mew=1.5, label="prior p(s)")
-    for p, v in zip(pos, probs):
-        if v >= 0.005:
-            ax.annotate(f"{v:.2f}", (p, v), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
-                        fontsize="small")
-    ax.set_ylim(0, min(1.0, max(probs.max(), prior.max()) * 1.15 + 0.02))
+    (prior_line,) = ax.plot(pos, prior, "_", color="black", ms=16, mew=1.5, label="prior p(s)")
+    top = max(probs.max(), prior.max())
+    for p, v, q in zip(pos, probs, prior):
+        text = f"{v:.2f}" if v >= 0.005 else "<0.01"
+        # above the bar and the prior mark, whichever is higher (the mark is drawn at q)
+        ax.annotate(text, (p, max(v, q)), xytext=(0, 4), textcoords="offset points",
+                    ha="center", va="bottom", fontsize="small", color="0.35" if v < 0.005 else "black")
+    ax.set_ylim(0, min(1.0, top * 1.15 + 0.02))
     _set_structure_axis(ax, pos, xlabel, ticklabels)
     ax.set_ylabel("posterior probability  p(s | D)")
     ax.set_title(f"{table.family.name}: posterior over structures (evidence: {table.reference_method})")
-    ax.legend(loc="best", fontsize="small")
+    handles = [Patch(facecolor=_BEST_COLOR, edgecolor="black", lw=0.6, label=f"p(s | D), best ({best})"),
+               Patch(facecolor=_OTHER_COLOR, edgecolor="black", lw=0.6, label="p(s | D), other structures"),
+               Line2D([], [], ls="", marker="_", color="black", ms=16, mew=1.5, label=prior_line.get_label())]
+    ax.legend(handles=handles, loc="best", fontsize="small")
     return ax
 
 
@@ -371,11 +404,17 @@ def plot_weights(idata: "az.InferenceData | Mapping[str, az.InferenceData]", kin
         Posterior variables to draw (the polynomial family's weights are ``"w"``, shape
         ``(chain, draw, M + 1)``).
     **kwargs
-        Passed to the ArviZ function (``hdi_prob``, ``figsize``, ...).
+        Passed to the ArviZ function (``hdi_prob``, ``figsize``, ``textsize``, ...). Defaults
+        here: ``hdi_prob=0.9`` (the level of :func:`plot_predictive`'s bands, not ArviZ's
+        0.94) and ``textsize=10`` (ArviZ's auto-scaled text is about 1.5 times larger than
+        the other figures').
 
     Returns
     -------
     matplotlib Figure
+        Its x axis is labelled "weight value" and every row is labelled in full (``w[1]``,
+        not ArviZ's ``[1]``); the suptitle names the structure and the method (for
+        ``laplace``: the Gaussian approximation at the MAP).
     """
     if kind not in ("forest", "posterior"):
         raise InvalidArgumentError(f"`kind` must be 'forest' or 'posterior'; got {kind!r}")
@@ -406,6 +445,8 @@ def plot_weights(idata: "az.InferenceData | Mapping[str, az.InferenceData]", kin
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices of the padded components
+        kwargs.setdefault("hdi_prob", 0.9)
+        kwargs.setdefault("textsize", 10)
         if kind == "forest":
             kwargs.setdefault("combined", True)
             if len(models) > 1:
@@ -416,12 +457,39 @@ def plot_weights(idata: "az.InferenceData | Mapping[str, az.InferenceData]", kin
         else:
             axes = az.plot_posterior(next(iter(models.values())), var_names=var_names, **kwargs)
     fig = np.ravel(axes)[0].figure
+    if kind == "forest":
+        ax0 = np.ravel(axes)[0]
+        ax0.set_xlabel("weight value", fontsize=kwargs["textsize"])
+        if kwargs.get("quartiles", True) and kwargs.get("kind", "forestplot") == "forestplot":
+            # ArviZ titles the panel "90.0% HDI" only; its thick line and circle are unexplained
+            ax0.set_title(f"thin: {ax0.get_title()}, thick: 25-75% quantiles, circle: median",
+                          fontsize=kwargs["textsize"])
+        _full_row_labels(ax0)
     if len(models) == 1:
         attrs = next(iter(models.values())).attrs
-        what = ", ".join(str(attrs[k]) for k in ("structure", "bayesstruct_method") if k in attrs)
+        method = attrs.get("bayesstruct_method")
+        described = {"laplace": "laplace: Gaussian approximation at the MAP"}
+        parts = [str(attrs["structure"])] if "structure" in attrs else []
+        if method is not None:
+            parts.append(described.get(str(method), str(method)))
+        what = ", ".join(parts)
         if what:
-            fig.suptitle(f"posterior of {', '.join(var_names)} ({what})")
+            fig.suptitle(f"posterior of {', '.join(var_names)} ({what})", fontsize=kwargs["textsize"] + 1)
     return fig
+
+
+def _full_row_labels(ax: "Axes") -> None:
+    """ArviZ's forest rows read ``w[0]``, ``[1]``, ``[2]``: write the variable name on every row."""
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    if not labels:
+        return
+    fixed, name = [], ""
+    # ArviZ lists the rows bottom-up: the named row (w[0]) is the last tick
+    for text in reversed(labels):
+        if "[" in text and not text.startswith("["):
+            name = text[: text.index("[")]
+        fixed.append(name + text if text.startswith("[") and name else text)
+    ax.set_yticks(ax.get_yticks(), list(reversed(fixed)))
 
 
 def _align_components(models: Mapping[str, Any], var_names: list[str]) -> list[Any]:

@@ -23,6 +23,7 @@ import numpy as np
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
 from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.plots import style as _style
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -30,7 +31,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["plot_edge_posterior", "plot_top_dags"]
 
-_TRUE_COLOR = "tab:red"
+_TRUE_COLOR = _style.color(3)  # Okabe-Ito vermillion
+
+
+def _arrows(text: str) -> str:
+    """``"0->2, 1->2"`` (``str(DAG)``) with typographic arrows, for figure text only."""
+    return text.replace("->", "→")
 
 
 def _edge_matrix(result: Any) -> np.ndarray:
@@ -74,9 +80,9 @@ def plot_edge_posterior(result: Any, *, true_dag: Any = None, ax: "Axes | None" 
                         title: str | None = None) -> "Axes":
     """Heatmap of the posterior edge probabilities ``P[i, j] = p(i → j | D)``.
 
-    Rows are parents ``i``, columns children ``j``; the diagonal (no self-loops) is blank.
-    Each cell prints its probability when ``annotate``; the edges of ``true_dag`` are
-    outlined in red.
+    Rows are parents ``i``, columns children ``j``; the diagonal (no self-loops) is grey,
+    as the default title says. Each cell prints its probability when ``annotate``; the
+    edges of ``true_dag`` are outlined in vermillion, listed in the legend with "→".
 
     Parameters
     ----------
@@ -117,13 +123,13 @@ def plot_edge_posterior(result: Any, *, true_dag: Any = None, ax: "Axes | None" 
     if truth is not None:
         for i, j in truth.edges:
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec=_TRUE_COLOR, lw=2.5, gid="true-edge"))
-        ax.plot([], [], "s", mfc="none", mec=_TRUE_COLOR, mew=2, label=f"true edges ({truth})")
+        ax.plot([], [], "s", mfc="none", mec=_TRUE_COLOR, mew=2, label=f"true edges ({_arrows(str(truth))})")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small", frameon=False)
     ax.set_xticks(range(d), names)
     ax.set_yticks(range(d), names)
     ax.set_xlabel("child j")
     ax.set_ylabel("parent i")
-    ax.set_title(title or "posterior edge probabilities p(i → j | D)")
+    ax.set_title(title or "posterior edge probabilities p(i → j | D)\n(grey diagonal: no self-loops)")
     return ax
 
 
@@ -137,19 +143,26 @@ def _draw_dag(ax: "Axes", dag: Any, names: list[str]) -> None:
     for i, j in dag.edges:
         ax.add_patch(FancyArrowPatch(pos[i], pos[j], arrowstyle="-|>", mutation_scale=14, lw=1.4, shrinkA=13,
                                      shrinkB=13, color="black", gid="edge"))
-    ax.set_xlim(-1.45, 1.45)
-    ax.set_ylim(-1.45, 1.45)
-    ax.set_aspect("equal")
+    # autoscaled (not fixed) limits around the circle, which "datalim" below may widen without a warning
+    ax.update_datalim(np.array([[-1.45, -1.45], [1.45, 1.45]]))
+    ax.margins(0.0)
+    ax.autoscale_view()
+    # "datalim": the Axes keep the box the layout gives them (so the edge list under them stays in the
+    # figure) and the data limits grow instead, so the circle stays round
+    ax.set_aspect("equal", adjustable="datalim")
     ax.set_xticks([])
     ax.set_yticks([])
 
 
 def plot_top_dags(table: Any, num_dags: int = 4, *, true_dag: Any = None,
-                  variable_names: Sequence[str] | None = None) -> "Figure":
+                  variable_names: Sequence[str] | None = None, edge_arrow: str = "->") -> "Figure":
     """The ``num_dags`` most probable DAGs of a comparison, drawn with their ``p(G | D)``.
 
     Nodes sit on a circle (node 0 at the top, clockwise); each panel's title gives the
-    rank, the posterior probability and, when ``true_dag`` is given, marks the true graph.
+    rank, the posterior probability and, when ``true_dag`` is given, marks the true graph;
+    its x label lists the edges. The suptitle says what the numbers are (exact ``p(G | D)``
+    over how many DAGs, or visit frequencies of how many MCMC draws). The figure is tall
+    enough for the edge lists, also when saved without ``bbox_inches="tight"``.
 
     Parameters
     ----------
@@ -160,6 +173,9 @@ def plot_top_dags(table: Any, num_dags: int = 4, *, true_dag: Any = None,
         Panels to draw (at most the number of rows).
     true_dag : DAG or anything DAG accepts, optional
     variable_names : sequence of str, optional
+    edge_arrow : str
+        The arrow in the edge lists under the panels: ``"->"`` (default) writes ``str(dag)``
+        as it is, ``"→"`` a typographic arrow for slides and papers.
 
     Returns
     -------
@@ -172,12 +188,13 @@ def plot_top_dags(table: Any, num_dags: int = 4, *, true_dag: Any = None,
 
     if isinstance(table, DAGSamples):
         ranked = list(table.posterior_probabilities().items())
-        suptitle = f"most visited DAGs ({len(table.dags):,} structure-MCMC draws)"
+        suptitle = f"most visited DAGs\nvisit frequency in {len(table.dags):,} structure-MCMC draws"
     elif isinstance(table, ComparisonTable):
         if not table.rows or "dag" not in table.rows[0].structure:
             raise InvalidArgumentError("`table` must compare DAGs (a BayesianNetworkFamily's table)")
         ranked = [(r.structure["dag"], r.posterior_probability) for r in table.rows]
-        suptitle = f"{table.family.name}: most probable DAGs (evidence: {table.reference_method})"
+        suptitle = (f"most probable DAGs ({table.family.name})\n"
+                    f"p(G | D) from the {table.reference_method} evidence of all {len(table.rows):,} DAGs compared")
     else:
         raise InvalidArgumentError(f"`table` must be a ComparisonTable (from bayesstruct.compare) or DAGSamples; got "
                                    f"{type(table).__name__}")
@@ -187,13 +204,16 @@ def plot_top_dags(table: Any, num_dags: int = 4, *, true_dag: Any = None,
     d = len(DAG(rows[0][0]))
     names = _names(variable_names, d)
     truth = _true_dag(true_dag, d)
-    fig, axes = plt.subplots(1, len(rows), figsize=(2.6 * len(rows), 3.0), layout="constrained", squeeze=False)
+    if not isinstance(edge_arrow, str) or not edge_arrow:
+        raise InvalidArgumentError(f"`edge_arrow` must be a non-empty string such as '->' or '→'; got {edge_arrow!r}")
+    fig, axes = plt.subplots(1, len(rows), figsize=(max(2.6 * len(rows), 6.0), 3.4), layout="constrained",
+                             squeeze=False)
     for k, (ax, (dag, prob)) in enumerate(zip(axes[0], rows)):
         dag = DAG(dag)
         _draw_dag(ax, dag, names)
         is_true = truth is not None and dag == truth
         ax.set_title(f"#{k + 1}: p = {prob:.3f}" + (" (true)" if is_true else ""),
                      color=_TRUE_COLOR if is_true else "black", fontsize="medium")
-        ax.set_xlabel(str(dag), fontsize="small")
-    fig.suptitle(suptitle)
+        ax.set_xlabel(str(dag).replace("->", edge_arrow), fontsize="small")
+    fig.suptitle(suptitle, fontsize="medium")
     return fig

@@ -10,7 +10,7 @@ The lecture's structure figures for a :class:`~bayesstruct.nn.StructureGraph` fi
 :func:`plot_structure_graph`           the DAG, one curve per (edge, primitive), line width
                                        growing linearly with :math:`\mathbb E[\gamma]`
 :func:`plot_elbo_temperature`          the ELBO (a bound on :math:`\log p(y \mid x,
-                                       \lambda_{temp})`) against the prior temperature
+                                       \lambda_{\mathrm{temp}})`) against the prior temperature
 =====================================  =====================================================
 
 Drawing conventions as in :mod:`bayesstruct.plots`: ``ax=None`` draws a new figure, every
@@ -33,11 +33,13 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.lines import Line2D
 
 from bayesstruct._validation import check_positive, check_positive_int
 from bayesstruct.exceptions import InvalidArgumentError
 # computations, not drawings: they live with the family; re-exported for `from bayesstruct.plots import ...`
 from bayesstruct.families.network import TemperatureSweepRow, elbo_temperature_sweep, sample_gamma_posterior
+from bayesstruct.plots import style as _style
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -60,13 +62,14 @@ __all__ = [
 #: corners of the 2-simplex in the plane: vertex e_k (``gamma = one_hot(k)``) is row k
 SIMPLEX_CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
 
-#: label offsets (dx, dy, ha) of the three corners in :func:`draw_simplex`
-_CORNER_LABEL_OFFSETS = [(-0.03, -0.05, "right"), (0.03, -0.05, "left"), (0.0, 0.03, "center")]
+#: label offsets (dx, dy, ha, va) of the three corners in :func:`draw_simplex`: outside the triangle
+_CORNER_LABEL_OFFSETS = [(-0.03, 0.0, "right", "top"), (0.03, 0.0, "left", "top"), (0.0, 0.03, "center", "bottom")]
 
-_POSTERIOR_COLOR = "tab:blue"
-_PRIOR_COLOR = "0.6"
-_MEAN_COLOR = "tab:red"
-_BEST_COLOR = "tab:red"
+_POSTERIOR_COLOR = _style.color(0)   # Okabe-Ito blue
+_PRIOR_COLOR = "0.4"                  # dark enough to see on the vertices and edges
+_MEAN_COLOR = _style.color(3)        # vermillion
+_BEST_COLOR = _style.color(3)
+_SEED_COLOR = "0.25"
 _SIMPLEX_ATOL = 1e-3  # float32 guide samples sum to 1 within ~1e-6; 1e-3 only rejects non-simplex input
 
 
@@ -103,20 +106,23 @@ def to_ternary(gamma: Any) -> np.ndarray:
     return g @ SIMPLEX_CORNERS
 
 
-def draw_simplex(ax: "Axes", labels: Sequence[str] = ("$e_1$", "$e_2$", "$e_3$"), *, fontsize: float = 11) -> "Axes":
+def draw_simplex(ax: "Axes", labels: Sequence[str] = ("$e_1$", "$e_2$", "$e_3$"), *, fontsize: float = 11,
+                 pad: float = 0.12) -> "Axes":
     """Draw the triangle of the 2-simplex into ``ax`` with a label at each vertex, axes off.
 
     ``labels[k]`` is written next to the corner ``SIMPLEX_CORNERS[k]`` (the point
-    ``gamma = e_k``); the Axes gets an equal aspect ratio and limits with room for them.
+    ``gamma = e_k``), outside the triangle; the Axes gets an equal aspect ratio and limits
+    ``pad`` beyond the triangle on each side (widen it for long labels).
     """
     labels = [str(s) for s in labels]
     if len(labels) != 3:
         raise InvalidArgumentError(f"`labels` must name the three vertices of the 2-simplex; got {len(labels)}")
     ax.add_patch(plt.Polygon(SIMPLEX_CORNERS, fill=False, color="0.3", lw=1))
-    for k, (dx, dy, ha) in enumerate(_CORNER_LABEL_OFFSETS):
-        ax.text(SIMPLEX_CORNERS[k, 0] + dx, SIMPLEX_CORNERS[k, 1] + dy, labels[k], ha=ha, fontsize=fontsize)
-    ax.set_xlim(-0.12, 1.12)
-    ax.set_ylim(-0.12, 0.98)
+    for k, (dx, dy, ha, va) in enumerate(_CORNER_LABEL_OFFSETS):
+        ax.text(SIMPLEX_CORNERS[k, 0] + dx, SIMPLEX_CORNERS[k, 1] + dy, labels[k], ha=ha, va=va, fontsize=fontsize)
+    pad = check_positive(pad, "pad")
+    ax.set_xlim(-pad, 1 + pad)
+    ax.set_ylim(-0.17, 1.06)
     ax.set_aspect("equal")
     ax.axis("off")
     return ax
@@ -192,10 +198,12 @@ def plot_gamma_simplex(samples_or_posterior: Any, ax: "Axes | None" = None, *, e
     The lecture's ternary picture of a structure vector: :math:`\gamma` is drawn at
     :math:`\sum_k \gamma_k c_k` (:func:`to_ternary`), so the vertex :math:`c_k` is "only
     primitive :math:`k`" and the centre the uniform mixture. The vertices are labelled with
-    the primitive names and the share of samples with :math:`\gamma_k >` ``near_vertex``
-    (a scatter hides how many pile up in a corner); the sample mean
-    :math:`\mathbb E[\gamma]` is a red cross. Prior samples, when given, are drawn first in
-    grey, so the figure shows how the data moved the mass.
+    the primitive names and the share of samples with :math:`\gamma_k >` ``near_vertex``,
+    written ``P(γ_k > 0.9) = 96%`` (a scatter hides how many pile up in a corner); the sample
+    mean :math:`\mathbb E[\gamma]` is a hollow vermillion diamond, so the draws under it stay
+    visible, and the legend gives its value in the order of the vertices. Prior samples,
+    when given, are drawn first in dark grey, so the figure shows how the data moved the
+    mass. The legend's handles have a fixed size (not the samples' tiny dots).
 
     Parameters
     ----------
@@ -228,7 +236,8 @@ def plot_gamma_simplex(samples_or_posterior: Any, ax: "Axes | None" = None, *, e
         ``ax.collections``: the prior ``PathCollection`` (if any, ``label="prior"``), then the
         posterior's (``PathCollection`` with one point per sample, or a ``PolyCollection``
         for ``kind="density"``, ``label="posterior"``); the mean is the line labelled
-        ``"E[gamma]"``; the three vertex labels are the first texts.
+        ``"E[gamma]"`` (its legend text reads ``E[γ] = (...)``); the three vertex labels are
+        the first texts, ``"{primitive}\n$P(\gamma_k > 0.9)$ = 96%"``.
     """
     from bayesstruct.families.network import StructurePosterior
 
@@ -243,7 +252,7 @@ def plot_gamma_simplex(samples_or_posterior: Any, ax: "Axes | None" = None, *, e
         names = list(samples_or_posterior.graph.edges[edge])
         samples = _check_simplex_samples(draws, "samples_or_posterior", 3)
         default_title = (f"posterior of $\\Gamma^{{{edge[0]},{edge[1]}}}$, "
-                         f"$\\lambda_{{temp}} = {samples_or_posterior.temperature:g}$")
+                         f"$\\lambda_{{\\mathrm{{temp}}}} = {samples_or_posterior.temperature:g}$")
     else:
         if edge is not None:
             raise InvalidArgumentError(
@@ -265,26 +274,35 @@ def plot_gamma_simplex(samples_or_posterior: Any, ax: "Axes | None" = None, *, e
         prior_samples = _check_simplex_samples(prior, "prior", 3)
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.6, 5.2), layout="constrained")
+        _, ax = plt.subplots(figsize=(5.6, 4.8), layout="constrained")
     share = (samples > near_vertex).mean(0)
-    labels = [f"{n}\n{100 * s:.0f}% > {near_vertex:g}" for n, s in zip(names, share)]
-    draw_simplex(ax, labels, fontsize=9)
+    labels = [f"{n}\n$P(\\gamma_k > {near_vertex:g})$ = {100 * s:.0f}%" for n, s in zip(names, share)]
+    draw_simplex(ax, labels, fontsize=9, pad=0.3)
+    handles = []
     if prior_samples is not None:
         xy = to_ternary(prior_samples)
-        ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.35, color=_PRIOR_COLOR, lw=0, label="prior", zorder=1)
+        ax.scatter(xy[:, 0], xy[:, 1], s=5, alpha=0.5, color=_PRIOR_COLOR, lw=0, label="prior", zorder=1)
+        handles.append(Line2D([], [], ls="", marker="o", ms=5, color=_PRIOR_COLOR, label="prior samples"))
     xy = to_ternary(samples)
     if kind == "scatter":
         ax.scatter(xy[:, 0], xy[:, 1], s=5, alpha=0.4, color=_POSTERIOR_COLOR, lw=0, label="posterior", zorder=2)
+        handles.append(Line2D([], [], ls="", marker="o", ms=5, color=_POSTERIOR_COLOR, label="posterior samples"))
     else:
         hb = ax.hexbin(xy[:, 0], xy[:, 1], gridsize=30, extent=(0, 1, 0, SIMPLEX_CORNERS[2, 1]), mincnt=1,
                        bins="log", cmap="Blues", zorder=2)
         hb.set_label("posterior")
+        handles.append(Line2D([], [], ls="", marker="h", ms=8, color=_POSTERIOR_COLOR,
+                              label="posterior (count, log scale)"))
     mean = samples.mean(0)
     m = to_ternary(mean)
-    ax.plot([m[0]], [m[1]], "x", color=_MEAN_COLOR, ms=10, mew=2.5, zorder=3,
-            label="E[gamma]")
-    ax.legend(loc="upper left", fontsize="small", frameon=False,
-              title="E[γ] = (" + ", ".join(f"{v:.2f}" for v in mean) + ")", title_fontsize="small")
+    (mean_line,) = ax.plot([m[0]], [m[1]], "D", mfc="none", mec=_MEAN_COLOR, ms=8, mew=1.6, zorder=3,
+                           label="E[gamma]")
+    handles.append(mean_line)
+    # the legend names E[γ] in Greek, with its coordinates in the order of the vertices
+    legend_labels = [h.get_label() for h in handles[:-1]]
+    legend_labels.append("E[γ] = (" + ", ".join(f"{v:.2f}" for v in mean) + ")  for  (" + ", ".join(names) + ")")
+    ax.legend(handles, legend_labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize="small",
+              frameon=False, ncol=1)
     ax.set_title(default_title if title is None else title, fontsize=10)
     return ax
 
@@ -353,9 +371,11 @@ def plot_structure_graph(graph: "StructureGraph | StructurePosterior", posterior
     right); the :math:`K^{j,k}` primitives of edge :math:`j \to k` are drawn as arcs
     fanned out between the two vertices, of width ``min_width + max_width * E[gamma_i]``
     points (affine in :math:`\mathbb E[\gamma]`, so a primitive with weight 0 stays visible
-    as a hairline) and coloured by primitive name. Each arc is labelled with its primitive
-    and :math:`\mathbb E[\gamma_i]`. Each vertex shows its index and per-sample shape.
-    No graphviz needed.
+    as a hairline), coloured (Okabe-Ito) *and* line-styled by primitive name, so that the
+    primitives read in greyscale. Each arc is labelled with its primitive and
+    :math:`\mathbb E[\gamma_i]`. Each vertex shows its index and per-sample shape. The legend
+    shows each primitive with a line of fixed width (not its arc's), so a hairline's entry
+    stays readable. No graphviz needed.
 
     Parameters
     ----------
@@ -393,11 +413,12 @@ def plot_structure_graph(graph: "StructureGraph | StructurePosterior", posterior
     gamma = None if posterior_mean_gamma is None else _check_gamma_means(graph, posterior_mean_gamma)
     pos = _layout(graph)
     names = sorted({n for p in graph.edges.values() for n in p})
-    colors = {n: f"C{i % 10}" for i, n in enumerate(names)}
+    colors = {n: _style.color(i) for i, n in enumerate(names)}
+    styles = {n: _style.linestyle(i) for i, n in enumerate(names)}
     if ax is None:
         depth = max(int(p[0]) for p in pos.values())
         height = max(abs(p[1]) for p in pos.values())
-        _, ax = plt.subplots(figsize=(3.2 + 3.0 * depth, 2.8 + 1.6 * height), layout="constrained")
+        _, ax = plt.subplots(figsize=(3.2 + 3.0 * depth, 2.2 + 1.6 * height), layout="constrained")
     t = np.linspace(0.0, 1.0, 50)[:, None]
     seen: set[str] = set()
     for e in graph.edge_list:
@@ -414,8 +435,8 @@ def plot_structure_graph(graph: "StructureGraph | StructurePosterior", posterior
             width = min_width + max_width * (0.25 if value is None else value)
             label = name if name not in seen else "_nolegend_"
             seen.add(name)
-            (line,) = ax.plot(curve[:, 0], curve[:, 1], "-", color=colors[name], lw=width, alpha=0.8,
-                              solid_capstyle="butt", zorder=1, label=label)
+            (line,) = ax.plot(curve[:, 0], curve[:, 1], ls=styles[name], color=colors[name], lw=width, alpha=0.85,
+                              solid_capstyle="butt", dash_capstyle="butt", zorder=1, label=label)
             line.set_gid(f"{e[0]}->{e[1]}:{name}")
             if show_labels:
                 mid = curve[len(curve) // 2]
@@ -431,11 +452,12 @@ def plot_structure_graph(graph: "StructureGraph | StructurePosterior", posterior
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
     ax.set_xlim(min(xs) - 0.4, max(xs) + 0.4)
-    ax.set_ylim(min(ys) - 0.75, max(ys) + 0.75)
+    ax.set_ylim(min(ys) - 0.45, max(ys) + 0.4)
     ax.axis("off")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(names), 4), fontsize="small",
-              frameon=False)
-    ax.set_title("structure graph: line width = E[γ] of each primitive" if gamma is not None
+    handles = [Line2D([], [], color=colors[n], ls=styles[n], lw=2.5, label=n) for n in names]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=min(len(names), 4),
+              fontsize="small", frameon=False, handlelength=3.0)
+    ax.set_title("structure graph: line width grows with E[γ] of each primitive" if gamma is not None
                  else "structure graph: primitives per edge", fontsize=10)
     return ax
 
@@ -446,8 +468,16 @@ def plot_structure_graph(graph: "StructureGraph | StructurePosterior", posterior
 
 
 def plot_elbo_temperature(temperatures: Any, elbos: Any = None, stderr: Any = None, ax: "Axes | None" = None, *,
-                          num_stderr: float = 2.0, logx: bool = True, label: str | None = None) -> "Axes":
-    r"""The ELBO against the prior temperature :math:`\lambda_{temp}`, best temperature marked.
+                          num_stderr: float = 2.0, logx: bool = True, label: str | None = None,
+                          show_seeds: bool = True, title: str | None = None) -> "Axes":
+    r"""The ELBO against the prior temperature :math:`\lambda_{\mathrm{temp}}`, the highest mean marked.
+
+    The star marks the temperature with the highest mean ELBO and is labelled "highest
+    mean", not "best": with a few seeds the difference to the runner-up is often inside the
+    error bars. With sweep rows that hold the ELBO of each seed (``row.elbos``) and
+    ``show_seeds``, those values are drawn as small hollow grey circles beside the mean, so
+    a reader can see how far the seeds disagree (a standard error from two seeds is itself
+    unreliable).
 
     Parameters
     ----------
@@ -464,12 +494,18 @@ def plot_elbo_temperature(temperatures: Any, elbos: Any = None, stderr: Any = No
         Logarithmic temperature axis (temperatures usually span decades).
     label : str, optional
         Legend label of the curve.
+    show_seeds : bool
+        Draw each seed's ELBO (only with rows that carry ``elbos``).
+    title : str, optional
+        Axes title (e.g. to say how many SVI steps each fit ran).
 
     Returns
     -------
     matplotlib Axes
         One ``ErrorbarContainer`` (``ax.containers[0]``) with the points sorted by
-        temperature, and a star (the line whose label starts with ``"best"``) at the highest ELBO.
+        temperature, a star at the highest mean ELBO (the line whose label starts with
+        ``"best"``, for backward compatibility; its legend text reads "highest mean") and,
+        with seeds drawn, one line with ``gid="seeds"`` holding every (temperature, ELBO) pair.
     """
     from bayesstruct.families.network import StructurePosterior
 
@@ -481,7 +517,9 @@ def plot_elbo_temperature(temperatures: Any, elbos: Any = None, stderr: Any = No
         vals = np.array([r.elbo for r in items], dtype=float)
         ses = [getattr(r, "elbo_stderr", None) for r in items]
         se = None if all(s is None for s in ses) else np.array([0.0 if s is None else s for s in ses])
+        per_seed = [tuple(getattr(r, "elbos", None) or ()) for r in items]
     else:
+        per_seed = None
         if elbos is None:
             raise InvalidArgumentError("`elbos` is required with plain temperatures (or pass sweep rows/posteriors)")
         temps = _as_numpy(temperatures, "temperatures")
@@ -503,22 +541,52 @@ def plot_elbo_temperature(temperatures: Any, elbos: Any = None, stderr: Any = No
         raise InvalidArgumentError(f"`stderr` must be >= 0; got {se.tolist()}")
     if not (isinstance(num_stderr, numbers.Real) and num_stderr >= 0):
         raise InvalidArgumentError(f"`num_stderr` must be a non-negative number; got {num_stderr!r}")
+    if not isinstance(show_seeds, bool):
+        raise InvalidArgumentError(f"`show_seeds` must be True or False; got {show_seeds!r}")
     order = np.argsort(temps, kind="stable")
     temps, vals = temps[order], vals[order]
     se = None if se is None else se[order]
+    if per_seed is not None:
+        per_seed = [per_seed[i] for i in order]
+    num_seeds = {len(v) for v in per_seed} if per_seed is not None else set()
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
-    default = "ELBO" if se is None else f"ELBO (±{num_stderr:g} s.e. over seeds)"
-    ax.errorbar(temps, vals, yerr=None if se is None else num_stderr * se, fmt="o-", ms=5, capsize=3, lw=1.2,
-                color=_POSTERIOR_COLOR, label=default if label is None else label)
+    seeds = f"{num_seeds.pop()} seeds" if len(num_seeds) == 1 and 0 not in num_seeds else "seeds"
+    default = "mean ELBO" if se is None else f"mean ELBO ± {num_stderr:g} s.e. over {seeds}"
+    container = ax.errorbar(temps, vals, yerr=None if se is None else num_stderr * se, fmt="o-", ms=5, capsize=3,
+                            lw=1.2, color=_POSTERIOR_COLOR, label=default if label is None else label)
+    handles, texts = [container], [container.get_label()]
+    if show_seeds and per_seed is not None and any(per_seed):
+        sx = np.concatenate([np.full(len(v), t) for t, v in zip(temps, per_seed)])
+        sy = np.concatenate([np.asarray(v, dtype=float) for v in per_seed])
+        # a small shift to the right (multiplicative on a log axis) keeps the seeds off the mean's bar
+        sx = sx * 1.08 if logx else sx + 0.015 * (float(np.ptp(temps)) or 1.0)
+        (seed_line,) = ax.plot(sx, sy, "o", ms=5, mfc="none", mec=_SEED_COLOR, mew=1.0, ls="", zorder=2,
+                               label="single seeds", gid="seeds")
+        handles.append(seed_line)
+        texts.append("ELBO of each seed")
     best = int(np.argmax(vals))
-    ax.plot([temps[best]], [vals[best]], "*", color=_BEST_COLOR, ms=14, zorder=3,
-            label=f"best: $\\lambda_{{temp}}$ = {temps[best]:g}")
+    (star,) = ax.plot([temps[best]], [vals[best]], "*", color=_BEST_COLOR, ms=14, zorder=3,
+                      label=f"best: $\\lambda_{{\\mathrm{{temp}}}}$ = {temps[best]:g}")
+    handles.append(star)
+    texts.append(f"highest mean: $\\lambda_{{\\mathrm{{temp}}}}$ = {temps[best]:g}"
+                 + (" (within the error bars)" if se is not None and _within_error_bars(vals, se, num_stderr, best)
+                    else ""))
     if logx:
         ax.set_xscale("log")
-    ax.set_xlabel("prior temperature $\\lambda_{temp}$")
-    ax.set_ylabel("ELBO  [nats]  (bound on log p(y | x, $\\lambda_{temp}$))")
+    ax.set_xlabel("prior temperature $\\lambda_{\\mathrm{temp}}$")
+    ax.set_ylabel("ELBO  [nats]  (bound on log p(y | x, $\\lambda_{\\mathrm{temp}}$))")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
-    ax.set_title("evidence bound against the structure prior's temperature", fontsize=10)
+    ax.legend(handles, texts, loc="best", fontsize="small")
+    ax.set_title("evidence bound against the structure prior's temperature" if title is None else title,
+                 fontsize=10)
     return ax
+
+
+def _within_error_bars(vals: np.ndarray, se: np.ndarray, num_stderr: float, best: int) -> bool:
+    """Whether the highest mean's error bar overlaps the runner-up's."""
+    if len(vals) < 2:
+        return False
+    others = [i for i in range(len(vals)) if i != best]
+    runner = max(others, key=lambda i: vals[i])
+    return bool(vals[best] - num_stderr * se[best] <= vals[runner] + num_stderr * se[runner])

@@ -87,3 +87,35 @@ def test_top_dags_of_mcmc_draws_show_visit_frequencies(data):
         assert f"{p:.3f}" in ax.get_title()
         assert len([q for q in ax.patches if q.get_gid() == "edge"]) == dag.num_edges
     assert "600" in fig._suptitle.get_text()
+
+
+@pytest.mark.parametrize("num_dags", [1, 2, 3])
+def test_top_dag_edge_lists_lie_inside_the_figure(table, num_dags):
+    # the old figure cut the edge lists off at its bottom edge (saved without a tight crop)
+    fig = plot_top_dags(table, num_dags, true_dag=TRUE)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    for ax in fig.axes:
+        label = ax.xaxis.label.get_window_extent(renderer)
+        assert box.y0 <= label.y0 and label.y1 <= box.y1 and box.x0 <= label.x0 and label.x1 <= box.x1
+    title = fig._suptitle.get_window_extent(renderer)
+    assert box.x0 <= title.x0 and title.x1 <= box.x1
+    assert "p(G | D)" in fig._suptitle.get_text() and f"{len(table.rows)} DAGs" in fig._suptitle.get_text()
+
+
+def test_top_dags_can_write_typographic_arrows_without_touching_str(table):
+    fig = plot_top_dags(table, 2, edge_arrow="→")
+    for ax, row in zip(fig.axes, table.rows):
+        assert ax.get_xlabel() == str(row.structure["dag"]).replace("->", "→")
+    assert "->" in str(table.rows[0].structure["dag"])  # DAG.__str__ is unchanged
+    assert plot_top_dags(table, 1).axes[0].get_xlabel() == str(table.rows[0].structure["dag"])  # default
+    with pytest.raises(InvalidArgumentError, match="edge_arrow"):
+        plot_top_dags(table, 1, edge_arrow="")
+
+
+def test_heatmap_legend_uses_arrows_and_title_explains_the_diagonal(table):
+    ax = plot_edge_posterior(table, true_dag=TRUE)
+    (text,) = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert text == "true edges (0→2, 1→2)"
+    assert "self-loops" in ax.get_title()

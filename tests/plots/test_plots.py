@@ -120,3 +120,82 @@ def test_plot_weights(table):
         plot_weights(idatas["degree=3"], kind="trace")
     with pytest.raises(InvalidArgumentError, match="kind='posterior'"):
         plot_weights(idatas, kind="posterior")
+
+
+# -- readability: what a referee checks (markers, zoom window, legends, labels) ---------
+
+
+def test_plot_evidence_tells_methods_apart_without_colour(table):
+    ax = plot_evidence(table)
+    for panel in ax.figure.axes:
+        markers = [c.lines[0].get_marker() for c in _errorbars(panel)]
+        assert len(set(markers)) == len(markers) == len(METHODS) - 1  # one shape per method, not all "o"
+        colors = [c.lines[0].get_color() for c in _errorbars(panel)]
+        assert len(set(colors)) == len(colors)
+        assert panel.get_ylabel().startswith("log evidence")
+    labels = [t.get_text() for t in ax.figure.axes[1].get_legend().get_texts()]
+    assert "laplace (no s.e.)" in labels  # an estimator without a standard error says so
+
+
+def test_plot_evidence_zoom_panel_draws_nothing_outside_its_window(table):
+    ax = plot_evidence(table)
+    zoomed = ax.figure.axes[1]
+    lo, hi = zoomed.get_ylim()
+    # the old panel drew the exact line down to degree 1 (30 nats below), a "cliff" at the edge
+    for line in zoomed.lines:
+        y = np.asarray(line.get_ydata(), dtype=float)
+        y = y[np.isfinite(y)]
+        assert np.all((lo <= y) & (y <= hi)), (line.get_label(), y, (lo, hi))
+    (exact,) = [line for line in zoomed.lines if line.get_label() == "exact"]
+    assert np.isfinite(np.asarray(exact.get_ydata(), dtype=float)).sum() == 2  # degrees 3 and 5
+    # the full panel still shows every structure
+    (full_exact,) = [line for line in ax.lines if line.get_label() == "exact"]
+    assert np.isfinite(np.asarray(full_exact.get_ydata(), dtype=float)).all()
+
+
+def test_plot_posterior_probabilities_explains_the_best_bar_and_labels_every_bar(table):
+    ax = plot_posterior_probabilities(table)
+    (bars,) = [c for c in ax.containers if isinstance(c, BarContainer)]
+    best = DEGREES.index(table.best["degree"])
+    legend = ax.get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    handles = legend.legend_handles
+    (best_handle,) = [h for h, t in zip(handles, texts) if "best" in t]
+    assert f"degree={table.best['degree']}" in texts[handles.index(best_handle)]
+    np.testing.assert_allclose(best_handle.get_facecolor(), bars[best].get_facecolor())
+    assert any("prior" in t for t in texts)
+    # one label per bar, "<0.01" where the bar is too low to see, above the bar *and* the prior mark
+    prior = {r.structure["degree"]: float(np.exp(r.log_prior)) for r in table.rows}
+    probs = {r.structure["degree"]: r.posterior_probability for r in table.rows}
+    labels = {int(round(t.xy[0])): t for t in ax.texts}
+    assert sorted(labels) == sorted(DEGREES)
+    for d, t in labels.items():
+        expected = f"{probs[d]:.2f}" if probs[d] >= 0.005 else "<0.01"
+        assert t.get_text() == expected
+        assert t.xy[1] >= max(probs[d], prior[d]) - 1e-12
+    assert ax.get_ylabel()
+
+
+def test_plot_predictive_names_its_bands_and_keeps_truth_apart(table):
+    ax = plot_predictive(table, truth=lambda x: np.sin(2 * np.pi * x), num_samples=200)
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert sum("90% predictive interval of y" in t for t in texts) == 2
+    assert not any(t.endswith("band") for t in texts)
+    best, average, truth = ax.lines
+    assert truth.get_linestyle() == ":" and best.get_linestyle() == "-" and average.get_linestyle() == "--"
+    assert len({best.get_color(), average.get_color(), truth.get_color()}) == 3
+    assert ax.get_ylabel() == "y" and ax.get_xlabel() == "x"
+
+
+def test_plot_weights_forest_uses_90_percent_and_labels_axis_and_rows(table):
+    idatas = table_inference_data(table, "laplace")
+    fig = plot_weights(idatas["degree=3"], kind="forest")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "weight value"
+    assert "90" in ax.get_title() and "94" not in ax.get_title()
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert sorted(rows) == [f"w[{k}]" for k in range(4)]  # not ArviZ's "w[0]", "[1]", "[2]", ...
+    assert "Gaussian approximation" in fig._suptitle.get_text()
+    # an explicit hdi_prob still wins
+    fig = plot_weights(idatas["degree=3"], kind="forest", hdi_prob=0.5)
+    assert "50" in fig.axes[0].get_title()

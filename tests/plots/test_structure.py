@@ -76,7 +76,8 @@ def test_plot_gamma_simplex_draws_every_sample_prior_mean_and_vertex_shares():
     assert prior_pc.get_label() == "prior" and len(prior_pc.get_offsets()) == 77
     assert post_pc.get_label() == "posterior" and len(post_pc.get_offsets()) == 40
     np.testing.assert_allclose(post_pc.get_offsets(), to_ternary(samples))
-    assert _texts(ax)[:3] == ["a\n25% > 0.9", "b\n0% > 0.9", "c\n0% > 0.9"]
+    assert _texts(ax)[:3] == ["a\n$P(\\gamma_k > 0.9)$ = 25%", "b\n$P(\\gamma_k > 0.9)$ = 0%",
+                              "c\n$P(\\gamma_k > 0.9)$ = 0%"]
     (mean_line,) = [line for line in ax.lines if line.get_label() == "E[gamma]"]
     np.testing.assert_allclose(np.ravel(mean_line.get_xydata()), to_ternary(samples.mean(0)))
 
@@ -238,3 +239,63 @@ def test_plot_elbo_temperature_takes_sweep_rows():
     assert tuple(np.ravel(best.get_xydata())) == (0.1, -10.0)
     with pytest.raises(InvalidArgumentError, match="leave `elbos`"):
         plot_elbo_temperature(rows, [-1.0, -2.0])
+
+
+# -- readability: legends, markers and line styles a referee can read ------------------
+
+
+def test_plot_gamma_simplex_mean_marker_is_hollow_and_the_legend_is_readable():
+    samples = np.array([[0.01, 0.98, 0.01]] * 90 + [[0.2, 0.3, 0.5]] * 10)
+    prior = torch.distributions.Dirichlet(torch.ones(3)).sample((50,))
+    ax = plot_gamma_simplex(samples, prior=prior, primitives=["sig", "tanh", "zero"])
+    (mean_line,) = [line for line in ax.lines if line.get_label() == "E[gamma]"]
+    assert mean_line.get_markerfacecolor() == "none"  # the pile of draws under it stays visible
+    legend = ax.get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert not any("gamma" in t for t in texts)  # "E[γ]", not the ASCII spelling
+    (mean_text,) = [t for t in texts if t.startswith("E[γ]")]
+    assert "(0.03, 0.91, 0.06)" in mean_text and "(sig, tanh, zero)" in mean_text  # value and order
+    # fixed-size handles, not the samples' 2-pixel dots
+    assert all(h.get_markersize() >= 5 for h in legend.legend_handles)
+    assert _texts(ax)[1] == "tanh\n$P(\\gamma_k > 0.9)$ = 90%"
+
+
+def test_plot_structure_graph_primitives_differ_by_line_style_and_legend_widths_are_fixed():
+    gamma = {(0, 1): [0.01, 0.97, 0.02]}
+    ax = plot_structure_graph(tiny_graph(), gamma)
+    lines = _primitive_lines(ax)
+    styles = {n: lines[f"0->1:{n}"].get_linestyle() for n in PRIMITIVES}
+    assert len(set(styles.values())) == 3  # readable in greyscale, not colour alone
+    colors = {n: lines[f"0->1:{n}"].get_color() for n in PRIMITIVES}
+    assert len(set(colors.values())) == 3
+    legend = ax.get_legend()
+    widths = {h.get_linewidth() for h in legend.legend_handles}
+    assert len(widths) == 1 and widths.pop() >= 2.0  # a hairline arc gets a readable legend entry
+    texts = [t.get_text() for t in legend.get_texts()]
+    for h, t in zip(legend.legend_handles, texts):
+        if t in styles:
+            assert h.get_linestyle() == styles[t]
+    assert "grows with" in ax.get_title()
+
+
+def test_plot_elbo_temperature_shows_each_seed_and_calls_the_star_highest_mean():
+    gamma = {(0, 1): torch.tensor([0.5, 0.3, 0.2])}
+    rows = [TemperatureSweepRow(temperature=t, elbo=e, elbo_stderr=se, posterior_mean_gamma=gamma,
+                                elbos=(e - se, e + se))
+            for t, e, se in [(10.0, -654.0, 9.0), (0.1, -632.0, 9.0), (1.0, -630.0, 9.0)]]
+    ax = plot_elbo_temperature(rows, title="300 SVI steps per fit")
+    (seeds,) = [line for line in ax.lines if line.get_gid() == "seeds"]
+    ys = sorted(np.asarray(seeds.get_ydata(), dtype=float).tolist())
+    assert ys == sorted(v for r in rows for v in r.elbos)
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert not any(t.startswith("best") for t in texts)
+    (star_text,) = [t for t in texts if t.startswith("highest mean")]
+    assert "= 1" in star_text and "within the error bars" in star_text
+    assert any("2 seeds" in t for t in texts)
+    assert ax.get_title() == "300 SVI steps per fit"
+    assert ax.get_ylabel().startswith("ELBO")
+    # seeds can be switched off; plain arrays have none
+    assert not [line for line in plot_elbo_temperature(rows, show_seeds=False).lines if line.get_gid() == "seeds"]
+    ax = plot_elbo_temperature([0.1, 1.0], [-5.0, -50.0], stderr=[0.1, 0.1])
+    (star_text,) = [t.get_text() for t in ax.get_legend().get_texts() if t.get_text().startswith("highest")]
+    assert "within" not in star_text  # separated by far more than the error bars
