@@ -54,6 +54,8 @@ from bayesstruct.datasets import load_dataset  # noqa: E402
 from bayesstruct.families.belief_net import BeliefNetSampler  # noqa: E402
 from bayesstruct.families.belief_net_report import posterior_summary, to_inference_data  # noqa: E402
 from bayesstruct.plots import plot_dbn_trace, plot_fantasies, plot_structure, plot_structure_posterior  # noqa: E402
+from bayesstruct.io import chain_diagnostics  # noqa: E402
+from bayesstruct.plots.style import color, save_figure  # noqa: E402
 from bayesstruct.priors import CascadingIBP  # noqa: E402
 
 SMOKE = os.environ.get("BAYESSTRUCT_SMOKE", "") not in ("", "0")
@@ -117,19 +119,23 @@ for name, direct in (("depth", prior_depth), ("K_1", prior_k1), ("edges", prior_
     print(f"{name:<10}{direct.mean():>10.3f} ± {se_direct:<5.3f}{c.mean():>10.3f} ± {se_chain:<5.3f}"
           f"{ess[name]:>11.0f}")
 
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+xlabels = {"depth": "depth $L$ (hidden layers)", "K_1": "width of layer 1, $K_1$", "edges": "number of edges"}
 for ax, (name, direct) in zip(axes, (("depth", prior_depth), ("K_1", prior_k1), ("edges", prior_edges))):
     c = chain_cols[name]
-    hi = int(max(direct.max(), c.max()))
-    bins = np.arange(0, hi + 2) - 0.5 if hi < 40 else np.linspace(0, hi, 30)
-    ax.hist(direct, bins=bins, density=True, alpha=0.5, label="CIBP draws")
-    ax.hist(c, bins=bins, density=True, histtype="step", lw=2, label="chain, no data")
-    ax.set_xlabel(name)
-axes[0].legend(fontsize="small")
-axes[0].set_ylabel("probability")
-fig.suptitle(f"prior check: K_0 = {K0_PRIOR}, alpha = {ALPHA}, beta = {BETA}")
+    lo, hi = int(min(direct.min(), c.min())), int(max(direct.max(), c.max()))
+    w = max(1, int(np.ceil((hi - lo + 1) / 30)))  # integer-width bins, so the bars are probabilities
+    bins = np.arange(lo - 0.5, hi + w + 0.5, w)
+    ax.hist(direct, bins=bins, weights=np.full(len(direct), 1 / len(direct)), color=color(0), alpha=0.55,
+            label=f"CIBP prior: {len(direct)} direct draws")
+    ax.hist(c, bins=bins, weights=np.full(len(c), 1 / len(c)), histtype="step", lw=2, color=color(1), linestyle="--",
+            label=f"sampler without data: {len(c)} sweeps")
+    ax.set_xlabel(xlabels[name])
+    ax.set_ylabel("probability" if w == 1 else f"probability per bin of {w} edges")
+axes[2].legend(fontsize="small", loc="upper right")
+fig.suptitle(f"prior check: $K_0 = {K0_PRIOR}$ visible units, $\\alpha$ = {ALPHA:g}, $\\beta$ = {BETA:g} (fixed)")
 fig.tight_layout()
-fig.savefig(FIGURES / "dbn_prior_check.png", dpi=110)
+save_figure(fig, FIGURES / "dbn_prior_check.png")
 plt.close(fig)
 
 # %% [markdown]
@@ -189,10 +195,13 @@ for w in summary["width_per_layer"][:5]:
 for key in ("num_edges", "alpha", "beta"):
     print(line(key, summary[key]))
 
-fig = plot_dbn_trace(idata)
-fig.savefig(FIGURES / "dbn_trace.png", dpi=100)
-fig = plot_structure_posterior(idata)
-fig.savefig(FIGURES / "dbn_structure_posterior.png", dpi=110)
+# R-hat of every traced statistic, for the figures' titles (the same ArviZ R-hat as the table)
+r_hat = {v: chain_diagnostics(idata.posterior[v].values)["r_hat"] for v in idata.posterior.data_vars}
+run_note = f"{NUM_CHAINS} chains (seeds 0-{NUM_CHAINS - 1}), {NUM_SAMPLES} draws each after {WARMUP} warm-up sweeps"
+fig = plot_dbn_trace(idata, r_hat=r_hat, title=f"digits: {run_note}; R-hat > 1.01 means the chains disagree")
+save_figure(fig, FIGURES / "dbn_trace.png")
+fig = plot_structure_posterior(idata, per_chain=True, r_hat={"depth": r_hat["depth"], "num_edges": r_hat["num_edges"]})
+save_figure(fig, FIGURES / "dbn_structure_posterior.png")
 plt.close("all")
 
 # %% [markdown]
@@ -208,10 +217,13 @@ plt.close("all")
 # %%
 best = int(np.argmax([r.log_joint[-1] for r in runs]))
 fantasies = samplers[best].fantasies(40, seed=0)
-fig = plot_fantasies(fantasies, images[:40])
-fig.savefig(FIGURES / "dbn_fantasies.png", dpi=110)
-ax = plot_structure(samplers[best].structure)
-ax.figure.savefig(FIGURES / "dbn_structure.png", dpi=110, bbox_inches="tight")
+which = (f"chain {best} (highest log joint), final state: {samplers[best].depth} hidden "
+         f"layer{'' if samplers[best].depth == 1 else 's'}")
+fig = plot_fantasies(fantasies, images[:40], fantasy_title=f"fantasies of {which}")
+save_figure(fig, FIGURES / "dbn_fantasies.png")
+num_best_edges = int(sum(int(z.sum()) for z in samplers[best].structure))
+ax = plot_structure(samplers[best].structure, title=f"{which}, {num_best_edges} edges")
+save_figure(ax.figure, FIGURES / "dbn_structure.png")
 plt.close("all")
 print(f"final state of chain {best}: depth {samplers[best].depth}, widths {samplers[best].widths}")
 

@@ -53,6 +53,8 @@ from bayesstruct.families import (  # noqa: E402
 )
 from bayesstruct.io import chain_diagnostics  # noqa: E402
 from bayesstruct.plots import plot_superposition, plot_superposition_posterior  # noqa: E402
+from bayesstruct.plots.style import save_figure  # noqa: E402
+from bayesstruct.plots.superposition import TRUTH_LABEL, plot_evidence_by_size  # noqa: E402
 
 SMOKE = os.environ.get("BAYESSTRUCT_SMOKE", "") not in ("", "0")
 FIGURES = Path(tempfile.mkdtemp()) if SMOKE else Path(__file__).resolve().parent.parent / "figures"
@@ -124,27 +126,23 @@ print(f"max_size 7, 2 tempered chains: {len(wide.log_evidence)} trees proposed, 
       + ", ".join(f"{t} {p:.2f}" for t, p in list(wide.posterior().items())[:3]))
 
 # %%
-fig = plt.figure(figsize=(13, 4.2))
-gs = fig.add_gridspec(1, 3, width_ratios=[1.0, 1.5, 1.2])
-plot_superposition(table.best["tree"], fig.add_subplot(gs[0]),
-                   title=f"MAP superposition\n{table.best['tree']}")
+fig = plt.figure(figsize=(14, 4.6))
+gs = fig.add_gridspec(1, 3, width_ratios=[1.0, 1.6, 1.3])
+best = table.best["tree"]
+plot_superposition(best, fig.add_subplot(gs[0]),
+                   title=f"MAP tree{' = the ' + TRUTH_LABEL if best == TEACHER else ''}\n{best}")
 plot_superposition_posterior(exact, chain, fig.add_subplot(gs[1]), top=6, truth=TEACHER,
                              title="p(Γ | D), trees of ≤ 4 vertices")
-ax = fig.add_subplot(gs[2])
 sizes = np.array([r.structure["tree"].size for r in table.rows])
 lz = np.array([r.log_evidence("exact") for r in table.rows])
-jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(sizes))
-ax.scatter(sizes + jitter, lz, s=8, color="0.4")
-ax.scatter([TEACHER.size], [table.row({"tree": TEACHER}).log_evidence("exact")], marker="*", s=150,
-           color="tab:red", label=f"teacher {TEACHER}")
-ax.set_xticks(range(1, grammar.max_size + 1))
-ax.set_xlabel("vertices |Γ|")
-ax.set_ylabel("log p(y | x, Γ) (nats)")
-ax.set_ylim(max(lz.min(), lz.max() - 250), lz.max() + 15)
-ax.legend(fontsize=8, loc="lower right")
-ax.set_title("exact evidence of every distinct tree", fontsize=10)
+FLOOR = lz.max() - 250  # the y axis shows 250 nats below the best tree; trees further down sit on its edge
+plot_evidence_by_size(sizes, lz, fig.add_subplot(gs[2]), floor=FLOOR,
+                      highlight=(TEACHER.size, table.row({"tree": TEACHER}).log_evidence("exact")),
+                      highlight_label=f"{TRUTH_LABEL} {TEACHER}", title="exact evidence of every distinct tree")
 fig.tight_layout()
-fig.savefig(FIGURES / "superpositions.png", dpi=120)
+save_figure(fig, FIGURES / "superpositions.png")
+print(f"figure: {int((lz < FLOOR).sum())} of {len(lz)} trees lie more than 250 nats below the best "
+      f"(lowest {lz.min() - lz.max():.0f} nats), drawn on the lower edge")
 
 # %%
 print(f"total time {time.perf_counter() - T0:.0f} s")

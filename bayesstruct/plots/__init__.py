@@ -27,9 +27,11 @@ non-interactive ``Agg`` backend.
 :func:`plot_latency_accuracy`      validation accuracy against latency of found structures
 :func:`plot_superposition`         a superposition tree, vertices numbered as the lecture does
 :func:`plot_superposition_posterior`  p(Γ | D) of the top trees, exact beside an MH chain
+:func:`plot_evidence_by_size`      exact log evidence of every tree against its size
 :func:`plot_edge_posterior`        p(j → k | D) of a Bayesian network as a d × d heatmap
 :func:`plot_top_dags`              the most probable DAGs of a Bayesian network family
 :func:`save_figure`                save tightly cropped at 150 dpi, in PNG and/or PDF/SVG
+:func:`primitive_style`            colour, line style and marker of a primitive, the same in every panel
 =================================  =====================================================
 
 ``sample_gamma_posterior`` and ``elbo_temperature_sweep`` are re-exported from
@@ -57,9 +59,9 @@ from bayesstruct.plots.structure import (
 )
 from bayesstruct.plots.dbn import plot_dbn_trace, plot_fantasies, plot_structure, plot_structure_posterior
 from bayesstruct.plots.pruning import plot_pruning_curve, plot_weight_histogram
-from bayesstruct.plots.search import plot_latency_accuracy, plot_search_history
+from bayesstruct.plots.search import plot_latency_accuracy, plot_search_history, primitive_style
 from bayesstruct.plots.bayes_net import plot_edge_posterior, plot_top_dags
-from bayesstruct.plots.superposition import plot_superposition, plot_superposition_posterior
+from bayesstruct.plots.superposition import plot_evidence_by_size, plot_superposition, plot_superposition_posterior
 from bayesstruct.plots import style as _style
 from bayesstruct.plots.style import save_figure
 
@@ -74,7 +76,7 @@ __all__ = ["plot_pruning_curve", "plot_weight_histogram", "plot_evidence", "plot
            "plot_structure_graph", "plot_elbo_temperature", "sample_gamma_posterior", "elbo_temperature_sweep",
            "plot_dbn_trace", "plot_structure_posterior", "plot_fantasies", "plot_structure", "plot_search_history",
            "plot_latency_accuracy", "plot_superposition", "plot_superposition_posterior",
-           "plot_edge_posterior", "plot_top_dags", "save_figure"]
+           "plot_edge_posterior", "plot_top_dags", "save_figure", "plot_evidence_by_size", "primitive_style"]
 
 #: colors (Okabe-Ito, :mod:`bayesstruct.plots.style`): exact is black, the other methods take the
 #: palette and a marker shape each in table order, so they also read in greyscale

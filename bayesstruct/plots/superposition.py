@@ -6,6 +6,8 @@ r"""Figures of superpositions (:mod:`bayesstruct.families.superposition`).
                                        0 the output
 :func:`plot_superposition_posterior`   :math:`p(\Gamma \mid D)` of the top trees, exact
                                        (enumeration) beside the MH chain's frequencies
+:func:`plot_evidence_by_size`          the log evidence of every tree against its size;
+                                       trees below a window are marked on the lower edge
 =====================================  =====================================================
 
 Conventions as in :mod:`bayesstruct.plots`: ``ax=None`` draws a new figure, the Axes is
@@ -14,19 +16,24 @@ returned, nothing calls ``plt.show``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
 
 from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.plots.style import color
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
     from bayesstruct.families.superposition import SuperpositionSamples
 
-__all__ = ["plot_superposition", "plot_superposition_posterior"]
+__all__ = ["plot_superposition", "plot_superposition_posterior", "plot_evidence_by_size"]
+
+#: what the star before a tree name means, in every superposition figure
+TRUTH_LABEL = "true (generating) tree"
 
 
 def plot_superposition(tree: Any, ax: "Axes | None" = None, *, title: str | None = None) -> "Axes":
@@ -78,7 +85,8 @@ def plot_superposition(tree: Any, ax: "Axes | None" = None, *, title: str | None
 
 def plot_superposition_posterior(exact: Any = None, samples: "SuperpositionSamples | None" = None,
                                  ax: "Axes | None" = None, *, top: int = 10, truth: Any = None,
-                                 title: str | None = None) -> "Axes":
+                                 title: str | None = None, truth_label: str = TRUTH_LABEL,
+                                 values: bool = True) -> "Axes":
     r"""Horizontal bars of :math:`p(\Gamma \mid D)` for the ``top`` trees.
 
     Parameters
@@ -90,7 +98,11 @@ def plot_superposition_posterior(exact: Any = None, samples: "SuperpositionSampl
     top : int
         How many trees (ranked by the exact posterior when given, else by the chain).
     truth : Superposition or str, optional
-        The generating tree, marked with a star.
+        The generating tree, marked with a star "★" in its tick label; the legend explains
+        the star as ``truth_label``.
+    values : bool
+        Print each probability at the end of its bar ("<0.001" for tiny ones), so that
+        bars too short to see still show a number.
     """
     from bayesstruct.compare import ComparisonTable
     from bayesstruct.families.superposition import as_superposition
@@ -109,16 +121,73 @@ def plot_superposition_posterior(exact: Any = None, samples: "SuperpositionSampl
         _, ax = plt.subplots(figsize=(6.5, 0.35 * len(names) + 1.2))
     yy = np.arange(len(names))[::-1]
     h = 0.4 if exact is not None and chain is not None else 0.7
+    bars = []
     if exact is not None:
-        ax.barh(yy + (h / 2 if chain is not None else 0), [exact.get(n, 0.0) for n in names], height=h,
-                color="0.25", label="exact (enumeration)")
+        p = [exact.get(n, 0.0) for n in names]
+        y0 = yy + (h / 2 if chain is not None else 0)
+        ax.barh(y0, p, height=h, color="0.25", label="exact (enumeration)")
+        bars.append((y0, p))
     if chain is not None:
-        ax.barh(yy - (h / 2 if exact is not None else 0), [chain.get(n, 0.0) for n in names], height=h,
-                color="tab:orange", label=f"MH, {len(samples.trees):,} draws")
+        p = [chain.get(n, 0.0) for n in names]
+        y0 = yy - (h / 2 if exact is not None else 0)
+        ax.barh(y0, p, height=h, color=color(1), hatch="///", edgecolor="white", lw=0,
+                label=f"MH, {len(samples.trees):,} draws")
+        bars.append((y0, p))
+    if values:
+        for y0, p in bars:
+            for yv, v in zip(y0, p):
+                ax.text(v + 0.01, yv, f"{v:.3f}" if v >= 0.001 else ("<0.001" if v > 0 else "0"), va="center",
+                        ha="left", fontsize=7, color="0.2")
     ax.set_yticks(yy, [("★ " if n == truth else "") + n for n in names], fontsize=8)
     ax.set_xlabel("p(Γ | D)")
-    ax.set_xlim(0, 1)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlim(0, 1.08 if values else 1)
+    handles, labels = ax.get_legend_handles_labels()
+    if truth is not None and truth in names:
+        handles.append(Line2D([], [], linestyle="none", marker="$★$", color="black", ms=8))
+        labels.append(f"★ = {truth_label}")
+    ax.legend(handles, labels, loc="lower right", fontsize=8)
+    if title is not None:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_evidence_by_size(sizes: Sequence[int], log_evidence: Sequence[float], ax: "Axes | None" = None, *,
+                          floor: float | None = None, highlight: tuple[int, float] | None = None,
+                          highlight_label: str = TRUTH_LABEL, jitter: float = 0.1, seed: int = 0,
+                          title: str | None = None) -> "Axes":
+    """The log evidence of each tree against its number of vertices (one dot per tree).
+
+    ``floor`` (a log evidence) zooms the y axis to ``[floor, max]`` without dropping trees:
+    those below it are drawn on the lower edge as open triangles (▼) and the legend says how
+    many there are. ``highlight=(size, log evidence)`` marks one tree (e.g. the true one) with
+    a star, labelled ``highlight_label``. ``jitter`` spreads the dots horizontally by at most
+    that much (seeded by ``seed``; only the drawing moves).
+    """
+    sizes = np.asarray(sizes, dtype=float).reshape(-1)
+    lz = np.asarray(log_evidence, dtype=float).reshape(-1)
+    if sizes.shape != lz.shape or not len(lz):
+        raise InvalidArgumentError(f"`sizes` and `log_evidence` must be non-empty and of equal length; "
+                                   f"got {len(sizes)} and {len(lz)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    dx = np.random.default_rng(seed).uniform(-abs(jitter), abs(jitter), len(sizes))
+    top = float(np.max(lz))
+    below = lz < floor if floor is not None else np.zeros(lz.shape, bool)
+    ax.scatter(sizes[~below] + dx[~below], lz[~below], s=8, color="0.4", label=f"a tree ({len(lz)} in all)")
+    if below.any():
+        ax.scatter(sizes[below] + dx[below], np.full(int(below.sum()), floor), s=22, marker="v", facecolors="none",
+                   edgecolors=color(0), lw=0.8, clip_on=False, zorder=3,
+                   label=f"{int(below.sum())} trees below {floor:.0f}, drawn on the edge")
+    if highlight is not None:
+        ax.scatter([highlight[0]], [highlight[1]], marker="*", s=170, color=color(3), edgecolors="black", lw=0.5,
+                   zorder=4, label=f"★ {highlight_label}")
+    ax.set_xticks(range(int(sizes.min()), int(sizes.max()) + 1))
+    ax.set_xlabel("vertices |Γ|")
+    ax.set_ylabel("log p(y | x, Γ) (nats)")
+    lo = floor if floor is not None and below.any() else float(np.min(lz))
+    pad = 0.04 * (top - lo) if top > lo else 1.0
+    ax.set_ylim(lo if floor is not None and below.any() else lo - pad, top + 3 * pad)
+    ax.legend(fontsize=8, loc="upper left")
     if title is not None:
         ax.set_title(title, fontsize=10)
     return ax

@@ -73,3 +73,59 @@ def test_trace_plot_has_two_panels_per_variable(chains):
     assert len(fig.axes) == 4
     with pytest.raises(InvalidArgumentError, match="alpha"):
         plots.plot_dbn_trace(idata, var_names=["alpha"])
+
+
+def test_trace_plot_tells_the_chains_apart_and_shows_r_hat(chains):
+    idata = to_inference_data(chains)
+    fig = plots.plot_dbn_trace(idata, var_names=["depth", "num_edges"], r_hat={"depth": 2.02, "num_edges": None})
+    ax_marg, ax_trace = fig.axes[0], fig.axes[1]
+    traces = ax_trace.get_lines()
+    assert len(traces) == 2                                   # one line per chain
+    assert traces[0].get_color() != traces[1].get_color()
+    assert traces[0].get_linestyle() != traces[1].get_linestyle()
+    np.testing.assert_array_equal(traces[1].get_ydata(), chains[1].depth)
+    legend_texts = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
+    assert legend_texts == ["chain 0", "chain 1"]
+    assert "R-hat 2.02" in ax_marg.get_title() and "R-hat 2.02" in ax_trace.get_title()
+    assert "R-hat n/a" in fig.axes[2].get_title()
+    assert ax_marg.get_ylabel() == "probability"              # depth is discrete: per-chain probabilities
+    assert fig.axes[-1].get_xlabel().startswith("draw")
+    assert len({tuple(p.get_edgecolor()) for p in ax_marg.patches}) == 2   # one step histogram per chain
+
+
+def test_structure_posterior_states_pooling_and_labels_every_axis(chains):
+    fig = plots.plot_structure_posterior(chains, r_hat={"depth": 1.8})
+    title = fig._suptitle.get_text()
+    assert "pooled over 2 chains" in title and "R-hat(depth L) = 1.80" in title and "not converged" in title
+    ax_d, ax_w, ax_e = fig.axes[:3]
+    assert all(ax.get_ylabel().startswith("probability") for ax in (ax_d, ax_w, ax_e))
+    heights = np.array([p.get_height() for p in ax_e.patches])
+    assert heights.sum() == pytest.approx(1.0)                # probabilities per bin, not a density
+    assert "density" not in ax_e.get_ylabel()
+
+
+def test_structure_posterior_per_chain(chains):
+    fig = plots.plot_structure_posterior(chains, per_chain=True, r_hat={"depth": 1.0})
+    ax_d, ax_w, ax_e = fig.axes[:3]
+    assert [t.get_text() for t in ax_d.get_legend().get_texts()] == ["chain 0", "chain 1"]
+    for c, patch in enumerate(ax_d.patches):                  # one step line per chain, each summing to 1
+        assert patch.get_edgecolor() != ax_d.patches[1 - c].get_edgecolor()
+    assert "drawn separately" in fig._suptitle.get_text() and "not converged" not in fig._suptitle.get_text()
+    assert ax_w.get_ylabel().startswith("width")
+
+
+def test_fantasy_figure_has_no_empty_band_and_says_what_generated_it():
+    fig = plots.plot_fantasies(np.zeros((40, 64)), np.zeros((40, 64)), fantasy_title="fantasies of chain 1")
+    w, h = fig.get_size_inches()
+    assert h / w < 0.45                                       # 5 x 8 grids: wider than tall, no blank band below
+    assert fig.axes[1].get_title() == "fantasies of chain 1"
+
+
+def test_structure_title_and_per_layer_alpha():
+    layers = [np.ones((25, 4)), np.array([[1.0], [0.0], [0.0], [0.0]]), np.zeros((1, 0))]
+    ax = plots.plot_structure(layers, title="chain 2, final state")
+    assert ax.get_title() == "chain 2, final state"
+    alphas = ax.collections[0].get_colors()[:, 3]
+    assert alphas[0] < alphas[-1]                             # 100 lower edges fainter than the single upper one
+    assert "2 hidden layers, 101 edges" in plots.plot_structure(layers).get_title()
+    assert not ax.spines["left"].get_visible()

@@ -41,3 +41,31 @@ def test_pruning_curve_one_line_per_method_and_bad_input():
         plot_pruning_curve({"m": [(0.0, 0.1)]})
     with pytest.raises(InvalidArgumentError, match="curves"):
         plot_pruning_curve({})
+
+
+def test_pruning_curve_has_readable_ticks_and_style_per_method():
+    """The log error axis labels the 3-7 % range; kept fractions read 1, 1/2, ..., 1/32;
+    methods differ in colour *and* marker."""
+    curves = {"a": [(1.0, 0.035), (0.5, 0.04), (0.25, 0.06), (0.125, 0.5), (0.0625, 0.8), (0.03125, 0.9)],
+              "b": [(1.0, 0.031), (0.5, 0.033), (0.25, 0.07), (0.125, 0.2), (0.0625, 0.6), (0.03125, 0.8)]}
+    ax = plot_pruning_curve(curves)
+    ax.figure.canvas.draw()
+    lo, hi = ax.get_ylim()
+    labelled = [(t.get_loc(), t.label1.get_text()) for t in ax.yaxis.get_major_ticks()
+                if t.label1.get_text() and lo <= t.get_loc() <= hi]
+    assert len(labelled) >= 4                       # not only 10^-1 and 10^0
+    assert any(0.03 <= loc <= 0.07 for loc, _ in labelled)
+    assert all(text.endswith("%") for _, text in labelled)
+    xlabels = [t.get_text() for t in ax.get_xticklabels()]
+    assert xlabels == ["1", "1/2", "1/4", "1/8", "1/16", "1/32"]
+    a, b = ax.get_lines()
+    assert a.get_color() != b.get_color() and a.get_marker() != b.get_marker()
+    assert "test error" in ax.get_ylabel()
+    plt.close("all")
+
+
+def test_weight_histogram_log_counts():
+    net = nn.Sequential(nn.Linear(4, 4, bias=False))
+    ax = plot_weight_histogram(weight_histogram(net, bins=5), log=True)
+    assert ax.get_yscale() == "log" and "log" in ax.get_ylabel()
+    plt.close("all")

@@ -41,3 +41,35 @@ def test_posterior_bars_are_the_probabilities():
     with pytest.raises(InvalidArgumentError, match="exact"):
         plot_superposition_posterior()
     plt.close("all")
+
+
+def test_star_is_explained_and_tiny_probabilities_are_printed():
+    exact = {"mul(log1p(x0), x1)": 0.8, "mul(sqrt(x0), x1)": 0.2, "add(x0, x1)": 1e-9}
+    ax = plot_superposition_posterior(exact, top=3, truth="mul(log1p(x0), x1)")
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "★ = true (generating) tree" in legend
+    assert [p.get_width() for p in ax.patches] == [0.8, 0.2, 1e-9]      # the bars are still the probabilities
+    assert sorted(t.get_text() for t in ax.texts) == ["0.200", "0.800", "<0.001"]
+    plt.close("all")
+
+
+def test_evidence_by_size_marks_every_tree_below_the_floor():
+    from bayesstruct.plots.superposition import plot_evidence_by_size
+
+    sizes = [1, 2, 2, 3, 4, 4]
+    lz = [-160.0, -400.0, -120.0, -900.0, -40.0, -100.0]
+    ax = plot_evidence_by_size(sizes, lz, floor=-290.0, highlight=(4, -40.0), highlight_label="true tree")
+    lo, hi = ax.get_ylim()
+    assert lo == -290.0 and hi > -40.0
+    inside, below, star = ax.collections
+    assert len(inside.get_offsets()) == 4
+    np.testing.assert_allclose(below.get_offsets()[:, 1], [-290.0, -290.0])   # both drawn on the edge
+    assert np.all(np.abs(below.get_offsets()[:, 0] - [2, 3]) <= 0.1)          # jitter stays within +-0.1
+    assert np.all(np.abs(inside.get_offsets()[:, 0] - [1, 2, 4, 4]) <= 0.1)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("2 trees below -290") for t in legend) and "★ true tree" in legend
+    ax = plot_evidence_by_size(sizes, lz)                                       # no floor: every tree inside
+    assert ax.get_ylim()[0] < -900.0
+    with pytest.raises(InvalidArgumentError, match="equal length"):
+        plot_evidence_by_size([1, 2], [0.0])
+    plt.close("all")
