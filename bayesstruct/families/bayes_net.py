@@ -979,7 +979,13 @@ class DAGSamples:
         return self.edge_indicators().mean(0)
 
     def edge_posterior_stderr(self, num_batches: int = 20) -> torch.Tensor:
-        """``(d, d)`` Monte Carlo standard error of :meth:`edge_posterior` by batch means."""
+        """``(d, d)`` Monte Carlo standard error of :meth:`edge_posterior` by batch means.
+
+        Approximate: on a sticky chain batch means understate the error (against exact edge
+        marginals at d = 4 the standardised errors had an RMS of 1.1-1.3 instead of 1). For a
+        calibrated error of a scalar statistic use several chains and ArviZ
+        (:func:`bayesstruct.io.structure_inference_data`, then ``az.mcse``).
+        """
         num_batches = check_positive_int(num_batches, "num_batches", minimum=2)
         ind = self.edge_indicators()
         S = ind.shape[0] // num_batches * num_batches

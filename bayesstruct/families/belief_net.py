@@ -1011,7 +1011,7 @@ class BeliefNetSampler:
               \frac{\mathrm{Gamma}(α')\,\mathrm{Gamma}(β')\,α'β'}{\mathrm{Gamma}(α)\,\mathrm{Gamma}(β)\,αβ}\Big\}
 
         (M as in :meth:`resample_above`; α'β'/αβ the Jacobian of the log-scale random walk;
-        with c = 0 nothing is kept and the whole structure is redrawn with α, β). A no-op
+        with c = 0 nothing is kept and the whole structure is redrawn under the proposed α', β'). A no-op
         when α, β are fixed. Counted as ``"resample_hyper"`` in :attr:`acceptance`.
         """
         if not self.learn_alpha_beta:

@@ -162,8 +162,11 @@ def _as_float(x: Any) -> float:
 def _check_location(s: Any, restriction: Restriction, owner: str) -> torch.Tensor:
     """``s`` for a prior class constructed directly: numbers of shape ``(..., K)`` inside ``restriction``'s set.
 
-    A zero weight is allowed on the simplex of the Gumbel-softmax (that option is never drawn),
-    not for the Dirichlet, whose concentration must be > 0.
+    A zero weight is allowed on the simplex of the Gumbel-softmax, not for the Dirichlet, whose
+    concentration must be > 0. It is clamped to the dtype's smallest probability (as
+    ``torch.distributions`` clamps probabilities): that option is drawn with probability about
+    eps, its coordinate in a draw is about 1e-16 rather than 0, and ``log_prob`` is the
+    K-dimensional density of that near-degenerate distribution, not a density on the face.
     """
     try:
         t = s if torch.is_tensor(s) and s.is_floating_point() else torch.as_tensor(s, dtype=torch.get_default_dtype())
@@ -253,7 +256,9 @@ class GumbelSoftmax(_LocationTemperature, dist.RelaxedOneHotCategorical):
             \prod_{k=1}^K \frac{s_k \gamma_k^{-\lambda-1}}{\sum_{i=1}^K s_i \gamma_i^{-\lambda}} .
 
     This is Pyro's ``RelaxedOneHotCategorical(temperature, probs=s)`` with the lecture's
-    argument order. For every :math:`\lambda`, :math:`P(\arg\max_k \gamma_k = j) = s_j`;
+    argument order. For every :math:`\lambda`, :math:`P(\arg\max_k \gamma_k = j) = s_j`
+    (up to λ ≈ 1e5 in float32 and 1e12 in float64: beyond, draws round to the barycentre and
+    ``argmax`` breaks the ties towards index 0);
     :math:`\lambda \to 0` puts the samples on the vertices (one-hot, ``Categorical(s)``),
     :math:`\lambda \to \infty` collapses them onto the barycentre :math:`(1/K, \dots, 1/K)`.
     Reparameterised (``rsample``).
@@ -393,7 +398,8 @@ class RelaxedBernoulliCube(_LocationTemperature, dist.Independent):
         \qquad a_k = \frac{s_k}{1 - s_k},
 
     and ``log_prob`` sums over the K coordinates (event shape ``(K,)``). For every
-    :math:`\lambda`, :math:`P(\gamma_k > 1/2) = s_k`; :math:`\lambda \to 0` gives independent
+    :math:`\lambda`, :math:`P(\gamma_k > 1/2) = s_k` (in floating point up to λ ≈ 1e5 in float32
+    and 1e12 in float64; beyond, draws round to exactly 1/2); :math:`\lambda \to 0` gives independent
     ``Bernoulli(s)`` (the cube's vertices), :math:`\lambda \to \infty` collapses each
     coordinate onto 1/2. Reparameterised (``rsample``).
 
