@@ -432,39 +432,60 @@ def stage_graves(dense, train_data, test_data, cfg: Config) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- figures
 
 
+#: one colour-blind-safe colour and marker per method, the same in both panels of the pruning curve
+def _method_styles() -> dict[str, dict[str, Any]]:
+    from bayesstruct.plots.style import color
+
+    return {
+        "magnitude": dict(color=color(0), marker="o", ls="-"),
+        "graves_sweep": dict(color=color(1), marker="v", ls="--"),
+        "han": dict(color=color(2), marker="D", ls="-", lw=2.2),
+        "graves_point": dict(color=color(4), marker="P", ls="none", ms=12),
+        "deep_compression": dict(color="black", marker="*", ls="none", ms=15),
+        "obd_gauss_newton": dict(color=color(3), marker="s", ls="-"),
+        "obd_layerwise": dict(color=color(5), marker="x", ls="-"),
+        "obd_staged": dict(color="#882255", marker="^", ls="-."),
+        "obs_layerwise": dict(color="#332288", marker="d", ls=":", lw=2.0),
+    }
+
+
 def figure_curve(path: Path, dense_err: float, oneshot, iterative, dc_point, graves, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.8), gridspec_kw={"width_ratios": [1.6, 1]})
+    from bayesstruct.plots.style import save_figure
+
+    style = _method_styles()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.8), sharey=True, gridspec_kw={"width_ratios": [1.6, 1]})
     w = oneshot["whole_net"]
-    ax.axhline(dense_err, color="gray", lw=1, ls=":", label=f"dense ({dense_err:.2%})")
-    ax.plot(*zip(*w["magnitude"]), "o-", label="magnitude, one-shot")
-    ax.plot(*zip(*graves["sweep"]), "v--", label="Graves relative density, no retraining")
-    ax.plot(*zip(*iterative["curve"][1:]), "D-", lw=2.2, label="Han: magnitude + retrain (iterative)")
+    for a in (ax, ax2):
+        a.axhline(dense_err, color="gray", lw=1, ls=":", label=f"dense ({dense_err:.2%})")
+    ax.plot(*zip(*w["magnitude"]), **style["magnitude"], label="magnitude, one-shot")
+    ax.plot(*zip(*graves["sweep"]), **style["graves_sweep"], label="Graves relative density, no retraining")
+    ax.plot(*zip(*iterative["curve"][1:]), **style["han"], label="Han: magnitude + retrain (iterative)")
     k, e = graves["point"]
-    ax.plot([k], [e], "P", color="tab:purple", ms=12, label=f"Graves relative density + retrain ({1 / k:.0f}x fewer)")
+    ax.plot([k], [e], **style["graves_point"], label=f"Graves relative density + retrain ({1 / k:.0f}x fewer)")
     k, e, ratio = dc_point
-    ax.plot([k], [e], "k*", ms=15, label=f"Deep Compression ({ratio:.0f}x smaller file)")
+    ax.plot([k], [e], **style["deep_compression"], label=f"Deep Compression ({ratio:.0f}x smaller file)")
     _log_kept_axis(ax)
     ax.set_xlabel("fraction of weights kept")
-    ax.set_ylabel("test error")
+    ax.set_ylabel("test error (log scale)")
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7.5)
-    ax2.axhline(dense_err, color="gray", lw=1, ls=":")
-    for (key, _, _, label), style in zip(ONESHOT_METHODS, ("o-", "s-", "x-", "^-", "d--")):
+    for key, _, _, label in ONESHOT_METHODS:
         if key in w:
-            ax2.plot(*zip(*w[key]), style, label=label)
+            ax2.plot(*zip(*w[key]), **style[key], label=label)
     _log_kept_axis(ax2)
+    ax2.tick_params(labelleft=True)
     ax2.set_xlabel("fraction of weights kept")
     ax2.set_title("one-shot saliencies, whole net, no retraining", fontsize=10)
     ax2.grid(True, which="major", alpha=0.3)
     ax2.legend(fontsize=7.5)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -491,21 +512,23 @@ def figure_histograms(path: Path, dense, han, graves_model, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bayesstruct.plots.style import color, save_figure
+
     lim = max(float(max(m.weight.detach().abs().max() for _, m in _layers(net))) for net in (dense, han, graves_model))
     edges = np.linspace(-lim, lim, 121)
     panels = [(dense, "dense: all weights"), (han, "Han: pruned + retrained (non-zero)"),
               (graves_model, "Graves: relative density + retrained (non-zero)")]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), sharey=True)
     for ax, (net, label) in zip(axes, panels):
         hist = weight_histogram(net, bins=edges, nonzero_only=True)
-        ax.stairs(hist.counts, hist.edges, fill=True)
-        ax.set_title(f"{label}\n{hist.num_weights - hist.num_zero:,} of {hist.num_weights:,}", fontsize=9)
+        ax.stairs(hist.counts, hist.edges, fill=True, color=color(0))
+        ax.set_title(f"{label}\n{hist.num_weights - hist.num_zero:,} of {hist.num_weights:,}", fontsize=11)
         ax.set_xlabel("weight value")
         ax.set_yscale("log")
-    axes[0].set_ylabel("count (log)")
-    fig.suptitle(title, fontsize=10)
+    axes[0].set_ylabel("count (log scale)")
+    fig.suptitle(f"{title} (same bins and count axis in all panels)", fontsize=12)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
 
 
