@@ -232,14 +232,19 @@ def figure_rise(path: Path, rows5, title: str) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
+    from bayesstruct.plots.style import OKABE_ITO, save_figure
+
     keeps = [k for k, _ in rows5]
     fig, ax = plt.subplots(figsize=(6.4, 5.2))
-    labels = ("OBD's quadratic (diagonal)", "quadratic + row cross-terms", "measured, ReLU gates frozen", "measured")
-    colors = ("tab:gray", "tab:blue", "tab:orange", "tab:red")
+    labels = ("quadratic model, diagonal Hessian", "quadratic model + row cross-terms", "measured, ReLU gates frozen",
+              "measured")
+    colors = ("#777777", OKABE_ITO[0], OKABE_ITO[1], OKABE_ITO[3])
+    markers = ("o", "s", "^", "D")
     styles = {"magnitude's mask": "--", "OBD's mask": "-"}
     for m, style in enumerate(styles.values()):
-        for q, color in enumerate(colors):
-            ax.plot(keeps, [cells[m][q] for _, cells in rows5], style, color=color, marker="o", ms=3)
+        for q, (color, mk) in enumerate(zip(colors, markers)):
+            ax.plot(keeps, [cells[m][q] for _, cells in rows5], style, color=color, marker=mk, ms=4,
+                    mfc="none" if m == 0 else color)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(FixedLocator(keeps))
@@ -247,14 +252,15 @@ def figure_rise(path: Path, rows5, title: str) -> None:
     ax.xaxis.set_minor_locator(NullLocator())
     ax.invert_xaxis()
     ax.set_xlabel("fraction of the input layer's weights kept (magnitude's allocation)")
-    ax.set_ylabel("training-loss rise (nats)")
+    ax.set_ylabel("training-loss rise (nats per example, mean cross-entropy)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    what = ax.legend([Line2D([], [], color=c) for c in colors], labels, fontsize=8, loc="lower right")
+    what = ax.legend([Line2D([], [], color=c, marker=mk) for c, mk in zip(colors, markers)], labels, fontsize=8,
+                     loc="lower right")
     ax.add_artist(what)
     ax.legend([Line2D([], [], color="black", linestyle=st) for st in styles.values()], list(styles), fontsize=8,
               loc="upper left")
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    save_figure(fig, path)
     plt.close(fig)
 
 
