@@ -301,7 +301,7 @@ class GammaPrecisions:
             wu, wv = box[1] - box[0], box[3] - box[2]
             box = [box[0] - 0.25 * wu * (edge_mass[0] >= self._EDGE_TOL), box[1] + 0.25 * wu * (edge_mass[1] >= self._EDGE_TOL),
                    box[2] - 0.25 * wv * (edge_mass[2] >= self._EDGE_TOL), box[3] + 0.25 * wv * (edge_mass[3] >= self._EDGE_TOL)]
-            box = [max(min(b, self._CAP), -self._CAP) for b in box]
+            box = self._clip(box)
         else:
             raise EstimatorNotApplicableError(
                 f"GammaPrecisions: the quadrature grid over (log α, log β) could not be closed: a fraction "
@@ -318,6 +318,11 @@ class GammaPrecisions:
                 f"(now {num_points}) or use method='smc'."
             )
         return value
+
+    @classmethod
+    def _clip(cls, box) -> list[float]:
+        """``box`` (u low, u high, v low, v high) clipped to ``[−_CAP, _CAP]``, where ``exp`` stays finite."""
+        return [max(min(float(b), cls._CAP), -cls._CAP) for b in box]
 
     @staticmethod
     def _log_integrand(u: torch.Tensor, v: torch.Tensor, stats: tuple, alpha_prior: tuple[float, float],
@@ -357,7 +362,7 @@ class GammaPrecisions:
             wn2 = float((z[keep] / s[keep]).pow(2).sum()) if bool(keep.any()) else 0.0
             if wn2 > 0:
                 ua, ub = min(ua, math.log(1.0 / wn2) - 10.0), max(ub, math.log(M / wn2) + 10.0)
-        return [max(min(b, self._CAP), -self._CAP) for b in (ua, ub, va, vb)]
+        return self._clip((ua, ub, va, vb))
 
     def _coarse_box(self, g: Callable, box: list[float]) -> list[float]:
         """Step 2: widen until the coarse edges are negligible, then zoom to ``{g > max g − T}``."""
@@ -382,7 +387,7 @@ class GammaPrecisions:
                 break
             wu, wv = box[1] - box[0], box[3] - box[2]
             new = [box[0] - wu * live[0], box[1] + wu * live[1], box[2] - wv * live[2], box[3] + wv * live[3]]
-            new = [max(min(b, self._CAP), -self._CAP) for b in new]
+            new = self._clip(new)
             if new == box:
                 raise EstimatorNotApplicableError(
                     "GammaPrecisions: the integrand over (log α, log β) does not decay within [−700, 700]² "
@@ -395,7 +400,7 @@ class GammaPrecisions:
             du, dv = float(u[1] - u[0]), float(v[1] - v[0])
             new = [float(u[int(iu.min())]) - 2 * du, float(u[int(iu.max())]) + 2 * du,
                    float(v[int(iv.min())]) - 2 * dv, float(v[int(iv.max())]) + 2 * dv]
-            new = [max(min(b, self._CAP), -self._CAP) for b in new]
+            new = self._clip(new)
             shrunk = (new[1] - new[0]) < 0.5 * (box[1] - box[0]) or (new[3] - new[2]) < 0.5 * (box[3] - box[2])
             box = new
             if not shrunk:

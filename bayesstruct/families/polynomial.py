@@ -22,7 +22,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from bayesstruct._validation import check_gamma_pair, check_positive, check_positive_int
+from bayesstruct._validation import as_tensor, check_gamma_pair, check_positive, check_positive_int
 from bayesstruct.evidence.exact import GammaPrecisions, LinearGaussian, NormalGamma
 from bayesstruct.exceptions import InvalidArgumentError, warn_not_converged
 from bayesstruct.families.base import StructureFamily
@@ -187,12 +187,7 @@ def _polynomial_conjugate_form(x: torch.Tensor, y: torch.Tensor | None, *, degre
     elif hyper is Hyper.NORMAL_GAMMA:
         tau_prior = check_gamma_pair(tau_prior, "tau_prior")
         lam = None if lam is None else check_positive(lam, "lam")
-    for value, name in ((x, "x"), (y, "y")):
-        t = torch.as_tensor(value)
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise InvalidArgumentError(
-                f"`{name}` contains {int((~torch.isfinite(t)).sum())} NaN or infinite value(s); remove or impute them first"
-            )
+    as_tensor(x, "x"), as_tensor(y, "y")  # NaN/inf named as the user passed them, not as the design
     Phi = polynomial_design(x, degree, x_loc=x_loc, x_scale=x_scale)
     if not bool(torch.isfinite(Phi).all()):
         raise InvalidArgumentError(

@@ -76,9 +76,7 @@ def fraction_kept(model: nn.Module) -> float:
     >>> fraction_kept(net), fraction_kept(remove_pruning(net))
     (0.75, 0.75)
     """
-    layers = _check_layers(model)
-    nonzero = sum(int(torch.count_nonzero(mod.weight.detach())) for _, mod in layers)
-    return nonzero / sum(mod.weight.numel() for _, mod in layers)
+    return _nonzero(model) / sum(mod.weight.numel() for _, mod in _check_layers(model))
 
 
 @dataclass(frozen=True)
