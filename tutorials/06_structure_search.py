@@ -190,7 +190,7 @@ for k, r in enumerate(found):
 # %%
 fig, axes = plt.subplot_mosaic([["g01", "g12", "g02"], ["fbnet", "fbnet", "rl"]], figsize=(15, 8.6),
                                layout="constrained")
-# one colour / line style / marker per primitive name (bayesstruct.plots.search.primitive_style), the
+# one colour / line style / marker per primitive name (bayesstruct.plots.style.primitive_style), the
 # same in the three gamma panels
 for e, key in zip(sorted(edges, key=lambda e: (e[0] == 0 and e[1] == 2, e)), ("g01", "g12", "g02")):
     plot_search_history(darts[1], ax=axes[key], edge=e, title=f"DARTS (first order): $\\gamma^{{{e[0]},{e[1]}}}$"

@@ -59,11 +59,11 @@ from bayesstruct.plots.structure import (
 )
 from bayesstruct.plots.dbn import plot_dbn_trace, plot_fantasies, plot_structure, plot_structure_posterior
 from bayesstruct.plots.pruning import plot_pruning_curve, plot_weight_histogram
-from bayesstruct.plots.search import plot_latency_accuracy, plot_search_history, primitive_style
+from bayesstruct.plots.search import plot_latency_accuracy, plot_search_history
 from bayesstruct.plots.bayes_net import plot_edge_posterior, plot_top_dags
 from bayesstruct.plots.superposition import plot_evidence_by_size, plot_superposition, plot_superposition_posterior
 from bayesstruct.plots import style as _style
-from bayesstruct.plots.style import save_figure
+from bayesstruct.plots.style import primitive_style, save_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az

@@ -15,14 +15,13 @@ returned, nothing calls ``plt.show``.
 
 from __future__ import annotations
 
-import zlib
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from bayesstruct.exceptions import InvalidArgumentError
-from bayesstruct.plots.style import color, linestyle, marker
+from bayesstruct.plots.style import color, marker, primitive_style
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -30,24 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from bayesstruct.search import SearchResult
 
 __all__ = ["plot_search_history", "plot_latency_accuracy", "primitive_style"]
-
-#: the primitives of :func:`bayesstruct.families.cell_graph` and their palette index: the same
-#: primitive has the same colour, marker and line style in every panel and every figure
-_PRIMITIVE_INDEX = {"linear_relu": 0, "linear_tanh": 1, "linear_sigmoid": 2, "zero": 3, "identity": 4,
-                    "linear": 5, "conv": 6}
-
-
-def primitive_style(name: str) -> dict[str, Any]:
-    """``color``, ``linestyle`` and ``marker`` of a primitive, keyed by its name (not its position).
-
-    Known primitives have fixed entries; any other name gets a stable entry derived from the
-    name itself, so it too is the same in every panel.
-    """
-    i = _PRIMITIVE_INDEX.get(str(name))
-    if i is None:
-        i = len(_PRIMITIVE_INDEX) + zlib.crc32(str(name).encode()) % 16
-    return {"color": color(i), "linestyle": linestyle(i), "marker": marker(i)}
-
 
 def _join_labels(texts: list[str]) -> str:
     """``"a=1", "a=2"`` -> ``"a ∈ {1, 2}"``; anything else joined by commas."""

@@ -413,8 +413,8 @@ def plot_structure_graph(graph: "StructureGraph | StructurePosterior", posterior
     gamma = None if posterior_mean_gamma is None else _check_gamma_means(graph, posterior_mean_gamma)
     pos = _layout(graph)
     names = sorted({n for p in graph.edges.values() for n in p})
-    colors = {n: _style.color(i) for i, n in enumerate(names)}
-    styles = {n: _style.linestyle(i) for i, n in enumerate(names)}
+    colors = {n: _style.primitive_style(n)["color"] for n in names}  # keyed by name: as in the search figures
+    styles = {n: _style.primitive_style(n)["linestyle"] for n in names}
     if ax is None:
         depth = max(int(p[0]) for p in pos.values())
         height = max(abs(p[1]) for p in pos.values())

@@ -19,6 +19,7 @@ vary the marker or line style, so that they read in greyscale.
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -27,7 +28,7 @@ from bayesstruct.exceptions import InvalidArgumentError
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["OKABE_ITO", "MARKERS", "LINESTYLES", "color", "marker", "linestyle", "save_figure"]
+__all__ = ["OKABE_ITO", "MARKERS", "LINESTYLES", "color", "marker", "linestyle", "primitive_style", "save_figure"]
 
 #: Okabe-Ito colours, black last (it is kept for exact values and references)
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -49,6 +50,24 @@ def marker(i: int) -> str:
 def linestyle(i: int) -> str:
     """The ``i``-th line style (cycling)."""
     return LINESTYLES[i % len(LINESTYLES)]
+
+
+#: the primitives of :func:`bayesstruct.families.cell_graph` and their palette index: the same
+#: primitive has the same colour, marker and line style in every panel and every figure
+_PRIMITIVE_INDEX = {"linear_relu": 0, "linear_tanh": 1, "linear_sigmoid": 2, "zero": 3, "identity": 4,
+                    "linear": 5, "conv": 6}
+
+
+def primitive_style(name: str) -> dict[str, str]:
+    """``color``, ``linestyle`` and ``marker`` of a primitive, keyed by its name (not its position).
+
+    Known primitives have fixed entries; any other name gets a stable entry derived from the
+    name itself, so it too is the same in every panel.
+    """
+    i = _PRIMITIVE_INDEX.get(str(name))
+    if i is None:
+        i = len(_PRIMITIVE_INDEX) + zlib.crc32(str(name).encode()) % 16
+    return {"color": color(i), "linestyle": linestyle(i), "marker": marker(i)}
 
 
 def save_figure(fig: "Figure", path: str | os.PathLike, *, dpi: int = 150,
