@@ -928,11 +928,12 @@ class DAGSamples:
     log_scores : np.ndarray ``(S,)``
         ``log p(D | G) + log p(G)`` (prior unnormalised) of each state.
     acceptance_rate : float
-        Accepted proposals / proposals of the chain at temperature 1, warm-up included.
+        Accepted proposals / proposals of the chain at temperature 1 over the recorded steps
+        (after warm-up), as :class:`~bayesstruct.families.superposition.SuperpositionSamples`.
     num_variables : int
     swap_rate : float or None
-        Accepted exchanges between neighbouring temperatures / exchanges proposed, warm-up
-        included (None without tempering).
+        Accepted exchanges between neighbouring temperatures / exchanges proposed, after
+        warm-up (None without tempering).
     """
 
     dags: tuple
@@ -1205,6 +1206,7 @@ class StructureMCMC:
             for _ in range(warmup):
                 self.step()
             bar.update(warmup)
+            start = (self.proposed, self.accepted, self.swaps_proposed, self.swaps_accepted)
             for s in range(num_samples):
                 for _ in range(thin):
                     self.step()
@@ -1212,8 +1214,10 @@ class StructureMCMC:
                 scores[s] = self.log_score
                 if s % 100 == 99 or s == num_samples - 1:
                     bar.update(thin * (s % 100 + 1))
-        rate = self.accepted / self.proposed if self.proposed else float("nan")
-        swap_rate = self.swaps_accepted / self.swaps_proposed if self.swaps_proposed else None
+        proposed, accepted = self.proposed - start[0], self.accepted - start[1]
+        swaps_proposed, swaps_accepted = self.swaps_proposed - start[2], self.swaps_accepted - start[3]
+        rate = accepted / proposed if proposed else float("nan")
+        swap_rate = swaps_accepted / swaps_proposed if swaps_proposed else None
         return DAGSamples(tuple(dags), scores, rate, self.d, swap_rate)
 
     def __repr__(self) -> str:

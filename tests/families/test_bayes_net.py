@@ -181,6 +181,25 @@ def test_structure_mcmc_matches_the_enumeration(temperatures):
         assert score == pytest.approx(table.row({"dag": g}).log_evidence("exact"), abs=1e-8)
 
 
+def test_acceptance_and_swap_rates_count_only_the_recorded_steps():
+    """As SuperpositionSamples: warm-up and earlier runs do not enter a run's rates. A
+    second sampler replaying the same seed and counting its own steps gives the reference."""
+    _, x = _v_structure_data(num_data=50)
+    family = BayesianNetworkFamily(3)
+    mcmc = StructureMCMC(family, x, seed=3, temperatures=3)
+    mcmc.run(50, warmup=400, progress=False)
+    p0, a0, sp0, sa0 = mcmc.proposed, mcmc.accepted, mcmc.swaps_proposed, mcmc.swaps_accepted
+    samples = mcmc.run(300, progress=False)
+    assert samples.acceptance_rate == (mcmc.accepted - a0) / (mcmc.proposed - p0)
+    assert samples.swap_rate == (mcmc.swaps_accepted - sa0) / (mcmc.swaps_proposed - sp0)
+    replay = StructureMCMC(family, x, seed=3, temperatures=3)
+    for _ in range(450):
+        replay.step()
+    accepted = sum(replay.step() for _ in range(300))
+    assert samples.acceptance_rate == accepted / 300
+    assert samples.acceptance_rate != mcmc.accepted / mcmc.proposed  # the lifetime rate differs here
+
+
 def test_tempered_samples_pool_and_report_their_swap_rate():
     _, x = _v_structure_data(num_data=50)
     family = BayesianNetworkFamily(3)
