@@ -679,7 +679,7 @@ def structure_inference_data(chains: Any, *, family: str | None = None) -> "az.I
                     f"chains; `chains[{i}]` statistic {k!r} has {v.shape[0]} draws, `chains[0]` has {lengths[0]}. "
                     "Run the chains with the same num_samples")
     if lengths[0] == 0:
-        raise InvalidArgumentError("the chains in `chains` have no draws; run them with num_samples >= 1")
+        raise InvalidArgumentError("the chains have no draws; run them with num_samples >= 1")
     posterior = {k: np.stack([c[k] for c in cols]) for k in cols[0]}
     with _quiet_arviz() as az:
         return az.from_dict(posterior=posterior, attrs={"bayesstruct_family": family} if family else None)

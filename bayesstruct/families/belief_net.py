@@ -268,8 +268,8 @@ class BeliefNetSamples:
         :meth:`DAGSamples.stats <bayesstruct.families.bayes_net.DAGSamples.stats>` and
         :meth:`SuperpositionSamples.stats <bayesstruct.families.superposition.SuperpositionSamples.stats>`
         give them; ``structure_inference_data`` stacks chains to ``(chain, draw)``. The keys
-        are those of :func:`bayesstruct.families.belief_net_report.to_inference_data`, plus
-        ``num_hidden_units``:
+        are the variables of :func:`bayesstruct.families.belief_net_report.to_inference_data`
+        (:func:`~bayesstruct.families.belief_net_report.per_draw_stats`):
 
         * ``depth``, ``num_edges``, ``num_hidden_units``: int64 -- L, the number of edges
           over all layer matrices (visible ones included), :math:`\sum_m K_m`;
@@ -298,27 +298,9 @@ class BeliefNetSamples:
         >>> st["width_1"].shape
         (5,)
         """
-        depth = np.asarray(self.depth, dtype=np.int64).reshape(-1)
-        S = len(self.widths)
-        if num_layers is None:
-            num_layers = max([1] + [len(w) for w in self.widths])
-        num_layers = check_positive_int(num_layers, "num_layers")
-        out: dict[str, np.ndarray] = {
-            "depth": depth,
-            "num_edges": np.asarray(self.num_edges, dtype=np.int64).reshape(-1),
-            "num_hidden_units": self.num_hidden_units.reshape(-1),
-        }
-        for m in range(1, num_layers + 1):
-            out[f"width_{m}"] = self.width(m) if S else np.zeros(0, dtype=np.int64)
-        for name in ("alpha", "beta", "log_joint"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = np.asarray(value, dtype=np.float64).reshape(-1)
-        bad = {k: v.shape for k, v in out.items() if v.shape != (S,)}
-        if bad:
-            raise InvalidArgumentError(f"BeliefNetSamples fields must hold one value per draw, ({S},) like `widths`; "
-                                       f"got shapes {bad}. Build BeliefNetSamples with BeliefNetSampler.run")
-        return out
+        from bayesstruct.families.belief_net_report import chain_columns, per_draw_stats
+
+        return per_draw_stats(chain_columns(self, "BeliefNetSamples"), num_layers)
 
 
 class BeliefNetSampler:

@@ -15,7 +15,8 @@ network structure :math:`Γ^{(s)} = [Z_1, ..., Z_{L+1}]`:
 
 :func:`to_inference_data` stacks one or several chains (different seeds) into an
 :class:`arviz.InferenceData` whose ``posterior`` group holds these variables with dims
-``(chain, draw)``, so ``az.rhat``, ``az.ess`` and ``az.plot_trace`` apply directly.
+``(chain, draw)`` (and ``num_hidden_units``, :math:`\sum_m K_m`), so ``az.rhat``, ``az.ess``
+and ``az.plot_trace`` apply directly.
 :func:`posterior_summary` turns it into the plain dict that ``bayesstruct dbn --json``
 writes. ArviZ is imported lazily (through :mod:`bayesstruct.io`).
 
@@ -38,7 +39,7 @@ from bayesstruct.exceptions import InvalidArgumentError
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
 
-__all__ = ["SCALAR_STATS", "chain_columns", "to_inference_data", "posterior_summary", "width_names"]
+__all__ = ["SCALAR_STATS", "chain_columns", "per_draw_stats", "to_inference_data", "posterior_summary", "width_names"]
 
 #: scalar statistics kept per draw, besides the per-layer widths
 SCALAR_STATS = ("depth", "num_edges", "alpha", "beta", "log_joint")
@@ -90,8 +91,29 @@ def width_names(num_layers: int) -> list[str]:
     return [f"width_{m}" for m in range(1, num_layers + 1)]
 
 
+def per_draw_stats(columns: Mapping[str, Any], num_layers: int | None = None) -> dict[str, np.ndarray]:
+    """One chain's ``(S,)`` arrays from :func:`chain_columns`: the scalar statistics it has,
+    ``num_hidden_units`` (:math:`\sum_m K_m`) and ``width_1`` ... ``width_<num_layers>`` (0
+    where a draw has fewer layers; default ``num_layers``: the largest depth, at least 1)."""
+    from bayesstruct._validation import check_positive_int
+
+    widths = columns["widths"]
+    if num_layers is None:
+        num_layers = max([1] + [len(w) for w in widths])
+    num_layers = check_positive_int(num_layers, "num_layers")
+    out = {k: columns[k] for k in ("depth", "num_edges")}
+    out["num_hidden_units"] = np.array([sum(w) for w in widths], dtype=np.int64)
+    for m, name in enumerate(width_names(num_layers), start=1):
+        out[name] = np.array([w[m - 1] if len(w) >= m else 0 for w in widths], dtype=np.int64)
+    out.update({k: columns[k] for k in SCALAR_STATS if k in columns and k not in out})
+    return out
+
+
 def to_inference_data(samples: Any, *, num_layers: int | None = None) -> "az.InferenceData":
     """ArviZ ``InferenceData`` of one or several structure chains.
+
+    :func:`bayesstruct.io.structure_inference_data` with ``family="belief_net"``, for chains
+    given as columns (``depth``, ``num_edges``, ``widths``) rather than by ``stats()``.
 
     Parameters
     ----------
@@ -105,9 +127,10 @@ def to_inference_data(samples: Any, *, num_layers: int | None = None) -> "az.Inf
     Returns
     -------
     arviz.InferenceData
-        ``posterior`` with variables ``depth``, ``num_edges``, ``width_1 .. width_M`` and,
-        when the chains have them, ``alpha``, ``beta``, ``log_joint``, each of shape
-        ``(num_chains, S)``; ``attrs["bayesstruct_family"] = "belief_net"``.
+        ``posterior`` with variables ``depth``, ``num_edges``, ``num_hidden_units``,
+        ``width_1 .. width_M`` and, when the chains have them, ``alpha``, ``beta``,
+        ``log_joint``, each of shape ``(num_chains, S)``;
+        ``attrs["bayesstruct_family"] = "belief_net"``.
 
     Raises
     ------
@@ -123,31 +146,15 @@ def to_inference_data(samples: Any, *, num_layers: int | None = None) -> "az.Inf
     >>> idata.posterior["depth"].shape
     (2, 50)
     """
-    from bayesstruct.io import _quiet_arviz
+    from bayesstruct.io import structure_inference_data
 
     chains = list(samples) if isinstance(samples, (list, tuple)) else [samples]
     if not chains:
         raise InvalidArgumentError("`samples` is an empty list; give at least one chain")
     cols = [chain_columns(c, "samples" if len(chains) == 1 else f"samples[{i}]") for i, c in enumerate(chains)]
-    lengths = {len(c["widths"]) for c in cols}
-    if len(lengths) != 1:
-        raise InvalidArgumentError(f"all chains in `samples` must have the same number of draws; got {sorted(lengths)}")
-    if 0 in lengths:
-        raise InvalidArgumentError("`samples` has no draws")
-    keys = [tuple(k for k in SCALAR_STATS if k in c) for c in cols]
-    if len(set(keys)) != 1:
-        raise InvalidArgumentError(f"the chains in `samples` record different statistics: {sorted(set(keys))}")
-    max_depth = max(int(c["depth"].max()) for c in cols)
     if num_layers is None:
-        num_layers = max(1, max_depth)
-    elif not isinstance(num_layers, (int, np.integer)) or isinstance(num_layers, bool) or num_layers < 1:
-        raise InvalidArgumentError(f"`num_layers` must be a positive integer; got {num_layers!r}")
-    posterior = {k: np.stack([c[k] for c in cols]) for k in keys[0]}
-    for m, name in enumerate(width_names(int(num_layers)), start=1):
-        posterior[name] = np.array([[w[m - 1] if len(w) >= m else 0 for w in c["widths"]] for c in cols],
-                                   dtype=np.int64)
-    with _quiet_arviz() as az:
-        return az.from_dict(posterior=posterior, attrs={"bayesstruct_family": "belief_net"})
+        num_layers = max([1] + [len(w) for c in cols for w in c["widths"]])
+    return structure_inference_data([per_draw_stats(c, num_layers) for c in cols], family="belief_net")
 
 
 def _stat(da: Any, az: Any) -> dict[str, Any]:

@@ -17,13 +17,15 @@ def test_inference_data_has_chain_and_draw_dims():
     idata = to_inference_data(chains)
     post = idata.posterior
     L = max(int(c.depth.max()) for c in chains)
-    assert set(post.data_vars) == {"depth", "num_edges", "log_joint", *(f"width_{m}" for m in range(1, L + 1))}
+    assert set(post.data_vars) == {"depth", "num_edges", "num_hidden_units", "log_joint",
+                                   *(f"width_{m}" for m in range(1, L + 1))}
     assert post["depth"].shape == (2, 300) and post.sizes == {"chain": 2, "draw": 300}
     for c, chain in enumerate(chains):
         assert np.array_equal(post["depth"][c], chain.depth)
         assert np.array_equal(post["log_joint"][c], chain.log_target)  # CIBPSamples' name for it
         for m in range(1, L + 1):
             assert np.array_equal(post[f"width_{m}"][c], chain.width(m))
+        assert np.array_equal(post["num_hidden_units"][c], [sum(w) for w in chain.widths])
     assert idata.attrs["bayesstruct_family"] == "belief_net"
 
 
