@@ -206,6 +206,12 @@ def prepare_data(graph: StructureGraph, x: Any, y: Any, *, val_data: tuple[Any, 
     y = _labels(y, len(x), task, x.dtype, "y")
     if c is not None:
         _check_classes(y, c, "y")
+    try:
+        frac = float(val_fraction)
+    except (TypeError, ValueError):
+        frac = math.nan
+    if not 0.0 < frac < 1.0:
+        raise InvalidArgumentError(f"`val_fraction` must be in (0, 1); got {val_fraction!r}")
     if val_data is not None:
         if not (isinstance(val_data, (tuple, list)) and len(val_data) == 2):
             raise InvalidArgumentError(f"`val_data` must be the pair (x_val, y_val); got {type(val_data).__name__}")
@@ -217,12 +223,6 @@ def prepare_data(graph: StructureGraph, x: Any, y: Any, *, val_data: tuple[Any, 
             _check_classes(yv, c, "val_data[1]")
         xt, yt = x, y
     else:
-        try:
-            frac = float(val_fraction)
-        except (TypeError, ValueError):
-            frac = math.nan
-        if not 0.0 < frac < 1.0:
-            raise InvalidArgumentError(f"`val_fraction` must be in (0, 1); got {val_fraction!r}")
         n_val = int(round(frac * len(x)))
         if n_val < 1 or n_val > len(x) - 1:
             raise InvalidArgumentError(
@@ -255,6 +255,24 @@ def one_hot_gamma(graph: StructureGraph, choice: Mapping[Edge, str], dtype: torc
     return out
 
 
+def _simplex_point(value: Any, name: str) -> torch.Tensor:
+    """``value`` as a floating tensor (K,) of probabilities; InvalidArgumentError naming ``name`` otherwise."""
+    try:
+        t = torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InvalidArgumentError(f"`{name}` must be probabilities (K,), a tensor or a list of floats; "
+                                   f"got {type(value).__name__}") from exc
+    if not t.is_floating_point():
+        t = t.to(torch.get_default_dtype())
+    v = t.detach()
+    if v.ndim != 1 or len(v) == 0:
+        raise InvalidArgumentError(f"`{name}` must be a vector (K,) of probabilities; got shape {tuple(v.shape)}")
+    if not (torch.isfinite(v).all() and (v >= 0).all() and abs(float(v.sum()) - 1.0) <= 1e-5):
+        raise InvalidArgumentError(f"`{name}` must be a point of the simplex (entries >= 0 summing to 1); "
+                                   f"got {v.tolist()}")
+    return t
+
+
 def structure_kl(p: Mapping[Edge, torch.Tensor], q: Mapping[Edge, torch.Tensor]) -> torch.Tensor:
     r"""KL between two distributions over the discrete structures, independent over edges.
 
@@ -273,7 +291,7 @@ def structure_kl(p: Mapping[Edge, torch.Tensor], q: Mapping[Edge, torch.Tensor])
     for e, pe in p.items():
         if e not in q:
             raise InvalidArgumentError(f"`q` has no entry for edge {e!r} of `p`")
-        pe, qe = torch.as_tensor(pe), torch.as_tensor(q[e])
+        pe, qe = _simplex_point(pe, f"p[{e}]"), _simplex_point(q[e], f"q[{e}]")
         if pe.shape != qe.shape:
             raise InvalidArgumentError(
                 f"`p[{e}]` and `q[{e}]` must have the same shape (K,); got {tuple(pe.shape)} and {tuple(qe.shape)}"
@@ -307,6 +325,7 @@ def train_discrete(graph: StructureGraph, choice: Mapping[Edge, str], data: Sear
     if not isinstance(data, SearchData):
         raise InvalidArgumentError(f"`data` must be a SearchData (from prepare_data); got {type(data).__name__}")
     weight_decay = check_nonnegative(weight_decay, "weight_decay")
+    seed = check_seed(seed)
     if init is not None and not isinstance(init, StructureNetwork):
         raise InvalidArgumentError(f"`init` must be a StructureNetwork or None; got {type(init).__name__}")
     one_hot_gamma(graph, choice)  # validates `choice`

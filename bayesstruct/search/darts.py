@@ -12,7 +12,9 @@ and the bilevel problem
 
 is solved by alternating one gradient step on :math:`\alpha` and one on :math:`w`
 (Algorithm 1). The architecture gradient uses the one-step unrolled weights
-:math:`w' = w - \xi \nabla_w L_{train}(w, \alpha)` (eq. 6),
+:math:`w' = w - \xi (\nabla_w L_{train}(w, \alpha) + \lambda_{wd} w)` (eq. 6 with the
+weight decay :math:`\lambda_{wd}` of the weights' SGD step; without its momentum, as in the
+paper's equation),
 
 .. math::
 
@@ -209,7 +211,8 @@ class DARTS(_Differentiable):
     ----------
     order : {1, 2}
         1: first-order gradient :math:`\nabla_\alpha L_{val}(w, \alpha)`; 2: through the
-        one-step unrolled weights :math:`w - \xi \nabla_w L_{train}` (exact autograd).
+        one-step unrolled weights :math:`w - \xi (\nabla_w L_{train} + \lambda_{wd} w)`
+        (exact autograd; ``weight_decay`` is :math:`\lambda_{wd}`).
     num_epochs : int
         Passes over the training split that update :math:`\alpha` (the paper: 50).
     warmup_epochs : int

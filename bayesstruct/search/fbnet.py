@@ -180,7 +180,8 @@ class FBNet(_Differentiable):
     ``val_accuracy`` of the supernet at :math:`\gamma` = softmax(θ), ``expected_latency``
     (:math:`\sum \gamma_i \mathrm{LAT}_i`) and ``gamma``. ``diagnostics["latency"]`` is the
     chosen structure's latency from the table, ``diagnostics["latency_table"]`` the table the
-    search used (``{(j, k): float64 tensor (K,)}``, microseconds when measured).
+    search used (``{(j, k): float64 tensor (K,)}``, microseconds when measured) and
+    ``diagnostics["temperature"]`` the τ of the last epoch (the one it last sampled at).
 
     **Reproducibility.** A fixed ``seed`` fixes the data split, the initial weights, the
     minibatches and the Gumbel noise, but the default ``latency="measure"`` times the
@@ -257,6 +258,7 @@ class FBNet(_Differentiable):
 
     def _end_epoch(self, state, searching):
         if searching:
+            state["last_temperature"] = state["temperature"]  # the one this epoch sampled at
             state["temperature"] *= self.temperature_decay
 
     def _record(self, probs, state):
@@ -265,4 +267,4 @@ class FBNet(_Differentiable):
     def _diagnostics(self, graph, gamma, state):
         choice = {e: graph.edges[e][int(g.argmax())] for e, g in gamma.items()}
         return {"latency": structure_latency(graph, state["used_table"], choice), "latency_table": state["used_table"],
-                "temperature": state["temperature"]}
+                "temperature": state.get("last_temperature", state["temperature"])}

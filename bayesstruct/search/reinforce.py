@@ -33,7 +33,7 @@ from bayesstruct.nn.graph import StructureGraph
 from bayesstruct.search.base import (Search, SearchData, SearchResult, check_diverged, register_search, searchable_edges,
                                      seeded, train_discrete)
 
-__all__ = ["Controller", "RandomSearch", "Reinforce", "REWARDS", "structure_name"]
+__all__ = ["Controller", "RandomSearch", "Reinforce", "REWARDS", "policy_loss", "structure_name"]
 
 #: the built-in rewards of a structure (see :class:`Reinforce`)
 REWARDS = ("accuracy", "log-likelihood", "evidence")
@@ -291,6 +291,29 @@ class RandomSearch(_Sampling):
                             {"num_structures": total})
 
 
+def policy_loss(rewards: torch.Tensor, log_prob: torch.Tensor, baseline: float | None) -> torch.Tensor:
+    r"""The REINFORCE surrogate whose gradient estimates :math:`-\nabla_\theta J`
+    (Williams 1992; Zoph & Le 2017, eq. 2):
+
+    .. math::
+
+        -\frac{1}{m} \sum_{k=1}^m (R_k - b_k)\, \log P(a_k; \theta).
+
+    ``baseline`` is the moving average of earlier updates' rewards (:math:`b_k = b`); for the
+    first update (``None``) :math:`b_k` is the mean of the other :math:`m - 1` rewards of the
+    batch (0 when :math:`m = 1`), so that, like the moving average, it does not depend on
+    draw k and the estimate stays unbiased. (The batch mean including :math:`R_k` would
+    scale the expected gradient by :math:`(m - 1)/m`, and make it 0 for :math:`m = 1`.)
+    """
+    if baseline is not None:
+        b = baseline
+    elif len(rewards) > 1:
+        b = (rewards.sum() - rewards) / (len(rewards) - 1)
+    else:
+        b = torch.zeros_like(rewards)
+    return -((rewards - b) * log_prob).mean()
+
+
 @register_search("reinforce")
 class Reinforce(_Sampling):
     r"""NAS with an RL controller (Zoph & Le 2017): sample structures, train each, REINFORCE on the reward.
@@ -307,8 +330,10 @@ class Reinforce(_Sampling):
     hidden : int
         LSTM units (Zoph & Le: 35).
     baseline_decay : float
-        :math:`b \leftarrow \beta b + (1 - \beta) \bar R` after every update (the first
-        update's :math:`b` is its batch mean).
+        :math:`b \leftarrow \beta b + (1 - \beta) \bar R` after every update, from earlier
+        updates' rewards only. The first update has no earlier rewards: its baseline for draw
+        k is the mean of the batch's other rewards (leave-one-out, so the gradient stays
+        unbiased; 0 when :math:`m = 1`), and :math:`b` starts at that batch's mean.
     entropy_weight : float
         Adds :math:`\epsilon\, H` to the objective (exploration).
     child_steps, child_lr, weight_decay
@@ -389,8 +414,7 @@ class Reinforce(_Sampling):
                     if best is None or r > best[0]:
                         best = (r, key)
                 rewards_t = torch.tensor(rewards, dtype=logp.dtype)
-                b = float(rewards_t.mean()) if baseline is None else baseline
-                loss = -((rewards_t - b) * logp).mean() - self.entropy_weight * ent.mean()
+                loss = policy_loss(rewards_t, logp, baseline) - self.entropy_weight * ent.mean()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

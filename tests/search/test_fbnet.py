@@ -51,6 +51,7 @@ def test_temperature_anneals_from_the_papers_start(xor):
     temps = [h["temperature"] for h in r.history]  # the temperature each epoch sampled at
     assert temps[:3] == [5.0, 5.0, 5.0]  # the warmup does not anneal
     assert temps[3:] == pytest.approx([5.0 * math.exp(-0.045 * k) for k in (1, 2, 3)])
+    assert r.diagnostics["temperature"] == temps[-1]  # the last one sampled at, not the next epoch's
 
 
 @pytest.mark.parametrize("latency, match", [

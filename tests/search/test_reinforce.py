@@ -93,7 +93,9 @@ def test_random_search_trains_distinct_structures_and_keeps_the_best():
     assert len(calls) == len(set(calls)) == 4  # without replacement
     assert (r.choice()[(0, 1)], r.choice()[(1, 2)]) == max(calls, key=table.get)
     assert [h["best_reward"] for h in r.history] == [max(table[c] for c in calls[:k + 1]) for k in range(4)]
-    assert sum(float(g.sum()) for g in r.gamma.values()) == pytest.approx(2.0)
+    for t, e in enumerate([(0, 1), (1, 2)]):  # gamma: each edge's share of the structures drawn
+        names = graph.edges[e]
+        assert r.gamma[e].tolist() == [sum(c[t] == n for c in calls) / 4 for n in names]
     with pytest.warns(UserWarning, match="`num_samples` = 100 exceeds the 6 structures of the graph"):
         everything = search(graph, torch.randn(40, 2), torch.zeros(40).long(), "random", num_samples=100,
                             reward=reward, child_steps=0, progress=False)
@@ -177,3 +179,34 @@ def test_rewards_and_controller_choice_are_keyed_readably_whatever_the_reward(xo
             assert set(r.diagnostics["controller_choice"]) == set(r.choice()) == {(0, 1), (1, 2)}
             assert set(d["controller_choice"]) == set(json.loads(r.to_json())["choice"]) == {"0->1", "1->2"}
     assert runs["random"].diagnostics["rewards"].keys() == names  # random search trained all six
+
+
+@pytest.mark.parametrize("baseline", [None, 0.25])
+def test_policy_loss_is_unbiased_on_the_first_update_and_after(baseline):
+    """The exact expectation of the surrogate's gradient over every batch of m = 2 draws is
+    -grad J, J = sum_a P(a) R(a), to round-off: for the moving average (a fixed b) and for the
+    first update's leave-one-out baseline. The batch mean including R_k gives half of it."""
+    from bayesstruct.search.reinforce import policy_loss
+
+    graph = two_edge_graph()
+    torch.manual_seed(0)
+    c = Controller(graph, hidden=5).double()
+    actions = torch.tensor(list(itertools.product(range(3), range(2))))
+    R = torch.tensor([0.0, 0.3, -0.2, 0.9, 0.4, 0.1], dtype=torch.float64)
+    _, logp, _ = c(actions=actions)
+    p = logp.exp().detach()
+    params = list(c.parameters())
+
+    def flat_grad(f):
+        return torch.cat([g.reshape(-1) for g in torch.autograd.grad(f, params, retain_graph=True)])
+
+    grad_J = flat_grad((logp.exp() * R).sum())
+    pairs = list(itertools.product(range(6), range(6)))
+    expected = sum(p[i] * p[j] * policy_loss(R[[i, j]], logp[[i, j]], baseline) for i, j in pairs)
+    assert torch.allclose(flat_grad(expected), -grad_J, atol=1e-12, rtol=1e-10)
+    assert grad_J.abs().max() > 1e-3  # a non-trivial gradient
+    if baseline is None:  # the old first-update baseline, the batch mean with R_k in it, is biased
+        biased = sum(p[i] * p[j] * -((R[[i, j]] - R[[i, j]].mean()) * logp[[i, j]]).mean() for i, j in pairs)
+        assert torch.allclose(flat_grad(biased), -0.5 * grad_J, atol=1e-12, rtol=1e-10)
+    one = policy_loss(R[[3]], logp[[3]], None)  # m = 1: b = 0, so the first update still moves the policy
+    assert torch.allclose(flat_grad(one), -R[3] * flat_grad(logp[3]))

@@ -31,6 +31,13 @@ def test_structure_kl_is_the_sum_of_categorical_kls_over_edges():
     # a vertex p (0 log 0 = 0) against a one-hot q elsewhere stays finite: -log(1e-12)
     assert float(structure_kl({(0, 1): torch.tensor([1.0, 0.0])}, {(0, 1): torch.tensor([0.0, 1.0])})) == \
         pytest.approx(-torch.log(torch.tensor(1e-12)).item())
+    # what is not a point of the simplex is refused, naming the entry, never a NaN or a wrong number
+    for bad_p, match in [("ab", r"`p\[\(0, 1\)\]` must be probabilities"), ([-0.5, 1.5], r"`p\[\(0, 1\)\]` must be a point"),
+                         ([2.0, 2.0], "simplex"), ([float("nan"), 1.0], "simplex"), ([[0.5, 0.5]], r"vector \(K,\)")]:
+        with pytest.raises(InvalidArgumentError, match=match):
+            structure_kl({(0, 1): bad_p}, {(0, 1): [0.5, 0.5]})
+    with pytest.raises(InvalidArgumentError, match=r"`q\[\(0, 1\)\]`"):
+        structure_kl({(0, 1): [0.5, 0.5]}, {(0, 1): [1.0, 1.0]})
 
 
 def test_split_is_seeded_disjoint_and_validated(xor):
@@ -43,6 +50,8 @@ def test_split_is_seeded_disjoint_and_validated(xor):
     assert not torch.equal(prepare_data(graph, x, y, val_fraction=0.25, seed=4).x_val, d.x_val)
     given = prepare_data(graph, x, y, val_data=(x[:10], y[:10]))
     assert len(given.x_train) == 300 and len(given.x_val) == 10
+    with pytest.raises(InvalidArgumentError, match="val_fraction"):  # checked with val_data too, not ignored
+        prepare_data(graph, x, y, val_data=(x[:10], y[:10]), val_fraction=7)
     for kwargs, match in [(dict(val_fraction=1.0), "val_fraction"), (dict(val_fraction=0.001), "val_fraction"),
                           (dict(val_data=(x[:5],)), "val_data"), (dict(task="ranking"), "task")]:
         with pytest.raises((InvalidArgumentError, UnknownNameError), match=match):
@@ -80,3 +89,13 @@ def test_docstring_examples_run():
 
     failures, tried = doctest.testmod(base, optionflags=doctest.ELLIPSIS)
     assert tried > 0 and failures == 0
+
+
+@pytest.mark.parametrize("seed", [None, "a", 1.5, -1])
+def test_train_discrete_names_a_bad_seed(xor, seed):
+    from bayesstruct.search import train_discrete
+
+    graph, x, y = xor
+    with pytest.raises(InvalidArgumentError, match="`seed`"):
+        train_discrete(graph, {(0, 1): "linear"}, prepare_data(graph, x, y), num_steps=1, lr=0.1, weight_decay=0.0,
+                       seed=seed)
