@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -80,13 +81,38 @@ def run_decompress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every ``--flag`` of ``parser`` and of its sub-parsers, recursively."""
+    out: set[str] = set()
+    for action in parser._actions:
+        out.update(o for o in action.option_strings if o.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                out |= _option_strings(sub)
+    return out
+
+
+def flag_message(message: str, args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
+    """``message`` with each `` `name` `` of a Python argument that came from a command-line
+    flag of this command written as that flag, `` `--name` `` (the library's checks name
+    their Python arguments; a command-line user knows the flags)."""
+    flags = _option_strings(parser)
+
+    def as_flag(match: re.Match) -> str:
+        name = match.group(1)
+        flag = "--" + name.replace("_", "-")
+        return f"`{flag}`" if name in vars(args) and flag in flags else match.group(0)
+
+    return re.sub(r"`([A-Za-z_][A-Za-z0-9_]*)`", as_flag, message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except BayesStructError as exc:
-        parser.exit(2, f"bayesstruct: error: {exc}\n")
+        parser.exit(2, f"bayesstruct: error: {flag_message(str(exc), args, parser)}\n")
     except BrokenPipeError:  # the reader went away (``bayesstruct ... | head``): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush does not fail again
         return 141  # 128 + SIGPIPE

@@ -74,6 +74,32 @@ def test_bad_options_exit_2(capsys, argv, needle):
     assert needle in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, flag", [
+    (["polynomial", "--n", "0"], "`--n` must be an integer >= 1"),
+    (["polynomial", "--workers", "0"], "`--workers` must be a positive integer"),
+    (["polynomial", "--data", "missing.csv", "--x", "a", "--y", "b"], "`--data`: no such file"),
+    (["bayes-net", "--max-parents", "-1"], "`--max-parents` must be an integer >= 0"),
+    (["bayes-net", "--noise-scale", "-1"], "`--noise-scale` must be a finite number > 0"),
+    (["superposition", "--unary", "foo,sqrt"], "`--unary` names an unknown elementary function 'foo'; known of arity 1: log1p"),
+    (["superposition", "--binary", "sqrt"], "`--binary` must list functions of arity 2"),
+])
+def test_errors_name_the_flag_not_the_python_argument(capsys, argv, flag):
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", *argv, "--no-progress"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert flag in err and "add," not in err.split("arity 1")[-1][:60]
+
+
+def test_flag_message_rewrites_only_this_commands_flags():
+    from bayesstruct.cli import build_parser, flag_message
+
+    parser = build_parser()
+    args = parser.parse_args(["compare", "polynomial", "--n", "3"])
+    assert flag_message("`n` and `num_steps` bad; `weights` and `y[0]`", args, parser) == \
+        "`--n` and `--num-steps` bad; `weights` and `y[0]`"  # `weights` is no flag of compare polynomial
+
+
 def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "bayesstruct.cli", "compare", "polynomial", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--degrees" in out.stdout and "--scheduler" in out.stdout

@@ -374,6 +374,11 @@ class SuperpositionGrammar:
             names = (names,)
         out = []
         for n in names:
+            if n not in ELEMENTARY_FUNCTIONS:
+                known = [k for k, f in ELEMENTARY_FUNCTIONS.items() if f.arity == arity]
+                raise UnknownNameError(f"`{arg}` names an unknown elementary function {n!r}; known of arity {arity}: "
+                                       f"{', '.join(known)} (add one to "
+                                       "bayesstruct.families.superposition.ELEMENTARY_FUNCTIONS)")
             if _function(n).arity != arity:
                 raise InvalidArgumentError(f"`{arg}` must list functions of arity {arity}; {n!r} has {_function(n).arity}")
             out.append(n)

@@ -251,7 +251,7 @@ def test_bayes_net_samples_by_default_beyond_five_variables(tmp_path, capsys):
     (["--x", "rain,nope"], "'nope'"),
     (["--x", "rain,rain"], "twice"),
     (["--rho", "1.5", "--prior", "sparsity"], "rho"),
-    (["--x", "rain,wet", "--noise-scale", "0"], "noise_scale"),
+    (["--x", "rain,wet", "--noise-scale", "0"], "`--noise-scale`"),
     (["--inference", "mcmc", "--temperatures", "0"], "--temperatures"),
 ])
 def test_bayes_net_bad_options_are_named(tmp_path, capsys, argv, needle):
