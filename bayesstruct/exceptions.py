@@ -15,6 +15,7 @@ __all__ = [
     "UnknownNameError",
     "ModelSpecError",
     "EstimatorNotApplicableError",
+    "ConstantStructureWarning",
     "ConvergenceWarning",
     "ApproximationWarning",
 ]
@@ -49,6 +50,11 @@ class ConvergenceWarning(UserWarning):
 
 class ApproximationWarning(UserWarning):
     """A model breaks an assumption of the approximation about to be used (e.g. an isolated posterior mode)."""
+
+
+class ConstantStructureWarning(UserWarning):
+    """A structure search returned a structure whose output does not depend on the input
+    (no path of non-``zero`` edges from the input vertex to the output)."""
 
 
 def warn_not_converged(message: str) -> None:

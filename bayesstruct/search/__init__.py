@@ -23,8 +23,9 @@ name               what                                                   paper
 structures found before (the lecture's enumeration of structures).
 """
 
-from bayesstruct.search.base import (Search, SearchData, SearchResult, get_search, list_searches, prepare_data,
-                                     register_search, search, searchable_edges, structure_kl, train_discrete)
+from bayesstruct.search.base import (Search, SearchData, SearchResult, get_search, input_reaches_output, list_searches,
+                                     prepare_data, register_search, search, searchable_edges, structure_kl,
+                                     train_discrete)
 from bayesstruct.search.darts import DARTS
 from bayesstruct.search.enumerate import enumerate_structures
 from bayesstruct.search.fbnet import FBNet, latency_table, structure_latency
@@ -42,6 +43,7 @@ __all__ = [
     "SearchResult",
     "enumerate_structures",
     "get_search",
+    "input_reaches_output",
     "latency_table",
     "list_searches",
     "prepare_data",

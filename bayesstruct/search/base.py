@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
@@ -28,9 +29,9 @@ from torch.nn import functional as F
 
 from bayesstruct._registry import Registry
 from bayesstruct._validation import check_nonnegative, check_positive, check_seed
-from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.exceptions import ConstantStructureWarning, InvalidArgumentError
 from bayesstruct.families.network import _as_input, _check_task, _edge_str, refit_discrete
-from bayesstruct.nn.graph import DiscreteStructureNetwork, StructureGraph, StructureNetwork
+from bayesstruct.nn.graph import DiscreteStructureNetwork, StructureGraph, StructureNetwork, _edges_to_output
 
 __all__ = [
     "Search",
@@ -41,6 +42,7 @@ __all__ = [
     "get_search",
     "search",
     "searchable_edges",
+    "input_reaches_output",
     "prepare_data",
     "structure_kl",
     "train_discrete",
@@ -302,6 +304,15 @@ def structure_kl(p: Mapping[Edge, torch.Tensor], q: Mapping[Edge, torch.Tensor])
     return total if total is not None else torch.zeros(())
 
 
+def input_reaches_output(graph: StructureGraph, choice: Mapping[Edge, str]) -> bool:
+    """Whether the discrete structure ``choice`` (``{edge: primitive}``, edges left out: their
+    first primitive) has a path of non-``zero`` edges from the input vertex to the output, i.e.
+    whether its output can depend on the input at all."""
+    chosen = {e: choice.get(e, graph.edges[e][0]) for e in graph.edge_list}
+    in_use = _edges_to_output(graph, [e for e, name in chosen.items() if name != "zero"])
+    return any(j == 0 for j, _ in in_use)
+
+
 @contextlib.contextmanager
 def seeded(seed: int):
     """Run a block under ``torch.manual_seed(seed)`` without moving the caller's global RNG."""
@@ -443,6 +454,13 @@ class Search:
             Seeds the split, the initial weights and every random draw of the search.
         progress : bool
             A tqdm bar.
+
+        Warns
+        -----
+        ConstantStructureWarning
+            If the structure found has no path of non-``zero`` edges from the input to the
+            output (:func:`input_reaches_output`): a constant predictor, which strong latency
+            pressure (FBNet) or a reward that ignores the data can select.
         """
         check_graph(graph)
         if not searchable_edges(graph):
@@ -453,7 +471,16 @@ class Search:
         seed = check_seed(seed)
         data = prepare_data(graph, x, y, val_data=val_data, val_fraction=val_fraction, task=task,
                             noise_scale=noise_scale, seed=seed)
-        return self._run(graph, data, seed=seed, progress=bool(progress))
+        result = self._run(graph, data, seed=seed, progress=bool(progress))
+        choice = result.choice()
+        if not input_reaches_output(graph, choice):
+            hint = "; lower `latency_exponent` or `latency_weight`" if self.name == "fbnet" else ""
+            warnings.warn(
+                f"the structure {self.name} found, {', '.join(f'{_edge_str(e)}: {n}' for e, n in choice.items())}, "
+                "has no path of non-zero edges from the input to the output: its output does not depend on x (a "
+                f"constant predictor); see result.gamma for the runners-up{hint}", ConstantStructureWarning,
+                stacklevel=2)
+        return result
 
     def _run(self, graph: StructureGraph, data: SearchData, *, seed: int, progress: bool) -> SearchResult:
         raise NotImplementedError

@@ -30,7 +30,7 @@ import warnings
 from typing import Any
 
 from bayesstruct._validation import check_nonnegative, check_positive_int
-from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.exceptions import ConstantStructureWarning, InvalidArgumentError
 from bayesstruct.nn.graph import StructureGraph
 from bayesstruct.search.base import SearchResult, _REGISTRY
 from bayesstruct.search.darts import _Differentiable
@@ -94,8 +94,10 @@ def enumerate_structures(graph: StructureGraph, x: Any, y: Any, num_structures: 
             searcher = cls(repel=[(lam, r.gamma) for r in found], **options)
         except TypeError as exc:
             raise InvalidArgumentError(f"bad option for search method {cls.name!r}: {exc}") from None
-        result = searcher.run(graph, x, y, val_data=val_data, val_fraction=val_fraction, task=task,
-                              noise_scale=noise_scale, seed=seed, progress=progress)
+        with warnings.catch_warnings():  # a constant predictor is one of the structures an enumeration lists
+            warnings.simplefilter("ignore", ConstantStructureWarning)
+            result = searcher.run(graph, x, y, val_data=val_data, val_fraction=val_fraction, task=task,
+                                  noise_scale=noise_scale, seed=seed, progress=progress)
         result.diagnostics["search_index"] = index
         key = tuple(sorted(result.choice().items()))
         if key in first_of:

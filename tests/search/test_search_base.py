@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+from bayesstruct.exceptions import ConstantStructureWarning, InvalidArgumentError, UnknownNameError
 from bayesstruct.nn import StructureGraph
 from bayesstruct.search import SearchResult, get_search, list_searches, search, structure_kl
 from bayesstruct.search import prepare_data
@@ -99,3 +99,23 @@ def test_train_discrete_names_a_bad_seed(xor, seed):
     with pytest.raises(InvalidArgumentError, match="`seed`"):
         train_discrete(graph, {(0, 1): "linear"}, prepare_data(graph, x, y), num_steps=1, lr=0.1, weight_decay=0.0,
                        seed=seed)
+
+
+def test_a_structure_whose_output_ignores_the_input_is_flagged(xor):
+    from bayesstruct.search.base import input_reaches_output
+
+    graph, x, y = xor
+    assert input_reaches_output(graph, {(0, 1): "linear_tanh"}) and not input_reaches_output(graph, {(0, 1): "zero"})
+
+    def reward(choice):  # prefers the constant predictor, as strong latency pressure can
+        return float(choice[(0, 1)] == "zero")
+
+    with pytest.warns(ConstantStructureWarning, match=r"random found, 0->1: zero, has no path of non-zero edges from"):
+        r = search(graph, x, y, "random", num_samples=3, reward=reward, child_steps=0, progress=False)
+    assert r.choice()[(0, 1)] == "zero"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a connected winner: no warning
+        search(graph, x, y, "random", num_samples=3, reward=lambda c: float(c[(0, 1)] == "linear"), child_steps=0,
+               progress=False)
