@@ -254,6 +254,7 @@ def _read_csv(path: Path, target: str, task: str):
 
 
 def _load(args: argparse.Namespace):
+    from bayesstruct._validation import check_seed
     from bayesstruct.datasets import load_dataset
 
     if args.data is not None:
@@ -264,8 +265,9 @@ def _load(args: argparse.Namespace):
         num = 2000
     if args.smoke:
         num = min(num or 10**9, 200)
+    seed = check_seed(args.seed)  # its own flag's error, not one prefixed by --dataset
     try:
-        x, y = load_dataset(spec, num_samples=num, seed=args.seed)
+        x, y = load_dataset(spec, num_samples=num, seed=seed)
     except (InvalidArgumentError, UnknownNameError) as exc:
         raise type(exc)(f"--dataset: {exc}") from None
     return x, y, f"{spec} ({x.shape[0]} samples)"

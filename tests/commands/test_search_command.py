@@ -83,3 +83,12 @@ def test_conv_family_searches_convolution_against_pooling(tmp_path):
     d = json.loads(js.read_text())
     assert set(d["choice"]) == {"0->1"} and d["choice"]["0->1"] in ("conv3x3", "avgpool3x3")
     assert len(d["gamma"]["0->1"]) == 2
+
+
+def test_a_bad_seed_is_named_as_the_seed_flag(capsys):
+    from bayesstruct.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--seed", "-1", "--smoke", "--no-progress"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "`--seed` must be an integer in [0, 2**63)" in err and "--dataset" not in err
