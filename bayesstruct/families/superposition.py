@@ -374,13 +374,14 @@ class SuperpositionGrammar:
             names = (names,)
         out = []
         for n in names:
-            if n not in ELEMENTARY_FUNCTIONS:
-                known = [k for k, f in ELEMENTARY_FUNCTIONS.items() if f.arity == arity]
+            f = ELEMENTARY_FUNCTIONS.get(n)
+            if f is None:
+                known = [k for k, g in ELEMENTARY_FUNCTIONS.items() if g.arity == arity]
                 raise UnknownNameError(f"`{arg}` names an unknown elementary function {n!r}; known of arity {arity}: "
                                        f"{', '.join(known)} (add one to "
                                        "bayesstruct.families.superposition.ELEMENTARY_FUNCTIONS)")
-            if _function(n).arity != arity:
-                raise InvalidArgumentError(f"`{arg}` must list functions of arity {arity}; {n!r} has {_function(n).arity}")
+            if f.arity != arity:
+                raise InvalidArgumentError(f"`{arg}` must list functions of arity {arity}; {n!r} has {f.arity}")
             out.append(n)
         return tuple(dict.fromkeys(out))
 

@@ -43,6 +43,7 @@ __all__ = [
     "search",
     "searchable_edges",
     "input_reaches_output",
+    "structure_name",
     "prepare_data",
     "structure_kl",
     "train_discrete",
@@ -304,10 +305,22 @@ def structure_kl(p: Mapping[Edge, torch.Tensor], q: Mapping[Edge, torch.Tensor])
     return total if total is not None else torch.zeros(())
 
 
+def structure_name(choice: Mapping[tuple, str]) -> str:
+    """A readable key of one structure ``{(j, k): primitive}``: ``"0->1: linear_tanh, 1->2: linear"``.
+
+    The edges as :meth:`SearchResult.to_dict` writes them (``"j->k"``), in the order given (the
+    searched edges' topological order), as the CLI prints a choice; ``diagnostics["rewards"]``
+    of :class:`RandomSearch` and :class:`Reinforce` is keyed by it.
+    """
+    return ", ".join(f"{_edge_str(e)}: {name}" for e, name in choice.items())
+
+
 def input_reaches_output(graph: StructureGraph, choice: Mapping[Edge, str]) -> bool:
     """Whether the discrete structure ``choice`` (``{edge: primitive}``, edges left out: their
     first primitive) has a path of non-``zero`` edges from the input vertex to the output, i.e.
     whether its output can depend on the input at all."""
+    check_graph(graph)
+    one_hot_gamma(graph, choice)  # validates `choice`
     chosen = {e: choice.get(e, graph.edges[e][0]) for e in graph.edge_list}
     in_use = _edges_to_output(graph, [e for e, name in chosen.items() if name != "zero"])
     return any(j == 0 for j, _ in in_use)
@@ -476,7 +489,7 @@ class Search:
         if not input_reaches_output(graph, choice):
             hint = "; lower `latency_exponent` or `latency_weight`" if self.name == "fbnet" else ""
             warnings.warn(
-                f"the structure {self.name} found, {', '.join(f'{_edge_str(e)}: {n}' for e, n in choice.items())}, "
+                f"the structure {self.name} found, {structure_name(choice)}, "
                 "has no path of non-zero edges from the input to the output: its output does not depend on x (a "
                 f"constant predictor); see result.gamma for the runners-up{hint}", ConstantStructureWarning,
                 stacklevel=2)

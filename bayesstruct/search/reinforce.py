@@ -31,22 +31,12 @@ from bayesstruct._validation import check_nonnegative, check_positive, check_pos
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.nn.graph import StructureGraph
 from bayesstruct.search.base import (Search, SearchData, SearchResult, check_diverged, register_search, searchable_edges,
-                                     seeded, train_discrete)
+                                     seeded, structure_name, train_discrete)
 
 __all__ = ["Controller", "RandomSearch", "Reinforce", "REWARDS", "policy_loss", "structure_name"]
 
 #: the built-in rewards of a structure (see :class:`Reinforce`)
 REWARDS = ("accuracy", "log-likelihood", "evidence")
-
-
-def structure_name(choice: Mapping[tuple, str]) -> str:
-    """A readable key of one structure ``{(j, k): primitive}``: ``"0->1: linear_tanh, 1->2: linear"``.
-
-    The edges as :meth:`SearchResult.to_dict` writes them (``"j->k"``), in the order given (the
-    searched edges' topological order), as the CLI prints a choice; ``diagnostics["rewards"]``
-    of :class:`RandomSearch` and :class:`Reinforce` is keyed by it.
-    """
-    return ", ".join(f"{e[0]}->{e[1]}: {name}" for e, name in choice.items())
 
 
 class Controller(nn.Module):
@@ -305,6 +295,11 @@ def policy_loss(rewards: torch.Tensor, log_prob: torch.Tensor, baseline: float |
     draw k and the estimate stays unbiased. (The batch mean including :math:`R_k` would
     scale the expected gradient by :math:`(m - 1)/m`, and make it 0 for :math:`m = 1`.)
     """
+    if not (torch.is_tensor(rewards) and torch.is_tensor(log_prob) and rewards.ndim == 1 and len(rewards) > 0
+            and log_prob.shape == rewards.shape):
+        raise InvalidArgumentError("`rewards` and `log_prob` must be tensors of the same shape (m,), m >= 1; got "
+                                   f"{getattr(rewards, 'shape', type(rewards).__name__)} and "
+                                   f"{getattr(log_prob, 'shape', type(log_prob).__name__)}")
     if baseline is not None:
         b = baseline
     elif len(rewards) > 1:

@@ -210,3 +210,6 @@ def test_policy_loss_is_unbiased_on_the_first_update_and_after(baseline):
         assert torch.allclose(flat_grad(biased), -0.5 * grad_J, atol=1e-12, rtol=1e-10)
     one = policy_loss(R[[3]], logp[[3]], None)  # m = 1: b = 0, so the first update still moves the policy
     assert torch.allclose(flat_grad(one), -R[3] * flat_grad(logp[3]))
+    for bad in ([0.1, 0.2], R[:0], R[:2].reshape(1, 2)):
+        with pytest.raises(InvalidArgumentError, match="`rewards` and `log_prob`"):
+            policy_loss(bad, logp[:2], None)

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from bayesstruct.exceptions import ConstantStructureWarning, InvalidArgumentError, UnknownNameError
-from bayesstruct.nn import StructureGraph
 from bayesstruct.search import SearchResult, get_search, list_searches, search, structure_kl
 from bayesstruct.search import prepare_data
 
@@ -106,6 +105,10 @@ def test_a_structure_whose_output_ignores_the_input_is_flagged(xor):
 
     graph, x, y = xor
     assert input_reaches_output(graph, {(0, 1): "linear_tanh"}) and not input_reaches_output(graph, {(0, 1): "zero"})
+    for bad, match in [({(0, 1): "relu"}, r"`choice\[\(0, 1\)\]` must be one of"), ([("zero",)], "`choice` must be a dict"),
+                       ({(5, 6): "zero"}, "edge")]:
+        with pytest.raises(InvalidArgumentError, match=match):
+            input_reaches_output(graph, bad)
 
     def reward(choice):  # prefers the constant predictor, as strong latency pressure can
         return float(choice[(0, 1)] == "zero")
