@@ -45,6 +45,7 @@ the model with an ``AutoNormal`` (one ``Normal`` per weight) to prune it.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Mapping
 
 import torch
@@ -56,6 +57,7 @@ from torch import nn
 from torch.distributions import Independent, constraints, kl_divergence, register_kl
 
 from bayesstruct.exceptions import InvalidArgumentError
+from bayesstruct.prune.graves import _check_threshold
 from bayesstruct.prune.saliency import LayerCount, PruneResult, Scope, _check_request, _enum, _lowest
 
 __all__ = [
@@ -317,8 +319,14 @@ def prune_bayesian(
     The saliency of weight ``i`` is ``|mu_i|`` (``"magnitude"``) or ``-lambda_i`` with
     ``lambda_i = exp(-mu_i^2 / (2 sigma_i^2))`` (``"relative_density"``, needs a guide with
     ``_get_loc_and_scale`` such as ``AutoNormal``); the lowest go first, exactly as in
-    :func:`bayesstruct.prune.prune` (``amount`` of the survivors, or saliency below
-    ``threshold``; ``scope`` global or per layer). Apply the masks with :func:`mask_weights`.
+    :func:`bayesstruct.prune.prune` (``amount`` of the survivors, or a ``threshold``; ``scope``
+    global or per layer). Apply the masks with :func:`mask_weights`.
+
+    ``threshold`` is read on the scale of the method: ``"magnitude"`` removes ``|mu_i| <
+    threshold``; ``"relative_density"`` removes ``lambda_i > threshold`` with ``threshold`` in
+    ``(0, 1)``, the rule of :func:`bayesstruct.prune.prune_by_relative_density` (Graves 2011;
+    with ``alpha = sigma^2 / mu^2`` it is Sparse VD's ``log alpha`` rule, Molchanov 2017).
+    Either may be a mapping layer site -> threshold.
 
     Parameters
     ----------
@@ -352,6 +360,12 @@ def prune_bayesian(
     error = _joint_guide_error(guide, [site for site, _ in layers])
     if error is not None:
         raise error
+    if key == "relative_density" and threshold is not None:
+        # the scores are -log lambda, so "lambda above t" is "score below -log t"
+        if isinstance(threshold, Mapping):
+            threshold = {n: -math.log(_check_threshold(t, f"threshold[{n!r}]")) for n, t in threshold.items()}
+        else:
+            threshold = -math.log(_check_threshold(threshold))
     request = _check_request(amount, threshold, scope, layers)
     masks, scores = {}, {}
     for site, mod in layers:

@@ -135,3 +135,29 @@ def test_a_guide_drawing_the_weights_jointly_is_refused_not_silently_mispruned(m
         pyro.poutine.trace(wrapped).get_trace(x, y)
     # the supported guide still passes the run-time check
     pyro.poutine.trace(mask_weights(lambda *args: normal(*args), pruned)).get_trace(x, y)
+
+
+@pytest.mark.parametrize("per_layer", [False, True])
+def test_relative_density_threshold_removes_lambda_above_it(per_layer):
+    # the rule of prune_by_relative_density: remove lambda_i = exp(-mu^2 / (2 sigma^2)) > t
+    bnn, guide, x, y = fitted()
+    lam = {}
+    for s in ("fc1.weight", "fc2.weight"):
+        loc, scale = (t.detach() for t in guide._get_loc_and_scale(s))
+        lam[s] = torch.exp(-(loc**2) / (2 * scale**2))
+    flat = torch.cat([v.flatten() for v in lam.values()]).sort().values
+    t = float(flat[14] + flat[15]) / 2  # between two densities, away from rounding at the boundary
+    threshold = {s: t for s in lam} if per_layer else t
+    prune_bayesian(bnn, guide, threshold=threshold, method="relative_density")
+    for s, m in bayesian_masks(bnn).items():
+        assert torch.equal(m.bool(), lam[s] <= t)
+    assert sum(int(m.sum()) for m in bayesian_masks(bnn).values()) == 15
+
+
+def test_relative_density_threshold_outside_the_unit_interval_is_refused():
+    bnn, guide, x, y = fitted(num_steps=1)
+    for bad in (0.0, 1.0, 2.5, -1.0, "0.5"):
+        with pytest.raises(InvalidArgumentError, match="threshold.*open interval"):
+            prune_bayesian(bnn, guide, threshold=bad, method="relative_density")
+    with pytest.raises(InvalidArgumentError, match=r"threshold\['fc1.weight'\]"):
+        prune_bayesian(bnn, guide, threshold={"fc1.weight": 1.5, "fc2.weight": 0.5}, method="relative_density")
