@@ -197,7 +197,7 @@ class RoundResult:
     """One round: prune to ``target_kept`` then retrain. Errors are fractions misclassified."""
 
     round: int
-    amount: float
+    amount: float  # fraction of all surviving weights removed this round
     target_kept: float
     fraction_kept: float
     num_nonzero: int
@@ -394,12 +394,12 @@ def iterative_prune(
     bar = tqdm(targets, desc="prune+retrain", unit="round", disable=not progress, leave=False)
     for r, keep in enumerate(bar, start=1):
         masks = get_masks(model)
-        amount = _amount(masks, keep, scope)
+        amount, overall = _amount(masks, keep, scope)
         prune(model, method, amount=amount, scope=scope, loss_fn=loss_fn, data=sal_data, **saliency_options)
         before = test_err()
         hist = train(model, (x, y), epochs=retrain_epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
                      loss_fn=loss_fn, seed=seed + r, progress=False, **penalty)
-        rows.append(RoundResult(r, amount, keep, fraction_kept(model), _nonzero(model), evaluate(model, (x, y)),
+        rows.append(RoundResult(r, overall, keep, fraction_kept(model), _nonzero(model), evaluate(model, (x, y)),
                                 test_err(), before, hist.loss[-1] if hist.loss else None))
         bar.set_postfix(kept=f"{rows[-1].fraction_kept:.4f}", err=f"{rows[-1].train_error:.4f}")
     bar.close()
@@ -415,17 +415,25 @@ def _nonzero(model: nn.Module) -> int:
     return sum(int(torch.count_nonzero(mod.weight.detach())) for _, mod in _check_layers(model))
 
 
-def _amount(masks: dict[str, torch.Tensor], keep: float, scope: Any) -> float:
-    """The ``amount`` for :func:`prune` that leaves ``round(keep * N)`` weights (per layer under scope="layer")."""
-    if str(getattr(scope, "value", scope)).lower() == "layer":
-        # prune() takes one amount for all layers: use the layer-wise mean, exact when all layers share a fraction kept
-        alive = [float(m.sum()) for m in masks.values()]
-        total = [m.numel() for m in masks.values()]
-        fracs = [1.0 - round(keep * t) / a if a else 0.0 for a, t in zip(alive, total)]
-        return min(max(float(np.mean(fracs)), 0.0), math.nextafter(1.0, 0.0))
-    alive = sum(float(m.sum()) for m in masks.values())
-    total = sum(m.numel() for m in masks.values())
+def _fraction_to_remove(alive: float, target: float) -> float:
+    """Fraction of ``alive`` survivors to remove to leave ``target``, clipped to ``[0, 1)``."""
     if alive == 0:
         return 0.0
-    amount = (alive - round(keep * total)) / alive
-    return min(max(amount, 0.0), math.nextafter(1.0, 0.0))
+    return min(max((alive - target) / alive, 0.0), math.nextafter(1.0, 0.0))
+
+
+def _amount(masks: dict[str, torch.Tensor], keep: float, scope: Any) -> tuple[float | dict[str, float], float]:
+    """The ``amount`` for :func:`prune` that leaves ``round(keep * N)`` weights, and the fraction of all survivors it removes.
+
+    Under ``scope="layer"`` each layer keeps ``round(keep * N_layer)``: one amount per layer, since the
+    layers' fractions kept may differ before the round (a model pruned earlier, or a first OBS round).
+    """
+    alive = {n: float(m.sum()) for n, m in masks.items()}
+    if str(getattr(scope, "value", scope)).lower() == "layer":
+        targets = {n: float(round(keep * m.numel())) for n, m in masks.items()}
+        amounts = {n: _fraction_to_remove(alive[n], targets[n]) for n in masks}
+        removed = sum(int(round(amounts[n] * alive[n])) for n in masks)
+        return amounts, removed / sum(alive.values()) if sum(alive.values()) else 0.0
+    total = sum(m.numel() for m in masks.values())
+    amount = _fraction_to_remove(sum(alive.values()), round(keep * total))
+    return amount, amount

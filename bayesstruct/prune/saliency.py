@@ -37,9 +37,10 @@ import json
 import math
 import numbers
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -64,6 +65,7 @@ __all__ = [
     "OBS",
     "ObsBlock",
     "layerwise_hessians",
+    "eval_mode",
     "register_saliency",
     "get_saliency",
     "list_saliencies",
@@ -361,10 +363,8 @@ def _check_model_takes(model: nn.Module, x: Any, y: Any = None, loss_fn: Callabl
     """
     if not torch.is_tensor(x) or x.dim() < 1 or x.shape[0] < 1:
         return  # the callers' own checks name other kinds of input
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with eval_mode(model), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the real run warns again, once
             out = model(x[:2])
             if loss_fn is not None and loss_fn is not F.cross_entropy and y is not None:
@@ -372,8 +372,6 @@ def _check_model_takes(model: nn.Module, x: Any, y: Any = None, loss_fn: Callabl
     except (RuntimeError, ValueError, IndexError, TypeError) as err:
         what = "the model" if loss_fn is None or loss_fn is F.cross_entropy else "loss_fn(model(x), y)"
         raise InvalidArgumentError(f"`{name}`: {what} fails on x of shape {tuple(x.shape)}: {err}") from err
-    finally:
-        model.train(was_training)
     if loss_fn is F.cross_entropy and torch.is_tensor(y):
         if not torch.is_tensor(out) or out.dim() != 2 or out.shape[0] != min(2, x.shape[0]):
             got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
@@ -625,6 +623,24 @@ def _check_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return layers
 
 
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in evaluation mode for the block, then restore *each* submodule's own ``training`` flag.
+
+    Saliencies are properties of the trained network, the function it computes at test time:
+    every Hessian, Fisher and layer-input pass of OBD and OBS runs in it, so batch-norm uses
+    (and does not update) its running statistics and dropout is off -- in training mode the
+    passes would change the running statistics and see a new dropout mask each time.
+    """
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
 def hessian_diagonal(
     model: nn.Module,
     loss_fn: Callable,
@@ -650,8 +666,14 @@ def hessian_diagonal(
     Returns
     -------
     dict of str to Tensor
-        Per layer name, a tensor of the weight's shape.
+        Per layer name, a tensor of the weight's shape. Computed in evaluation mode
+        (:func:`eval_mode`).
     """
+    with eval_mode(model):
+        return _hessian_diagonal(model, loss_fn, data, hessian, num_samples, seed)
+
+
+def _hessian_diagonal(model, loss_fn, data, hessian, num_samples, seed) -> dict[str, torch.Tensor]:
     layers = _check_layers(model)
     _check_finite_weights(layers)
     mode = _enum(HessianMode, hessian, "hessian")
@@ -721,7 +743,8 @@ def layerwise_hessians(model: nn.Module, data: Any) -> dict[str, torch.Tensor]:
     Returns
     -------
     dict of str to Tensor
-        Per layer name, ``H`` in float64, ``(d, d)`` or ``(d + 1, d + 1)``.
+        Per layer name, ``H`` in float64, ``(d, d)`` or ``(d + 1, d + 1)``. The inputs are
+        collected in evaluation mode (:func:`eval_mode`).
     """
     layers = _check_layers(model)
     _check_finite_weights(layers)
@@ -742,7 +765,7 @@ def layerwise_hessians(model: nn.Module, data: Any) -> dict[str, torch.Tensor]:
 
     handles = [mod.register_forward_hook(hook(n)) for n, mod in layers]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(model):
             for x, _ in batches:
                 model(x)
     finally:
@@ -905,11 +928,19 @@ def _result(method: str, layers: list[tuple[str, nn.Module]], removed: int, diag
 
 @dataclass
 class _Request:
-    """What to remove: ``amount`` of the survivors or saliency below ``threshold``, per ``scope``."""
+    """What to remove: ``amount`` of the survivors or saliency below ``threshold``, per ``scope``.
+
+    Either may be a mapping layer name -> value (``amount`` only under ``Scope.LAYER``).
+    """
 
     scope: Scope
-    amount: float | None
+    amount: float | Mapping[str, float] | None
     threshold: float | Mapping[str, float] | None
+
+    def amount_for(self, name: str) -> float:
+        if isinstance(self.amount, Mapping):
+            return float(self.amount[name])
+        return float(self.amount)
 
     def threshold_for(self, name: str) -> float:
         if isinstance(self.threshold, Mapping):
@@ -964,7 +995,7 @@ def _lowest(scores: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], req
         flat_a = torch.cat([alive[n].reshape(-1) for n in group])
         idx = torch.nonzero(flat_a).reshape(-1)
         if request.amount is not None:
-            k = int(round(request.amount * len(idx)))
+            k = int(round(request.amount_for(group[0]) * len(idx)))
             order = torch.argsort(flat_s[idx], stable=True)
             chosen = idx[order[:k]]
         else:
@@ -1075,10 +1106,11 @@ class OBD(Saliency):
         groups = [[n] for n in masks] if request.scope is Scope.LAYER else [list(masks)]
         alive0 = [sum(int((masks[n] > 0).sum()) for n in g) for g in groups]
         for t in range(1, self.num_stages + 1):
-            fraction = request.amount if t == self.num_stages else 1 - (1 - request.amount) ** (t / self.num_stages)
             scores = {n: v.detach() for n, v in self.scores(work, list(work_layers.items()), loss_fn, data).items()}
             masks = get_masks(work)
             for g, n0 in zip(groups, alive0):
+                a = request.amount_for(g[0])
+                fraction = a if t == self.num_stages else 1 - (1 - a) ** (t / self.num_stages)
                 alive = sum(int((masks[n] > 0).sum()) for n in g)
                 step = int(round(fraction * n0)) - (n0 - alive)  # removed by the end of round t, less removed so far
                 if step <= 0:
@@ -1205,9 +1237,10 @@ class OBS(Saliency):
         for group in groups:
             n_alive = sum(int((s["keep"] & s["removable"]).sum()) for s in group)
             if request.amount is not None:
-                target = int(round(request.amount * n_alive))
+                a = request.amount_for(group[0]["name"])
+                target = int(round(a * n_alive))
                 # stage t keeps n_alive * (1 - amount)^(t / num_stages), the last exactly n_alive - target
-                cum = [n_alive - int(round(n_alive * (1.0 - request.amount) ** (t / num_stages))) for t in range(1, num_stages)]
+                cum = [n_alive - int(round(n_alive * (1.0 - a) ** (t / num_stages))) for t in range(1, num_stages)]
                 cum = [min(c, target) for c in cum] + [target]
             else:
                 cum = [None] * num_stages
@@ -1300,7 +1333,7 @@ class OBS(Saliency):
         quota, global_quota = None, None
         if request.amount is not None:
             if request.scope is Scope.LAYER:
-                quota = [int(round(request.amount * len(g))) for g in groups]
+                quota = [int(round(request.amount_for(n) * len(g))) for n, g in zip(names, groups)]
             else:
                 global_quota = int(round(request.amount * len(all_idx)))
         removed_total = 0
@@ -1357,6 +1390,15 @@ class OBS(Saliency):
 # ----------------------------------------------------------------------------- public entry points
 
 
+def _check_names(mapping: Mapping, names: list[str], arg: str) -> None:
+    missing = [n for n in names if n not in mapping]
+    if missing:
+        raise InvalidArgumentError(f"`{arg}` as a mapping must name every prunable layer; missing {missing}")
+    unknown = [n for n in mapping if n not in names]
+    if unknown:
+        raise InvalidArgumentError(f"`{arg}` names {unknown}, which are not prunable layers of `model`; its prunable layers are {names}")
+
+
 def _check_request(amount: Any, threshold: Any, scope: Any, layers) -> _Request:
     sc = _enum(Scope, scope, "scope")
     if (amount is None) == (threshold is None):
@@ -1364,20 +1406,24 @@ def _check_request(amount: Any, threshold: Any, scope: Any, layers) -> _Request:
             "pass exactly one of `amount` (fraction of surviving weights to remove, in [0, 1)) "
             f"and `threshold` (remove weights with saliency below it); got amount={amount!r}, threshold={threshold!r}"
         )
-    if amount is not None:
-        if not _is_real(amount) or not (0.0 <= float(amount) < 1.0):
-            raise InvalidArgumentError(f"`amount` must be a number in [0, 1), the fraction of surviving weights to remove; got {amount!r}")
-        return _Request(sc, float(amount), None)
     names = [n for n, _ in layers]
+    if amount is not None:
+        if isinstance(amount, Mapping):
+            if sc is not Scope.LAYER:
+                raise InvalidArgumentError("`amount` as a mapping (one fraction per layer) needs scope='layer'")
+            _check_names(amount, names, "amount")
+            vals = list(amount.values())
+        else:
+            vals = [amount]
+        for v in vals:
+            if not _is_real(v) or not (0.0 <= float(v) < 1.0):
+                raise InvalidArgumentError(
+                    "`amount` must be a number in [0, 1), the fraction of surviving weights to remove "
+                    f"(or under scope='layer' a mapping layer name -> such a number); got {amount!r}"
+                )
+        return _Request(sc, {n: float(amount[n]) for n in names} if isinstance(amount, Mapping) else float(amount), None)
     if isinstance(threshold, Mapping):
-        missing = [n for n in names if n not in threshold]
-        if missing:
-            raise InvalidArgumentError(f"`threshold` as a mapping must name every prunable layer; missing {missing}")
-        unknown = [n for n in threshold if n not in names]
-        if unknown:
-            raise InvalidArgumentError(
-                f"`threshold` names {unknown}, which are not prunable layers of `model`; its prunable layers are {names}"
-            )
+        _check_names(threshold, names, "threshold")
         vals = list(threshold.values())
     else:
         vals = [threshold]
@@ -1400,13 +1446,14 @@ def compute_saliency(
     sal = get_saliency(method, **options)
     if type(sal).scores is Saliency.scores:
         raise InvalidArgumentError(f"saliency {sal.name!r} has no per-weight scores; use prune(model, method={sal.name!r}, ...)")
-    return {n: s.detach() for n, s in sal.scores(model, layers, loss_fn, data).items()}
+    with eval_mode(model):
+        return {n: s.detach() for n, s in sal.scores(model, layers, loss_fn, data).items()}
 
 
 def prune(
     model: nn.Module,
     method: str | Saliency = "magnitude",
-    amount: float | None = None,
+    amount: float | Mapping[str, float] | None = None,
     threshold: float | Mapping[str, float] | None = None,
     *,
     scope: str | Scope = "global",
@@ -1422,9 +1469,10 @@ def prune(
         Its ``nn.Linear`` and ``nn.Conv2d`` weights are pruned (biases are not).
     method : str or Saliency
         ``"magnitude"``, ``"obd"``, ``"obs"`` or any name added with :func:`register_saliency`.
-    amount : float in [0, 1), optional
+    amount : float in [0, 1), or mapping of layer name to float, optional
         Fraction of the *surviving* prunable weights to remove (``round(amount * n_alive)``,
-        over the whole model or per layer, see ``scope``).
+        over the whole model or per layer, see ``scope``); a mapping (one fraction per layer)
+        needs ``scope="layer"``.
     threshold : float or mapping of layer name to float, optional
         Instead of ``amount``: remove survivors whose saliency is below it.
     scope : {"global", "layer"}
@@ -1443,6 +1491,11 @@ def prune(
     Returns
     -------
     PruneResult
+
+    Notes
+    -----
+    The saliency passes run in evaluation mode (:func:`eval_mode`: batch-norm running
+    statistics used and left unchanged, dropout off); every module's mode is restored.
 
     Examples
     --------
@@ -1477,7 +1530,8 @@ def prune(
             raise InvalidArgumentError(f"method {sal.name!r} needs `data`: an (x, y) tuple or an iterable of (x, y) batches")
     before = {n: m.sum() for n, m in get_masks(model).items()}
     sal.diagnostics = {}
-    new_masks, new_weights = sal.select(model, layers, request, loss_fn, data)
+    with eval_mode(model):
+        new_masks, new_weights = sal.select(model, layers, request, loss_fn, data)
     removed = 0
     for n, mod in layers:
         mask = new_masks[n] * get_masks(model)[n]  # never revive

@@ -65,6 +65,35 @@ def test_layer_scope_keeps_the_fraction_in_every_layer():
         assert int(mask.sum()) == pytest.approx(mask.numel() / 8, abs=2)  # three halvings, rounding each time
 
 
+@pytest.mark.parametrize("method", ["magnitude", "obd"])
+def test_layer_scope_meets_the_target_in_each_layer_of_an_unevenly_pruned_model(method):
+    # after a global round the layers keep different fractions; a layer-scope round to 1/4 must leave
+    # round(N_layer / 4) in every layer (one mean amount for all layers left 0.177 and 0.417)
+    net, data = trained(), digits()
+    prune(net, "magnitude", amount=0.5)
+    kept = [float(m.mean()) for m in get_masks(net).values()]
+    assert abs(kept[0] - kept[1]) > 0.05
+    kw = {"loss_fn": nn.functional.cross_entropy} if method == "obd" else {}
+    res = iterative_prune(net, data, schedule=[0.25], scope="layer", method=method, retrain_epochs=0, progress=False, **kw)
+    masks = get_masks(net)
+    for mask in masks.values():
+        assert int(mask.sum()) == round(mask.numel() / 4)
+    alive_before = res.rounds[0].num_nonzero
+    assert res.rounds[1].amount == pytest.approx((alive_before - res.rounds[1].num_nonzero) / alive_before)
+
+
+def test_amount_per_layer_needs_layer_scope_and_every_layer():
+    net = trained()
+    prune(net, "magnitude", amount={"0": 0.5, "2": 0.1}, scope="layer")
+    assert [int(m.sum()) for m in get_masks(net).values()] == [1024, 288]
+    with pytest.raises(InvalidArgumentError, match="scope='layer'"):
+        prune(net, "magnitude", amount={"0": 0.5, "2": 0.1})
+    with pytest.raises(InvalidArgumentError, match="missing"):
+        prune(net, "magnitude", amount={"0": 0.5}, scope="layer")
+    with pytest.raises(InvalidArgumentError, match=r"amount.*\[0, 1\)"):
+        prune(net, "magnitude", amount={"0": 0.5, "2": 1.0}, scope="layer")
+
+
 def test_amounts_count_from_the_survivors_of_an_already_pruned_model():
     net, data = trained(), digits()
     n = 64 * 32 + 32 * 10

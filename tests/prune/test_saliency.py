@@ -405,6 +405,18 @@ def test_layer_scope_prunes_each_layer_by_amount_global_does_not():
     assert [la.num_nonzero for la in obs.layers] == [12, 9] and obs.diagnostics["block"] == "layer"
 
 
+@pytest.mark.parametrize(
+    "method, options",
+    [("magnitude", {}), ("obd", {}), ("obd", {"num_stages": 2}), ("obs", {"block": "layer"}), ("obs", {"block": "row"})],
+)
+def test_amount_per_layer_is_met_by_every_method(method, options):
+    net, data = trained_net()
+    kw = {} if method == "magnitude" else {"loss_fn": mse_loss, "data": data}
+    res = prune(net, method, amount={"0": 0.75, "2": 0.5}, scope="layer", **kw, **options)
+    # round(amount * alive) removed per layer: 24 -> 6 and 18 -> 9
+    assert [la.num_nonzero for la in res.layers] == [6, 9]
+
+
 def test_threshold_global_and_per_layer():
     net = make_net()
     sal = compute_saliency(net, "magnitude")
@@ -669,3 +681,34 @@ def test_layerwise_obs_on_lenet300_mnist():
     assert res.diagnostics["block"] == "row" and res.num_nonzero == 266200 - round(0.9 * 266200)
     assert evaluate(obs, te) < dense + 0.03
     assert evaluate(obs, te) < evaluate(mag, te) - 0.05
+
+
+def _bn_dropout_net():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3)).double()
+    with torch.no_grad():  # running statistics unlike the batch's, so train- and eval-mode passes differ
+        net[1].running_mean.fill_(0.3)
+        net[1].running_var.fill_(2.0)
+    return net
+
+
+@pytest.mark.parametrize("hessian", ["exact", "gauss-newton", "fisher", "hutchinson", "layerwise"])
+def test_saliency_passes_run_in_eval_mode_and_restore_each_module_mode(hessian):
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(64, 5, generator=g, dtype=torch.float64), torch.randint(0, 3, (64,), generator=g)
+    net = _bn_dropout_net()
+    net.train()
+    net[3].eval()  # a mixed mode: the whole model in train mode, its dropout in eval mode
+    state = copy.deepcopy(net.state_dict())
+    diag = hessian_diagonal(net, cross_entropy, (x, y), hessian=hessian)
+    # batch-norm statistics untouched, every module's own flag back
+    assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
+    assert [m.training for m in net.modules()] == [True, True, True, True, False, True]
+    # the same numbers as on the model in evaluation mode (deterministic: dropout off)
+    ref = _bn_dropout_net().eval()
+    expected = hessian_diagonal(ref, cross_entropy, (x, y), hessian=hessian)
+    assert all(torch.allclose(diag[k], expected[k]) for k in diag)
+    # and prune() too: OBD/OBS on a training-mode net leave the statistics alone
+    res = prune(net, "obs" if hessian == "layerwise" else "obd", amount=0.3, loss_fn=cross_entropy, data=(x, y),
+                **({"block": "row"} if hessian == "layerwise" else {"hessian": hessian}))
+    assert res.num_removed > 0 and torch.equal(net[1].running_mean, state["1.running_mean"]) and net.training
