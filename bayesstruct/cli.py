@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
             dec = sub.add_parser("decompress", help="restore a model from a Deep Compression file")
             dec.add_argument("file", type=Path, help="file written by bayesstruct.prune.compress")
             dec.add_argument("--save", type=Path, default=None,
-                             help="also save the restored model (torch.save) to this path")
+                             help="also save the restored nn.Module (torch.save of the whole module; read it back "
+                                  "with torch.load(PATH, weights_only=False), for files you trust)")
             dec.add_argument("--overwrite", action="store_true", help="replace an existing --save file")
             dec.set_defaults(run=run_decompress)
     return parser

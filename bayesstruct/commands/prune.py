@@ -62,7 +62,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "whose saliency -- the estimated rise of the loss -- compares across layers)")
     tr = p.add_argument_group("training")
     tr.add_argument("--epochs", type=int, default=10, help="epochs of dense training (default 10)")
-    tr.add_argument("--retrain-epochs", type=int, default=None, help="epochs of retraining after pruning (default epochs/2)")
+    tr.add_argument("--retrain-epochs", type=int, default=None, help="epochs of retraining after pruning (default max(1, epochs // 2); at most 2 with --smoke)")
     tr.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     tr.add_argument("--batch-size", type=int, default=128, help="minibatch size (default 128)")
     tr.add_argument("--rounds", type=int, default=1,

@@ -48,6 +48,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.func import functional_call, grad, hessian, jacrev, vmap
 from torch.nn.utils import parametrize
+from torch.nn.utils import prune as torch_prune
 from tqdm.auto import tqdm
 
 from bayesstruct._registry import Registry
@@ -363,15 +364,22 @@ def _check_model_takes(model: nn.Module, x: Any, y: Any = None, loss_fn: Callabl
     """
     if not torch.is_tensor(x) or x.dim() < 1 or x.shape[0] < 1:
         return  # the callers' own checks name other kinds of input
+    loss = None
     try:
         with eval_mode(model), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the real run warns again, once
             out = model(x[:2])
             if loss_fn is not None and loss_fn is not F.cross_entropy and y is not None:
-                loss_fn(out, y[:2])
+                loss = loss_fn(out, y[:2])
     except (RuntimeError, ValueError, IndexError, TypeError) as err:
         what = "the model" if loss_fn is None or loss_fn is F.cross_entropy else "loss_fn(model(x), y)"
         raise InvalidArgumentError(f"`{name}`: {what} fails on x of shape {tuple(x.shape)}: {err}") from err
+    if loss is not None and not (torch.is_tensor(loss) and loss.numel() == 1 and loss.is_floating_point()):
+        got = f"a tensor of shape {tuple(loss.shape)}" if torch.is_tensor(loss) else type(loss).__name__
+        raise InvalidArgumentError(
+            f"`loss_fn` must return the mean loss over a batch, a scalar float tensor (e.g. reduction='mean'); "
+            f"on x[:2] it returned {got}"
+        )
     if loss_fn is F.cross_entropy and torch.is_tensor(y):
         if not torch.is_tensor(out) or out.dim() != 2 or out.shape[0] != min(2, x.shape[0]):
             got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
@@ -615,11 +623,43 @@ def _split(flat: torch.Tensor, layers: list[tuple[str, nn.Module]]) -> dict[str,
 
 
 def _check_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The prunable layers of ``model``, refusing what the masks cannot handle honestly.
+
+    Refused: no prunable layer; a layer pruned by ``torch.nn.utils.prune`` (its ``weight`` is
+    recomputed from ``weight_orig`` by a hook, which a second mask would fight); a lazy layer
+    not run yet (no weight to rank); two layers sharing one weight tensor (tied weights: one
+    mask per layer would prune the tensor twice and count it twice). Warned: other
+    convolutions (``Conv1d``, ``Conv3d``, transposed), which are left dense.
+    """
     layers = prunable_layers(model)
     if not layers:
         raise InvalidArgumentError(
             f"`model` ({type(model).__name__}) has no prunable layers: only the weights of nn.Linear and nn.Conv2d are pruned"
         )
+    owner: dict[int, str] = {}
+    for n, m in layers:
+        if any(isinstance(h, torch_prune.BasePruningMethod) for h in m._forward_pre_hooks.values()):
+            raise InvalidArgumentError(
+                f"`model`: layer {n!r} was pruned with torch.nn.utils.prune (it has `weight_orig` and `weight_mask`): "
+                f"make it permanent with torch.nn.utils.prune.remove(module, 'weight') first, or start from the unpruned model "
+                f"and pass its mask to bayesstruct.prune.apply_masks"
+            )
+        if any(isinstance(p, nn.parameter.UninitializedParameter) for p in m.parameters(recurse=False)):
+            raise InvalidArgumentError(
+                f"`model`: layer {n!r} ({type(m).__name__}) has uninitialised (lazy) parameters: run the model once on a batch "
+                "(model(x)) so that their shapes are known, then prune"
+            )
+        key = id(_raw_weight(m))
+        if key in owner:
+            raise InvalidArgumentError(
+                f"`model`: layers {owner[key]!r} and {n!r} share one weight tensor (tied weights); a mask per layer would "
+                "prune and count it twice. Prune a model whose prunable layers own their weights"
+            )
+        owner[key] = n
+    skipped = [f"{n} ({type(m).__name__})" for n, m in model.named_modules()
+               if isinstance(m, nn.modules.conv._ConvNd) and not isinstance(m, nn.Conv2d)]
+    if skipped:
+        warnings.warn(f"layers {skipped} are not pruned: only the weights of nn.Linear and nn.Conv2d are", UserWarning, stacklevel=3)
     return layers
 
 
@@ -712,8 +752,9 @@ def _layer_inputs(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if isinstance(module, nn.Conv2d):
         if module.groups != 1 or module.padding_mode != "zeros" or isinstance(module.padding, str):
             raise InvalidArgumentError(
-                f"OBS block='row' handles Conv2d with groups=1, zero padding and numeric `padding`; layer {module} has "
-                f"groups={module.groups}, padding_mode={module.padding_mode!r}, padding={module.padding!r}. Use block='layer' or method='obd'"
+                f"the layer-wise Hessian (OBS block='row', OBD hessian='layerwise') handles Conv2d with groups=1, zero padding "
+                f"and numeric `padding`; layer {module} has groups={module.groups}, padding_mode={module.padding_mode!r}, "
+                f"padding={module.padding!r}. Use OBS block='layer', or OBD with hessian='gauss-newton' or 'fisher'"
             )
         cols = nn.functional.unfold(x, module.kernel_size, dilation=module.dilation, padding=module.padding, stride=module.stride)
         rows = cols.transpose(1, 2).reshape(-1, cols.shape[1])

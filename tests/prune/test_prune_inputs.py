@@ -456,3 +456,65 @@ def test_apply_masks_still_refuses_half_masks():
     with pytest.raises(InvalidArgumentError, match="masks"):
         apply_masks(net(), {"0": torch.full((5, 4), 0.5)})
     assert set(get_masks(net())) == {"0", "2"}
+
+
+def _mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3))
+
+
+def _torch_pruned():
+    net = _mlp()
+    torch.nn.utils.prune.l1_unstructured(net[0], "weight", 0.5)
+    return net
+
+
+def _tied():
+    a, b = nn.Linear(4, 4), nn.Linear(4, 4)
+    b.weight = a.weight
+    return nn.Sequential(a, nn.Tanh(), b)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (_torch_pruned, r"layer '0' was pruned with torch.nn.utils.prune.*prune.remove"),
+        (_tied, r"layers '0' and '2' share one weight tensor"),
+        (lambda: nn.Sequential(nn.LazyLinear(6), nn.Tanh(), nn.Linear(6, 3)), r"layer '0' \(LazyLinear\).*lazy"),
+    ],
+)
+@pytest.mark.parametrize("method", ["magnitude", "obd", "obs"])
+def test_models_the_masks_cannot_handle_are_refused_unchanged(make, match, method):
+    net = make()
+    before = copy.deepcopy(net.state_dict())
+    d_in = 4
+    data = (torch.randn(16, d_in), torch.randn(16, 3 if make is not _tied else 4))
+    kw = {} if method == "magnitude" else {"loss_fn": F.mse_loss, "data": data}
+    with pytest.raises(InvalidArgumentError, match=match):
+        prune(net, method, amount=0.5, **kw)
+    after = net.state_dict()
+    lazy = [k for k, v in before.items() if isinstance(v, nn.parameter.UninitializedParameter)]
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before if k not in lazy)
+    assert all(isinstance(after[k], nn.parameter.UninitializedParameter) for k in lazy)
+
+
+@pytest.mark.parametrize("method", ["obd", "obs"])
+def test_a_loss_fn_returning_one_loss_per_example_is_refused(method):
+    net, x, y = _mlp(), torch.randn(16, 4), torch.randn(16, 3)
+    with pytest.raises(InvalidArgumentError, match=r"`loss_fn` must return the mean loss.*shape \(2,\)"):
+        prune(net, method, amount=0.5, loss_fn=lambda out, t: ((out - t) ** 2).mean(1), data=(x, y))
+    assert int(get_masks(net)["0"].sum()) == 24
+
+
+def test_convolutions_other_than_conv2d_are_named_in_a_warning_and_left_dense():
+    net = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(4, 2))
+    with pytest.warns(UserWarning, match=r"\['0 \(Conv1d\)'\] are not pruned"):
+        res = prune(net, "magnitude", amount=0.5)
+    assert res.num_nonzero == 4 and int((net[0].weight != 0).sum()) == 6
+
+
+def test_grouped_conv_message_names_the_layerwise_hessian_of_obd_and_obs():
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, groups=2), nn.Flatten(), nn.Linear(16, 3))
+    data = (torch.randn(8, 2, 4, 4), torch.randint(0, 3, (8,)))
+    with pytest.raises(InvalidArgumentError, match=r"OBD hessian='layerwise'.*groups=2.*OBD with hessian='gauss-newton'"):
+        prune(net, "obd", amount=0.5, hessian="layerwise", loss_fn=F.cross_entropy, data=data)
