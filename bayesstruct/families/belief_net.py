@@ -344,8 +344,9 @@ class BeliefNetSampler:
         chain starts with at most one hidden layer -- the data pin that layer down, and a
         deep prior draw on top of it otherwise takes thousands of sweeps to dissolve.
         ``"auto"`` (default): ``"shallow"`` with data, ``"prior"`` without (an exact
-        draw from the prior-only chain's target). Any initial state leaves the chain
-        correct; only the burn-in changes.
+        draw from the prior-only chain's target when α and β are fixed; with
+        ``learn_alpha_beta=True`` it is drawn under the initial α, β, not under their
+        Gamma priors). Any initial state leaves the chain correct; only the burn-in changes.
 
     Attributes
     ----------

@@ -92,7 +92,7 @@ def width_names(num_layers: int) -> list[str]:
 
 
 def per_draw_stats(columns: Mapping[str, Any], num_layers: int | None = None) -> dict[str, np.ndarray]:
-    """One chain's ``(S,)`` arrays from :func:`chain_columns`: the scalar statistics it has,
+    r"""One chain's ``(S,)`` arrays from :func:`chain_columns`: the scalar statistics it has,
     ``num_hidden_units`` (:math:`\sum_m K_m`) and ``width_1`` ... ``width_<num_layers>`` (0
     where a draw has fewer layers; default ``num_layers``: the largest depth, at least 1)."""
     from bayesstruct._validation import check_positive_int

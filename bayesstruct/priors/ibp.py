@@ -450,4 +450,7 @@ class CascadingIBP:
                 )
             total = total + self.layer(width).log_prob(Z).to(torch.float64)
             width = int(Z.shape[1])
-        return total.to(torch.get_default_dtype())
+        # summed in float64; returned in the matrices' floating dtype, as IndianBuffetProcess.log_prob
+        first = layers[0]
+        floating = torch.is_tensor(first) and first.is_floating_point()
+        return total.to(first.dtype if floating else torch.get_default_dtype())

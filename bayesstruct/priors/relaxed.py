@@ -321,7 +321,8 @@ class GumbelSoftmax(_LocationTemperature, dist.RelaxedOneHotCategorical):
         Each coordinate is then clamped to at least the smallest positive normal number of the dtype
         (``torch.finfo(dtype).tiny``, as torch's ``clamp_probs`` keeps draws off the boundary): at a
         small :math:`\lambda` the softmax underflows to exact zeros, where the density is not finite
-        (``log_prob`` was NaN). The clamp moves the sum by at most K times that number. The
+        (``log_prob`` was NaN); the draw is then divided by its sum, so that it lies on the simplex
+        to the rounding of one division also in float32 with thousands of options. The
         perturbed logits are shifted by their maximum before the division by :math:`\lambda` (the
         softmax is unchanged), so that no temperature overflows them.
         """
@@ -330,8 +331,10 @@ class GumbelSoftmax(_LocationTemperature, dist.RelaxedOneHotCategorical):
         u = clamp_probs(torch.rand(shape, dtype=logits.dtype, device=logits.device))
         z = logits - (-u.log()).log()
         # shifted by the row maximum first, so that a tiny temperature cannot overflow (z/lam = inf -> NaN)
-        x = torch.softmax((z - z.amax(-1, keepdim=True)) / self._lam, -1)
-        return x.clamp(min=torch.finfo(x.dtype).tiny)
+        x = torch.softmax((z - z.amax(-1, keepdim=True)) / self._lam, -1).clamp(min=torch.finfo(z.dtype).tiny)
+        # renormalised: in float32 a softmax over thousands of options sums to 1 only within ~2e-6,
+        # outside the 1e-6 of the simplex check, so log_prob refused the prior's own draws
+        return x / x.sum(-1, keepdim=True)
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
         """:meth:`rsample` without the graph (torch's ``sample`` would exponentiate an

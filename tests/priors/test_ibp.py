@@ -463,3 +463,15 @@ def test_left_ordered_form_idempotent_and_permutation_invariant(data):
     # the class probability depends on the class only
     ibp = IndianBuffetProcess(0.9, 1.3, Z.shape[0])
     assert ibp.log_prob(Zt[:, perm]).item() == pytest.approx(ibp.log_prob(lof).item(), rel=1e-12)
+
+
+def test_cascade_log_prob_keeps_the_matrices_float64():
+    # summed in float64 and returned in the input's dtype (it was cast to float32: 5e-5 nats off at K0=300)
+    torch.manual_seed(0)
+    cibp = CascadingIBP(1.0, 1.0, 300)
+    layers = [z.double() for z in cibp.sample()]
+    lp = cibp.log_prob(layers)
+    per_layer = [cibp.layer(z.shape[0]).log_prob(z).double() for z in layers]
+    assert lp.dtype == torch.float64
+    assert float(lp) == pytest.approx(float(sum(per_layer)), abs=1e-9)
+    assert cibp.log_prob([z.float() for z in layers]).dtype == torch.float32
