@@ -267,6 +267,13 @@ class ModelDensity:
                 f"the model {getattr(model, '__name__', model)!r} has no observed sample site; pass the data "
                 "as `obs=` to pyro.sample so that there is a likelihood to integrate"
             )
+        if _has_subsampling(trace):
+            raise ModelSpecError(
+                f"the model {getattr(model, '__name__', model)!r} subsamples a plate (pyro.plate(..., subsample_size=...)): "
+                "its log joint is then a random minibatch estimate, different at every evaluation, and no estimator "
+                "returns the evidence of it. The evidence needs the full-data likelihood: drop `subsample_size` "
+                "(minibatches are for SVI training, not for the evidence)"
+            )
         self.max_plate_nesting = nesting
         self._sites = sites
         self._prototype = trace
@@ -283,11 +290,10 @@ class ModelDensity:
         where the particle plate should be, so Pyro broadcasts one particle's likelihood to all.
         Every estimator would then return a wrong number silently. Two points are evaluated in
         one batch and compared with plain unbatched traces of the model (Pyro's own log joint,
-        no particle plate), at a tolerance of ``sqrt(eps)`` of their magnitude. Skipped for
-        models with a subsampled plate (their log joint is random from run to run) and when a
-        point is outside the support.
+        no particle plate), at a tolerance of ``sqrt(eps)`` of their magnitude. Skipped when a
+        point is outside the support. (Models with a subsampled plate are refused before.)
         """
-        if self.dim == 0 or _has_subsampling(self._prototype):
+        if self.dim == 0:
             return
         z0 = self.initial_point()
         z = torch.stack([z0, z0 + 0.25 * torch.cos(torch.arange(self.dim, dtype=z0.dtype) + 1.0)])

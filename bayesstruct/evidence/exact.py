@@ -437,7 +437,7 @@ class Exact(EvidenceEstimator):
             raise EstimatorNotApplicableError(
                 f"method 'exact' needs a conjugate Gaussian linear model; {getattr(model, '__name__', model)!r} "
                 "declares no `conjugate_form` and its log joint is not quadratic in its latent variables. "
-                "Use method='smc' (accurate, any model) instead."
+                "Use method='smc' instead (reference='prior' where the posterior may have several modes)."
             )
         return {"log_evidence": log_z, "stderr": None, "diagnostics": {"form": "quadratic log joint"}}
 
@@ -482,7 +482,7 @@ def gaussian_integral(density: ModelDensity, *, num_checks: int = 4, rtol: float
         the model may be quadratic but too ill-conditioned for float64.
     """
     from bayesstruct.evidence._optim import value_and_grad
-    from bayesstruct.evidence.laplace import _hessian
+    from bayesstruct.evidence.laplace import _hessian, equilibrated_condition
 
     if density.dim == 0:
         return None
@@ -522,7 +522,7 @@ def gaussian_integral(density: ModelDensity, *, num_checks: int = 4, rtol: float
     if miss > 1.0:
         raise _ill_conditioned(f"its quadratic expansion misses the log joint by {miss:.3g}× the round-off "
                                "tolerance at points three posterior standard deviations out")
-    bound = float(torch.linalg.cond(H_eq)) * eps
+    bound = equilibrated_condition(H) * eps
     if not bound <= _COND_REFUSE:
         raise _ill_conditioned(f"the equilibrated Hessian has cond · eps = {bound:.2g}")
     if bound > _COND_WARN:

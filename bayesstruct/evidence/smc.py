@@ -1,4 +1,4 @@
-"""Tempered sequential Monte Carlo: the general-purpose accurate evidence estimator.
+"""Tempered sequential Monte Carlo: the general-purpose evidence estimator.
 
 Particles move from a reference distribution ``r(z)`` to the posterior through the tempered targets
 
@@ -27,11 +27,23 @@ full-rank Gaussian guide fitted as for :class:`~bayesstruct.evidence.ELBO`: a mu
 than from the prior for posteriors far narrower than their priors. ``reference="laplace"``
 takes the Laplace fit's instead, and ``reference="prior"`` starts from the prior itself
 (slower, but it does not depend on a fit finding every mode).
+
+**Multimodal posteriors.** From a fitted reference the particles start in the basin the fit
+found, and neither the independence proposals (fitted to the cloud) nor HMC cross to a
+separated mode: the estimate is then the evidence of that basin alone, short by the mass of
+the others (``log 2`` for two mirror-image modes), and its standard error does not show it.
+Posteriors with discrete symmetries -- sign flips and permutations of tanh hidden units --
+are of this kind. Use ``reference="prior"`` for them. As a partial guard,
+``diagnostics["reference_pareto_k"]`` is the Pareto k-hat of the first importance weights
+``p(D, z) / r(z)``; above 0.7 (the reference misses part of the posterior: Vehtari et al.
+2024, "Pareto smoothed importance sampling") an :class:`~bayesstruct.exceptions.ApproximationWarning`
+says so. Modes separated far enough leave it small, so it cannot prove their absence.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Callable
 
 import pyro.distributions as dist
@@ -41,8 +53,8 @@ from bayesstruct._validation import check_positive, check_positive_int
 from bayesstruct.evidence.base import EvidenceEstimator, register_estimator
 from bayesstruct.evidence.density import ModelDensity
 from bayesstruct.evidence.laplace import laplace_fit
-from bayesstruct.evidence.variational import fit_gaussian_guide
-from bayesstruct.exceptions import InvalidArgumentError, warn_not_converged
+from bayesstruct.evidence.variational import fit_gaussian_guide, pareto_khat
+from bayesstruct.exceptions import ApproximationWarning, EstimatorNotApplicableError, InvalidArgumentError
 
 __all__ = ["SMC"]
 
@@ -135,8 +147,16 @@ class SMC(EvidenceEstimator):
     proposal_df : float
         Degrees of freedom of the Student-t reference and independence proposals.
     max_temperatures : int
-        Safety cap on the number of tempering steps.
+        Safety cap on the number of tempering steps. Reaching it raises
+        :class:`~bayesstruct.exceptions.EstimatorNotApplicableError`: the product of the
+        incremental weights so far normalises a partially tempered target, not the posterior,
+        and is no estimate of the evidence.
     seed : int
+
+    Raises
+    ------
+    EstimatorNotApplicableError
+        When ``max_temperatures`` steps do not reach ``beta = 1``.
     """
 
     accuracy_rank = 3
@@ -195,6 +215,12 @@ class SMC(EvidenceEstimator):
 
         with torch.no_grad():
             ref_lp, ell = evaluate(z)
+            reference_k = pareto_khat(ell) if self.reference != "prior" else None
+            if reference_k is not None and reference_k > 0.7:
+                warnings.warn(
+                    f"smc: the {self.reference} reference misses part of the posterior (Pareto k-hat of p(D, z)/r(z) = "
+                    f"{reference_k:.2f} > 0.7); the estimate may lack the mass of modes it does not reach: "
+                    "rerun with reference='prior'", ApproximationWarning, stacklevel=3)
             log_z = torch.zeros(R)
             beta = 0.0
             betas = [0.0]
@@ -202,8 +228,9 @@ class SMC(EvidenceEstimator):
             step_size = 0.5 * D ** -0.25
             while beta < 1.0:
                 if len(betas) > self.max_temperatures:
-                    warn_not_converged(f"smc: stopped at beta={beta:.3g} after {self.max_temperatures} temperatures")
-                    break
+                    raise EstimatorNotApplicableError(
+                        f"smc: `max_temperatures`={self.max_temperatures} tempering steps reached only beta={beta:.3g} "
+                        "(the posterior is beta=1), so there is no evidence estimate; raise `max_temperatures`")
                 ell_r = ell.reshape(R, n)
                 remaining = 1.0 - beta
                 if _ess_fraction(remaining, ell_r) >= self.target_ess:
@@ -263,6 +290,7 @@ class SMC(EvidenceEstimator):
         diagnostics = {
             "num_temperatures": len(betas) - 1,
             "reference": self.reference,
+            "reference_pareto_k": reference_k,
             "island_log_evidence": log_z.tolist(),
             "independence_acceptance": float(sum(accept_ind) / max(1, len(accept_ind))),
             "hmc_acceptance": float(sum(accept_hmc) / max(1, len(accept_hmc))),

@@ -15,6 +15,7 @@ deterministic; the tolerances are sized from what each method can achieve (comme
 import functools
 import json
 import math
+import warnings
 
 import pyro
 import pyro.distributions as dist
@@ -25,8 +26,9 @@ from bayesstruct.datasets import sinusoid
 from bayesstruct.evidence import ELBO, SMC, EvidenceEstimator, EvidenceResult, get_estimator, log_evidence
 from bayesstruct.evidence import base as evidence_base
 from bayesstruct.evidence import register_estimator
-from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
+from bayesstruct.exceptions import ApproximationWarning, EstimatorNotApplicableError, InvalidArgumentError, UnknownNameError
 from bayesstruct.families import PolynomialFamily
+from bayesstruct.families.polynomial import polynomial_model
 
 X, Y = sinusoid(n=20, noise=0.3, seed=0)
 FIXED_DEGREES = [0, 3, 9]
@@ -378,3 +380,60 @@ def test_prior_hyperparameters_degree_3_funnel():
     truth = _prior_mode_quadrature(X, Y, 3)
     smc = PolynomialFamily([3], hyper="prior").log_evidence(X, Y, {"degree": 3}, method=SMC(seed=0))
     assert abs(smc.log_evidence - truth) < 0.1
+
+
+def _ridge_model(y):
+    # y_i ~ N(a + b^2, 0.3): a curved ridge a = 1 - b^2 with two maxima at b ~ +-0.7
+    a = pyro.sample("a", dist.Normal(torch.tensor(0.0, dtype=torch.float64), 2.0))
+    b = pyro.sample("b", dist.Normal(torch.tensor(0.0, dtype=torch.float64), 2.0))
+    with pyro.plate("data", len(y)):
+        pyro.sample("y", dist.Normal(a + b**2, 0.3), obs=y)
+
+
+def _ridge_grid_evidence(y, n=1601):
+    # 2-D quadrature on a grid holding all the mass (a in [-12, 4], b in [-4, 4]; the edges carry < e^-20)
+    a, b = torch.linspace(-12.0, 4.0, n, dtype=torch.float64), torch.linspace(-4.0, 4.0, n, dtype=torch.float64)
+    m = a[:, None] + b[None, :] ** 2
+    prior = dist.Normal(0.0, 2.0)
+    loglik = -0.5 * ((y**2).sum() - 2 * m * y.sum() + len(y) * m**2) / 0.09 - len(y) * math.log(0.3 * math.sqrt(2 * math.pi))
+    joint = prior.log_prob(a)[:, None] + prior.log_prob(b)[None, :] + loglik
+    return float(torch.logsumexp(joint.reshape(-1), 0)) + math.log(float(a[1] - a[0])) + math.log(float(b[1] - b[0]))
+
+
+def test_smc_warns_when_its_fitted_reference_misses_posterior_mass_and_the_prior_reference_does_not():
+    g = torch.Generator().manual_seed(2)
+    y = 1.0 + 0.3 * torch.randn(30, generator=g, dtype=torch.float64)
+    truth = _ridge_grid_evidence(y)
+    assert abs(truth - _ridge_grid_evidence(y, n=801)) < 1e-3  # the grid is converged
+    with pytest.warns(ApproximationWarning, match="reference misses part of the posterior"):
+        fitted = get_estimator("smc", seed=0)(_ridge_model, y)
+    assert fitted.diagnostics["reference_pareto_k"] > 0.7
+    # the guide-started run is ~1 nat low with a stderr of ~0.04 (audited over 10 seeds): the warning is what tells
+    assert truth - fitted.log_evidence > 10 * fitted.stderr
+    prior = get_estimator("smc", reference="prior", seed=0)(_ridge_model, y)
+    assert prior.diagnostics["reference_pareto_k"] is None
+    assert abs(prior.log_evidence - truth) < max(0.1, 4 * prior.stderr)
+
+
+def test_smc_that_runs_out_of_temperatures_raises_instead_of_returning_a_partial_normaliser():
+    # three steps from the prior reach beta ~ 4e-4 on this model: the product of the weights so far is
+    # ~10 nats above the evidence, no estimate of it
+    with pytest.raises(EstimatorNotApplicableError, match=r"max_temperatures`=3.*beta="):
+        estimate("fixed", 2, "smc", reference="prior", max_temperatures=3)
+
+
+def test_laplace_warns_on_an_ill_conditioned_hessian_where_exact_refuses():
+    # raw power basis on x in [0, 10]: at degree 11 the exact route refuses (cond * eps > 1e-2) and Laplace's
+    # estimate is off by ~0.02 nats against an 80-digit reference (audited); it must say so
+    g = torch.Generator().manual_seed(0)
+    x = torch.linspace(0.0, 10.0, 25, dtype=torch.float64)
+    y = torch.sin(x) + 0.3 * torch.randn(25, generator=g, dtype=torch.float64)
+    with pytest.raises(EstimatorNotApplicableError, match="ill-conditioned"):
+        get_estimator("exact")(lambda x, y: polynomial_model(x, y, degree=11, hyper="fixed"), x, y)
+    with pytest.warns(ApproximationWarning, match="laplace: the Hessian at the mode is ill-conditioned"):
+        bad = get_estimator("laplace")(lambda x, y: polynomial_model(x, y, degree=11, hyper="fixed"), x, y)
+    assert bad.diagnostics["hessian_condition"] * torch.finfo(torch.float64).eps > 1e-6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ApproximationWarning)
+        good = get_estimator("laplace")(lambda x, y: polynomial_model(x, y, degree=3, hyper="fixed"), x / 10, y)
+    assert good.diagnostics["hessian_condition"] * torch.finfo(torch.float64).eps < 1e-6
