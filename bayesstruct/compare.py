@@ -77,6 +77,7 @@ class ComparisonRow:
             },
             "hyperparameters": {k: _plain(v) for k, v in self.hyperparameters.items()},
             "log_bayes_factor_vs_best": self.log_bayes_factor_vs_best,
+            "log_prior": self.log_prior,
             "posterior_probability": self.posterior_probability,
         }
 

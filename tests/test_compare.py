@@ -53,10 +53,14 @@ def test_json_schema(table):
     assert set(d) >= {"structures", "best"}
     assert d["best"] == {"degree": 5}
     for s in d["structures"]:
-        assert set(s) >= {"structure", "estimates", "log_bayes_factor_vs_best", "posterior_probability"}
+        assert set(s) >= {"structure", "estimates", "log_bayes_factor_vs_best", "log_prior", "posterior_probability"}
         for m, e in s["estimates"].items():
             assert set(e) >= {"log_evidence", "stderr", "seconds"}
             assert (e["stderr"] is None) == (m in ("exact", "laplace"))
+    # the posterior probabilities follow from the JSON alone: softmax of log evidence + log prior
+    scores = torch.tensor([s["estimates"][table.reference_method]["log_evidence"] + s["log_prior"] for s in d["structures"]])
+    probs = torch.softmax(scores.double(), 0)
+    assert probs.tolist() == pytest.approx([s["posterior_probability"] for s in d["structures"]], abs=1e-12)
     text = str(table)
     assert "degree=3" in text and "exact" in text
 

@@ -240,8 +240,8 @@ class ModelDensity:
         observed: list[str] = []
         offset = 0
         for name, site in trace.nodes.items():
-            if site["type"] != "sample" or site_is_subsample(site):
-                continue
+            if site["type"] != "sample" or site_is_subsample(site) or site["infer"].get("_deterministic"):
+                continue  # pyro.deterministic records a value (a masked Delta): neither latent nor data
             for frame in site["cond_indep_stack"]:
                 if frame.vectorized and frame.dim is not None:
                     nesting = max(nesting, -frame.dim)

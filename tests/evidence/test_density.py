@@ -216,3 +216,22 @@ def test_a_subsampled_model_is_refused():
             pyro.sample("y", dist.Normal(w * x[i], 1.0), obs=y[i])
 
     assert ModelDensity(full, _x, _y).dim == 1
+
+
+def test_deterministic_sites_are_neither_latent_nor_observed():
+    # pyro.deterministic is an observed, masked Delta site in Pyro's trace: not data to integrate over
+    def model(x, y=None):
+        w = pyro.sample("w", dist.Normal(0.0, 1.0))
+        mean = pyro.deterministic("mean", w * x)
+        with pyro.plate("data", len(x)):
+            pyro.sample("y", dist.Normal(mean, 1.0), obs=y)
+
+    d = ModelDensity(model, _x, _y)
+    assert d.observed_names == ["y"] and d.latent_names == ["w"]
+
+    def only_deterministic(x, y=None):
+        w = pyro.sample("w", dist.Normal(0.0, 1.0))
+        pyro.deterministic("mean", w * x)
+
+    with pytest.raises(ModelSpecError, match="no observed sample site"):
+        ModelDensity(only_deterministic, _x, _y)
