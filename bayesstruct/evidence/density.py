@@ -436,11 +436,18 @@ class ModelDensity:
         return self.unconstrain(values).detach()
 
     def initial_point(self) -> torch.Tensor:
-        """A starting point ``(D,)``: each latent site at its prior median (Pyro's ``init_to_median``)."""
+        """A starting point ``(D,)``: each latent site at its prior median (Pyro's ``init_to_median``).
+
+        Pyro estimates the median from 15 prior draws; they are drawn under a fixed private seed
+        (the global random state is left as it was), so the point -- and with it Laplace's
+        deterministic estimate -- does not depend on the estimator's seed.
+        """
         values = {}
-        for s in self._sites:
-            site = self._prototype.nodes[s.name]
-            values[s.name] = init_to_median(site).detach().reshape((1,) + s.shape)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            for s in self._sites:
+                site = self._prototype.nodes[s.name]
+                values[s.name] = init_to_median(site).detach().reshape((1,) + s.shape)
         return self.unconstrain(values)[0]
 
     def predict(self, z: torch.Tensor, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:

@@ -73,12 +73,39 @@ def equilibrated_condition(H: torch.Tensor) -> float:
     return float(torch.linalg.cond(d[:, None] * H * d[None, :]))
 
 
+def _leave_saddle(neg: Callable, z: torch.Tensor, value: float, H: torch.Tensor):
+    """From a stationary point with a clearly negative curvature ``lam < 0`` along ``v``, a point
+    ``z ± s v`` that lowers ``neg``: ``s`` from ``1/sqrt|lam|``, halved until it does, then doubled
+    while it keeps doing so (the next mode may be many such lengths away); ``None`` if none does."""
+    evals, evecs = torch.linalg.eigh(0.5 * (H + H.T))
+    lam = float(evals[0])
+    if not lam < -1e-8 * float(evals.abs().max()):
+        return None
+    v = evecs[:, 0]
+    for sign in (1.0, -1.0):
+        s = 1.0 / math.sqrt(-lam)
+        for _ in range(40):
+            new_value, new_g = value_and_grad(neg, z + sign * s * v)
+            if math.isfinite(new_value) and new_value < value + 0.25 * lam * s * s:  # half the predicted drop
+                best = (z + sign * s * v, new_value, new_g)
+                for _ in range(40):
+                    s *= 2.0
+                    further, further_g = value_and_grad(neg, z + sign * s * v)
+                    if not (math.isfinite(further) and further < best[1]):
+                        break
+                    best = (z + sign * s * v, further, further_g)
+                return best
+            s *= 0.5
+    return None
+
+
 def laplace_fit(density: ModelDensity, *, init: torch.Tensor | None = None, max_iter: int = 500, tol: float = 1e-10,
                 newton_dim: int = 64) -> LaplaceFit:
     """Find the MAP point of ``density`` and the Hessian of ``-log p(D, z)`` there.
 
     Damped Newton (Levenberg-style damping wherever the Hessian is not positive
-    definite, Armijo backtracking) from the prior median, stopping when the Newton
+    definite, Armijo backtracking; a saddle point is left along its most negative
+    curvature) from the prior median, stopping when the Newton
     decrement ``gᵀH⁻¹g`` falls below ``tol``. One Newton step is exact for a quadratic
     log joint, so Gaussian posteriors end at machine precision. Above ``newton_dim``
     coordinates an L-BFGS phase runs first and Newton only polishes. A stationary point whose
@@ -124,8 +151,13 @@ def laplace_fit(density: ModelDensity, *, init: torch.Tensor | None = None, max_
             converged = True
             break
         if decrement < tol:
-            # stationary, but the Hessian is not positive definite: flat directions (a symmetry of
-            # the model) rarely turn positive definite under more damped steps, each a D-by-D Hessian
+            # stationary, but the Hessian is not positive definite: at a saddle (e.g. between two
+            # mirror-image modes) leave along the most negative curvature; flat directions (a
+            # continuous symmetry of the model) rarely turn positive definite under more damped steps
+            moved = _leave_saddle(neg, z, value, H)
+            if moved is not None:
+                z, value, g = moved
+                continue
             stalled += 1
             if stalled == _MAX_STALLED:
                 break

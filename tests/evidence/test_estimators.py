@@ -437,3 +437,26 @@ def test_laplace_warns_on_an_ill_conditioned_hessian_where_exact_refuses():
         warnings.simplefilter("error", ApproximationWarning)
         good = get_estimator("laplace")(lambda x, y: polynomial_model(x, y, degree=3, hyper="fixed"), x / 10, y)
     assert good.diagnostics["hessian_condition"] * torch.finfo(torch.float64).eps < 1e-6
+
+
+def _mirror_model(y):
+    # y_i ~ N(theta^2, 0.5): modes at theta ~ +-2, a saddle at theta = 0 where the gradient vanishes
+    theta = pyro.sample("theta", dist.Normal(torch.tensor(0.0, dtype=torch.float64), 3.0))
+    with pyro.plate("data", len(y)):
+        pyro.sample("y", dist.Normal(theta**2, 0.5), obs=y)
+
+
+def test_laplace_leaves_a_saddle_and_does_not_depend_on_the_seed():
+    from bayesstruct.evidence import ModelDensity
+    from bayesstruct.evidence.laplace import laplace_fit
+
+    g = torch.Generator().manual_seed(1)
+    y = 4.0 + 0.5 * torch.randn(20, generator=g, dtype=torch.float64)
+    density = ModelDensity(_mirror_model, y)
+    # started exactly at the saddle, Newton used to stop there and call the posterior improper
+    fit = laplace_fit(density, init=torch.zeros(1, dtype=torch.float64))
+    assert fit.converged and abs(abs(float(fit.z_map[0])) - 2.0) < 0.1
+    assert float(fit.hessian[0, 0]) > 0
+    # the start is the prior median under a private seed: the same estimate for every estimator seed
+    values = {get_estimator("laplace", seed=s)(_mirror_model, y).log_evidence for s in range(4)}
+    assert len(values) == 1
