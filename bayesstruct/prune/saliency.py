@@ -672,6 +672,8 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     (and does not update) its running statistics and dropout is off -- in training mode the
     passes would change the running statistics and see a new dropout mask each time.
     """
+    if not isinstance(model, nn.Module):
+        raise InvalidArgumentError(f"`model` must be a torch.nn.Module; got {type(model).__name__}")
     flags = [(m, m.training) for m in model.modules()]
     model.eval()
     try:

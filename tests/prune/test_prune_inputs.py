@@ -518,3 +518,11 @@ def test_grouped_conv_message_names_the_layerwise_hessian_of_obd_and_obs():
     data = (torch.randn(8, 2, 4, 4), torch.randint(0, 3, (8,)))
     with pytest.raises(InvalidArgumentError, match=r"OBD hessian='layerwise'.*groups=2.*OBD with hessian='gauss-newton'"):
         prune(net, "obd", amount=0.5, hessian="layerwise", loss_fn=F.cross_entropy, data=data)
+
+
+def test_eval_mode_names_a_non_module():
+    from bayesstruct.prune import eval_mode
+
+    with pytest.raises(InvalidArgumentError, match="`model` must be a torch.nn.Module"):
+        with eval_mode("net"):
+            pass
