@@ -25,8 +25,9 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
+from bayesstruct._modes import eval_mode
 from bayesstruct.exceptions import InvalidArgumentError
-from bayesstruct.nn.graph import DiscreteStructureNetwork, StructureNetwork
+from bayesstruct.nn.graph import DiscreteStructureNetwork, StructureNetwork, _edge_key
 from bayesstruct.nn.primitives import PrimitiveModule, as_shape
 
 __all__ = ["Criteria", "operational_criteria", "count_flops"]
@@ -39,7 +40,8 @@ class Criteria:
     Attributes
     ----------
     num_params : int
-        Scalar parameters, ``sum(p.numel())``.
+        Scalar parameters, ``sum(p.numel())``; for a structure network, of the primitives on the
+        edges in use only (see ``num_edges``).
     num_vertices : int
         Vertices in use: the input, the output and every vertex touched by an edge in use
         (0 for a module that is not a structure network).
@@ -87,7 +89,9 @@ def _module_flops(m: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
 def count_flops(module: nn.Module, x: torch.Tensor, *args: Any) -> int:
     """FLOPs of ``module(x, *args)``, from forward hooks on primitives, ``nn.Linear`` and ``nn.Conv2d``.
 
-    Submodules of a primitive are not counted twice; other modules count 0.
+    The pass runs in evaluation mode (each submodule's flag is restored after it), so measuring
+    a network never updates its batch-norm statistics. Submodules of a primitive are not
+    counted twice; other modules count 0.
     """
     inside: set[int] = set()
     for m in module.modules():
@@ -104,7 +108,7 @@ def count_flops(module: nn.Module, x: torch.Tensor, *args: Any) -> int:
         if id(m) not in inside and isinstance(m, (PrimitiveModule, nn.Linear, nn.Conv2d))
     ]
     try:
-        with torch.no_grad():
+        with eval_mode(module), torch.no_grad():
             module(x, *args)
     finally:
         for h in handles:
@@ -160,8 +164,11 @@ def operational_criteria(
         edges = module.edges_in_use()
         vertices = {0, module.graph.output_vertex} | {v for e in edges for v in e}
         num_vertices, num_edges = len(vertices), len(edges)
+        counted = [module.ops[_edge_key(e)] for e in edges]
     else:
         num_vertices = num_edges = 0
+        counted = [module]
+    num_params = sum({id(p): p.numel() for m in counted for p in m.parameters()}.values())  # shared ones once
 
     param = next(module.parameters(), None)
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.get_default_dtype()
@@ -177,21 +184,16 @@ def operational_criteria(
             f"`input_shape` {shape} does not fit the module: calling it on a batch of shape {tuple(x.shape)} "
             f"failed ({str(exc).splitlines()[0]})"
         ) from None
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            for _ in range(warmup):
-                module(x)
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                module(x)
-                times.append((time.perf_counter() - start) * 1e3)
-    finally:
-        module.train(was_training)
+    with eval_mode(module), torch.no_grad():
+        for _ in range(warmup):
+            module(x)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            module(x)
+            times.append((time.perf_counter() - start) * 1e3)
     return Criteria(
-        num_params=int(sum(p.numel() for p in module.parameters())),
+        num_params=int(num_params),
         num_vertices=num_vertices,
         num_edges=num_edges,
         flops=flops,

@@ -190,7 +190,7 @@ class StructureGraph:
         if isinstance(aggregation, str):
             spec = {k: aggregation for k in range(1, V)}
         elif isinstance(aggregation, Mapping):
-            bad = [k for k in aggregation if not (isinstance(k, int) and 1 <= k < V)]
+            bad = [k for k in aggregation if isinstance(k, bool) or not (isinstance(k, int) and 1 <= k < V)]
             if bad:
                 raise InvalidArgumentError(
                     f"`aggregation` keys must be vertices 1..{V - 1} (vertex 0 is the input); got {bad}"
@@ -462,7 +462,13 @@ class StructureNetwork(_GraphModule):
                 ones = (1,) * (n_lead + len(g.vertex_shapes[k]))
                 mix = None
                 for i, op in enumerate(self.ops[_edge_key(e)]):
-                    term = ge[..., i].reshape(ge.shape[:-1] + ones) * op(f[e[0]])
+                    w = ge[..., i].reshape(ge.shape[:-1] + ones)
+                    term = w * op(f[e[0]])
+                    if not ge.requires_grad:
+                        # a primitive with weight 0 contributes exactly 0, even where its output
+                        # overflows (0 * inf is NaN); with a gamma that needs gradients the product
+                        # stays, since d mix / d gamma_i = op(x)
+                        term = torch.where(w == 0, torch.zeros((), dtype=term.dtype, device=term.device), term)
                     mix = term if mix is None else mix + term
                 terms.append(mix)
             f[k] = self._aggregate(k, terms, lead, x)
@@ -480,6 +486,8 @@ class StructureNetwork(_GraphModule):
                 raise InvalidArgumentError(
                     f"`gamma[{e}]` must be one structure, shape ({self.graph.num_primitives(e)},); got {tuple(t.shape)}"
                 )
+            if not bool(torch.isfinite(t).all()):
+                raise InvalidArgumentError(f"`gamma[{e}]` must be finite weights (torch.argmax reads NaN as the maximum); got {t.tolist()}")
             out[e] = int(torch.argmax(t))  # first maximum on ties
         return out
 

@@ -34,8 +34,9 @@ Registered primitives
 (stride 1, padding 1; keep the shape, ignore ``out``); ``identity`` (keeps the shape,
 ignores ``out``); ``flatten`` (``(C, H, W) -> (C H W,)``, or any shape to its
 product; ignores ``out``; joins image vertices to generalised-linear ones); ``zero`` (the "no connection" primitive: zeros of shape
-``(out, *in_shape[1:])``, or of ``in_shape`` when ``out`` is ``None``; so it matches the other
-primitives of any edge -- with ``out == C`` it keeps the channel count).
+``(out, *in_shape[1:])``, or of ``in_shape`` when ``out`` is ``None``; so it matches every
+primitive that keeps the rank -- with ``out == C`` it keeps the channel count -- but not
+``flatten``, which changes it: an edge cannot offer both ``flatten`` and ``zero``).
 Add one with :func:`register_primitive`.
 """
 

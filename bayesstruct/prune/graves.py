@@ -65,6 +65,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from bayesstruct._modes import eval_mode
 from bayesstruct._validation import check_positive, check_positive_int, check_seed
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.prune.saliency import (
@@ -216,13 +217,8 @@ def _positive(value: Any, name: str) -> float:
 
 def _check_output_shape(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
     """With likelihood='normal', ``model(x)`` must have as many entries per row as ``y`` (it is reshaped to ``y``'s shape)."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(x[:2])
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        out = model(x[:2])
     per_row = int(torch.tensor(y.shape[1:]).prod()) if y.dim() > 1 else 1
     if not torch.is_tensor(out) or out.dim() < 1 or out.shape[0] != min(2, x.shape[0]) or out[0].numel() != per_row:
         got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__

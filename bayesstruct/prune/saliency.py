@@ -37,10 +37,9 @@ import json
 import math
 import numbers
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, ClassVar, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 import torch
@@ -51,6 +50,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils import prune as torch_prune
 from tqdm.auto import tqdm
 
+from bayesstruct._modes import eval_mode
 from bayesstruct._registry import Registry
 from bayesstruct._validation import check_seed
 from bayesstruct.exceptions import InvalidArgumentError
@@ -661,26 +661,6 @@ def _check_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     if skipped:
         warnings.warn(f"layers {skipped} are not pruned: only the weights of nn.Linear and nn.Conv2d are", UserWarning, stacklevel=3)
     return layers
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in evaluation mode for the block, then restore *each* submodule's own ``training`` flag.
-
-    Saliencies are properties of the trained network, the function it computes at test time:
-    every Hessian, Fisher and layer-input pass of OBD and OBS runs in it, so batch-norm uses
-    (and does not update) its running statistics and dropout is off -- in training mode the
-    passes would change the running statistics and see a new dropout mask each time.
-    """
-    if not isinstance(model, nn.Module):
-        raise InvalidArgumentError(f"`model` must be a torch.nn.Module; got {type(model).__name__}")
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 def hessian_diagonal(

@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from bayesstruct._modes import eval_mode, module_mode
 from bayesstruct._validation import check_seed
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.prune.saliency import _check_model_takes, get_masks, prunable_layers
@@ -74,16 +75,12 @@ def _check_loss_fn(model: nn.Module, loss_fn: Any, x: torch.Tensor, y: torch.Ten
         raise InvalidArgumentError(f"`loss_fn` must be a callable loss_fn(model(x), y) -> scalar; got {type(loss_fn).__name__}")
     if loss_fn is F.cross_entropy:
         return  # checked (labels against the logits) by _check_model_takes
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with eval_mode(model), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the real run warns again, once
             out = loss_fn(model(x[:batch_size]), y[:batch_size])
     except (RuntimeError, ValueError, IndexError, TypeError) as err:
         raise InvalidArgumentError(f"`loss_fn`: loss_fn(model(x), y) fails on a batch of {min(batch_size, x.shape[0])}: {err}") from err
-    finally:
-        model.train(was_training)
     if not torch.is_tensor(out) or out.numel() != 1:
         got = f"shape {tuple(out.shape)}" if torch.is_tensor(out) else type(out).__name__
         raise InvalidArgumentError(f"`loss_fn` must return a scalar tensor (the mean loss of the batch); got {got}")
@@ -208,24 +205,22 @@ def train(
     opt = torch.optim.Adam(params, lr=lr) if opt_name == "adam" else torch.optim.SGD(params, lr=lr, momentum=momentum)
     masks_before = get_masks(model) if prunable_layers(model) else {}
     gen = torch.Generator().manual_seed(seed)
-    was_training = model.training
-    model.train()
     losses = []
-    bar = tqdm(range(epochs), desc="train", unit="epoch", disable=not progress, leave=False)
-    for _ in bar:
-        perm = torch.randperm(x.shape[0], generator=gen)
-        total, count = 0.0, 0
-        for idx in perm.split(batch_size):
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[idx]), y[idx]) + penalty(model, l1, l2)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-        losses.append(total / count)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
-    bar.close()
-    model.train(was_training)
+    with module_mode(model, True):
+        bar = tqdm(range(epochs), desc="train", unit="epoch", disable=not progress, leave=False)
+        for _ in bar:
+            perm = torch.randperm(x.shape[0], generator=gen)
+            total, count = 0.0, 0
+            for idx in perm.split(batch_size):
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(model(x[idx]), y[idx]) + penalty(model, l1, l2)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+                count += len(idx)
+            losses.append(total / count)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        bar.close()
     if masks_before:
         for name, mod in prunable_layers(model):
             dead = masks_before[name] == 0
@@ -249,13 +244,9 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) ->
 
 @torch.no_grad()
 def _predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
     x = x.to(_param_dtype(model))
-    try:
+    with eval_mode(model):
         return torch.cat([model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
-    finally:
-        model.train(was_training)
 
 
 def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], *, batch_size: int = 4096) -> float:

@@ -91,3 +91,36 @@ def test_an_edge_cut_off_from_the_output_by_zero_edges_is_not_in_use_nor_counted
     full = crit(net, {(1, 2): torch.tensor([1.0, 0.0])})  # with tanh on 1 -> 2 every edge is in use
     assert (full.num_params, full.num_vertices, full.num_edges) == (80, 4, 4)
     assert net.edges_in_use() == graph.edge_list
+
+
+def test_mixture_without_gamma_counts_only_the_parameters_of_edges_in_use():
+    # 0 -> 1 -> 3 and 1 -> 2 -> 3 where 2 -> 3 can only be zero: edge (1, 2) cannot change f
+    graph = StructureGraph(4, {(0, 1): "linear", (1, 2): "linear", (2, 3): "zero", (1, 3): "linear"},
+                           input_shape=(3,), vertex_shapes={1: (4,), 2: (5,), 3: (2,)})
+    net = StructureNetwork(graph)
+    c = crit(net)
+    in_use = net.edges_in_use()
+    assert in_use == [(0, 1), (1, 3)] and c.num_edges == 2
+    assert c.num_params == (3 * 4 + 4) + (4 * 2 + 2) == 26  # not 51: (1, 2)'s 25 weights are dead
+    x = torch.randn(6, 3)
+    before = net(x)
+    with torch.no_grad():
+        for p in net.ops["e1_2"].parameters():
+            p.add_(1.0)
+    torch.testing.assert_close(net(x), before, rtol=0, atol=0)  # the uncounted weights indeed cannot change f
+
+
+def test_measuring_a_network_leaves_its_batch_norm_statistics_and_modes_alone():
+    from bayesstruct.nn import count_flops
+
+    m = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Linear(3, 2))
+    m.train()
+    m[2].eval()  # a module the user set apart: its own flag must come back
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    # a batch of one in training mode would raise in BatchNorm1d and, in any mode, move running_mean
+    c = operational_criteria(m, (4,), repeats=2, warmup=1)
+    assert c.flops == 2 * 4 * 3 + 2 * 3 * 2
+    assert count_flops(m, torch.randn(1, 4)) == c.flops
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    assert [mod.training for mod in m] == [True, True, False] and m.training

@@ -214,3 +214,36 @@ def test_an_input_of_another_dtype_is_refused_with_the_cast_to_make():
     # a network without parameters takes any floating dtype (nothing to disagree with)
     pool = StructureNetwork(StructureGraph(2, {(0, 1): ["identity", "zero"]}, input_shape=(3,), vertex_shapes=(3,)))
     torch.testing.assert_close(pool(x64[:, :3]), x64[:, :3])
+
+
+def test_a_primitive_with_weight_zero_contributes_zero_even_where_it_overflows():
+    # 0 * inf is NaN: the mixture at a one-hot gamma must still equal the discretized network
+    graph = StructureGraph(3, {(0, 1): ["linear", "zero"], (0, 2): "linear", (1, 2): "linear"},
+                           input_shape=(2,), vertex_shapes={1: (3,), 2: (2,)})
+    net = StructureNetwork(graph)
+    with torch.no_grad():
+        net.ops["e0_1"][0].linear.weight.fill_(1e300)  # the unchosen linear gives inf for this x
+    x = torch.full((4, 2), 1e10)
+    one_hot = {(0, 1): torch.tensor([0.0, 1.0])}
+    assert not torch.isfinite(net.ops["e0_1"][0](x)).all()
+    torch.testing.assert_close(net(x, one_hot), net.discretize(one_hot)(x), rtol=0, atol=0)
+    # a gamma that needs gradients keeps the product, so d f / d gamma_i = op_i(x) is still there
+    g = torch.tensor([0.0, 1.0], requires_grad=True)
+    with torch.no_grad():
+        net.ops["e0_1"][0].linear.weight.fill_(0.5)
+    f = net(torch.randn(4, 2), {(0, 1): g}).sum()
+    f.backward()
+    assert g.grad is not None and g.grad[0] != 0
+
+
+def test_a_nan_in_gamma_is_refused_where_argmax_would_read_it_as_the_maximum():
+    net = StructureNetwork(lecture_graph())
+    for method in (net.choice, net.discretize, net.edges_in_use):
+        with pytest.raises(InvalidArgumentError, match=r"`gamma\[\(0, 1\)\]` must be finite"):
+            method({(0, 1): torch.tensor([float("nan"), 1.0])})
+
+
+def test_a_bool_aggregation_key_is_not_read_as_vertex_1():
+    with pytest.raises(InvalidArgumentError, match="`aggregation` keys must be vertices"):
+        StructureGraph(3, {(0, 1): "linear", (1, 2): "linear"}, aggregation={True: "mean"},
+                       input_shape=(2,), vertex_shapes=(2,))

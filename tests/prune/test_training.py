@@ -119,3 +119,18 @@ def test_bad_data_is_rejected():
     assert train(mlp(), (x, y), epochs=1, batch_size=8, loss_fn=batch_loss, progress=False).epochs == 1
     with pytest.raises(InvalidArgumentError, match="`model` must map x to logits"):
         evaluate(nn.Sequential(nn.Linear(2, 3), nn.Flatten(0)).double(), (x, y))
+
+
+def test_train_evaluate_and_predict_restore_each_module_mode():
+    from bayesstruct.prune import predict_logits
+
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    m = nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.Dropout(0.5), nn.Linear(5, 3))
+    m[1].eval()  # a frozen batch-norm inside a model in training mode
+    flags = [mod.training for mod in m.modules()]
+    train(m, (x, y), epochs=1, batch_size=8)
+    assert [mod.training for mod in m.modules()] == flags
+    evaluate(m, (x, y))
+    predict_logits(m, x)
+    assert [mod.training for mod in m.modules()] == flags
