@@ -146,23 +146,21 @@ class PrimitiveModule(nn.Module):
         raise NotImplementedError
 
     def _lead(self, x: torch.Tensor) -> tuple[torch.Size, torch.Size]:
+        """``x.shape`` split into the leading (batch) dims and the per-sample shape, which must be ``in_shape``."""
         r = len(self.in_shape)
-        if x.dim() < r:
+        if x.dim() < r or tuple(x.shape[x.dim() - r:]) != self.in_shape:
             raise InvalidArgumentError(
                 f"primitive {self.name!r} expects inputs (..., {', '.join(map(str, self.in_shape))}); "
                 f"got shape {tuple(x.shape)}"
             )
         return x.shape[: x.dim() - r], x.shape[x.dim() - r:]
 
-    def _shape_error(self, x: torch.Tensor, exc: Exception) -> Exception:
-        """The error for an input whose per-sample shape is not ``in_shape`` (else ``exc`` itself)."""
-        r = len(self.in_shape)
-        if x.dim() < r or tuple(x.shape[x.dim() - r:]) != self.in_shape:
-            return InvalidArgumentError(
-                f"primitive {self.name!r} expects inputs (..., {', '.join(map(str, self.in_shape))}); "
-                f"got shape {tuple(x.shape)}"
+    def _check_dtype(self, x: torch.Tensor, weight: torch.Tensor) -> None:
+        if x.dtype != weight.dtype:
+            raise InvalidArgumentError(
+                f"primitive {self.name!r} has {weight.dtype} weights; got an input of dtype {x.dtype} "
+                f"(cast one of them, e.g. x.to({weight.dtype}))"
             )
-        return exc
 
     def extra_repr(self) -> str:
         return f"in_shape={self.in_shape}, out_shape={self.out_shape}"
@@ -229,10 +227,9 @@ class _Linear(PrimitiveModule):
         return 2 * d_in * self.out_shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        try:
-            y = self.linear(x)
-        except RuntimeError as exc:
-            raise self._shape_error(x, exc) from None
+        self._lead(x)
+        self._check_dtype(x, self.linear.weight)
+        y = self.linear(x)
         act = type(self).activation
         return y if act is None else act(y)
 
@@ -280,10 +277,6 @@ class _AnyRank(PrimitiveModule):
     def check_in_shape(cls, in_shape):
         return as_shape(in_shape, "in_shape")
 
-    def _lead(self, x):
-        r = len(self.in_shape)
-        return x.shape[: x.dim() - r], x.shape[x.dim() - r:]
-
 
 @register_primitive("identity")
 class Identity(_AnyRank):
@@ -297,6 +290,7 @@ class Identity(_AnyRank):
         return 0
 
     def forward(self, x):
+        self._lead(x)  # the per-sample shape is in_shape
         return x
 
 
@@ -317,10 +311,7 @@ class Flatten(_AnyRank):
 
     def forward(self, x):
         lead, _ = self._lead(x)
-        try:
-            return x.reshape(tuple(lead) + self.out_shape)
-        except RuntimeError as exc:
-            raise self._shape_error(x, exc) from None
+        return x.reshape(tuple(lead) + self.out_shape)
 
 
 @register_primitive("zero")
@@ -352,10 +343,7 @@ class _Image(PrimitiveModule):
 
     def _apply2d(self, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         lead, tail = self._lead(x)
-        try:
-            y = fn(x.reshape((-1,) + tuple(tail)))
-        except RuntimeError as exc:
-            raise self._shape_error(x, exc) from None
+        y = fn(x.reshape((-1,) + tuple(tail)))
         return y.reshape(tuple(lead) + tuple(y.shape[1:]))
 
 
@@ -377,6 +365,8 @@ class _Conv(_Image):
         return 2 * c * type(self).kernel_size ** 2 * self.out_shape[0] * h * w
 
     def forward(self, x):
+        self._lead(x)
+        self._check_dtype(x, self.conv.weight)
         return self._apply2d(x, self.conv)
 
 
