@@ -24,6 +24,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -217,7 +218,9 @@ def prepare_data(graph: StructureGraph, x: Any, y: Any, *, val_data: tuple[Any, 
         raise InvalidArgumentError(f"`val_fraction` must be in (0, 1); got {val_fraction!r}")
     if val_data is not None:
         if not (isinstance(val_data, (tuple, list)) and len(val_data) == 2):
-            raise InvalidArgumentError(f"`val_data` must be the pair (x_val, y_val); got {type(val_data).__name__}")
+            got = f"a {type(val_data).__name__} of length {len(val_data)}" if isinstance(val_data, (tuple, list)) \
+                else type(val_data).__name__
+            raise InvalidArgumentError(f"`val_data` must be the pair (x_val, y_val); got {got}")
         xv = _features(val_data[0], graph, "val_data[0]").to(x.dtype)
         if len(xv) == 0:
             raise InvalidArgumentError("`val_data` is empty; the validation split needs at least one row")
@@ -327,8 +330,15 @@ def input_reaches_output(graph: StructureGraph, choice: Mapping[Edge, str]) -> b
 
 
 @contextlib.contextmanager
-def seeded(seed: int):
-    """Run a block under ``torch.manual_seed(seed)`` without moving the caller's global RNG."""
+def seeded(seed: int, stream: int = 0):
+    """Run a block under ``torch.manual_seed`` without moving the caller's global RNG.
+
+    ``stream`` 0 seeds with ``seed`` itself; another stream seeds with a number derived from
+    ``(seed, stream)`` (:class:`numpy.random.SeedSequence`), so two blocks of one run -- the
+    initial weights and the search loop's noise -- do not replay the same random numbers.
+    """
+    if stream:
+        seed = int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint64)[0] >> np.uint64(1))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
@@ -382,7 +392,9 @@ class SearchResult:
         The chosen structure (argmax of ``gamma``; for the controller and random search the
         best one they trained) with weights trained on the training split.
     val_loss, val_accuracy : float, float or None
-        That network's mean validation NLL and accuracy (``None`` for regression).
+        That network's mean validation NLL (:meth:`SearchData.loss`; for regression without
+        the constant :math:`\tfrac12\log 2\pi\sigma^2` per example) and accuracy (``None`` for
+        regression).
     history : tuple of dict
         One entry per epoch or controller update (see each search).
     seconds : float

@@ -155,6 +155,12 @@ class _Differentiable(Search):
         dtype = data.x_train.dtype
         with seeded(seed):
             net = StructureNetwork(graph).to(dtype)
+        if next(net.parameters(), None) is None:
+            raise InvalidArgumentError(
+                f"`graph`: {self.description} trains the supernet's weights, but every primitive of this graph is "
+                f"weightless ({sorted({n for names in graph.edges.values() for n in names})}); add trainable "
+                "primitives (linear, conv) or use method='random' or 'reinforce'"
+            )
         logits = {e: torch.zeros(graph.num_primitives(e), dtype=dtype, requires_grad=True) for e in searchable_edges(graph)}
         w_opt = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=self.num_epochs, eta_min=self.lr / 25)
@@ -164,7 +170,7 @@ class _Differentiable(Search):
         history = []
         bar = tqdm(range(self.warmup_epochs + self.num_epochs), desc=self.description, disable=not progress,
                    unit="epoch")
-        with seeded(seed):  # random draws inside the losses (FBNet's Gumbel noise)
+        with seeded(seed, stream=1):  # random draws inside the losses (FBNet's Gumbel noise), not the init's
             for epoch in bar:
                 searching = epoch >= self.warmup_epochs
                 losses = []

@@ -57,16 +57,16 @@ def latency_table(graph: StructureGraph, *, repeats: int = 50, warmup: int = 5,
     warmup = check_positive_int(warmup, "warmup", minimum=0)
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise InvalidArgumentError(f"`dtype` must be None or a floating torch.dtype (e.g. torch.float32); got {dtype!r}")
-    with seeded(0):
-        net = StructureNetwork(graph)
-    if dtype is not None:
-        net = net.to(dtype)
     out = {}
-    for e in graph.edge_list:
-        shape = graph.vertex_shapes[e[0]] if e[0] else graph.input_shape
-        times = [operational_criteria(op, shape, repeats=repeats, warmup=warmup).latency_ms * 1e3
-                 for op in net.ops[_edge_key(e)]]
-        out[e] = torch.tensor(times, dtype=torch.float64)
+    with seeded(0):  # the weights and the timing inputs; the caller's global RNG does not move
+        net = StructureNetwork(graph)
+        if dtype is not None:
+            net = net.to(dtype)
+        for e in graph.edge_list:
+            shape = graph.vertex_shapes[e[0]] if e[0] else graph.input_shape
+            times = [operational_criteria(op, shape, repeats=repeats, warmup=warmup).latency_ms * 1e3
+                     for op in net.ops[_edge_key(e)]]
+            out[e] = torch.tensor(times, dtype=torch.float64)
     return out
 
 
@@ -234,7 +234,8 @@ class FBNet(_Differentiable):
 
     def _start(self, graph, data):
         self._check_schedule(data.x_train.dtype)
-        table = _check_latency(latency_table(graph) if isinstance(self.latency, str) else self.latency, graph)
+        table = _check_latency(latency_table(graph) if isinstance(self.latency, str) else self.latency, graph,
+                               floor=self.latency_exponent > 0)  # log(LAT)^0 = 1 needs no LAT > 1
         return {"table": {e: t.to(data.x_train.dtype) for e, t in table.items()},
                 "used_table": {e: t.clone() for e, t in table.items()},  # float64, as measured or given
                 "temperature": self.temperature}

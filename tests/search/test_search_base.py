@@ -7,6 +7,7 @@ import torch
 
 from bayesstruct.exceptions import ConstantStructureWarning, InvalidArgumentError, UnknownNameError
 from bayesstruct.search import SearchResult, get_search, list_searches, search, structure_kl
+from bayesstruct.nn import StructureGraph
 from bayesstruct.search import prepare_data
 
 
@@ -122,3 +123,39 @@ def test_a_structure_whose_output_ignores_the_input_is_flagged(xor):
         warnings.simplefilter("error")  # a connected winner: no warning
         search(graph, x, y, "random", num_samples=3, reward=lambda c: float(c[(0, 1)] == "linear"), child_steps=0,
                progress=False)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(method="darts", num_epochs=2, batch_size=16, refit_steps=2),
+    dict(method="darts", order=2, num_epochs=2, batch_size=16, refit_steps=2),
+    dict(method="fbnet", num_epochs=2, batch_size=16, refit_steps=2),  # latency="measure"
+    dict(method="reinforce", num_updates=2, batch_size=2, child_steps=2),
+    dict(method="random", num_samples=2, child_steps=2),
+])
+def test_a_search_never_moves_the_callers_global_rng(xor, kwargs):
+    graph, x, y = xor
+    torch.manual_seed(123)
+    before = torch.get_rng_state().clone()
+    search(graph, x, y, seed=5, progress=False, **kwargs)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_the_search_loop_does_not_replay_the_random_numbers_of_the_initial_weights():
+    from bayesstruct.search.base import seeded
+
+    with seeded(7):
+        init = torch.rand(5)
+    with seeded(7, stream=1):
+        loop = torch.rand(5)
+    with seeded(7, stream=1):
+        again = torch.rand(5)
+    assert not torch.equal(init, loop) and torch.equal(loop, again)
+
+
+def test_a_gradient_search_over_weightless_primitives_names_the_graph(xor):
+    _, x, y = xor
+    graph = StructureGraph(3, {(0, 1): ["identity", "zero"], (1, 2): ["identity", "zero"]}, input_shape=(2,),
+                           vertex_shapes=(2,))
+    for method in ("darts", "fbnet"):
+        with pytest.raises(InvalidArgumentError, match="`graph`: .* every primitive of this graph is weightless"):
+            search(graph, x, y, method, num_epochs=1, progress=False)

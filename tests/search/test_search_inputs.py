@@ -59,6 +59,7 @@ DATA_CASES = [
     (dict(val_data=(None, Y)), r"val_data\[0\]"),
     (dict(val_data=(X[:0], Y[:0])), "`val_data` is empty"),
     (dict(val_data={"x": X}), "val_data"),
+    (dict(val_data=(X,)), r"`val_data` must be the pair \(x_val, y_val\); got a tuple of length 1"),
     (dict(val_fraction=0.0), "val_fraction"),
     (dict(val_fraction=1.0), "val_fraction"),
     (dict(val_fraction=-0.1), "val_fraction"),
