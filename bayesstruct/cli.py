@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from bayesstruct.commands import check_writable, save_torch
 from bayesstruct.commands.compare import parse_degrees
 from bayesstruct.exceptions import BayesStructError, InvalidArgumentError
 
@@ -64,6 +65,7 @@ def run_decompress(args: argparse.Namespace) -> int:
         if args.save.exists() and not args.overwrite:
             raise InvalidArgumentError(f"--save {str(args.save)!r} already exists; pass --overwrite to replace it, "
                                        "or choose another path (nothing was written)")
+        check_writable("--save", args.save.parent)
     model = decompress(args.file)
     weights = [m.weight for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
     total = sum(w.numel() for w in weights)
@@ -71,13 +73,7 @@ def run_decompress(args: argparse.Namespace) -> int:
     print(model)
     print(f"restored from {args.file} ({args.file.stat().st_size} bytes): {nonzero} of {total} weights non-zero")
     if args.save is not None:
-        import io
-
-        from bayesstruct.io import write_atomic
-
-        buf = io.BytesIO()
-        torch.save(model, buf)
-        write_atomic(args.save, buf.getvalue())  # an existing file is replaced only by a complete one
+        save_torch(model, args.save)
         print(f"wrote {args.save}")
     return 0
 
@@ -117,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (``bayesstruct ... | head``): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush does not fail again
         return 141  # 128 + SIGPIPE
+    except OSError as exc:  # e.g. a disk that filled up or went read-only while the results were written
+        where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        parser.exit(1, f"bayesstruct: error:{where} {exc.strerror or exc}\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

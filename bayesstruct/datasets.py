@@ -101,7 +101,8 @@ def load_csv(path: str | Path, x: str | Sequence[str], y: str | None = None) -> 
                     arg = "y" if col == y else "x"
                     raise UnknownNameError(f"`{arg}` column {col!r} is not in {str(path)!r}; its columns are {columns}")
             rows = []
-            for lineno, row in enumerate(reader, start=2):
+            for row in reader:
+                lineno = reader.line_num  # the file's line (csv skips blank lines; a quoted field may span several)
                 try:
                     values = [float(row[c]) for c in wanted]
                 except (TypeError, ValueError):
@@ -165,7 +166,8 @@ def _read_sha256sums(path: Path) -> dict[str, str]:
         if len(parts) != 2:
             continue
         digest, name = parts
-        sums[name.lstrip("*").strip()] = digest.lower()
+        name = name.strip().lstrip("*")
+        sums[name[2:] if name.startswith("./") else name] = digest.lower()  # `sha256sum ./*.gz` writes ./NAME
     return sums
 
 

@@ -59,6 +59,7 @@ __all__ = [
     "write_json",
     "read_json",
     "write_atomic",
+    "json_text",
     "chain_diagnostics",
     "structure_inference_data",
 ]
@@ -358,7 +359,8 @@ def _replace(tmp: str, path: Path) -> None:
 def save_netcdf(table: "ComparisonTable", directory: str | os.PathLike, method: str | None = None) -> list[Path]:
     """Write one ArviZ netCDF file per structure of ``table``.
 
-    Each file is ``<directory>/<label>.<method>.nc`` (``degree-3.laplace.nc``), holding the
+    Each file is ``<directory>/<label>.<method>.nc`` (``degree-3.laplace.nc``; where two labels
+    map to one file name, each gets ``-row<i>``, its row in the table), holding the
     :func:`table_inference_data` of that structure; read it back with
     ``az.from_netcdf(path)``. Every file is written to a temporary name and renamed into
     place, so an interrupted run leaves no truncated file and an existing file is replaced
@@ -382,9 +384,12 @@ def save_netcdf(table: "ComparisonTable", directory: str | os.PathLike, method: 
     if directory.exists() and not directory.is_dir():
         raise InvalidArgumentError(f"`directory` {str(directory)!r} exists and is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
+    stems = [_file_stem(label) for label in idatas]
     paths = []
-    for label, idata in idatas.items():
-        path = directory / f"{_file_stem(label)}.{idata.attrs['bayesstruct_method']}.nc"
+    for i, (label, idata) in enumerate(idatas.items()):
+        # labels that differ only in characters a file name cannot hold ("x*1", "x+1") get the row number
+        stem = stems[i] if stems.count(stems[i]) == 1 else f"{stems[i]}-row{i}"
+        path = directory / f"{stem}.{idata.attrs['bayesstruct_method']}.nc"
         fd, tmp = _atomic_target(path)
         os.close(fd)
         try:
@@ -397,6 +402,26 @@ def save_netcdf(table: "ComparisonTable", directory: str | os.PathLike, method: 
             raise
         paths.append(path)
     return paths
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def json_text(value: Any, *, indent: int | None = 2) -> str:
+    """``value`` as standard JSON text (RFC 8259), ending in a newline.
+
+    JSON has no infinity or NaN (Python's ``json`` writes ``-Infinity``, which jq, JavaScript
+    and strict parsers refuse), so a non-finite float -- e.g. the ``log_prior`` of a structure
+    with prior probability 0 -- is written as ``null``.
+    """
+    return json.dumps(_finite_or_none(value), indent=indent, allow_nan=False) + "\n"
 
 
 class _NotJSONError(InvalidArgumentError, TypeError):
@@ -430,7 +455,7 @@ def write_json(table: Any, path: str | os.PathLike, *, indent: int | None = 2) -
                                    f"got {type(table).__name__}")
     path = _as_path(path)
     try:  # rendered in full before anything is written: a failure leaves an existing file as it was
-        text = json.dumps(table.to_dict(), indent=indent) + "\n"
+        text = json_text(table.to_dict(), indent=indent)
     except (TypeError, ValueError) as exc:
         raise _NotJSONError(f"`table`.to_dict() holds a value JSON cannot encode ({exc}); {str(path)!r} "
                             "was not written") from None
@@ -442,7 +467,8 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
     """The dict a :func:`write_json` (or ``bayesstruct ... --json``) file holds.
 
     The inverse of :func:`write_json` for the data: ``read_json(write_json(table, p)) ==
-    table.to_dict()`` (floats round-trip exactly). A table itself is not rebuilt -- it holds
+    table.to_dict()`` (floats round-trip exactly; a non-finite one comes back as ``None``,
+    see :func:`json_text`). A table itself is not rebuilt -- it holds
     the family and the data, which JSON does not; keep ``save_netcdf`` files for the draws.
     """
     path = _as_path(path)

@@ -191,3 +191,16 @@ def test_load_dataset_unknown():
         load_dataset("cifar10")
     with pytest.raises(BayesStructError, match="needs a directory after 'mnist:'"):
         load_dataset("mnist:")
+
+
+def test_sha256sums_written_as_dot_slash_names_are_checked(tmp_path):
+    # `sha256sum ./*.gz > SHA256SUMS` writes "./NAME"; such an entry must still be checked, not skipped
+    _write(tmp_path, sums=True)
+    sums = tmp_path / "SHA256SUMS"
+    lines = [line.replace("  ", "  ./", 1) for line in sums.read_text().splitlines()]
+    sums.write_text("\n".join(lines) + "\n")
+    assert load_mnist(tmp_path, split="test")[0].shape == (12, 784)
+    bad = ["0" * 64 + line[64:] if "images" in line else line for line in lines]
+    sums.write_text("\n".join(bad) + "\n")
+    with pytest.raises(InvalidArgumentError, match="SHA256|sha256|checksum"):
+        load_mnist(tmp_path, split="test")

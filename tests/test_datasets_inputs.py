@@ -78,3 +78,9 @@ def test_csv_byte_order_mark_duplicate_header_directory_and_empty(tmp_path):
 def test_mnist_spec_errors_name_the_spec(tmp_path):
     with pytest.raises(InvalidArgumentError, match=r"^data set 'mnist:.*missing': '.*missing' does not exist"):
         load_dataset(f"mnist:{tmp_path / 'missing'}", split="test")
+
+
+def test_csv_errors_name_the_files_line_after_blank_lines(tmp_path):
+    (tmp_path / "blank.csv").write_text("x,y\n1,2\n\n\n3,abc\n")
+    with pytest.raises(InvalidArgumentError, match=r"blank.csv:5: columns"):
+        load_csv(tmp_path / "blank.csv", "x", "y")

@@ -1,6 +1,7 @@
 """bayesstruct.io: the ArviZ adapter (shapes, values, groups), netCDF and JSON output."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -182,3 +183,29 @@ def test_read_json_inverts_write_json(tmp_path):
                         (tmp_path, "is a directory"), (tmp_path / "missing.json", "no such file")):
         with pytest.raises(InvalidArgumentError, match=match):
             read_json(path)
+
+
+def test_netcdf_labels_that_map_to_one_file_name_keep_both_files(table, az, tmp_path, monkeypatch):
+    import bayesstruct.io as bio
+
+    real = bio.table_inference_data(table, "smc")
+    first, second = list(real.values())[:2]
+    monkeypatch.setattr(bio, "table_inference_data", lambda t, m=None: {"basis=x*1": first, "basis=x+1": second,
+                                                                       "basis=y": first})
+    paths = save_netcdf(table, tmp_path / "nc", method="smc")
+    assert [p.name for p in paths] == ["basis-x_1-row0.smc.nc", "basis-x_1-row1.smc.nc", "basis-y.smc.nc"]
+    assert len(set(paths)) == 3 and sorted(os.listdir(tmp_path / "nc")) == sorted(p.name for p in paths)
+    np.testing.assert_array_equal(az.from_netcdf(paths[1]).posterior["w"].values, second.posterior["w"].values)
+
+
+def test_json_files_are_standard_json_with_null_for_non_finite_numbers(tmp_path):
+    from bayesstruct.io import json_text, read_json
+
+    value = {"log_prior": -math.inf, "nested": [1.5, math.nan, {"z": math.inf}], "ok": 2}
+    text = json_text(value)
+    assert "Infinity" not in text and "NaN" not in text
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard constant {c}")) == {
+        "log_prior": None, "nested": [1.5, None, {"z": None}], "ok": 2}
+    path = tmp_path / "t.json"
+    path.write_text(text)
+    assert read_json(path)["log_prior"] is None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,20 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def check_writable(flag: str, directory: Path) -> None:
+    """``directory`` must accept a new file: a probe file is created in it and removed.
+
+    ``os.access`` is not enough: root passes it on a read-only file system's directories."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=directory, prefix=".bayesstruct-probe-"):
+            pass
+    except OSError as exc:
+        raise InvalidArgumentError(f"{flag}: cannot write in directory {str(directory)!r} ({exc.strerror or exc}); "
+                                   "choose another place (nothing was written)") from None
+
+
 def check_output_paths(args: argparse.Namespace, *, inputs: dict[str, Path | None] | None = None,
                        out_files: tuple[str, ...] = ("results.json",)) -> None:
     """Refuse unusable or destructive ``--json PATH`` / ``--out DIR`` before any work starts.
@@ -49,9 +62,10 @@ def check_output_paths(args: argparse.Namespace, *, inputs: dict[str, Path | Non
     existing file; an output that *is* one of the command's ``inputs`` (``{flag: path}``,
     e.g. ``{"--data": args.data}``), always; and, unless ``--overwrite`` is given, an
     existing ``--json`` file or an ``--out`` directory that already holds one of
-    ``out_files`` (the files an earlier run of the command wrote there). So a long run
-    never fails at the end for want of a place to write, and nothing a user saved is
-    replaced without being asked. ``--out`` itself is created when missing.
+    ``out_files`` (the files and folders the command writes there). ``--out`` is created
+    when missing, and every output directory must accept a new file. So a long run never
+    fails at the end for want of a place to write, and nothing a user saved is replaced
+    without being asked.
     """
     json_path, out = getattr(args, "json", None), getattr(args, "out", None)
     overwrite = bool(getattr(args, "overwrite", False))
@@ -70,6 +84,7 @@ def check_output_paths(args: argparse.Namespace, *, inputs: dict[str, Path | Non
                 raise InvalidArgumentError(f"{flag} would write {str(path)!r}, which is the {in_flag} file this "
                                            f"command reads; choose another {'path' if flag == '--json' else 'directory'}")
     if overwrite:
+        _check_output_dirs(json_path, out)
         return
     if json_path is not None and json_path.exists():
         raise InvalidArgumentError(f"--json {str(json_path)!r} already exists; pass --overwrite to replace it, "
@@ -78,6 +93,18 @@ def check_output_paths(args: argparse.Namespace, *, inputs: dict[str, Path | Non
     if held:
         raise InvalidArgumentError(f"--out {str(out)!r} already holds {', '.join(held)} from an earlier run; pass "
                                    "--overwrite to replace its files, or choose another directory (nothing was written)")
+    _check_output_dirs(json_path, out)
+
+
+def _check_output_dirs(json_path: Path | None, out: Path | None) -> None:
+    if json_path is not None:
+        check_writable("--json", json_path.parent)
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidArgumentError(f"--out: cannot create directory {str(out)!r} ({exc.strerror or exc})") from None
+        check_writable("--out", out)
 
 
 def add_output_arguments(p: argparse.ArgumentParser, out_help: str, json_help: str = "write the result as JSON to this path",
@@ -93,14 +120,28 @@ def add_output_arguments(p: argparse.ArgumentParser, out_help: str, json_help: s
     return out
 
 
+def save_torch(obj: Any, path: Path) -> None:
+    """``torch.save(obj, path)`` through :func:`~bayesstruct.io.write_atomic`: an existing file is
+    replaced only by a complete one."""
+    import io
+
+    import torch
+
+    from bayesstruct.io import write_atomic
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_atomic(path, buf.getvalue())
+
+
 def write_results(result: Any, args: argparse.Namespace) -> None:
     """``result`` as indented JSON to ``--json PATH`` and to ``--out DIR/results.json``, each atomically.
 
     ``--out`` is created when missing; the caller writes its other files there.
     """
-    from bayesstruct.io import write_atomic
+    from bayesstruct.io import json_text, write_atomic
 
-    text = (json.dumps(result, indent=2) + "\n").encode("utf-8")
+    text = json_text(result).encode("utf-8")
     if args.json is not None:
         write_atomic(args.json, text)
         print(f"wrote {args.json}")

@@ -41,7 +41,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from bayesstruct.commands import add_output_arguments, check_output_paths, write_results
+from bayesstruct.commands import add_output_arguments, check_output_paths, check_ranges, write_results
 from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = ["add_parser", "parse_degrees", "parse_names", "run_compare_polynomial", "run_compare_superposition",
@@ -261,6 +261,13 @@ def _check_counts(args: argparse.Namespace, *names: str, minimum: int = 1) -> No
         check_positive_int(getattr(args, name), f"--{name.replace('_', '-')}", minimum=minimum)
 
 
+#: the files and folders each comparison may write in ``--out`` (refused without ``--overwrite`` when present)
+POLYNOMIAL_OUT = ("results.json", "evidence.png", "posterior_probabilities.png", "predictive.png", "weights_forest.png",
+                  "posterior")
+SUPERPOSITION_OUT = ("results.json", "map_tree.png", "posterior.png", "posterior.nc", "trace.png")
+BAYES_NET_OUT = ("results.json", "edge_posterior.png", "top_dags.png", "posterior.nc", "trace.png")
+
+
 def _save(fig_or_ax, path: Path, written: list[Path]) -> None:
     import matplotlib.pyplot as plt
 
@@ -342,7 +349,7 @@ def run_compare_polynomial(args: argparse.Namespace) -> int:
     from bayesstruct.datasets import load_csv, sinusoid
     from bayesstruct.families import PolynomialFamily
 
-    check_output_paths(args, inputs={"--data": args.data})
+    check_output_paths(args, inputs={"--data": args.data}, out_files=POLYNOMIAL_OUT)
     degrees = parse_degrees(args.degrees)
     if args.data is not None:
         if not args.x_col or not args.y_col:
@@ -355,6 +362,8 @@ def run_compare_polynomial(args: argparse.Namespace) -> int:
             raise InvalidArgumentError("--x and --y name columns of a --data CSV file")
         n = 20 if args.n is None else args.n
         (x, y), data_label = sinusoid(n=n, noise=args.noise, seed=0), f"sinusoid (n={n}, noise={args.noise}, seed 0)"
+    if args.beta is None:
+        check_ranges(("--noise", args.noise, 0, True))  # beta = 1 / noise^2 (checked by sinusoid() only without --data)
     beta = args.beta if args.beta is not None else 1.0 / args.noise**2
     family = PolynomialFamily(degrees, hyper=args.hyper, alpha=args.alpha, beta=beta, standardize=args.standardize)
     methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
@@ -427,7 +436,7 @@ def run_compare_superposition(args: argparse.Namespace) -> int:
                                                     SuperpositionGrammar, SuperpositionSamples, TreesLeftOutWarning,
                                                     _too_many_trees, sample_superpositions)
 
-    check_output_paths(args, inputs={"--data": args.data})
+    check_output_paths(args, inputs={"--data": args.data}, out_files=SUPERPOSITION_OUT)
     _check_counts(args, "top")
     _mcmc_settings(args, args.inference)
     x, y, columns, data_label = _superposition_data(args)
@@ -549,7 +558,7 @@ def run_compare_bayes_net(args: argparse.Namespace) -> int:
         edge_posterior,
     )
 
-    check_output_paths(args, inputs={"--data": args.data})
+    check_output_paths(args, inputs={"--data": args.data}, out_files=BAYES_NET_OUT)
     _check_counts(args, "top")
     x, columns, data_label, true_dag = _bayes_net_data(args)
     d = x.shape[1]

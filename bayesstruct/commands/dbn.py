@@ -34,13 +34,12 @@ Examples
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
 from typing import Any
 
-from bayesstruct.commands import add_output_arguments, check_output_paths
+from bayesstruct.commands import add_output_arguments, check_output_paths, check_writable
 from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = ["add_parser", "run_dbn"]
@@ -134,7 +133,11 @@ def _check_args(args: argparse.Namespace) -> None:
                 "remove the file / choose another path to start a new one (it is never overwritten silently)")
         if args.resume and not args.checkpoint.is_file():
             raise InvalidArgumentError(f"--resume: checkpoint {str(args.checkpoint)!r} does not exist")
-    check_output_paths(args, inputs={"--checkpoint": args.checkpoint})
+    check_output_paths(args, inputs={"--checkpoint": args.checkpoint},
+                       out_files=("results.json", "posterior.nc", "trace.png", "structure_posterior.png", "fantasies.png",
+                                  "structure.png"))
+    if args.checkpoint is not None:
+        check_writable("--checkpoint", args.checkpoint.parent)
 
 
 def _chain_settings(args: argparse.Namespace, meta: dict | None) -> dict[str, Any]:
@@ -292,9 +295,9 @@ def run_dbn(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
         print(f"checkpoint: {args.checkpoint} ({len(histories[0]['depth'])} sweeps per chain)")
     if args.json is not None:
-        from bayesstruct.io import write_atomic
+        from bayesstruct.io import json_text, write_atomic
 
-        write_atomic(args.json, (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
+        write_atomic(args.json, json_text(summary).encode("utf-8"))
         print(f"wrote {args.json}")
     if args.out is not None:
         _write_outputs(args.out, summary, idata, samplers[0], images, settings)
@@ -334,12 +337,12 @@ def _write_outputs(out: Path, summary: dict, idata, sampler, images, settings: d
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bayesstruct.io import _quiet_arviz, write_atomic
+    from bayesstruct.io import _quiet_arviz, json_text, write_atomic
     from bayesstruct.plots.dbn import plot_dbn_trace, plot_fantasies, plot_structure, plot_structure_posterior
 
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "results.json"]
-    write_atomic(written[0], (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
+    write_atomic(written[0], json_text(summary).encode("utf-8"))
     with _quiet_arviz():
         idata.to_netcdf(str(out / "posterior.nc"))
     written.append(out / "posterior.nc")

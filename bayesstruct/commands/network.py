@@ -41,7 +41,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bayesstruct.commands import add_output_arguments, check_output_paths, check_ranges, write_results
+from bayesstruct.commands import add_output_arguments, check_output_paths, check_ranges, save_torch, write_results
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 
 __all__ = ["add_parser", "add_data_arguments", "check_data_args", "run_fit_network"]
@@ -161,7 +161,7 @@ def _check_args(args: argparse.Namespace) -> None:
                  ("--hidden", args.hidden, 1, False), ("--channels", args.channels, 1, False))
     check_primitives(args)
     check_data_args(args)
-    check_output_paths(args, out_files=("results.json", "network.pt"))
+    check_output_paths(args, inputs={"--data": args.data}, out_files=("results.json", "network.pt"))
     if args.restriction == "cube_vertices":
         raise InvalidArgumentError(
             "--restriction cube_vertices switches any subset of an edge's primitives on; such a γ is not one "
@@ -422,6 +422,6 @@ def run_fit_network(args: argparse.Namespace) -> int:
     print("criteria:", criteria)
     write_results(result, args)
     if args.out is not None:
-        torch.save(net, args.out / "network.pt")
+        save_torch(net, args.out / "network.pt")
         print(f"wrote 2 files to {args.out}/")
     return 0

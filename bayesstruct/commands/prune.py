@@ -39,7 +39,7 @@ import math
 import time
 from typing import Any
 
-from bayesstruct.commands import add_output_arguments, check_applies, check_output_paths, write_results
+from bayesstruct.commands import add_output_arguments, check_applies, check_output_paths, save_torch, write_results
 from bayesstruct.exceptions import InvalidArgumentError
 
 METHODS = ("magnitude", "obd", "obs", "deep-compression", "graves")
@@ -294,7 +294,7 @@ def run_prune(args: argparse.Namespace) -> int:
     write_results(result, args)
     if args.out is not None:
         if compressed is None:
-            torch.save(remove_pruning(copy.deepcopy(model)).state_dict(), args.out / "model.pt")
+            save_torch(remove_pruning(copy.deepcopy(model)).state_dict(), args.out / "model.pt")
         print(f"wrote {args.out}/results.json and {'model.bsc' if compressed is not None else 'model.pt'}")
     return 0
 

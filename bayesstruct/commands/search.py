@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import argparse
 
-from bayesstruct.commands import add_output_arguments, check_applies, check_output_paths, check_ranges, write_results
+from bayesstruct.commands import (add_output_arguments, check_applies, check_output_paths, check_ranges, save_torch,
+                                  write_results)
 from bayesstruct.commands.network import (DEFAULT_PRIMITIVES, _graph, _load, add_data_arguments, check_data_args,
                                           check_primitives)
 from bayesstruct.exceptions import InvalidArgumentError
@@ -97,7 +98,8 @@ def _check_args(args: argparse.Namespace) -> None:
     if not 0 < args.val_fraction < 1:
         raise InvalidArgumentError(f"--val-fraction must be in (0, 1); got {args.val_fraction}")
     check_data_args(args)
-    check_output_paths(args)
+    check_output_paths(args, inputs={"--data": args.data},
+                       out_files=("results.json", "network.pt", "search_history.png"))
     if args.enumerate is not None and args.method in ("reinforce", "random"):
         raise InvalidArgumentError("--enumerate needs a differentiable search: --method darts or fbnet")
     if args.family == "cell" and args.primitives is not None:
@@ -106,14 +108,17 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _options(args: argparse.Namespace) -> dict:
-    refit = min(args.refit_steps, 20) if args.smoke else args.refit_steps
+    def cap(value: int, smoke: int) -> int:  # --smoke lowers a setting to its smoke value, never raises it
+        return min(value, smoke) if args.smoke else value
+
+    refit = cap(args.refit_steps, 20)
     if args.method == "reinforce":
-        return dict(num_updates=2 if args.smoke else args.num_updates, batch_size=args.children_per_update,
-                    child_steps=refit, reward=args.reward)
+        return dict(num_updates=cap(args.num_updates, 2), batch_size=args.children_per_update, child_steps=refit,
+                    reward=args.reward)
     if args.method == "random":
-        return dict(num_samples=2 if args.smoke else args.num_structures, child_steps=refit, reward=args.reward)
-    opts = dict(num_epochs=2 if args.smoke else args.num_epochs, warmup_epochs=min(args.warmup_epochs, 1)
-                if args.smoke else args.warmup_epochs, batch_size=args.batch_size, lr=args.lr, refit_steps=refit)
+        return dict(num_samples=cap(args.num_structures, 2), child_steps=refit, reward=args.reward)
+    opts = dict(num_epochs=cap(args.num_epochs, 2), warmup_epochs=cap(args.warmup_epochs, 1), batch_size=args.batch_size,
+                lr=args.lr, refit_steps=refit)
     if args.method == "darts":
         return dict(opts, order=args.order, arch_lr=3e-3 if args.arch_lr is None else args.arch_lr)
     return dict(opts, latency_exponent=args.latency_exponent, **({} if args.arch_lr is None else {"arch_lr": args.arch_lr}))
@@ -124,7 +129,6 @@ def run_search(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import torch
 
     from bayesstruct.families.examples import cell_graph
     from bayesstruct.plots import plot_search_history
@@ -164,6 +168,6 @@ def run_search(args: argparse.Namespace) -> int:
         ax = plot_search_history(results[-1])
         ax.figure.savefig(args.out / "search_history.png", dpi=110)
         plt.close(ax.figure)
-        torch.save(results[-1].network, args.out / "network.pt")
+        save_torch(results[-1].network, args.out / "network.pt")
         print(f"wrote 3 files to {args.out}/")
     return 0

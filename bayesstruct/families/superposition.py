@@ -338,7 +338,8 @@ class SuperpositionGrammar:
     unary, binary : sequence of str
         Names in :data:`ELEMENTARY_FUNCTIONS`.
     p_variable, p_unary : float
-        Probabilities of a leaf and of a unary vertex.
+        Probabilities of a leaf and of a unary vertex. A kind with probability 0 (``p_unary=0``,
+        or ``p_variable + p_unary = 1`` for the binary kind) keeps none of its functions.
     max_size : int
         Largest number of vertices.
     """
@@ -363,6 +364,9 @@ class SuperpositionGrammar:
         # kinds with no functions listed get no mass; the others are renormalised
         weights = (p_v, p_u if self.unary else 0.0, max(1.0 - p_v - p_u, 0.0) if self.binary else 0.0)
         self.p_variable, self.p_unary, self.p_binary = (w / sum(weights) for w in weights)
+        # and a kind with no mass has no functions: the grammar generates none of its trees
+        self.unary = self.unary if self.p_unary > 0 else ()
+        self.binary = self.binary if self.p_binary > 0 else ()
         if self.p_unary + 2 * self.p_binary >= 1.0:
             raise InvalidArgumentError(
                 f"the grammar is not subcritical: p_unary + 2 p_binary = {self.p_unary + 2 * self.p_binary:.3g} >= 1 "

@@ -267,3 +267,25 @@ def test_bayes_net_standardize_refuses_a_constant_column(tmp_path, capsys):
     path.write_text("a,b\n1,2\n1,3\n1,5\n")
     assert "constant" in refused(capsys, "compare", "bayes-net", "--data", str(path), "--x", "a,b", "--standardize",
                                  *FAST)
+
+
+def test_superposition_with_p_unary_zero_compares_the_trees_without_unary_functions(capsys, tmp_path):
+    code, _ = run(capsys, "compare", "superposition", "--p-variable", "0.6", "--p-unary", "0", "--max-size", "3", *FAST,
+                  "--json", str(tmp_path / "r.json"))
+    assert code == 0
+    trees = [s["structure"]["tree"] for s in json.loads((tmp_path / "r.json").read_text())["structures"]]
+    none = SuperpositionGrammar(2, unary=(), p_variable=0.6, max_size=3)
+    assert trees and set(trees) <= {str(t) for t in none.trees()}  # no tree with a unary function
+    assert not any(op + "(" in t for t in trees for op in ("log1p", "sqrt", "exp", "square", "inv"))
+    assert SuperpositionGrammar(2, p_variable=0.6, p_unary=0.0).unary == ()
+
+
+@pytest.mark.parametrize("noise, needle", [("0", "--noise must be a finite number > 0"),
+                                           ("-0.3", "--noise must be a finite number > 0"),
+                                           ("nan", "--noise must be a finite number > 0")])
+def test_polynomial_noise_is_checked_with_data_too(capsys, tmp_path, noise, needle):
+    data = tmp_path / "d.csv"
+    data.write_text("a,b\n0,1\n0.5,0\n1,-1\n")
+    err = refused(capsys, "compare", "polynomial", "--data", str(data), "--x", "a", "--y", "b", "--degrees", "0:1",
+                  "--methods", "exact", "--noise", noise, *FAST)
+    assert needle in err and "Traceback" not in err

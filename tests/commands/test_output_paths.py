@@ -1,6 +1,7 @@
 """Every command refuses an unusable --json / --out before it starts any work (bayesstruct.commands.check_output_paths)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,70 @@ def test_decompress_save_never_replaces_the_compressed_file(tmp_path, capsys):
 def test_a_malformed_scheduler_address_exits_2(capsys):
     code, (_, err) = _exit_code([*POLY[:-3], "--no-progress", "--scheduler", "foo"], capsys)
     assert code == 2 and "--scheduler: cannot connect to 'foo'" in err and "tcp://HOST:PORT" in err
+
+
+def _regression_csv(path):
+    rows = [f"{a / 10},{(a % 7) / 10},{(a % 5) / 5}" for a in range(40)]
+    path.write_text("a,b,t\n" + "\n".join(rows) + "\n")
+    return path
+
+
+SEARCH_CSV = ["search", "--family", "one-layer", "--primitives", "linear,linear_tanh", "--hidden", "2", "--target", "t",
+              "--task", "regression", "--noise-scale", "0.1", "--smoke", "--no-progress"]
+NETWORK_CSV = ["fit", "network", "--target", "t", "--task", "regression", "--smoke", "--no-progress"]
+
+
+@pytest.mark.parametrize("command", [SEARCH_CSV, NETWORK_CSV], ids=["search", "fit network"])
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_search_and_fit_network_never_write_over_their_data(command, overwrite, tmp_path, capsys):
+    data = _regression_csv(tmp_path / "data.csv")
+    original = data.read_text()
+    code, (_, err) = _exit_code([*command, "--data", str(data), "--json", str(data), *overwrite], capsys)
+    assert code == 2 and "which is the --data file this command reads" in err
+    assert data.read_text() == original
+
+
+def test_search_out_keeps_a_network_pt_it_did_not_write(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "network.pt").write_text("USER MODEL\n")
+    code, (_, err) = _exit_code(["search", "--smoke", "--no-progress", "--out", str(out)], capsys)
+    assert code == 2 and "already holds network.pt" in err
+    assert (out / "network.pt").read_text() == "USER MODEL\n"
+
+
+def test_an_unwritable_output_directory_exits_2_before_any_work(tmp_path, capsys, monkeypatch):
+    """Root writes through chmod 555, so the probe is made to fail as it does on a read-only file system."""
+    import errno
+    import tempfile
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = tempfile.TemporaryFile
+
+    def probe(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == locked:
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", probe)
+    for flags, needle in ((["--json", str(locked / "r.json")], "--json: cannot write in directory"),
+                          (["--out", str(locked)], "--out: cannot write in directory")):
+        code, (out, err) = _exit_code([*POLY, *flags], capsys)
+        assert code == 2 and needle in err and "Read-only file system" in err and out == ""
+    code, (out, err) = _exit_code(["dbn", "--dataset", "digits", "--num-images", "20", "--num-samples", "2",
+                                   "--checkpoint", str(locked / "c.ckpt"), "--no-progress"], capsys)
+    assert code == 2 and "--checkpoint: cannot write in directory" in err and out == ""
+
+
+def test_a_write_that_fails_after_the_work_is_an_error_message_not_a_traceback(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import bayesstruct.io as bio
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(bio, "write_atomic", full)
+    code, (_, err) = _exit_code([*POLY, "--json", str(tmp_path / "r.json")], capsys)
+    assert code == 1 and "No space left on device" in err and "r.json" in err and "Traceback" not in err

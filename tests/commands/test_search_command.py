@@ -92,3 +92,10 @@ def test_a_bad_seed_is_named_as_the_seed_flag(capsys):
         main(["search", "--seed", "-1", "--smoke", "--no-progress"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "`--seed` must be an integer in [0, 2**63)" in err and "--dataset" not in err
+
+
+def test_smoke_lowers_settings_and_never_raises_them(tmp_path):
+    js = tmp_path / "r.json"
+    assert main(["search", "--method", "random", "--num-structures", "1", "--smoke", "--no-progress",
+                 "--json", str(js)]) == 0
+    assert len(json.loads(js.read_text())["history"]) == 1  # one structure trained, not the smoke value 2
