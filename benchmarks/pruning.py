@@ -495,7 +495,7 @@ def _log_kept_axis(ax) -> None:
 
     ax.set_xscale("log")
     ax.set_yscale("log")
-    for axis, ticks in ((ax.xaxis, [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01]),
+    for axis, ticks in ((ax.xaxis, [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001]),
                         (ax.yaxis, [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0])):
         lo, hi = sorted(ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
         shown = [t for t in ticks if lo * 0.95 <= t <= hi * 1.05]

@@ -251,6 +251,10 @@ def plot_evidence(table: "ComparisonTable", ax: "Axes | None" = None, *, zoom: f
                                ec="0.4", zorder=0))
         ax.annotate("zoomed →", (x_hi, lo - pad), xytext=(-2, -3), textcoords="offset points", ha="right",
                     va="top", fontsize="small", color="0.3")
+    if zoom_ax is not None and len(panels) == 1:  # every structure within `zoom` nats: nothing to zoom into
+        zoom_ax.text(0.5, 0.5, f"every structure is within {zoom:g} nats of the best:\nthe left panel shows them all",
+                     ha="center", va="center", transform=zoom_ax.transAxes, fontsize="small", color="0.3")
+        zoom_ax.set_axis_off()
     (panels[-1]).legend(loc="best", fontsize="small", title="method (hollow markers; most error\n"
                                                              "bars are smaller than the markers)",
                         title_fontsize="small")
@@ -378,7 +382,8 @@ def plot_posterior_probabilities(table: "ComparisonTable", ax: "Axes | None" = N
         # above the bar and the prior mark, whichever is higher (the mark is drawn at q)
         ax.annotate(text, (p, max(v, q)), xytext=(0, 4), textcoords="offset points",
                     ha="center", va="bottom", fontsize="small", color="0.35" if v < 0.005 else "black")
-    ax.set_ylim(0, min(1.0, top * 1.15 + 0.02))
+    ax.set_ylim(0, top * 1.15 + 0.02)  # room for the labels above a bar near 1 (no tick above 1)
+    ax.set_yticks([t for t in ax.get_yticks() if -1e-9 <= t <= 1.0 + 1e-9])
     _set_structure_axis(ax, pos, xlabel, ticklabels)
     ax.set_ylabel("posterior probability  p(s | D)")
     ax.set_title(f"{table.family.name}: posterior over structures (evidence: {table.reference_method})")

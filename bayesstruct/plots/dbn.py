@@ -124,6 +124,8 @@ def plot_dbn_trace(samples: Any, var_names: Sequence[str] | None = None, *, max_
         var_names += [v for v in ("alpha", "beta") if v in post]
     else:
         var_names = list(var_names)
+        if not var_names:
+            raise InvalidArgumentError(f"`var_names` is empty; name at least one of {sorted(post.data_vars)}")
         missing = [v for v in var_names if v not in post]
         if missing:
             raise InvalidArgumentError(f"`var_names` {missing} are not posterior variables; "

@@ -36,7 +36,9 @@ def plot_weight_histogram(hist: "WeightHistogram", ax: "Axes | None" = None, *, 
     """Bars of a :class:`~bayesstruct.prune.WeightHistogram` (counts per bin of weight value).
 
     The title (unless ``label`` is given) states how many weights are non-zero, so the
-    pruned zeros -- left out of the bars -- are still accounted for. ``log=True`` draws the
+    pruned zeros -- left out of the bars of a histogram made with ``nonzero_only=True``, the
+    default -- are still accounted for, and how many weights lie outside the histogram's
+    ``range`` (in no bar). ``log=True`` draws the
     counts on a logarithmic axis (as the MNIST benchmark's histograms do). The default colour
     is the first of :mod:`bayesstruct.plots.style`'s palette.
     """
@@ -54,7 +56,10 @@ def plot_weight_histogram(hist: "WeightHistogram", ax: "Axes | None" = None, *, 
     else:
         ax.set_ylabel("count")
     nonzero = hist.num_weights - hist.num_zero
-    ax.set_title(label if label is not None else f"{nonzero} of {hist.num_weights} weights non-zero")
+    outside = int(getattr(hist, "num_outside", 0))
+    title = f"{nonzero} of {hist.num_weights} weights non-zero" + (f" ({outside} outside the range, not drawn)"
+                                                                   if outside else "")
+    ax.set_title(label if label is not None else title)
     return ax
 
 
@@ -90,16 +95,30 @@ def plot_pruning_curve(curves: Mapping[str, Sequence[tuple[float, float]]], ax: 
         raise InvalidArgumentError("`curves` must be a non-empty mapping label -> [(fraction kept, test error), ...]")
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
-    all_pts = []
-    for i, (label, rows) in enumerate(curves.items()):
+    all_pts = {}
+    for label, rows in curves.items():
         pts = np.asarray(list(rows), dtype=float)
         if pts.ndim != 2 or pts.shape[1] != 2 or not len(pts):
             raise InvalidArgumentError(f"`curves[{label!r}]` must be a list of (fraction kept, test error) pairs")
         if ((pts[:, 0] <= 0) | (pts[:, 0] > 1)).any():
             raise InvalidArgumentError(f"`curves[{label!r}]`: fractions kept must lie in (0, 1]")
-        ax.plot(pts[:, 0], pts[:, 1], marker=marker(i), color=color(i), label=str(label))
-        all_pts.append(pts)
-    pts = np.concatenate(all_pts)
+        if not np.isfinite(pts[:, 1]).all() or (pts[:, 1] < 0).any():
+            raise InvalidArgumentError(f"`curves[{label!r}]`: test errors must be finite and >= 0")
+        all_pts[label] = pts
+    pts = np.concatenate(list(all_pts.values()))
+    positive = pts[:, 1][pts[:, 1] > 0]
+    # a log axis has no 0: an error of exactly 0 is drawn at a floor below the smallest error, marked
+    floor = (float(positive.min()) if positive.size else 0.01) / 2
+    zeros = 0
+    for i, (label, p) in enumerate(all_pts.items()):
+        y = np.where(p[:, 1] > 0, p[:, 1], floor) if log_error else p[:, 1]
+        ax.plot(p[:, 0], y, marker=marker(i), color=color(i), label=str(label))
+        if log_error and (p[:, 1] == 0).any():
+            ax.plot(p[p[:, 1] == 0, 0], np.full(int((p[:, 1] == 0).sum()), floor), "v", color=color(i), ms=10,
+                    mfc="none", zorder=3)
+            zeros += int((p[:, 1] == 0).sum())
+    if zeros:
+        ax.plot([], [], "v", color="0.3", mfc="none", ms=8, label=f"test error 0 ({zeros}), drawn at {_percent(floor) if percent else f'{floor:g}'}")
     ax.set_xscale("log", base=2)
     if not ax.xaxis_inverted():
         ax.invert_xaxis()
@@ -112,7 +131,7 @@ def plot_pruning_curve(curves: Mapping[str, Sequence[tuple[float, float]]], ax: 
     ax.xaxis.set_minor_locator(NullLocator())
     if log_error:
         ax.set_yscale("log")
-        err = pts[:, 1][pts[:, 1] > 0]
+        err = np.where(pts[:, 1] > 0, pts[:, 1], floor)
         if err.size:
             lo, hi = float(err.min()), float(err.max())
             ticks = [t for t in _LOG_ERROR_TICKS if lo / 1.5 <= t <= hi * 1.5]

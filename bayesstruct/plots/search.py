@@ -174,9 +174,10 @@ def plot_latency_accuracy(latency: Sequence[float], accuracy: Sequence[float], l
     shown, below, above = clip(acc)
     inside = ~(below | above)
     ax.plot(lat, np.where(inside, acc, np.nan), "D", color=found, ms=7, label="found", zorder=3)
-    if (~inside).any():
-        ax.plot(lat[~inside], shown[~inside], "v", color=found, ms=8, clip_on=False, zorder=3,
-                label="found, off the axis (drawn on the edge)")
+    for mask, m, where in ((below, "v", "below"), (above, "^", "above")):
+        if mask.any():
+            ax.plot(lat[mask], shown[mask], m, color=found, ms=8, clip_on=False, zorder=3,
+                    label=f"found, {where} {ylim[0] if where == 'below' else ylim[1]:g} (drawn on the edge)")
     groups: dict[tuple[float, float], list[str]] = {}
     for i, text in enumerate(labels or []):
         groups.setdefault((float(lat[i]), float(shown[i])), []).append(str(text))

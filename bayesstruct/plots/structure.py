@@ -291,6 +291,7 @@ def plot_gamma_simplex(samples_or_posterior: Any, ax: "Axes | None" = None, *, e
         hb = ax.hexbin(xy[:, 0], xy[:, 1], gridsize=30, extent=(0, 1, 0, SIMPLEX_CORNERS[2, 1]), mincnt=1,
                        bins="log", cmap="Blues", zorder=2)
         hb.set_label("posterior")
+        ax.figure.colorbar(hb, ax=ax, label="posterior samples per hexagon", shrink=0.7)
         handles.append(Line2D([], [], ls="", marker="h", ms=8, color=_POSTERIOR_COLOR,
                               label="posterior (count, log scale)"))
     mean = samples.mean(0)

@@ -113,7 +113,21 @@ def plot_superposition_posterior(exact: Any = None, samples: "SuperpositionSampl
         exact = {str(r.structure["tree"]): r.posterior_probability for r in exact.rows}
     elif exact is not None and not isinstance(exact, Mapping):
         raise InvalidArgumentError(f"`exact` must be a ComparisonTable or a dict tree -> probability; got {type(exact).__name__}")
-    chain = samples.posterior() if samples is not None else None
+
+    def canonical(probs: Mapping | None, name: str) -> dict[str, float] | None:
+        """Keys as canonical tree strings (as ``truth`` and the chain's are), probabilities of equal trees summed."""
+        if probs is None:
+            return None
+        if not probs:
+            raise InvalidArgumentError(f"`{name}` holds no trees; nothing to draw")
+        out: dict[str, float] = {}
+        for k, v in probs.items():
+            key = str(as_superposition(k).canonical())
+            out[key] = out.get(key, 0.0) + float(v)
+        return out
+
+    exact = canonical(exact, "exact")
+    chain = canonical(samples.posterior(), "samples") if samples is not None else None
     ranked = exact if exact is not None else chain
     names = [k for k, _ in sorted(ranked.items(), key=lambda kv: -kv[1])][: max(1, int(top))]
     truth = str(as_superposition(truth).canonical()) if truth is not None else None
@@ -174,13 +188,17 @@ def plot_evidence_by_size(sizes: Sequence[int], log_evidence: Sequence[float], a
     top = float(np.max(lz))
     below = lz < floor if floor is not None else np.zeros(lz.shape, bool)
     ax.scatter(sizes[~below] + dx[~below], lz[~below], s=8, color="0.4", label=f"a tree ({len(lz)} in all)")
+    if floor is not None and floor >= top:
+        raise InvalidArgumentError(f"`floor` {floor:g} must lie below the largest log evidence {top:g}")
     if below.any():
         ax.scatter(sizes[below] + dx[below], np.full(int(below.sum()), floor), s=22, marker="v", facecolors="none",
                    edgecolors=color(0), lw=0.8, clip_on=False, zorder=3,
-                   label=f"{int(below.sum())} trees below {floor:.0f}, drawn on the edge")
+                   label=f"{int(below.sum())} trees below {floor:g}, drawn on the edge")
     if highlight is not None:
-        ax.scatter([highlight[0]], [highlight[1]], marker="*", s=170, color=color(3), edgecolors="black", lw=0.5,
-                   zorder=4, label=f"★ {highlight_label}")
+        hidden = floor is not None and highlight[1] < floor  # drawn on the edge too, and the legend says so
+        ax.scatter([highlight[0]], [max(highlight[1], floor) if hidden else highlight[1]], marker="*", s=170,
+                   color=color(3), edgecolors="black", lw=0.5, zorder=4, clip_on=False,
+                   label=f"★ {highlight_label}" + (f" (at {highlight[1]:.4g}, below the edge)" if hidden else ""))
     ax.set_xticks(range(int(sizes.min()), int(sizes.max()) + 1))
     ax.set_xlabel("vertices |Γ|")
     ax.set_ylabel("log p(y | x, Γ) (nats)")

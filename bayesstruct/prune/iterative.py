@@ -93,15 +93,21 @@ class WeightHistogram:
         Weights exactly zero (pruned ones included).
     num_weights : int
         All prunable weights.
+    num_outside : int
+        Weights the histogram would count (the non-zero ones with ``nonzero_only=True``, else
+        all) that lie outside ``edges``, so in no bin: ``counts.sum() + num_outside`` is the
+        number counted.
     """
 
     counts: np.ndarray
     edges: np.ndarray
     num_zero: int
     num_weights: int
+    num_outside: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"counts": self.counts.tolist(), "edges": self.edges.tolist(), "num_zero": self.num_zero, "num_weights": self.num_weights}
+        return {"counts": self.counts.tolist(), "edges": self.edges.tolist(), "num_zero": self.num_zero,
+                "num_weights": self.num_weights, "num_outside": self.num_outside}
 
     def __repr__(self) -> str:
         """One line: the counts, the range and number of bins, and the (at most 4 highest) modes -- not the arrays."""
@@ -189,7 +195,8 @@ def _histogram(w: np.ndarray, bins: Any, range: tuple[float, float] | None, nonz
         m = m if m > 0 else 1.0
         range = (-m, m)
     counts, edges = np.histogram(values, bins=bins, range=range)
-    return WeightHistogram(counts=counts.astype(np.int64), edges=edges, num_zero=num_zero, num_weights=int(w.size))
+    return WeightHistogram(counts=counts.astype(np.int64), edges=edges, num_zero=num_zero, num_weights=int(w.size),
+                           num_outside=int(values.size - counts.sum()))
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,8 @@ def test_trace_plot_has_two_panels_per_variable(chains):
     assert len(fig.axes) == 4
     with pytest.raises(InvalidArgumentError, match="alpha"):
         plots.plot_dbn_trace(idata, var_names=["alpha"])
+    with pytest.raises(InvalidArgumentError, match="`var_names` is empty"):
+        plots.plot_dbn_trace(idata, var_names=[])
 
 
 def test_trace_plot_tells_the_chains_apart_and_shows_r_hat(chains):

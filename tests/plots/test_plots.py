@@ -199,3 +199,23 @@ def test_plot_weights_forest_uses_90_percent_and_labels_axis_and_rows(table):
     # an explicit hdi_prob still wins
     fig = plot_weights(idatas["degree=3"], kind="forest", hdi_prob=0.5)
     assert "50" in fig.axes[0].get_title()
+
+
+def test_plot_posterior_probabilities_leaves_room_for_the_label_of_a_bar_at_1():
+    with torch.random.fork_rng():
+        x, y = sinusoid(n=20, noise=0.3, seed=0)
+        t = compare(PolynomialFamily([0, 1, 3]), x.double(), y.double(), methods="exact", workers=1, progress=False)
+    assert max(r.posterior_probability for r in t.rows) > 0.99
+    ax = plot_posterior_probabilities(t)
+    ax.figure.canvas.draw()
+    top = ax.get_window_extent().y1
+    labels = [a for a in ax.texts if a.get_text() == "1.00"]
+    assert labels and labels[0].get_window_extent().y1 <= top  # inside the axes, not into the title
+    assert max(ax.get_yticks()) <= 1.0 + 1e-9
+
+
+def test_plot_evidence_says_so_in_a_given_zoom_axes_when_nothing_needs_a_zoom(table):
+    fig, (ax, zoom_ax) = plt.subplots(1, 2)
+    plot_evidence(table, ax=ax, zoom=1e6, zoom_ax=zoom_ax)
+    assert any("every structure is within" in t.get_text() for t in zoom_ax.texts)
+    assert not zoom_ax.axison

@@ -69,3 +69,31 @@ def test_weight_histogram_log_counts():
     ax = plot_weight_histogram(weight_histogram(net, bins=5), log=True)
     assert ax.get_yscale() == "log" and "log" in ax.get_ylabel()
     plt.close("all")
+
+
+def test_histogram_title_counts_the_weights_outside_the_range():
+    net = nn.Sequential(nn.Linear(4, 1, bias=False))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[-1.0, 0.01, 0.02, 0.0]]))
+    hist = weight_histogram(net, bins=4, range=(-0.05, 0.05))
+    assert hist.num_outside == 1 and int(hist.counts.sum()) == 2  # -1 lies in no bin
+    ax = plot_weight_histogram(hist)
+    assert "3 of 4 weights non-zero (1 outside the range, not drawn)" == ax.get_title()
+    everything = weight_histogram(net, bins=4, range=(-0.05, 0.05), nonzero_only=False)
+    assert everything.num_outside == 1 and int(everything.counts.sum()) == 3  # the zero is in a bar here
+    plt.close("all")
+
+
+def test_a_zero_test_error_is_drawn_at_a_marked_floor_on_the_log_axis():
+    ax = plot_pruning_curve({"m": [(1.0, 0.05), (0.5, 0.0), (0.25, 0.02)]})
+    (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "m"]
+    y = np.asarray(line.get_ydata())
+    assert np.all(y > 0) and y[1] == pytest.approx(0.01)  # half the smallest error, not a gap in the line
+    lo, hi = ax.get_ylim()
+    assert lo <= 0.01 <= hi
+    zeros = [ln for ln in ax.get_lines() if ln.get_marker() == "v" and len(ln.get_xdata())]
+    np.testing.assert_allclose(zeros[0].get_xdata(), [0.5])
+    assert any(t.get_text().startswith("test error 0 (1), drawn at 1%") for t in ax.get_legend().get_texts())
+    with pytest.raises(InvalidArgumentError, match="finite and >= 0"):
+        plot_pruning_curve({"m": [(1.0, -0.1)]})
+    plt.close("all")

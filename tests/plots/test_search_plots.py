@@ -118,3 +118,15 @@ def test_reward_label_has_a_unit(data):
     ax = plot_search_history(r)
     assert "nats" in ax.get_ylabel()
     plt.close("all")
+
+
+def test_found_points_off_the_axis_point_the_way_they_are_off():
+    ax = plot_latency_accuracy([10.0, 20.0, 30.0], [0.99, 0.5, 0.8], ylim=(0.6, 0.9))
+    marks = {ln.get_marker(): ln for ln in ax.get_lines() if ln.get_marker() in ("v", "^")}
+    np.testing.assert_allclose(marks["^"].get_xdata(), [10.0])   # 0.99 is above the axis: an upward triangle at 0.9
+    np.testing.assert_allclose(marks["^"].get_ydata(), [0.9])
+    np.testing.assert_allclose(marks["v"].get_xdata(), [20.0])
+    np.testing.assert_allclose(marks["v"].get_ydata(), [0.6])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "found, above 0.9 (drawn on the edge)" in legend and "found, below 0.6 (drawn on the edge)" in legend
+    plt.close("all")

@@ -91,6 +91,7 @@ def test_plot_gamma_simplex_samples_a_prior_distribution_and_draws_a_density():
     (hexes,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
     assert hexes.get_label() == "posterior"
     assert hexes.get_array().sum() == 500  # every sample falls in a hexagon inside the triangle's box
+    assert any(getattr(a, "get_ylabel", lambda: "")() == "posterior samples per hexagon" for a in ax.figure.axes)
     assert _texts(ax)[0].startswith("$e_1$")
 
 

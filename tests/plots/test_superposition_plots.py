@@ -73,3 +73,28 @@ def test_evidence_by_size_marks_every_tree_below_the_floor():
     with pytest.raises(InvalidArgumentError, match="equal length"):
         plot_evidence_by_size([1, 2], [0.0])
     plt.close("all")
+
+
+def test_evidence_by_size_keeps_a_highlight_below_the_floor_and_labels_the_floor_exactly():
+    from bayesstruct.plots.superposition import plot_evidence_by_size
+
+    ax = plot_evidence_by_size([1, 2, 3], [-44.0, -49.8, -60.0], floor=-49.59, highlight=(3, -85.36))
+    inside, below, star = ax.collections
+    np.testing.assert_allclose(star.get_offsets()[:, 1], [-49.59])  # on the edge, not clipped away
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("2 trees below -49.59") for t in legend)  # not "below -50": -49.8 lies above -50
+    assert any("at -85.36, below the edge" in t for t in legend)
+    with pytest.raises(InvalidArgumentError, match="`floor`"):
+        plot_evidence_by_size([1, 2], [-30.0, -10.0], floor=0.0)
+    plt.close("all")
+
+
+def test_posterior_bars_match_keys_that_are_not_written_canonically():
+    ax = plot_superposition_posterior({"add(x1, log1p(x0))": 0.7, "x0": 0.3}, truth="add(x1, log1p(x0))")
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert any(t.startswith("★ ") for t in ticks)  # the true tree is found whichever way the key spells it
+    widths = sorted(p.get_width() for p in ax.patches)
+    np.testing.assert_allclose(widths, [0.3, 0.7])
+    with pytest.raises(InvalidArgumentError, match="`exact` holds no trees"):
+        plot_superposition_posterior({})
+    plt.close("all")
