@@ -292,7 +292,7 @@ def load_digits(
     try:
         from sklearn.datasets import load_digits as _sk_load_digits
     except ImportError:
-        raise InvalidArgumentError("load_digits needs scikit-learn: pip install scikit-learn") from None
+        raise InvalidArgumentError("load_digits needs scikit-learn: pip install scikit-learn (the `digits` extra)") from None
     bunch = _sk_load_digits()
     images = np.asarray(bunch.images)
     labels = np.asarray(bunch.target)
