@@ -44,4 +44,4 @@ def propose_exchange(betas: Sequence[float], log_likelihoods: Sequence[float], r
         return None
     k = int(rng.integers(len(betas) - 1))
     log_ratio = (betas[k] - betas[k + 1]) * (log_likelihoods[k + 1] - log_likelihoods[k])
-    return k if math.log(rng.random()) < log_ratio else None
+    return k if rng.random() < math.exp(min(0.0, log_ratio)) else None  # not log(u): u can be 0.0

@@ -838,10 +838,12 @@ class SuperpositionFamily(StructureFamily):
         return {k: resolved[k] for k in keys}
 
     def structure_prior(self, structure: Mapping[str, Any]) -> float:
-        """The grammar's prior mass of a listed tree (with the trees it stands for); for ``compare``."""
-        tree = as_superposition(structure["tree"])
+        """The grammar's prior mass of a tree, with every ordering of its commutative arguments (and, for
+        a listed tree, the trees it stands for); for ``compare``. The spelling does not matter:
+        ``mul(x1, x0)`` has the mass of ``mul(x0, x1)``."""
+        tree = as_superposition(structure["tree"]).canonical()
         lp = self._log_prior.get(tree)  # (not .get's default: it would compute the grammar's prior every time)
-        return math.exp(self.grammar.log_prob(tree.canonical()) if lp is None else lp)
+        return math.exp(self.grammar.log_prob(tree) + math.log(tree.num_orderings()) if lp is None else lp)
 
 
 @dataclass(frozen=True)
@@ -1125,7 +1127,7 @@ def sample_superpositions(x: Any, y: Any, grammar: SuperpositionGrammar, *, num_
                 proposal, log_ratio = _propose(trees[k], grammar, cumulative, rng)
                 if proposal is not None:
                     lz = log_z(proposal)
-                    if math.log(rng.random()) < beta * (lz - currents[k]) + log_ratio:
+                    if rng.random() < math.exp(min(0.0, beta * (lz - currents[k]) + log_ratio)):  # log(0) never
                         trees[k], currents[k] = proposal, lz
                         accepted += k == 0 and step >= warmup_steps
             k = propose_exchange(betas, currents, rng)

@@ -347,3 +347,20 @@ def test_table_saves_as_json_with_the_trees_as_strings(tmp_path):
     rows = json.loads(write_json(table, tmp_path / "t.json").read_text())["structures"]
     trees = [Superposition.parse(r["structure"]["tree"]) for r in rows]
     assert trees == [r.structure["tree"] for r in table.rows]
+
+
+def test_structure_prior_does_not_depend_on_how_a_tree_is_spelled():
+    grammar = SuperpositionGrammar(2, max_size=3)
+    fam = SuperpositionFamily(grammar)
+    listed = fam.structure_prior({"tree": "mul(x0, x1)"})
+    # the grammar's mass of the function: both orderings of the commutative arguments
+    both = math.exp(grammar.log_prob(Superposition.parse("mul(x0, x1)"))) + math.exp(
+        grammar.log_prob(Superposition.parse("mul(x1, x0)")))
+    assert listed == pytest.approx(both, rel=1e-12)
+    assert fam.structure_prior({"tree": "mul(x1, x0)"}) == pytest.approx(listed, rel=1e-12)
+    x, y = ranking_data(40, noise=0.3, seed=0)
+    tables = [bayesstruct.compare(fam, x, y, methods="exact", structure_prior=fam.structure_prior, workers=1,
+                                  progress=False, structures=[{"tree": t}, {"tree": "x0"}])
+              for t in ("mul(x0, x1)", "mul(x1, x0)")]
+    p = [next(r.posterior_probability for r in t.rows if "mul" in str(r.structure["tree"])) for t in tables]
+    assert p[0] == pytest.approx(p[1], rel=1e-9)  # the same function, the same evidence, the same posterior
