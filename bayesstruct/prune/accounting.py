@@ -27,13 +27,20 @@ How the weights are stored (and so ``L(M)``) depends on what the method produced
     which also counts the architecture header, lengths and checksum; the test error and
     ``L(D | M)`` are measured on the model *decoded from the file*.
 
-Biases are float32 (32 bits each) in every format. ``L(M)`` is ``8 * total_bytes`` -- the
-model's code length in the format above -- except for Graves's variational fit, where it is
-the Bits-Back code length ``KL(q || p) / ln 2`` of the surviving weights (a removed weight is
-sent at the prior, which costs nothing: Graves, NIPS 2011, sec. 7).
+Biases are float32 (32 bits each) in every format, and so are the parameters and floating
+buffers outside the prunable layers (``other_bits``: e.g. batch-norm's scale, shift and running
+statistics, which inference needs). ``L(M)`` is ``8 * total_bytes`` -- the model's code length in
+the format above -- except for Graves's variational fit, where the surviving weights' values
+cost their Bits-Back code length ``KL(q || p) / ln 2`` (Graves, NIPS 2011, sec. 7). A removed
+weight costs no KL, but the evaluated model has it at exactly 0, so a receiver must be told
+*which* weights survive: their positions cost the storage format's index bits (a one-bit mask
+for a layer stored dense), and the biases and ``other_bits`` are added as in every row, so that
+the column compares across methods. ``L(D | M)`` of that row is measured at the posterior means
+(the evaluated model), not as Graves's expectation under ``q``.
 
 The compression ratio is ``dense_bytes / total_bytes`` with ``dense_bytes = 4 *
-(number of parameters)``, the convention of :class:`~bayesstruct.prune.CompressionReport`.
+(number of parameters and floating buffers)``, the convention of
+:class:`~bayesstruct.prune.CompressionReport` (whose models have no buffers).
 """
 
 from __future__ import annotations
@@ -95,7 +102,8 @@ class Account:
     method : str
     layers : tuple of LayerAccount
     other_bits : int
-        Float32 parameters outside the prunable layers (e.g. batch-norm), 32 bits each.
+        Float32 parameters and floating buffers outside the prunable layers (e.g. batch-norm's
+        scale, shift and running statistics), 32 bits each.
     total_bytes : int
         The file's size where there is one (``file_bytes``), else ``ceil(total_bits / 8)``.
     file_bytes : int or None
@@ -106,7 +114,8 @@ class Account:
     data_bits : float
         ``L(D | M)`` in bits on the test data (or ``mdl_data``).
     model_bits : float
-        ``L(M)`` in bits: ``8 * total_bytes``, or the KL for a variational fit.
+        ``L(M)`` in bits: ``8 * total_bytes``, or for a variational fit the KL of the surviving
+        weights plus their positions, the biases and ``other_bits`` (see the module docstring).
     model_bits_source : str
         ``"storage"`` or ``"kl"``.
     """
@@ -252,24 +261,32 @@ def _plain_layers(model: nn.Module, index_bits: int) -> list[LayerAccount]:
     return out
 
 
+def _num_floats(model: nn.Module) -> int:
+    """Parameters and floating buffers (batch-norm's running statistics; not its integer step count,
+    nor the pruning masks, which the storage formats already encode as positions)."""
+    buffers = sum(b.numel() for name, b in model.named_buffers()
+                  if b.is_floating_point() and "parametrizations." not in f".{name}")
+    return sum(p.numel() for p in model.parameters()) + buffers
+
+
 def _other_bits(model: nn.Module) -> int:
-    """float32 bits of the parameters outside the prunable layers' weight and bias."""
-    layer_ids = {id(m) for _, m in _check_layers(model)}
-    covered = 0
-    for mod in model.modules():
-        if id(mod) in layer_ids:
-            covered += sum(p.numel() for p in mod.parameters())
-    return FLOAT_BITS * (sum(p.numel() for p in model.parameters()) - covered)
+    """float32 bits of the parameters and floating buffers outside the prunable layers' weight and bias."""
+    covered = sum(p.numel() for _, mod in _check_layers(model) for p in mod.parameters())
+    return FLOAT_BITS * (_num_floats(model) - covered)
 
 
 def _same_weights(model: nn.Module, restored: nn.Module) -> bool:
+    """The prunable layers of ``model`` and ``restored`` hold equal weights *and* biases."""
     a, b = _check_layers(model), _check_layers(restored)
     if [n for n, _ in a] != [n for n, _ in b]:
         return False
-    return all(
-        ma.weight.shape == mb.weight.shape and torch.equal(ma.weight.detach().to(torch.float32), mb.weight.detach())
-        for (_, ma), (_, mb) in zip(a, b)
-    )
+
+    def same(p: torch.Tensor | None, q: torch.Tensor | None) -> bool:
+        if p is None or q is None:
+            return p is None and q is None
+        return p.shape == q.shape and torch.equal(p.detach().to(torch.float32), q.detach())
+
+    return all(same(ma.weight, mb.weight) and same(ma.bias, mb.bias) for (_, ma), (_, mb) in zip(a, b))
 
 
 def account(
@@ -337,7 +354,7 @@ def account(
         raise InvalidArgumentError(f"`method` must be a non-empty label; got {method!r}")
     if compressed is not None and fit is not None:
         raise InvalidArgumentError("pass at most one of `compressed` (a Deep Compression file) and `fit` (a variational fit)")
-    dense_bytes = 4 * sum(p.numel() for p in model.parameters())
+    dense_bytes = 4 * _num_floats(model)
     evaluated, file_bytes = model, None
     if compressed is not None:
         if not isinstance(compressed, CompressionReport):
@@ -346,7 +363,8 @@ def account(
             raise InvalidArgumentError(f"`compressed`: the file {compressed.path!r} does not exist (moved or deleted?)")
         evaluated = decompress(compressed.path)
         if not _same_weights(model, evaluated):
-            raise InvalidArgumentError(f"`compressed`: the file {compressed.path!r} does not hold `model`'s weights")
+            raise InvalidArgumentError(f"`compressed`: the file {compressed.path!r} does not hold `model`'s weights "
+                                       "and biases")
         file_bytes = os.path.getsize(compressed.path)
         names = [n for n, _ in layers]
         by_name = {lc.name: lc for lc in compressed.layers}
@@ -369,7 +387,10 @@ def account(
         kl_bits = weight_kl_bits(fit)
         # kept = not masked and not zero: a model whose masks were baked in (remove_pruning) keeps only its non-zeros
         kept = {n: (masks[n] != 0) & (weights[n].weight.detach() != 0) for n in fit.layers}
-        model_bits, source = sum(float((kl_bits[n] * kept[n]).sum()) for n in fit.layers), "kl"
+        values = sum(float((kl_bits[n] * kept[n]).sum()) for n in fit.layers)
+        positions = sum(la.index_bits if la.format == "sparse" else (la.num_weights if la.num_nonzero < la.num_weights else 0)
+                        for la in accts)
+        model_bits, source = values + positions + sum(la.bias_bits for la in accts) + other, "kl"
     else:
         model_bits, source = 8.0 * total_bytes, "storage"
     return Account(

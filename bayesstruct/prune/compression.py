@@ -607,7 +607,8 @@ def compress(
         header_layers.append({"module": i, "bits": bits, "index_bits": b, "shape": list(a.shape)})
         reports.append(
             LayerCompression(
-                name=n, num_weights=a.numel(), num_nonzero=int((a != 0).sum()), num_fillers=int((idx == 0).sum()),
+                # non-zero *weights*: an assignment to a centroid that fine-tuning moved to exactly 0 is a zero
+                name=n, num_weights=a.numel(), num_nonzero=int((cb[a] != 0).sum()), num_fillers=int((idx == 0).sum()),
                 weight_bits=enc_w.payload_bits, index_bits=enc_i.payload_bits, codebook_bits=32 * (cb.numel() - 1),
                 table_bits=enc_w.table_bits + enc_i.table_bits, bias_bits=bias_bits,
             )
@@ -692,12 +693,20 @@ def decompress(path: str | os.PathLike) -> nn.Sequential:
                 gaps = huffman_decode(r.take(r.u32(f"layer {i} index stream length"), f"layer {i} index stream"))
             except HuffmanFormatError as exc:
                 raise CompressionFormatError(f"corrupt Deep Compression file: layer {i}: {exc}") from exc
+            if idx.size != gaps.size:
+                raise CompressionFormatError(f"corrupt Deep Compression file: layer {i} has {idx.size} weight indices but "
+                                             f"{gaps.size} relative indices")
+            if not bool(torch.isfinite(cb).all()):
+                raise CompressionFormatError(f"corrupt Deep Compression file: the codebook of layer {i} is not finite")
             if idx.size and (idx.max() >= 2**bits or gaps.max() >= 2**ib):
                 raise CompressionFormatError(f"corrupt Deep Compression file: layer {i} has indices outside its {bits}/{ib}-bit range")
             a = torch.from_numpy(decode_relative_indices(gaps, idx, m.weight.numel())).reshape(shape)
             m.weight.copy_(cb[a])
             if m.bias is not None:
-                m.bias.copy_(r.f32(m.bias.numel(), f"the bias of layer {i}"))
+                bias = r.f32(m.bias.numel(), f"the bias of layer {i}")
+                if not bool(torch.isfinite(bias).all()):
+                    raise CompressionFormatError(f"corrupt Deep Compression file: the bias of layer {i} is not finite")
+                m.bias.copy_(bias)
     if r.pos != len(r.data):
         raise CompressionFormatError(f"corrupt Deep Compression file: {len(r.data) - r.pos} unexpected trailing byte(s)")
     return model

@@ -81,7 +81,16 @@ def test_deep_compression_total_is_the_file_size(tmp_path):
     assert acc.total_bits <= 8 * acc.file_bytes
     plain = account(net, (x, y), method="pruned")
     assert plain.test_error == acc.test_error and plain.data_bits == pytest.approx(acc.data_bits)
-    # a model the file does not hold is refused, not silently accounted
+    # a model the file does not hold is refused, not silently accounted: another bias ...
+    bias = net[0].bias.detach().clone()
+    with torch.no_grad():
+        net[0].bias.add_(5.0)
+    with pytest.raises(InvalidArgumentError, match="does not hold `model`'s weights and biases"):
+        account(net, (x, y), method="dc", compressed=report)
+    with torch.no_grad():
+        net[0].bias.copy_(bias)
+    assert account(net, (x, y), method="dc", compressed=report).file_bytes == acc.file_bytes
+    # ... or another weight
     with torch.no_grad():
         net[0].parametrizations.weight.original[0, 0] += 1.0
         net[0].parametrizations.weight[0].mask[0, 0] = 1.0
@@ -99,11 +108,39 @@ def test_variational_fit_costs_the_kl_of_the_surviving_weights():
     # KL(N(mu, 1) || N(0, 1)) = mu^2 / 2 nats: 1/2 + 2 for the two weights
     acc = account(net, (x, y), method="graves", fit=fit)
     assert acc.model_bits_source == "kl" and acc.model_bits == pytest.approx(2.5 / math.log(2))
-    # prune the first weight: it is sent at the prior, so only the second one's 2 nats remain
+    # prune the first weight: it costs no KL, so only the second one's 2 nats remain -- plus the position of
+    # the survivor, which the receiver needs since the evaluated model has the pruned weight at exactly 0:
+    # one 5-bit relative index (index_bits=5; the sparse format, 37 bits, is smaller than the dense 64)
     with torch.no_grad():
         net[0].weight.copy_(torch.tensor([[0.1, 5.0]]))
     prune(net, "magnitude", threshold=1.0)
-    assert account(net, (x, y), method="graves", fit=fit).model_bits == pytest.approx(2.0 / math.log(2))
+    pruned = account(net, (x, y), method="graves", fit=fit)
+    assert pruned.layers[0].format == "sparse" and pruned.layers[0].index_bits == 5
+    assert pruned.model_bits == pytest.approx(2.0 / math.log(2) + 5)
+
+
+def test_variational_fit_l_m_counts_the_biases_like_every_other_row():
+    net = nn.Sequential(nn.Linear(2, 1)).double()  # with a bias this time
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 2.0]]))
+    loc = {"0": torch.tensor([[1.0, 2.0]], dtype=torch.float64)}
+    scale = {"0": torch.tensor([[1.0, 1.0]], dtype=torch.float64)}
+    fit = VariationalFit(layers=("0",), loc=loc, scale=scale, point_params={}, prior_scale=1.0, data_bits=0.0, model_bits=0.0,
+                         initial_total_bits=0.0, history=(), likelihood="categorical", num_steps=1, lr=0.1, seed=0, param_state={})
+    x, y = torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, dtype=torch.long)
+    acc = account(net, (x, y), method="graves", fit=fit)
+    storage = account(net, (x, y), method="dense")
+    assert acc.bias_bits == storage.bias_bits == 32
+    assert acc.model_bits == pytest.approx(2.5 / math.log(2) + 32)  # the KL of the weights, the bias in float32
+
+
+def test_batch_norm_statistics_are_counted_in_the_size_and_the_dense_baseline():
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+    acc = account(net, (torch.randn(6, 4), torch.randint(0, 2, (6,))), method="bn")
+    assert acc.other_bits == 32 * (8 + 8 + 8 + 8)  # weight, bias, running mean and variance (not the step count)
+    assert acc.dense_bytes == 4 * (4 * 8 + 8 + 8 * 2 + 2 + 4 * 8)
+    prune(net, "magnitude", amount=0.5)
+    assert account(net, (torch.randn(6, 4), torch.randint(0, 2, (6,))), method="bn").other_bits == acc.other_bits  # masks are not "other"
 
 
 def test_table_markdown_json_and_bad_input():

@@ -225,3 +225,31 @@ def test_an_existing_file_is_refused_unless_overwrite(tmp_path):
     assert report.total_bytes == os.path.getsize(path) and path.read_bytes()[:4] == b"BSDC"
     assert torch.equal(decompress(path)[0].weight, net[0].weight)
     compress(net, shared, tmp_path / "fresh.bsdc")  # a new path needs no overwrite
+
+
+def test_a_centroid_moved_to_zero_is_not_counted_as_a_non_zero_weight(tmp_path):
+    net = make_net()
+    shared = share_weights(net, bits=3)
+    with torch.no_grad():
+        shared.codebooks["0"][1] = 0.0  # as fine-tuning could leave it
+    shared.apply(net)
+    report = compress(net, shared, tmp_path / "z.bsc", index_bits=4)
+    assert report.layers[0].num_nonzero == int((net[0].weight != 0).sum()) < int((shared.assignments["0"] != 0).sum())
+
+
+def test_a_forged_file_with_a_non_finite_centroid_is_refused(tmp_path):
+    import struct
+    import zlib
+
+    net = make_net()
+    shared = share_weights(net, bits=3)
+    path = tmp_path / "f.bsc"
+    compress(net, shared, path, index_bits=4)
+    data = bytearray(path.read_bytes())
+    header_len = struct.unpack(">I", data[5:9])[0]
+    first_centroid = 9 + header_len
+    data[first_centroid:first_centroid + 4] = struct.pack("<f", float("nan"))
+    data[-4:] = struct.pack(">I", zlib.crc32(bytes(data[:-4])))  # a forged file passes the checksum
+    path.write_bytes(bytes(data))
+    with pytest.raises(CompressionFormatError, match="codebook of layer 0 is not finite"):
+        decompress(path)
