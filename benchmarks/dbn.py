@@ -8,7 +8,7 @@ then ``--num-sweeps`` timed sweeps. The table reports
   number of layers with weights, L + 1, averaged over the timed sweeps);
 * the bulk ESS (ArviZ, one chain) of the total number of hidden units and of the number
   of edges, and the ESS per second of sampling;
-* the share of sweep time spent in each move (the sampler's methods are wrapped with
+* the share of the moves' summed time spent in each move (the sampler's methods are wrapped with
   timers on the instance, so ``sweep()`` itself is what is measured).
 
     python benchmarks/dbn.py [--sizes 500,1797] [--warmup 50] [--num-sweeps 200] [--seed 0] [--smoke]
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['N']:>5} {r['sweeps_per_s']:>9.2f} {r['s_per_sweep']:>8.3f} {r['s_per_layer']:>8.4f} "
               f"{r['depth']:>6.1f} {r['units']:>6.1f} {r['edges']:>7.0f} {r['ess_units']:>10.1f} "
               f"{r['ess_units_per_s']:>7.2f} {r['ess_edges']:>10.1f} {r['ess_edges_per_s']:>7.2f}")
-    print("\nshare of sweep time per move:")
+    print("\nshare of the moves' summed time per move (the state refresh between moves, ~3%, is not in it):")
     print(f"{'N':>5} " + " ".join(f"{m.replace('update_', ''):>12}" for m in MOVES))
     for r in rows:
         print(f"{r['N']:>5} " + " ".join(f"{100 * r['share'][m]:>11.1f}%" for m in MOVES))

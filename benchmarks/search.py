@@ -8,7 +8,9 @@ the seed's initialisation) and scores each on the validation half (Q) and on the
 
 Each search then runs on the same data and seed, and the table reports, over the seeds:
 
-* the rank of the structure it found among the 32 by validation loss (1 is the best),
+* the rank of the structure it found among the 32 by validation loss (1 is the best; competition
+  rank: 1 + the number of structures with a strictly lower validation loss, so structures that
+  compute the same function -- every one with ``zero`` on 1->2, say -- share their best rank),
 * its regret: validation loss of the found structure minus the best's (ground-truth numbers),
 * the test accuracy of the found structure (ground-truth training, so the searches are compared on
   what they chose, not on how their own refit went), against the oracle (the best by validation
@@ -58,6 +60,12 @@ def ground_truth(graph, data: SearchData, test: tuple, seed: int, steps: int) ->
                              seed=seed)
         out[names] = (*data.score(net), test_data.score(net)[1])
     return out
+
+
+def rank_of(truth: dict, names: tuple) -> int:
+    """Competition rank of ``names`` by validation loss: 1 + how many structures are strictly better."""
+    mine = truth[names][0]
+    return 1 + sum(v[0] < mine for v in truth.values())
 
 
 def methods(table, smoke: bool) -> dict[str, dict]:
@@ -149,7 +157,7 @@ def main(argv=None) -> int:
             seconds = time.perf_counter() - start
             names = tuple(r.choice()[e] for e in edges)
             rows.setdefault(label, []).append({
-                "seed": seed, "structure": names, "rank": ranking.index(names) + 1,
+                "seed": seed, "structure": names, "rank": rank_of(truth, names),
                 "regret": truth[names][0] - truth[ranking[0]][0], "test_accuracy": truth[names][2],
                 "trained": r.diagnostics.get("num_evaluated", 1), "seconds": seconds})
             print(f"  {label:24s} {names}: rank {rows[label][-1]['rank']}, {seconds:.1f} s")

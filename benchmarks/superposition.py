@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     seconds = time.perf_counter() - t0
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, one thread, "
           f"{seconds:.0f} s in all\n")
-    print("| max vertices | N | distinct trees | teacher is MAP | mean p(teacher \\| D) | s per comparison |")
+    print("| max vertices | N | distinct trees (max over seeds) | teacher is MAP | mean p(teacher \\| D) | s per comparison |")
     print("|---:|---:|---:|---:|---:|---:|")
     for r in rec:
         print(f"| {r['max_size']} | {r['N']} | {r['distinct_trees']} | {r['teacher_is_map']}/{r['seeds']} | "

@@ -253,3 +253,13 @@ def test_superposition_table_header_in_benchmarks_md_has_as_many_columns_as_its_
 
     assert "p(teacher \\| D)" in lines[i]
     assert cells(lines[i]) == cells(lines[i + 1]) == cells(lines[i + 2]) == 6
+
+
+def test_evidence_summary_max_signed_error_is_over_every_degree_and_seed():
+    # degree 1: seeds give -0.05 (the largest |error|) and -0.01; the largest signed error is -0.01, not -0.05
+    runs = [{"seed": s, "cpu": 0.1, "wall": 0.1,
+             "degrees": {1: {"log_evidence": e, "stderr": 0.01, "cpu": 0.1, "warnings": [], "diagnostics": {}}}}
+            for s, e in ((0, -1.05), (1, -1.01))]
+    summary = bench("evidence").summarise({"exact": {1: -1.0}, "runs": {"elbo": runs}}, [1])["methods"]["elbo"]
+    assert summary["worst_error"][1] == pytest.approx(-0.05)
+    assert summary["max_signed_error"] == pytest.approx(-0.01)

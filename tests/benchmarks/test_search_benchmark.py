@@ -51,3 +51,9 @@ def test_smoke_run_prints_the_table_and_writes_json(bench, tmp_path, capsys):
     assert [g["seed"] for g in d["ground_truth"]] == [0] and len(d["ground_truth"][0]["structures"]) == 32
     for rows in d["rows"].values():
         assert all(1 <= r["rank"] <= 32 and r["regret"] >= 0 for r in rows)
+
+
+def test_structures_with_equal_validation_loss_share_their_best_rank(bench):
+    # (val loss, val accuracy, test accuracy) per structure; b and c compute the same function
+    truth = {("a",): (0.1, 0, 0), ("b",): (0.3, 0, 0), ("c",): (0.3, 0, 0), ("d",): (0.2, 0, 0)}
+    assert [bench.rank_of(truth, (k,)) for k in "abcd"] == [1, 3, 3, 2]  # not 3 and 4 by listing order
