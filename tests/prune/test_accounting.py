@@ -98,13 +98,20 @@ def test_deep_compression_total_is_the_file_size(tmp_path):
         account(net, (x, y), method="dc", compressed=report)
 
 
-def test_variational_fit_costs_the_kl_of_the_surviving_weights():
-    net = nn.Sequential(nn.Linear(2, 1, bias=False)).double()
+def _unit_fit(bias: bool):
+    """A 2-weight net at means (1, 2), and the fit q = N(mean, 1) with prior N(0, 1): KL = 1/2 + 2 nats."""
+    net = nn.Sequential(nn.Linear(2, 1, bias=bias)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 2.0]]))
     loc = {"0": torch.tensor([[1.0, 2.0]], dtype=torch.float64)}
     scale = {"0": torch.tensor([[1.0, 1.0]], dtype=torch.float64)}
     fit = VariationalFit(layers=("0",), loc=loc, scale=scale, point_params={}, prior_scale=1.0, data_bits=0.0, model_bits=0.0,
                          initial_total_bits=0.0, history=(), likelihood="categorical", num_steps=1, lr=0.1, seed=0, param_state={})
-    x, y = torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, dtype=torch.long)
+    return net, fit, (torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, dtype=torch.long))
+
+
+def test_variational_fit_costs_the_kl_of_the_surviving_weights():
+    net, fit, (x, y) = _unit_fit(bias=False)
     # KL(N(mu, 1) || N(0, 1)) = mu^2 / 2 nats: 1/2 + 2 for the two weights
     acc = account(net, (x, y), method="graves", fit=fit)
     assert acc.model_bits_source == "kl" and acc.model_bits == pytest.approx(2.5 / math.log(2))
@@ -120,14 +127,7 @@ def test_variational_fit_costs_the_kl_of_the_surviving_weights():
 
 
 def test_variational_fit_l_m_counts_the_biases_like_every_other_row():
-    net = nn.Sequential(nn.Linear(2, 1)).double()  # with a bias this time
-    with torch.no_grad():
-        net[0].weight.copy_(torch.tensor([[1.0, 2.0]]))
-    loc = {"0": torch.tensor([[1.0, 2.0]], dtype=torch.float64)}
-    scale = {"0": torch.tensor([[1.0, 1.0]], dtype=torch.float64)}
-    fit = VariationalFit(layers=("0",), loc=loc, scale=scale, point_params={}, prior_scale=1.0, data_bits=0.0, model_bits=0.0,
-                         initial_total_bits=0.0, history=(), likelihood="categorical", num_steps=1, lr=0.1, seed=0, param_state={})
-    x, y = torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, dtype=torch.long)
+    net, fit, (x, y) = _unit_fit(bias=True)
     acc = account(net, (x, y), method="graves", fit=fit)
     storage = account(net, (x, y), method="dense")
     assert acc.bias_bits == storage.bias_bits == 32
