@@ -82,8 +82,8 @@ T0 = time.perf_counter()
 # Sizes. 64-20-10 has 1,480 prunable weights: under bayesstruct.prune.saliency.MAX_EXACT
 # (5,000), so OBS uses one full Hessian over both layers. OBS removes one weight at a time
 # with a rank-1 update of the inverse Hessian, so its cost grows like n^3: with 64-40-10
-# (2,960 weights) the OBS curve alone took ~300 s on 1 CPU thread, and a 64-100-10 net
-# (7,400 weights, per-layer blocks) is out of reach here.
+# (2,960 weights) the OBS curve alone takes about 15 s on 1 CPU thread, and a 64-100-10 net
+# (7,400 weights) is above MAX_EXACT, where OBS switches to per-layer blocks.
 HIDDEN = 8 if SMOKE else 20
 EPOCHS = 15 if SMOKE else 150
 RETRAIN_EPOCHS = 5 if SMOKE else 40
@@ -125,8 +125,8 @@ print(f"dense 64-{HIDDEN}-10: {num_weights} prunable weights, test error {DENSE_
 # Each saliency ranks the weights of the *trained* dense net; the lowest-ranked are masked
 # (`prune(..., amount=...)` removes that fraction of the survivors, over all layers).
 # OBD uses the Gauss-Newton diagonal, LeCun et al.'s own approximation (for cross-entropy,
-# the true Fisher): one backward pass per class, against ~7 s per call here for the exact
-# diagonal (`hessian="exact"`, what `"auto"` picks at this size).
+# the true Fisher): one backward pass per class, against about 1.5 s per call here for the
+# exact diagonal (`hessian="exact"`, what `"auto"` picks at this size).
 # Magnitude and OBD are re-ranked from the dense net for every target fraction. OBS moves the
 # survivors when it removes a weight, so its pruned nets are built incrementally: each call
 # removes half of the survivors of the previous one, recomputing the Hessian at the new
@@ -235,8 +235,11 @@ plt.close(fig)
 
 
 def gap_around_zero(hist) -> tuple[float, float]:
-    """Inner edges of the non-empty bins nearest to zero on each side (the empty gap between them)."""
+    """Inner edges of the non-empty bins nearest to zero on each side (the empty gap between them);
+    ``(0, 0)`` when a non-empty bin straddles zero: no gap."""
     full = np.flatnonzero(hist.counts)
+    if ((hist.edges[full] < 0) & (hist.edges[full + 1] > 0)).any():
+        return 0.0, 0.0
     neg, pos = full[hist.edges[full + 1] <= 0], full[hist.edges[full] >= 0]
     return (float(hist.edges[neg.max() + 1]) if neg.size else 0.0, float(hist.edges[pos.min()]) if pos.size else 0.0)
 
@@ -276,8 +279,9 @@ print(f"decompressed outputs equal the quantised model's exactly: {same}; test e
 # `fit_variational` fits a mean-field Gaussian $q(w)$ to the dense net's weights (means
 # started at the trained weights) under a prior $N(0, \sigma_p^2)$ and reports
 # $L(D\mid w) + L(w)$ in bits. Weights whose posterior puts nearly as much density at 0 as at
-# its mean (large $\lambda_i$) are removed. $\lambda_i$ itself underflows to 0 for confident
-# weights, so the thresholds are quantiles of $\log\lambda_i = -\mu_i^2/(2\sigma_i^2)$
+# its mean (large $\lambda_i$) are removed. $\lambda_i$ spans a hundred orders of magnitude
+# (it underflows float32 for the most confident weights), so the thresholds are quantiles of
+# $\log\lambda_i = -\mu_i^2/(2\sigma_i^2)$
 # (`log_relative_density`), passed as `log_threshold` to reach the same fractions kept as above.
 
 # %%

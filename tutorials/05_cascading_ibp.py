@@ -172,8 +172,8 @@ print("acceptance (chain 0):", {k: round(v, 2) for k, v in runs[0].acceptance.it
 # `posterior_summary` adds ArviZ's rank-normalised R-hat and bulk/tail ESS. Structure
 # chains mix slowly: with a short run, R-hat well above 1.01 says "run longer", not
 # "the model is wrong". In the full run behind `figures/` (2026-12-07), one of the three chains
-# stayed at 13 thin layers, with a log joint density ~6 x 10^4 nats below the other two (three
-# layers each): the chains disagree, the R-hat of the depth is 2.0,
+# spent most of the run at 11-13 thin layers (briefly 24), with a log joint density ~6 x 10^4
+# nats below the other two, which end at three layers: the chains disagree, the R-hat of the depth is 2.0,
 # and the posterior summaries below are *not* to be read as converged -- which is exactly
 # what running several seeds is for.
 
