@@ -149,7 +149,9 @@ def one_layer_family(num_inputs: int, num_classes: int, *, hidden: int = 32,
 
 def conv_family(image_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, *, channels: int | None = None,
                 primitives: Sequence[str] | str = ("conv3x3", "avgpool3x3"), **family_kwargs: Any) -> NetworkFamily:
-    """:class:`NetworkFamily` of :func:`conv_graph`; give ``x`` as ``(N, C, H, W)`` or flat ``(N, C*H*W)``."""
+    """:class:`NetworkFamily` of :func:`conv_graph`. ``compare`` and ``log_evidence`` of the family take
+    ``x`` flat, ``(N, C*H*W)`` (``x.reshape(len(x), -1)``); a bound structure, ``fit_structure_posterior``
+    and ``refit_discrete`` take ``(N, C, H, W)`` too."""
     return NetworkFamily(conv_graph(image_shape, num_classes, channels=channels, primitives=primitives), **family_kwargs)
 
 

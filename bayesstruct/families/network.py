@@ -616,7 +616,13 @@ class StructurePosterior:
     noise_scale: float = 1.0
 
     def choice(self) -> dict[tuple[int, int], str]:
-        """The MAP primitive per edge: argmax of the posterior-mean :math:`\\Gamma`."""
+        """The primitive per edge with the largest posterior-mean :math:`\\Gamma` coordinate.
+
+        On the simplex this is the MAP primitive of each edge's relaxed posterior. On the cube,
+        where each coordinate is its own on/off weight, it is the argmax of the means, not the
+        MAP vertex: a coordinate below 0.5 (off at the vertex) can still be chosen, and an edge
+        with one primitive is always kept, with :meth:`discretize` setting its weight to 1.
+        """
         return {e: self.graph.edges[e][int(torch.argmax(g))] for e, g in self.posterior_mean_gamma.items()}
 
     def discretize(self, refit: tuple[Any, Any] | None = None, *, refit_steps: int = 200, lr: float = 0.02,
@@ -638,6 +644,8 @@ class StructurePosterior:
             Passed to :func:`refit_discrete`.
         """
         net = StructureNetwork(self.graph)
+        if self.weights:  # in the fit's dtype: a float64 fit gives a float64 network
+            net = net.to(next(iter(self.weights.values())).dtype)
         with torch.no_grad():
             for name, p in net.named_parameters():
                 p.copy_(self.weights[name].to(p.dtype))
@@ -725,10 +733,20 @@ def refit_discrete(net: DiscreteStructureNetwork, x: Any, y: Any, *, num_steps: 
     y = torch.as_tensor(y)
     if y.shape[:1] != x.shape[:1]:
         raise InvalidArgumentError(f"`y` must have one entry per row of `x` ({x.shape[0]}); got shape {tuple(y.shape)}")
+    out_shape = net.graph.vertex_shapes[net.graph.output_vertex]
     if task == "classification":
+        if y.dim() != 1 or (y.is_floating_point() and not bool((torch.isfinite(y) & (y == y.round())).all())):
+            raise InvalidArgumentError(f"`y` must be integer class labels of shape ({x.shape[0]},); got "
+                                       f"{y.dtype} of shape {tuple(y.shape)}")
         y = y.long()
+        _check_labels(y, x.shape[0], math.prod(out_shape))
     else:
         y = y.to(dtype)
+        if not bool(torch.isfinite(y).all()):
+            raise InvalidArgumentError("`y` must be finite (remove or impute the NaN/inf targets)")
+        if y.dim() > 1 and tuple(y.shape[1:]) != tuple(out_shape):
+            raise InvalidArgumentError(f"`y` must have shape ({x.shape[0]},) or ({x.shape[0]}, *{tuple(out_shape)}) "
+                                       f"(the network's output); got {tuple(y.shape)}")
     losses: list[float] = []
     if not params or num_steps == 0:
         return losses
@@ -1058,6 +1076,8 @@ def fit_structure_posterior(graph: StructureGraph, x: torch.Tensor, y: torch.Ten
     num_steps = check_positive_int(num_steps, "num_steps")
     lr = check_positive(lr, "lr")
     num_particles = check_positive_int(num_particles, "num_particles")
+    num_elbo_particles = check_positive_int(num_elbo_particles, "num_elbo_particles")
+    num_gamma_samples = check_positive_int(num_gamma_samples, "num_gamma_samples")
     if jit and num_particles != 1:
         raise InvalidArgumentError(
             f"`jit=True` needs `num_particles=1` (the vectorised particle path uses torch.func, which a jit "
@@ -1384,8 +1404,11 @@ class NetworkFamily(StructureFamily):
 
     The structure space is ``{"edge_{j}_{k}": [primitive names of edge (j, k)], ...}``; a
     structure binds :func:`network_model` with the matching one-hot ``gamma`` (fixed, so the
-    model has only the weights -- and :math:`\\alpha` under a Gamma prior -- as latents and
-    every evidence estimator applies).
+    model has only the weights -- and :math:`\\alpha` under a Gamma prior -- as latents).
+    ``laplace``, ``elbo``, ``iwae`` and ``smc`` apply to every structure; ``exact`` only to a
+    network linear in its weights (one linear edge from input to output, Gaussian likelihood,
+    :math:`\\alpha` fixed) and refuses the others, so compare networks with
+    ``methods="laplace,smc"`` (or ``"laplace"``) rather than ``compare``'s default, which includes ``exact``.
 
     Parameters
     ----------

@@ -633,3 +633,42 @@ def test_a_linear_hidden_layer_is_rotation_symmetric_and_bind_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fam.bind({"edge_0_1": "linear_tanh", "edge_1_2": "linear"})
+
+
+def test_sample_counts_are_checked_before_the_fit_runs():
+    g = lecture_graph()
+    x, y = teacher_data(g, n=10)
+    for name in ("num_elbo_particles", "num_gamma_samples"):
+        with pytest.raises(InvalidArgumentError, match=f"`{name}`"):
+            fit_structure_posterior(g, x, y, num_steps=1, lr=0.1, temperature=1.0, seed=0, progress=False, **{name: 0})
+
+
+def test_discretize_keeps_the_fits_dtype():
+    g = lecture_graph()
+    x, y = teacher_data(g, n=20)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        post = fit_structure_posterior(g, x.double(), y, num_steps=2, lr=0.05, temperature=1.0, seed=0, progress=False)
+        net = post.discretize()
+        assert {p.dtype for p in net.parameters()} == {torch.float64}
+        assert net(x.double()).dtype == torch.float64  # float64 in, float64 out
+    finally:
+        torch.set_default_dtype(old)
+
+
+def test_refit_discrete_checks_the_labels_and_targets():
+    g = lecture_graph()
+    x, y = teacher_data(g, n=10)
+    net = StructureNetwork(g).discretize({(0, 1): torch.tensor([1.0, 0.0])})
+    for bad, match in ((torch.full((10,), 5), r"class labels in 0\.\.1"), (torch.full((10,), 0.5), "integer class labels"),
+                       (torch.full((10,), math.nan), "integer class labels")):
+        with pytest.raises(InvalidArgumentError, match=match):
+            refit_discrete(net, x, bad, num_steps=1)
+    reg = StructureGraph(2, {(0, 1): "linear"}, input_shape=(3,), vertex_shapes={1: (1,)})
+    rnet = StructureNetwork(reg).discretize()
+    with pytest.raises(InvalidArgumentError, match="finite"):
+        refit_discrete(rnet, x, torch.full((10,), math.nan), num_steps=1, task="regression")
+    with pytest.raises(InvalidArgumentError, match=r"must have shape \(10,\) or \(10, \*\(1,\)\)"):
+        refit_discrete(rnet, x, torch.zeros(10, 2), num_steps=1, task="regression")
+    assert len(refit_discrete(rnet, x, torch.zeros(10), num_steps=2, task="regression")) == 2
