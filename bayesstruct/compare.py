@@ -384,7 +384,7 @@ def compare(
     x: Any,
     y: Any,
     *,
-    methods: Iterable[str] | str = ("exact", "laplace", "smc"),
+    methods: Iterable[str] | str | None = None,
     structures: Iterable[Mapping[str, Any]] | None = None,
     structure_prior: Any = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -400,8 +400,10 @@ def compare(
     family : StructureFamily
     x, y : array-like ``(N,)``
         The data; NaN/inf and length mismatches are rejected.
-    methods : str or iterable of str
-        Registered estimator names (comma-separated string accepted).
+    methods : str or iterable of str, optional
+        Registered estimator names (comma-separated string accepted). Default: the family's
+        ``default_methods`` -- ``("exact", "laplace", "smc")`` for most families, ``("laplace", "smc")``
+        for a :class:`~bayesstruct.families.NetworkFamily`, whose nonlinear networks ``exact`` refuses.
     structures : iterable of dict, optional
         A subset of ``family.structures()`` (default: all).
     structure_prior : sequence or callable, optional
@@ -432,6 +434,8 @@ def compare(
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise InvalidArgumentError(f"`executor` must be a concurrent.futures.Executor (with a submit() method) or None; "
                                    f"got {type(executor).__name__}")
+    if methods is None:
+        methods = getattr(family, "default_methods", ("exact", "laplace", "smc"))
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     try:

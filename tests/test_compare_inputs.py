@@ -16,7 +16,7 @@ KW = dict(workers=1, progress=False)
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(methods=None), "methods"),
+    (dict(methods=5), "methods"),  # None is the family's default_methods
     (dict(methods=[3]), "methods"),
     (dict(options=3), "options"),
     (dict(methods="laplace", options={"laplace": 5}), "options"),

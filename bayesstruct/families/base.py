@@ -127,6 +127,8 @@ class StructureFamily:
     #: refuses any other. A family whose structures are not all listed sets it False (the
     #: superposition family takes any tree of its grammar, listed or not, as a string or parsed).
     closed_space: bool = True
+    #: The estimators :func:`bayesstruct.compare` runs when it is given no ``methods``.
+    default_methods: tuple[str, ...] = ("exact", "laplace", "smc")
 
     def __init__(self, model: Callable, space: Mapping[str, Iterable], *, name: str | None = None,
                  model_kwargs: Mapping[str, Any] | None = None, conjugate_form: Callable | None = None) -> None:

@@ -1407,8 +1407,8 @@ class NetworkFamily(StructureFamily):
     model has only the weights -- and :math:`\\alpha` under a Gamma prior -- as latents).
     ``laplace``, ``elbo``, ``iwae`` and ``smc`` apply to every structure; ``exact`` only to a
     network linear in its weights (one linear edge from input to output, Gaussian likelihood,
-    :math:`\\alpha` fixed) and refuses the others, so compare networks with
-    ``methods="laplace,smc"`` (or ``"laplace"``) rather than ``compare``'s default, which includes ``exact``.
+    :math:`\\alpha` fixed) and refuses the others, so ``compare`` runs ``laplace`` and ``smc`` on
+    a network family unless given ``methods`` (``default_methods``).
 
     Parameters
     ----------
@@ -1444,6 +1444,9 @@ class NetworkFamily(StructureFamily):
     >>> NetworkFamily(g).structures()
     [{'edge_0_1': 'linear_sigmoid', 'edge_1_2': 'linear'}, {'edge_0_1': 'zero', 'edge_1_2': 'linear'}]
     """
+
+    #: ``exact`` refuses a network that is not linear in its weights, which is most of them
+    default_methods = ("laplace", "smc")
 
     def __init__(self, graph: StructureGraph, *, weight_precision: float | str | dist.Gamma = 1.0,
                  task: str = "classification", noise_scale: float = 1.0, weight_precision_init: float = 1.0,

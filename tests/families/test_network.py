@@ -672,3 +672,17 @@ def test_refit_discrete_checks_the_labels_and_targets():
     with pytest.raises(InvalidArgumentError, match=r"must have shape \(10,\) or \(10, \*\(1,\)\)"):
         refit_discrete(rnet, x, torch.zeros(10, 2), num_steps=1, task="regression")
     assert len(refit_discrete(rnet, x, torch.zeros(10), num_steps=2, task="regression")) == 2
+
+
+def test_compare_without_methods_runs_the_estimators_that_apply_to_networks():
+    import bayesstruct
+
+    g = StructureGraph(3, {(0, 1): ["linear", "linear_tanh"], (1, 2): "linear"}, input_shape=(3,),
+                       vertex_shapes={1: (2,), 2: (2,)})
+    x, y = torch.randn(12, 3), torch.randint(0, 2, (12,))
+    family = NetworkFamily(g)
+    assert family.default_methods == ("laplace", "smc")
+    table = bayesstruct.compare(family, x, y, workers=1, progress=False,
+                                options={"smc": {"num_particles": 64, "num_islands": 2}})
+    assert table.methods == ("laplace", "smc")  # "exact" would refuse the product of two weight matrices
+    assert all(math.isfinite(r.estimates["laplace"].log_evidence) for r in table.rows)
