@@ -87,7 +87,9 @@ def plot_pruning_curve(curves: Mapping[str, Sequence[tuple[float, float]]], ax: 
     logarithmic (base 2) and runs from dense (1) on the left to sparse on the right; its ticks
     are ``kept_ticks`` (default: the powers of 1/2 the data span), labelled ``1, 1/2, 1/4, ...``.
     With ``log_error`` the y axis is logarithmic with labelled 1-2-3-5 ticks (1%, 2%, 3%, 5%, 10%, ...;
-    ``percent=False`` writes 0.01, 0.02, ...). Method ``i`` gets colour and marker ``i`` of
+    ``percent=False`` writes 0.01, 0.02, ...); a test error of exactly 0, which a log axis cannot
+    show, is drawn at half the smallest positive error as an open triangle, and the legend says
+    so. Method ``i`` gets colour and marker ``i`` of
     :mod:`bayesstruct.plots.style`. ``legend=False`` leaves the legend to the caller (e.g. to
     place it outside the axes).
     """
@@ -113,12 +115,13 @@ def plot_pruning_curve(curves: Mapping[str, Sequence[tuple[float, float]]], ax: 
     for i, (label, p) in enumerate(all_pts.items()):
         y = np.where(p[:, 1] > 0, p[:, 1], floor) if log_error else p[:, 1]
         ax.plot(p[:, 0], y, marker=marker(i), color=color(i), label=str(label))
-        if log_error and (p[:, 1] == 0).any():
-            ax.plot(p[p[:, 1] == 0, 0], np.full(int((p[:, 1] == 0).sum()), floor), "v", color=color(i), ms=10,
-                    mfc="none", zorder=3)
-            zeros += int((p[:, 1] == 0).sum())
+        at_zero = p[:, 1] == 0
+        if log_error and at_zero.any():
+            ax.plot(p[at_zero, 0], np.full(int(at_zero.sum()), floor), "v", color=color(i), ms=10, mfc="none", zorder=3)
+            zeros += int(at_zero.sum())
     if zeros:
-        ax.plot([], [], "v", color="0.3", mfc="none", ms=8, label=f"test error 0 ({zeros}), drawn at {_percent(floor) if percent else f'{floor:g}'}")
+        shown = _percent(floor) if percent else f"{floor:g}"
+        ax.plot([], [], "v", color="0.3", mfc="none", ms=8, label=f"test error 0 ({zeros}), drawn at {shown}")
     ax.set_xscale("log", base=2)
     if not ax.xaxis_inverted():
         ax.invert_xaxis()
