@@ -263,3 +263,20 @@ def test_evidence_summary_max_signed_error_is_over_every_degree_and_seed():
     summary = bench("evidence").summarise({"exact": {1: -1.0}, "runs": {"elbo": runs}}, [1])["methods"]["elbo"]
     assert summary["worst_error"][1] == pytest.approx(-0.05)
     assert summary["max_signed_error"] == pytest.approx(-0.01)
+
+
+def test_structure_benchmark_checks_its_goals():
+    teacher = [dict(kind="edge", n=100, teacher="linear", seeds=5, gamma_hits=5, gamma_min=0.97, best_evidence=5),
+               dict(kind="edge", n=100, teacher="linear_tanh", seeds=5, gamma_hits=4, gamma_min=0.6, best_evidence=5),
+               dict(kind="hidden", n=200, teacher="linear", seeds=2, gamma_hits=0, gamma_min=0.1, best_evidence=0)]
+    rows = bench("structure").goals({"teacher_summary": teacher,
+                                     "speed": [{"name": "one-layer digits", "ratio_mf_pk": 1.9},
+                                               {"name": "MNIST MLP", "ratio_mf_pk": 2.1}],
+                                     "digits": {"total_s": 15.0, "steps": 1100}})
+    status = {r["goal"]: r["status"] for r in rows}
+    assert status["N=100, teacher linear: E[γ_teacher] >= 0.9 in every seed"] == "PASS"
+    assert status["N=100, teacher linear_tanh: E[γ_teacher] >= 0.9 in every seed"] == "FAIL"  # 4 of 5
+    assert not any("N=200" in g for g in status)  # the hidden-layer teacher has no goal
+    assert status["one-layer digits: packed jit mean-field SVI step <= 2x forward + backward"] == "PASS"
+    assert status["MNIST MLP: packed jit mean-field SVI step <= 2x forward + backward"] == "FAIL"
+    assert status["digits fit <= 120 s"] == "PASS"
