@@ -435,7 +435,7 @@ def compare(
         raise InvalidArgumentError(f"`executor` must be a concurrent.futures.Executor (with a submit() method) or None; "
                                    f"got {type(executor).__name__}")
     if methods is None:
-        methods = getattr(family, "default_methods", ("exact", "laplace", "smc"))
+        methods = family.default_methods
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     try:

@@ -33,6 +33,7 @@ import os
 import re
 import tempfile
 import warnings
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
@@ -385,10 +386,11 @@ def save_netcdf(table: "ComparisonTable", directory: str | os.PathLike, method: 
         raise InvalidArgumentError(f"`directory` {str(directory)!r} exists and is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
     stems = [_file_stem(label) for label in idatas]
+    uses = Counter(stems)
     paths = []
-    for i, (label, idata) in enumerate(idatas.items()):
+    for i, idata in enumerate(idatas.values()):
         # labels that differ only in characters a file name cannot hold ("x*1", "x+1") get the row number
-        stem = stems[i] if stems.count(stems[i]) == 1 else f"{stems[i]}-row{i}"
+        stem = stems[i] if uses[stems[i]] == 1 else f"{stems[i]}-row{i}"
         path = directory / f"{stem}.{idata.attrs['bayesstruct_method']}.nc"
         fd, tmp = _atomic_target(path)
         os.close(fd)
@@ -402,6 +404,10 @@ def save_netcdf(table: "ComparisonTable", directory: str | os.PathLike, method: 
             raise
         paths.append(path)
     return paths
+
+
+class _NotJSONError(InvalidArgumentError, TypeError):
+    """``write_json``'s error for a value JSON cannot encode (a ``TypeError`` too, as ``json.dumps`` raises)."""
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -421,11 +427,10 @@ def json_text(value: Any, *, indent: int | None = 2) -> str:
     and strict parsers refuse), so a non-finite float -- e.g. the ``log_prior`` of a structure
     with prior probability 0 -- is written as ``null``.
     """
-    return json.dumps(_finite_or_none(value), indent=indent, allow_nan=False) + "\n"
-
-
-class _NotJSONError(InvalidArgumentError, TypeError):
-    """``write_json``'s error for a value JSON cannot encode (a ``TypeError`` too, as ``json.dumps`` raises)."""
+    try:
+        return json.dumps(_finite_or_none(value), indent=indent, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise _NotJSONError(f"`value` holds something JSON cannot encode ({exc})") from None
 
 
 def write_json(table: Any, path: str | os.PathLike, *, indent: int | None = 2) -> Path:

@@ -209,3 +209,5 @@ def test_json_files_are_standard_json_with_null_for_non_finite_numbers(tmp_path)
     path = tmp_path / "t.json"
     path.write_text(text)
     assert read_json(path)["log_prior"] is None
+    with pytest.raises(InvalidArgumentError, match="`value` holds something JSON cannot encode"):
+        json_text({"a": object()})

@@ -62,10 +62,10 @@ def check_output_paths(args: argparse.Namespace, *, inputs: dict[str, Path | Non
     existing file; an output that *is* one of the command's ``inputs`` (``{flag: path}``,
     e.g. ``{"--data": args.data}``), always; and, unless ``--overwrite`` is given, an
     existing ``--json`` file or an ``--out`` directory that already holds one of
-    ``out_files`` (the files and folders the command writes there). ``--out`` is created
-    when missing, and every output directory must accept a new file. So a long run never
-    fails at the end for want of a place to write, and nothing a user saved is replaced
-    without being asked.
+    ``out_files`` (the files and folders the command writes there); and an output directory
+    that cannot take a new file (for a missing ``--out``, its nearest existing parent; the
+    command creates it when it writes). So a long run never fails at the end for want of a
+    place to write, and nothing a user saved is replaced without being asked.
     """
     json_path, out = getattr(args, "json", None), getattr(args, "out", None)
     overwrite = bool(getattr(args, "overwrite", False))
@@ -83,28 +83,20 @@ def check_output_paths(args: argparse.Namespace, *, inputs: dict[str, Path | Non
             if source is not None and _same_file(path, Path(source)):
                 raise InvalidArgumentError(f"{flag} would write {str(path)!r}, which is the {in_flag} file this "
                                            f"command reads; choose another {'path' if flag == '--json' else 'directory'}")
-    if overwrite:
-        _check_output_dirs(json_path, out)
-        return
-    if json_path is not None and json_path.exists():
+    if not overwrite and json_path is not None and json_path.exists():
         raise InvalidArgumentError(f"--json {str(json_path)!r} already exists; pass --overwrite to replace it, "
                                    "or choose another path (nothing was written)")
     held = [name for name in out_files if out is not None and (out / name).exists()]
-    if held:
+    if not overwrite and held:
         raise InvalidArgumentError(f"--out {str(out)!r} already holds {', '.join(held)} from an earlier run; pass "
                                    "--overwrite to replace its files, or choose another directory (nothing was written)")
-    _check_output_dirs(json_path, out)
-
-
-def _check_output_dirs(json_path: Path | None, out: Path | None) -> None:
     if json_path is not None:
         check_writable("--json", json_path.parent)
     if out is not None:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InvalidArgumentError(f"--out: cannot create directory {str(out)!r} ({exc.strerror or exc})") from None
-        check_writable("--out", out)
+        existing = next(p for p in (out, *out.parents) if p.exists())  # where a missing --out will be created
+        if not existing.is_dir():
+            raise InvalidArgumentError(f"--out {str(out)!r}: {str(existing)!r} is a file, not a directory")
+        check_writable("--out", existing)
 
 
 def add_output_arguments(p: argparse.ArgumentParser, out_help: str, json_help: str = "write the result as JSON to this path",

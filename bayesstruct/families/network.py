@@ -735,9 +735,8 @@ def refit_discrete(net: DiscreteStructureNetwork, x: Any, y: Any, *, num_steps: 
         raise InvalidArgumentError(f"`y` must have one entry per row of `x` ({x.shape[0]}); got shape {tuple(y.shape)}")
     out_shape = net.graph.vertex_shapes[net.graph.output_vertex]
     if task == "classification":
-        if y.dim() != 1 or (y.is_floating_point() and not bool((torch.isfinite(y) & (y == y.round())).all())):
-            raise InvalidArgumentError(f"`y` must be integer class labels of shape ({x.shape[0]},); got "
-                                       f"{y.dtype} of shape {tuple(y.shape)}")
+        if y.is_floating_point() and not bool((torch.isfinite(y) & (y == y.round())).all()):
+            raise InvalidArgumentError(f"`y` must be integer class labels; got {y.dtype} values that are not integers")
         y = y.long()
         _check_labels(y, x.shape[0], math.prod(out_shape))
     else:

@@ -468,7 +468,7 @@ class StructureNetwork(_GraphModule):
                         # a primitive with weight 0 contributes exactly 0, even where its output
                         # overflows (0 * inf is NaN); with a gamma that needs gradients the product
                         # stays, since d mix / d gamma_i = op(x)
-                        term = torch.where(w == 0, torch.zeros((), dtype=term.dtype, device=term.device), term)
+                        term = torch.where(w == 0, term.new_zeros(()), term)
                     mix = term if mix is None else mix + term
                 terms.append(mix)
             f[k] = self._aggregate(k, terms, lead, x)

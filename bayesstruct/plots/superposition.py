@@ -182,14 +182,14 @@ def plot_evidence_by_size(sizes: Sequence[int], log_evidence: Sequence[float], a
     if sizes.shape != lz.shape or not len(lz):
         raise InvalidArgumentError(f"`sizes` and `log_evidence` must be non-empty and of equal length; "
                                    f"got {len(sizes)} and {len(lz)}")
+    if floor is not None and floor >= float(np.max(lz)):
+        raise InvalidArgumentError(f"`floor` {floor:g} must lie below the largest log evidence {float(np.max(lz)):g}")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))
     dx = np.random.default_rng(seed).uniform(-abs(jitter), abs(jitter), len(sizes))
     top = float(np.max(lz))
     below = lz < floor if floor is not None else np.zeros(lz.shape, bool)
     ax.scatter(sizes[~below] + dx[~below], lz[~below], s=8, color="0.4", label=f"a tree ({len(lz)} in all)")
-    if floor is not None and floor >= top:
-        raise InvalidArgumentError(f"`floor` {floor:g} must lie below the largest log evidence {top:g}")
     if below.any():
         ax.scatter(sizes[below] + dx[below], np.full(int(below.sum()), floor), s=22, marker="v", facecolors="none",
                    edgecolors=color(0), lw=0.8, clip_on=False, zorder=3,

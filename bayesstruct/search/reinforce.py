@@ -325,6 +325,11 @@ def entropy_surrogate(entropy: torch.Tensor, log_prob: torch.Tensor) -> torch.Te
     (sg: stop-gradient). The pathwise term alone (ENAS's regulariser) misses how the prefix
     distribution moves; on a 6-structure controller it was 21 % off :math:`\nabla H`.
     """
+    if not (torch.is_tensor(entropy) and torch.is_tensor(log_prob) and entropy.ndim == 1 and len(entropy) > 0
+            and log_prob.shape == entropy.shape):
+        raise InvalidArgumentError("`entropy` and `log_prob` must be tensors of the same shape (m,), m >= 1; got "
+                                   f"{getattr(entropy, 'shape', type(entropy).__name__)} and "
+                                   f"{getattr(log_prob, 'shape', type(log_prob).__name__)}")
     return (entropy + entropy.detach() * log_prob).mean()
 
 

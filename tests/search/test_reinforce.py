@@ -240,3 +240,6 @@ def test_entropy_surrogate_gradient_is_the_gradient_of_the_structure_entropy():
     torch.testing.assert_close(flat_grad(expected), grad_H, atol=1e-12, rtol=1e-10)
     pathwise = flat_grad((P.detach() * ent).sum())
     assert (pathwise - grad_H).norm() > 0.05 * grad_H.norm()
+    for bad in ([0.1, 0.2], ent[:0], ent[:2].reshape(1, 2)):
+        with pytest.raises(InvalidArgumentError, match="`entropy` and `log_prob`"):
+            entropy_surrogate(bad, logp[:2])
