@@ -18,7 +18,6 @@ one torch thread per worker, or any executor you pass -- e.g. Dask's
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import math
 import multiprocessing
 import os
@@ -28,6 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from bayesstruct import _json
 from bayesstruct._validation import as_tensor, check_positive_int, check_seed
 from bayesstruct.evidence.base import EvidenceResult, get_estimator, list_estimators
 from bayesstruct.exceptions import BayesStructError, InvalidArgumentError, UnknownNameError
@@ -158,7 +158,7 @@ class ComparisonTable:
         }
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        return _json.dumps(self.to_dict(), **kwargs)
 
     def to_dataframe(self) -> "pandas.DataFrame":
         """The table as a pandas DataFrame, one row per structure in the table's order (as

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 import numpy as np
 import torch
 
+from bayesstruct import _json
 from bayesstruct.evidence.base import EvidenceResult
 from bayesstruct.exceptions import InvalidArgumentError, UnknownNameError
 from bayesstruct.families.base import structure_label
@@ -410,16 +411,6 @@ class _NotJSONError(InvalidArgumentError, TypeError):
     """``write_json``'s error for a value JSON cannot encode (a ``TypeError`` too, as ``json.dumps`` raises)."""
 
 
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return value
-
-
 def json_text(value: Any, *, indent: int | None = 2) -> str:
     """``value`` as standard JSON text (RFC 8259), ending in a newline.
 
@@ -428,7 +419,7 @@ def json_text(value: Any, *, indent: int | None = 2) -> str:
     with prior probability 0 -- is written as ``null``.
     """
     try:
-        return json.dumps(_finite_or_none(value), indent=indent, allow_nan=False) + "\n"
+        return _json.dumps(value, indent=indent) + "\n"
     except (TypeError, ValueError) as exc:
         raise _NotJSONError(f"`value` holds something JSON cannot encode ({exc})") from None
 

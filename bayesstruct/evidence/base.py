@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
+import numpy as np
 import torch
 
+from bayesstruct import _json
 from bayesstruct._registry import Registry
-from bayesstruct.evidence.density import ModelDensity, float64, set_rng_seed
+from bayesstruct.evidence.density import ModelDensity, float64, seeded_rng
 from bayesstruct.exceptions import InvalidArgumentError, ModelSpecError
 
 __all__ = [
@@ -81,7 +82,8 @@ class EvidenceResult:
         }
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        """:meth:`to_dict` as standard JSON: a non-finite number (a NaN Pareto k) is ``null``."""
+        return _json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:
         se = "" if self.stderr is None else f" ± {self.stderr:.3g}"
@@ -107,7 +109,8 @@ class EvidenceEstimator:
     :meth:`estimate`, returning the fields of an :class:`EvidenceResult` other than
     ``method`` and ``seconds``. Calling the estimator runs it in float64 under the
     seed given at construction, so the same seed gives the same number, and on one
-    torch thread (restored afterwards).
+    torch thread. The dtype, the thread count and the global random state (Python's, NumPy's,
+    torch's) are restored afterwards.
 
     Parameters
     ----------
@@ -131,8 +134,7 @@ class EvidenceEstimator:
         # is cast to it, so the model's sites, drawn in float64, meet data of the same dtype
         args = tuple(_float64(a) for a in args)
         kwargs = {k: _float64(v) for k, v in kwargs.items()}
-        with float64(single_thread=True):
-            set_rng_seed(self.seed)
+        with float64(single_thread=True), seeded_rng(self.seed):
             start = time.perf_counter()
             try:
                 fields = self.estimate(model, args, kwargs)
@@ -194,7 +196,10 @@ def _constructor_options(cls: type) -> list[str]:
 
 
 def _float64(value: Any) -> Any:
-    """A floating-point tensor as float64; anything else (labels, options) as it is."""
+    """A floating-point tensor as float64 (a NumPy array as a tensor first); anything else
+    (labels, options) as it is."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        value = torch.as_tensor(value)
     if torch.is_tensor(value) and value.is_floating_point() and value.dtype != torch.float64:
         return value.to(torch.float64)
     return value

@@ -35,13 +35,13 @@ import numpy as np
 import pyro
 import pyro.poutine as poutine
 import torch
-from pyro.infer.autoguide.initialization import init_to_median
+from pyro.infer.autoguide.initialization import InitMessenger, init_to_median
 from pyro.poutine.util import site_is_subsample
 from torch.distributions import biject_to
 
 from bayesstruct.exceptions import InvalidArgumentError, ModelSpecError
 
-__all__ = ["ModelDensity", "float64", "set_rng_seed"]
+__all__ = ["ModelDensity", "float64", "seeded_rng", "set_rng_seed"]
 
 _PARTICLE_PLATE = "_bayesstruct_particles"
 
@@ -85,10 +85,35 @@ def set_rng_seed(seed: int) -> None:
     torch.default_generator.manual_seed(seed)
 
 
+@contextlib.contextmanager
+def seeded_rng(seed: int):
+    """Run a block under :func:`set_rng_seed`, restoring the caller's random state afterwards.
+
+    Python's, NumPy's and torch's global generators are put back as they were, so a call
+    that is seeded for reproducibility does not reseed the user's own stream (a loop of
+    simulated data sets around an estimator would otherwise draw the same data each time).
+    """
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=None if torch.accelerator.is_available() else []):
+        set_rng_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
 def _nan_to_neg_inf(t: torch.Tensor) -> torch.Tensor:
     """NaN -> -inf, every other value (±inf included) kept. (``torch.nan_to_num(t, nan=-inf)``
     would also turn -inf into the finite -1.8e308, which hides an impossible point.)"""
     return torch.where(torch.isnan(t), torch.full_like(t, -math.inf), t)
+
+
+def _support_bounds(constraint) -> list[torch.Tensor]:
+    """The lower/upper bounds of an interval-like constraint (through ``independent``), as tensors."""
+    while hasattr(constraint, "base_constraint"):
+        constraint = constraint.base_constraint
+    return [torch.as_tensor(getattr(constraint, a)) for a in ("lower_bound", "upper_bound") if hasattr(constraint, a)]
 
 
 def _check_observed(name: str, site: dict) -> None:
@@ -98,8 +123,14 @@ def _check_observed(name: str, site: dict) -> None:
     (the masked log-density's derivative is NaN), which silently spoils every estimator.
     """
     value = site["value"]
-    if site.get("mask") is False or not torch.is_tensor(value):  # masked out entirely: never evaluated
+    if site.get("mask") is False:  # masked out entirely: never evaluated
         return
+    fn = site["fn"]
+    if not torch.is_tensor(value):
+        raise InvalidArgumentError(
+            f"the data observed at site {name!r} (passed as `obs=`) must be a torch.Tensor; got "
+            f"{type(value).__name__} (convert it with torch.as_tensor)"
+        )
     if value.is_floating_point() or value.is_complex():
         bad = ~torch.isfinite(value)
         if bool(bad.any()):
@@ -108,14 +139,25 @@ def _check_observed(name: str, site: dict) -> None:
                 "value(s); remove or impute them first (masked entries too: fill them with any finite value)"
             )
     try:
-        inside = bool(torch.as_tensor(site["fn"].support.check(value)).all())
+        inside = bool(torch.as_tensor(fn.support.check(value)).all())
     except Exception:  # dependent supports, exotic values: Pyro's own validation applies later
-        return
+        inside = True
     if not inside:
         raise InvalidArgumentError(
             f"the data observed at site {name!r} (passed as `obs=`) lies outside the support of its "
-            f"{type(site['fn']).__name__} distribution ({site['fn'].support}); check the data, e.g. labels or signs"
+            f"{type(fn).__name__} distribution ({fn.support}); check the data, e.g. labels or signs"
         )
+    try:
+        with pyro.validation_enabled(False):
+            fn.log_prob(value)
+    except Exception as exc:  # a shape that does not broadcast, labels of a dtype the density refuses
+        raise InvalidArgumentError(
+            f"the data observed at site {name!r} (passed as `obs=`), a {value.dtype} tensor of shape "
+            f"{tuple(value.shape)}, does not fit its {type(fn).__name__} distribution of batch shape "
+            f"{tuple(fn.batch_shape)} and event shape {tuple(fn.event_shape)}: {str(exc).rstrip('.')}. Check the data's length "
+            "against the plate's size, and its dtype (floating point for Bernoulli and continuous "
+            "distributions, e.g. y.double(); integer for Categorical)"
+        ) from exc
 
 
 _PLATE_MISMATCH = re.compile(
@@ -280,6 +322,7 @@ class ModelDensity:
         self.dim = offset
         self.latent_names = [s.name for s in sites]
         self.observed_names = observed
+        self._initial: torch.Tensor | None = None
         self._check_particle_batch()
 
     def _check_particle_batch(self) -> None:
@@ -299,6 +342,7 @@ class ModelDensity:
         z = torch.stack([z0, z0 + 0.25 * torch.cos(torch.arange(self.dim, dtype=z0.dtype) + 1.0)])
         with torch.no_grad():
             values, log_det = self.constrain(z)
+            self._check_fixed_supports(self._trace(values, 2))
             batched = self(z) - log_det
             reference = []
             for i in range(2):
@@ -321,6 +365,30 @@ class ModelDensity:
             f"{_BROADCAST_FIX}"
         )
 
+    def _check_fixed_supports(self, trace) -> None:
+        """Refuse a latent whose support moves with another latent (``b ~ Uniform(0, a)``).
+
+        Each site is mapped to its support once, from the prototype trace (``biject_to``, as
+        Pyro's autoguides and HMC do); a support whose bounds depend on other latents would stay
+        at the prototype's random draw for every particle, a wrong evidence that changes with
+        the seed. ``trace`` is the model run at two particles; its bounds must be the prototype's.
+        """
+        for s in self._sites:
+            proto = _support_bounds(self._prototype.nodes[s.name]["fn"].support)
+            fn = trace.nodes[s.name]["fn"]
+            for p, b in zip(proto, _support_bounds(fn.support)):
+                try:
+                    p, b = torch.broadcast_tensors(p.to(torch.float64), b.to(torch.float64))
+                except RuntimeError:
+                    continue
+                if not bool(torch.isclose(p, b, rtol=1e-6, atol=0.0, equal_nan=True).all()):
+                    raise ModelSpecError(
+                        f"the support of latent site {s.name!r} (a {type(fn).__name__}) depends on another latent variable; "
+                        "the estimators map each site to a fixed support (as Pyro's autoguides and HMC do), which "
+                        "would give a wrong evidence. Sample a site with a fixed support and transform it, e.g. "
+                        "u ~ Uniform(0, 1) and b = a * u (pyro.deterministic) instead of b ~ Uniform(0, a)"
+                    )
+
     # ------------------------------------------------------------------ layout
     def constrain(self, z: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Constrained site values ``(B, *shape)`` and ``log|det dT/dz|`` of shape ``(B,)``."""
@@ -341,7 +409,10 @@ class ModelDensity:
             v = values[s.name]
             B = v.shape[0]
             parts.append(s.transform.inv(v.reshape((B,) + s.shape)).reshape(B, s.size))
-        return torch.cat(parts, dim=-1)
+        # at least in the default dtype (float64 inside the estimators) even where the model's own
+        # constants are float32 and so are its prior draws: z, and every fit built on it, keeps it
+        z = torch.cat(parts, dim=-1)
+        return z.to(torch.promote_types(z.dtype, torch.get_default_dtype()))
 
     def _to_plate_shape(self, s: _Site, v: torch.Tensor) -> torch.Tensor:
         B = v.shape[0]
@@ -429,26 +500,28 @@ class ModelDensity:
 
     def sample_prior(self, num_samples: int, generator_seed: int | None = None) -> torch.Tensor:
         """``num_samples`` draws of ``z`` from the prior (observed sites stay observed)."""
-        if generator_seed is not None:
-            set_rng_seed(generator_seed)
-        trace = self._trace(None, num_samples)
+        with contextlib.nullcontext() if generator_seed is None else seeded_rng(generator_seed):
+            trace = self._trace(None, num_samples)
         values = {s.name: self._from_plate_shape(s, trace.nodes[s.name]["value"], num_samples) for s in self._sites}
         return self.unconstrain(values).detach()
 
     def initial_point(self) -> torch.Tensor:
         """A starting point ``(D,)``: each latent site at its prior median (Pyro's ``init_to_median``).
 
-        Pyro estimates the median from 15 prior draws; they are drawn under a fixed private seed
-        (the global random state is left as it was), so the point -- and with it Laplace's
-        deterministic estimate -- does not depend on the estimator's seed.
+        The sites are set in trace order, each at the median of its prior given the medians
+        before it (the model run under Pyro's ``InitMessenger``, as autoguides initialise), so a
+        site whose prior depends on another latent starts at a point that depends on nothing
+        random. Pyro estimates each median from 15 prior draws; they are drawn under a fixed
+        private seed (the global random state is left as it was), so the point -- and with it
+        Laplace's deterministic estimate -- does not depend on the estimator's seed.
         """
-        values = {}
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            for s in self._sites:
-                site = self._prototype.nodes[s.name]
-                values[s.name] = init_to_median(site).detach().reshape((1,) + s.shape)
-        return self.unconstrain(values)[0]
+        if self._initial is None:
+            with torch.random.fork_rng(devices=[]), poutine.block():
+                torch.manual_seed(0)
+                trace = poutine.trace(InitMessenger(init_to_median)(self.model)).get_trace(*self.args, **self.kwargs)
+            values = {s.name: trace.nodes[s.name]["value"].detach().reshape((1,) + s.shape) for s in self._sites}
+            self._initial = self.unconstrain(values)[0]
+        return self._initial.clone()
 
     def predict(self, z: torch.Tensor, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         """Posterior predictive: run the model on new arguments with its latents at ``z`` ``(B, D)``.

@@ -124,7 +124,8 @@ def laplace_fit(density: ModelDensity, *, init: torch.Tensor | None = None, max_
     z = (density.initial_point() if init is None else init).detach().clone()
     value, g = value_and_grad(neg, z)
     if not math.isfinite(value):
-        raise BayesStructError("the log joint is not finite at the prior median; check the model's supports")
+        where = "the prior median" if init is None else "`init`"
+        raise BayesStructError(f"the log joint is not finite at {where}; check the model's supports")
     iterations = 0
     if density.dim > newton_dim:  # Newton's D-by-D Hessians get dear: L-BFGS first
         z, value, g, iterations, _ = minimize_lbfgs(neg, z, max_iter=max_iter, gtol=1e-8)
@@ -177,6 +178,17 @@ def laplace_fit(density: ModelDensity, *, init: torch.Tensor | None = None, max_
             "the Hessian of -log p(D, z) at the mode is not positive definite: the posterior is improper "
             "or the mode was not found; Laplace's method does not apply"
         )
+    if not converged:
+        # an unbounded log joint (a noise scale the data drive to 0) sends Newton off to infinity,
+        # where the curvature grows without bound along one direction and vanishes along another
+        eig = torch.linalg.eigvalsh(H)
+        if float(eig[0]) <= float(eig[-1]) * torch.finfo(H.dtype).eps:
+            raise BayesStructError(
+                f"Newton's method did not converge (log joint {-value:.4g} at its last point) and the Hessian there is "
+                f"numerically singular (eigenvalues {float(eig[0]):.2g} to {float(eig[-1]):.2g}): the log joint "
+                "looks unbounded, e.g. a noise scale that constant or exactly fitted data drive to 0. The "
+                "posterior is then improper and no evidence estimate means anything; check the data and the priors"
+            )
     return LaplaceFit(z, -value, H.detach(), L.detach(), float(g.norm()), iterations, converged)
 
 

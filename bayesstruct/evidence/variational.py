@@ -49,7 +49,7 @@ from bayesstruct.evidence._optim import minimize_lbfgs
 from bayesstruct.evidence.base import EvidenceEstimator, register_estimator
 from bayesstruct.evidence.density import ModelDensity
 from bayesstruct.evidence.laplace import LaplaceFit, laplace_fit
-from bayesstruct.exceptions import InvalidArgumentError, warn_not_converged
+from bayesstruct.exceptions import BayesStructError, InvalidArgumentError, warn_not_converged
 
 __all__ = ["Guide", "GaussianGuideFit", "fit_gaussian_guide", "ELBO", "IWAE", "pareto_khat"]
 
@@ -139,6 +139,12 @@ def fit_gaussian_guide(
 
     theta0 = torch.zeros(2 * D + num_off)
     initial = float(neg_elbo(theta0).detach())
+    if not math.isfinite(initial):
+        raise BayesStructError(
+            "the ELBO is not finite at its starting point, the Laplace fit N(z*, H^-1): draws from it reach points "
+            "where the log joint is not finite (a posterior far from Gaussian, or an improper one); check the "
+            "model's supports and the data"
+        )
     theta, final, grad, iterations, converged = minimize_lbfgs(neg_elbo, theta0, max_iter=max_iter, gtol=1e-6)
     grad_norm = float(grad.abs().max())
     with torch.no_grad():

@@ -16,7 +16,6 @@ computing its subfunctions -- FLOPs, and the latency measured on the target hard
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -25,6 +24,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
+from bayesstruct import _json
 from bayesstruct._modes import eval_mode
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.nn.graph import DiscreteStructureNetwork, StructureNetwork, _edge_key
@@ -66,7 +66,7 @@ class Criteria:
         return asdict(self)
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        return _json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:
         return (f"{self.num_params} params, {self.num_vertices} vertices, {self.num_edges} edges, "

@@ -45,7 +45,6 @@ The compression ratio is ``dense_bytes / total_bytes`` with ``dense_bytes = 4 *
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bayesstruct import _json
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.prune.compression import CompressionReport, decompress, relative_indices
 from bayesstruct.prune.graves import VariationalFit, _check_fit, weight_kl_bits
@@ -208,7 +208,7 @@ class Account:
         }
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        return _json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:
         lines = [f"{self.method}: {self.num_nonzero}/{self.num_weights} weights ({self.weight_reduction:.1f}x fewer), "
@@ -463,7 +463,7 @@ class AccountingTable:
         return {"columns": [a for _, a, _ in _COLUMNS], "rows": [r.to_dict() for r in self.rows]}
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        return _json.dumps(self.to_dict(), **kwargs)
 
 
 def accounting_table(reports: Sequence[Account]) -> AccountingTable:

@@ -48,6 +48,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
+from bayesstruct import _json
 from bayesstruct.exceptions import InvalidArgumentError, warn_not_converged
 from bayesstruct.io import write_atomic
 from bayesstruct.prune.huffman import HuffmanFormatError, _as_int_array, huffman_decode, huffman_encode
@@ -488,7 +489,7 @@ class CompressionReport:
         }
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        return _json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:
         rows = [f"{'layer':<10}{'nonzero':>9}{'fillers':>9}{'w bits':>9}{'idx bits':>9}{'cb bits':>9}{'tbl bits':>9}"]

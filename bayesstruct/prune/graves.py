@@ -47,7 +47,6 @@ weight that an earlier call removed.
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import dataclass, field
 from functools import reduce
@@ -65,6 +64,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from bayesstruct import _json
 from bayesstruct._modes import eval_mode
 from bayesstruct._validation import check_positive, check_positive_int, check_seed
 from bayesstruct.exceptions import InvalidArgumentError
@@ -179,7 +179,7 @@ class VariationalFit:
         }
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        return _json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:
         return (

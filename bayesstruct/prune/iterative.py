@@ -14,7 +14,6 @@ weight an earlier round removed.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -25,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from bayesstruct import _json
 from bayesstruct._validation import check_seed
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.prune.saliency import (
@@ -242,7 +242,7 @@ class IterativeResult:
         }
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        return _json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:
         def f(v: float | None) -> str:

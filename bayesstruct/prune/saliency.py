@@ -33,7 +33,6 @@ first: ``apply_masks(fresh, masks)`` then ``fresh.load_state_dict(state)``.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import numbers
 import warnings
@@ -50,6 +49,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils import prune as torch_prune
 from tqdm.auto import tqdm
 
+from bayesstruct import _json
 from bayesstruct._modes import eval_mode
 from bayesstruct._registry import Registry
 from bayesstruct._validation import check_seed
@@ -931,7 +931,7 @@ class PruneResult:
         }
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        return _json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:
         lines = [f"{self.method}: {self.num_nonzero}/{self.num_weights} weights non-zero (sparsity {self.sparsity:.1%})"]

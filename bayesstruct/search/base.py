@@ -18,7 +18,6 @@ method="darts")``) through a registry filled by :func:`register_search`.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from bayesstruct import _json
 from bayesstruct._registry import Registry
 from bayesstruct._validation import check_nonnegative, check_positive, check_seed
 from bayesstruct.exceptions import ConstantStructureWarning, InvalidArgumentError
@@ -439,7 +439,7 @@ class SearchResult:
         }
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        return _json.dumps(self.to_dict(), **kwargs)
 
     def __repr__(self) -> str:
         gam = ", ".join(
