@@ -361,22 +361,23 @@ def _structure_log_prior(structure_prior: Any, structures: list[dict]) -> list[f
             w = structure_prior(s)
             try:
                 weights.append(float(w))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise InvalidArgumentError(f"`structure_prior` must return a number (a prior weight); for structure "
                                            f"{structure_label(s)} it returned {w!r}") from None
     elif isinstance(structure_prior, Sequence) and not isinstance(structure_prior, str):
         try:
             weights = [float(w) for w in structure_prior]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InvalidArgumentError(f"`structure_prior` weights must be numbers; got {list(structure_prior)!r}") from None
         if len(weights) != len(structures):
             raise InvalidArgumentError(f"`structure_prior` has {len(weights)} weights for {len(structures)} structures")
     else:
         raise InvalidArgumentError("`structure_prior` must be None, a sequence of weights, or a callable structure -> weight")
-    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+    if any(not math.isfinite(w) or w < 0 for w in weights) or not any(w > 0 for w in weights):
         raise InvalidArgumentError(f"`structure_prior` weights must be finite, >= 0, not all 0; got {weights}")
-    total = sum(weights)
-    return [math.log(w / total) if w > 0 else -math.inf for w in weights]
+    # normalised in log space: finite weights whose sum overflows (1e308 each) are still a prior
+    log_w = np.array([math.log(w) if w > 0 else -math.inf for w in weights])
+    return (log_w - np.logaddexp.reduce(log_w)).tolist()
 
 
 def compare(
@@ -523,6 +524,14 @@ def compare(
     reference = max(methods, key=lambda m: (estimator_classes[m].accuracy_rank, -methods.index(m)))
     ref_log_z = np.array([results[(i, reference)][1].log_evidence for i in range(len(structures))])
     log_post = ref_log_z + np.array(log_priors)
+    bad = [i for i in range(len(structures)) if np.isnan(ref_log_z[i]) or ref_log_z[i] == math.inf]
+    if bad or not np.isfinite(np.logaddexp.reduce(log_post)):
+        shown = ", ".join(f"{structure_label(structures[i])}: {ref_log_z[i]}" for i in (bad or range(len(structures)))[:8])
+        raise BayesStructError(
+            f"the {reference} evidence is not finite where the posterior over structures needs it ({shown}): no "
+            "structure can be ranked. An overflow of data on a huge scale does this: rescale y (and x), e.g. to "
+            "unit standard deviation"
+        )
     log_post = log_post - np.logaddexp.reduce(log_post)
     order = sorted(range(len(structures)), key=lambda i: (-log_post[i], -ref_log_z[i]))  # ties (a zero prior): by evidence
     best_log_z = ref_log_z[order[0]]  # the Bayes factors are against `table.best`, the most probable structure

@@ -103,6 +103,11 @@ def load_csv(path: str | Path, x: str | Sequence[str], y: str | None = None) -> 
             rows = []
             for row in reader:
                 lineno = reader.line_num  # the file's line (csv skips blank lines; a quoted field may span several)
+                if None in row:  # DictReader files surplus fields under None: a decimal comma, an unquoted comma
+                    raise InvalidArgumentError(
+                        f"{path}:{lineno}: {len(columns) + len(row[None])} fields, but the header names {len(columns)} "
+                        "columns; quote a field that contains a comma, and write decimals with a point (1.5, not 1,5)"
+                    )
                 try:
                     values = [float(row[c]) for c in wanted]
                 except (TypeError, ValueError):

@@ -94,3 +94,30 @@ def test_posterior_predictive_on_two_dimensional_inputs():
         t.posterior_predictive(torch.zeros(2))
     with pytest.raises(InvalidArgumentError, match=r"\(M, 2\); got shape \(5,\)"):
         t.posterior_predictive(torch.zeros(5))
+
+
+def test_structure_prior_weights_are_normalised_in_log_space():
+    # finite weights whose sum overflows a float (the sum was inf and every log prior -inf or a crash)
+    t = compare(FAM, X, Y, methods="exact", structure_prior=[1e308, 1e308, 1e308], **KW)
+    assert [r.log_prior for r in t.rows] == pytest.approx([-np.log(3.0)] * 3, abs=1e-12)
+    with pytest.raises(InvalidArgumentError, match="structure_prior"):  # an int too large for a float
+        compare(FAM, X, Y, methods="exact", structure_prior=lambda s: 10 ** (400 + s["degree"]), **KW)
+
+
+def test_evidence_that_overflows_for_every_structure_is_an_error_not_a_nan_table():
+    from bayesstruct.exceptions import BayesStructError
+
+    with pytest.raises(BayesStructError, match="not finite.*rescale y"):  # y * 1e155: the exact evidence is -inf
+        compare(FAM, X, Y * 1e155, methods="exact", **KW)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(hyper="fixed", lam=3.0), "`lam` applies to hyper='normal-gamma' only"),
+    (dict(hyper="fixed", tau_prior=(1.0, 1.0)), "`tau_prior` applies"),
+    (dict(hyper="normal-gamma", alpha_prior=(5.0, 5.0)), "`alpha_prior` applies to hyper='prior' only"),
+    (dict(hyper="prior", alpha=1.0), "`alpha` is integrated out"),
+    (dict(hyper="prior", beta=100.0), "`beta` is integrated out"),
+])
+def test_polynomial_options_the_hyper_setting_ignores_are_refused(kwargs, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        PolynomialFamily(range(3), **kwargs)

@@ -84,3 +84,13 @@ def test_csv_errors_name_the_files_line_after_blank_lines(tmp_path):
     (tmp_path / "blank.csv").write_text("x,y\n1,2\n\n\n3,abc\n")
     with pytest.raises(InvalidArgumentError, match=r"blank.csv:5: columns"):
         load_csv(tmp_path / "blank.csv", "x", "y")
+
+
+def test_csv_row_with_more_fields_than_the_header_is_refused(tmp_path):
+    # decimal commas: "0,1,5" is x = 0, y = 1.5 to its writer; it used to load as y = 1, the 5 dropped
+    (tmp_path / "comma.csv").write_text("x,y\n0,1,5\n0.5,2,5\n")
+    with pytest.raises(InvalidArgumentError, match=r"comma.csv:2: 3 fields, but the header names 2.*1\.5, not 1,5"):
+        load_csv(tmp_path / "comma.csv", "x", "y")
+    (tmp_path / "quoted.csv").write_text('x,y,note\n0,1.5,"a, b"\n')
+    x, y = load_csv(tmp_path / "quoted.csv", "x", "y")
+    assert y.tolist() == [1.5]

@@ -119,7 +119,7 @@ def _add_polynomial(families: argparse._SubParsersAction) -> None:
     data.add_argument("--y", dest="y_col", help="CSV column of the targets")
     model = p.add_argument_group("model")
     model.add_argument("--degrees", default="0:9", help="degrees to compare: 0:9 (inclusive) or 0,2,5 (default 0:9)")
-    model.add_argument("--alpha", type=float, default=5e-3, help="weight precision α (default 5e-3)")
+    model.add_argument("--alpha", type=float, default=None, help="weight precision α (default 5e-3)")
     model.add_argument("--beta", type=float, default=None, help="noise precision β (default 1/noise²)")
     model.add_argument("--hyper", default="fixed", choices=["fixed", "learn", "prior", "normal-gamma"],
                        help="hyperparameters: fixed α, β; type-II ML (learn); Gamma priors (prior); "
@@ -362,15 +362,23 @@ def run_compare_polynomial(args: argparse.Namespace) -> int:
             raise InvalidArgumentError("--x and --y name columns of a --data CSV file")
         n = 20 if args.n is None else args.n
         (x, y), data_label = sinusoid(n=n, noise=args.noise, seed=0), f"sinusoid (n={n}, noise={args.noise}, seed 0)"
-    if args.beta is None:
-        check_ranges(("--noise", args.noise, 0, True))  # beta = 1 / noise^2 (checked by sinusoid() only without --data)
-    beta = args.beta if args.beta is not None else 1.0 / args.noise**2
-    family = PolynomialFamily(degrees, hyper=args.hyper, alpha=args.alpha, beta=beta, standardize=args.standardize)
+    if args.hyper == "prior":  # alpha and beta are latent sites with Gamma priors: a value would be ignored
+        given = [flag for flag, value in (("--alpha", args.alpha), ("--beta", args.beta)) if value is not None]
+        if given:
+            raise InvalidArgumentError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} integrated out "
+                                       "under --hyper prior (Gamma priors); drop it, or use --hyper fixed or learn")
+        alpha = beta = None
+    else:
+        if args.beta is None:
+            check_ranges(("--noise", args.noise, 0, True))  # beta = 1 / noise^2 (checked by sinusoid() only without --data)
+        alpha = 5e-3 if args.alpha is None else args.alpha
+        beta = args.beta if args.beta is not None else 1.0 / args.noise**2
+    family = PolynomialFamily(degrees, hyper=args.hyper, alpha=alpha, beta=beta, standardize=args.standardize)
     methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
     options = _method_options(methods, args.num_steps, args.smoke)
     table = _compare(family, x, y, args, methods=methods, options=options)
     start = {"fixed": "", "learn": " (start)"}.get(args.hyper)
-    shown = f" (α = {args.alpha:g}, β = {beta:g}{start})" if start is not None else ""
+    shown = f" (α = {alpha:g}, β = {beta:g}{start})" if start is not None else ""
     print(f"data: {data_label}; hyperparameters: {args.hyper}{shown}")
     print(table)
     if args.json is not None:

@@ -98,13 +98,25 @@ def _check_hyper(hyper: Any) -> Hyper:
         raise InvalidArgumentError(f"`hyper` must be one of {[h.value for h in Hyper]}; got {hyper!r}") from None
 
 
+#: the options that only one treatment of the hyperparameters reads (any other ignores them)
+_OPTIONS_OF = {"alpha_prior": Hyper.PRIOR, "beta_prior": Hyper.PRIOR, "tau_prior": Hyper.NORMAL_GAMMA,
+               "lam": Hyper.NORMAL_GAMMA}
+
+
 def _check_model_options(hyper: Hyper, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate the keyword options of :func:`polynomial_model`; each error names the option."""
+    """Validate the keyword options of :func:`polynomial_model`; each error names the option.
+
+    An option the chosen ``hyper`` does not read is refused rather than silently ignored.
+    """
     unknown = sorted(set(options) - set(_MODEL_OPTIONS))
     if unknown:
         raise InvalidArgumentError(
             f"unknown option(s) {unknown} of the polynomial family; valid options are {list(_MODEL_OPTIONS)}"
         )
+    for name, owner in _OPTIONS_OF.items():
+        if name in options and hyper is not owner:
+            raise InvalidArgumentError(f"`{name}` applies to hyper={owner.value!r} only; with hyper={hyper.value!r} "
+                                       "it would be ignored")
     out = dict(options)
     for name in ("alpha", "beta"):
         if name in out and not torch.is_tensor(out[name]):
@@ -316,8 +328,10 @@ class PolynomialFamily(StructureFamily):
         The structure space, e.g. ``range(10)``.
     hyper : {"fixed", "learn", "prior", "normal-gamma"}
         Treatment of the hyperparameters (:class:`Hyper`).
-    alpha, beta : float
-        Weight and noise precisions (or the starting point of type-II ML).
+    alpha, beta : float, optional
+        Weight and noise precisions (or the starting point of type-II ML); under
+        ``"normal-gamma"`` they set the default ``lam = alpha / beta``. Defaults
+        ``DEFAULT_ALPHA``, ``DEFAULT_BETA``; refused under ``"prior"``, which integrates them out.
     standardize : bool
         Standardise ``x`` with its training mean and standard deviation before the power basis.
     **model_kwargs
@@ -331,8 +345,8 @@ class PolynomialFamily(StructureFamily):
     >>> round(fam.log_evidence(x, y, {"degree": 3}, method="exact").log_evidence, 3)  # doctest: +SKIP
     """
 
-    def __init__(self, degrees: Iterable[int] = range(10), *, hyper: str = "fixed", alpha: float = DEFAULT_ALPHA,
-                 beta: float = DEFAULT_BETA, standardize: bool = False, **model_kwargs: Any) -> None:
+    def __init__(self, degrees: Iterable[int] = range(10), *, hyper: str = "fixed", alpha: float | None = None,
+                 beta: float | None = None, standardize: bool = False, **model_kwargs: Any) -> None:
         try:
             degrees = list(degrees)
         except TypeError:
@@ -347,8 +361,12 @@ class PolynomialFamily(StructureFamily):
         if repeated:
             raise InvalidArgumentError(f"`degrees` lists degree(s) {repeated} more than once; give each degree once")
         hyper = _check_hyper(hyper)
-        alpha = check_positive(alpha, "alpha")
-        beta = check_positive(beta, "beta")
+        for value, name in ((alpha, "alpha"), (beta, "beta")):
+            if value is not None and hyper is Hyper.PRIOR:
+                raise InvalidArgumentError(f"`{name}` is integrated out under hyper='prior' (its Gamma prior is "
+                                           f"`{name}_prior`); drop `{name}`, or use hyper='fixed' or 'learn'")
+        alpha = DEFAULT_ALPHA if alpha is None else check_positive(alpha, "alpha")
+        beta = DEFAULT_BETA if beta is None else check_positive(beta, "beta")
         if not isinstance(standardize, (bool, np.bool_)):
             raise InvalidArgumentError(f"`standardize` must be True or False; got {standardize!r}")
         model_kwargs = _check_model_options(hyper, model_kwargs)

@@ -7,6 +7,8 @@ from bayesstruct.cli import main
 
 @pytest.mark.parametrize("argv, needle", [
     (["compare", "polynomial", "--x", "a", "--y", "b"], "--x and --y name columns of a --data CSV file"),
+    (["compare", "polynomial", "--hyper", "prior", "--alpha", "1"], "--alpha is integrated out under --hyper prior"),
+    (["compare", "polynomial", "--hyper", "prior", "--alpha", "1", "--beta", "100"], "--alpha and --beta are integrated"),
     (["compare", "bayes-net", "--rho", "0.3"], "--rho is the edge probability of --prior sparsity"),
     (["compare", "bayes-net", "--num-samples", "50"], "--num-samples applies to --inference mcmc"),
     (["compare", "superposition", "--chains", "2"], "--chains applies to --inference mcmc"),
