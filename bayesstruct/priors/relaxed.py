@@ -96,8 +96,8 @@ class _LocationTemperature:
         if validate:
             s = _check_location(s, cls._restriction, cls.__name__)
             _check_temperature(temperature)
-        else:
-            s = torch.as_tensor(s)
+        else:  # unchecked, but converted as the checked path does: integer weights in the default float dtype
+            s = s if torch.is_tensor(s) and s.is_floating_point() else torch.as_tensor(s, dtype=torch.get_default_dtype())
         lam = torch.as_tensor(temperature, dtype=s.dtype, device=s.device)
         if validate:
             d = lam.detach()
@@ -165,7 +165,8 @@ def _check_location(s: Any, restriction: Restriction, owner: str) -> torch.Tenso
     A zero weight is allowed on the simplex of the Gumbel-softmax, not for the Dirichlet, whose
     concentration must be > 0. It is clamped to the dtype's smallest probability (as
     ``torch.distributions`` clamps probabilities): that option is drawn with probability about
-    eps, its coordinate in a draw is about 1e-16 rather than 0, and ``log_prob`` is the
+    eps, its coordinate in a draw is of order eps^(1/λ) rather than 0 (about 1e-16 at λ = 1 in
+    float64, but 1e-3 at λ = 5), and ``log_prob`` is the
     K-dimensional density of that near-degenerate distribution, not a density on the face.
     """
     try:
@@ -409,7 +410,8 @@ class RelaxedBernoulliCube(_LocationTemperature, dist.Independent):
     Parameters
     ----------
     s : Tensor, ``(..., K)``
-        Location: probabilities in the open interval (0, 1).
+        Location: probabilities in [0, 1] (0 and 1 are clamped, as torch's ``clamp_probs``
+        does; :func:`structure_prior` with ``"cube_interior"`` asks for the open interval).
     temperature : float or 0-d Tensor
         :math:`\lambda_{temp} > 0`.
     """
@@ -612,9 +614,9 @@ def structure_prior(
         (so a point of the simplex is used as is; strictly positive for the interior). On the
         cube: per-coordinate probabilities, in ``[0, 1]`` for the vertices and ``(0, 1)`` for the
         interior. A floating tensor keeps its dtype, anything else becomes the default dtype.
-    temperature : float, optional
+    temperature : float or 0-d Tensor, optional
         :math:`\lambda_{temp} > 0`, required for the interior restrictions and not accepted
-        for the vertices. :math:`\lambda_{temp} \to 0` puts the samples on the vertices.
+        for the vertices (a tensor that requires grad keeps its gradient: a learnable temperature). :math:`\lambda_{temp} \to 0` puts the samples on the vertices.
     kind : str, optional
         The family for an interior restriction (table above).
     validate_args : bool, optional
@@ -656,6 +658,6 @@ def structure_prior(
     if not isinstance(name, str) or name.strip().lower().replace("_", "-") not in kinds:
         valid = ", ".join(repr(k) for k in kinds)
         raise UnknownNameError(f"unknown `kind` {kind!r} for {r.value!r}; valid kinds are {valid}")
-    lam = _temperature(temperature)
+    _temperature(temperature)  # checked here; passed on as given, so a tensor keeps its gradient
     family = kinds[name.strip().lower().replace("_", "-")]
-    return family(loc, lam, validate_args=validate_args)
+    return family(loc, temperature, validate_args=validate_args)

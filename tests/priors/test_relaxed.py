@@ -494,3 +494,24 @@ def test_float32_gumbel_softmax_draws_over_thousands_of_options_pass_its_own_sim
     draws = d.sample((200,))
     assert draws.dtype == torch.float32 and bool(d.support.check(draws).all())
     assert torch.isfinite(d.log_prob(draws)).all()
+
+
+def test_unvalidated_integer_location_keeps_the_temperature():
+    # validate_args=False skips checks, it must not change numbers: an int s cast 2.7 to 2 and 0.5 to 0
+    from bayesstruct.priors import GumbelSoftmax, TemperedDirichlet
+
+    for validate in (None, False):
+        d = TemperedDirichlet(torch.tensor([1, 2, 3]), 0.5, validate_args=validate)
+        assert d.concentration.tolist() == pytest.approx([0.25, 0.5, 0.75])  # K λ s
+        assert float(GumbelSoftmax([1, 2, 3], 2.7, validate_args=validate).temperature) == pytest.approx(2.7)
+
+
+@pytest.mark.parametrize("restriction, kind", [("simplex_interior", None), ("simplex_interior", "dirichlet"),
+                                               ("cube_interior", None), ("cube_interior", "beta")])
+def test_structure_prior_keeps_the_gradient_of_a_tensor_temperature(restriction, kind):
+    from bayesstruct.priors import structure_prior
+
+    lam = torch.tensor(0.7, requires_grad=True)
+    prior = structure_prior(restriction, torch.tensor([0.2, 0.3, 0.5]), temperature=lam, kind=kind)
+    (grad,) = torch.autograd.grad(prior.log_prob(torch.tensor([0.1, 0.3, 0.6])), lam)
+    assert torch.isfinite(grad) and float(grad) != 0.0  # it was detached: requires_grad False
