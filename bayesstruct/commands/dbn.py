@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bayesstruct.commands import add_output_arguments, check_output_paths, check_writable
+from bayesstruct.commands import _same_file, add_output_arguments, check_output_paths, check_writable
 from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = ["add_parser", "run_dbn"]
@@ -56,6 +56,8 @@ _CHAIN_FLAGS = {  # meta key -> (flag, default of a fresh run)
     "max_depth": ("--max-depth", 32),
     "max_width": ("--max-width", 256),
 }
+_OUT_FILES = ("results.json", "posterior.nc", "trace.png", "structure_posterior.png", "fantasies.png",
+              "structure.png")  # what --out DIR gets
 _SMOKE = {"num_images": 100, "num_samples": 20, "warmup": 10}
 _DEFAULTS = {"num_samples": 200, "warmup": 100}
 _STATS = ("depth", "num_edges", "alpha", "beta", "log_joint")
@@ -90,7 +92,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                      help="independent chains, seeds SEED, SEED+1, ... (default 1; >= 2 gives R-hat)")
     inf.add_argument("--smoke", action="store_true",
                      help=f"quick check: defaults --num-images {_SMOKE['num_images']} --num-samples "
-                          f"{_SMOKE['num_samples']} --warmup {_SMOKE['warmup']}")
+                          f"{_SMOKE['num_samples']} --warmup {_SMOKE['warmup']} (with --resume, --num-images comes "
+                          "from the checkpoint)")
     ck = p.add_argument_group("checkpointing")
     ck.add_argument("--checkpoint", type=Path, default=None, help="checkpoint file (written atomically)")
     ck.add_argument("--checkpoint-every", type=int, default=10, help="sweeps between checkpoints (default 10)")
@@ -133,11 +136,35 @@ def _check_args(args: argparse.Namespace) -> None:
                 "remove the file / choose another path to start a new one (it is never overwritten silently)")
         if args.resume and not args.checkpoint.is_file():
             raise InvalidArgumentError(f"--resume: checkpoint {str(args.checkpoint)!r} does not exist")
-    check_output_paths(args, inputs={"--checkpoint": args.checkpoint},
-                       out_files=("results.json", "posterior.nc", "trace.png", "structure_posterior.png", "fantasies.png",
-                                  "structure.png"))
+    _check_distinct_outputs(args)
+    check_output_paths(args, inputs={"--checkpoint": args.checkpoint}, out_files=_OUT_FILES)
     if args.checkpoint is not None:
         check_writable("--checkpoint", args.checkpoint.parent)
+
+
+def _check_distinct_outputs(args: argparse.Namespace) -> None:
+    """Refuse outputs that would overwrite one another: ``--checkpoint``, ``--json``, ``--out``
+    itself and each file of :data:`_OUT_FILES` in it must be different paths.
+
+    Compared as resolved paths, so files that do not exist yet (a fresh run) count too; and
+    as the same file when both exist (hard links)."""
+    paths: list[tuple[str, str, Path]] = []  # (flag, what it is, path)
+    if args.checkpoint is not None:
+        paths.append(("--checkpoint", f"--checkpoint {str(args.checkpoint)!r}", args.checkpoint))
+    if args.json is not None:
+        paths.append(("--json", f"--json {str(args.json)!r}", args.json))
+    if args.out is not None:
+        paths.append(("--out", f"--out {str(args.out)!r} (the directory itself)", args.out))
+        paths += [("--out", f"the file {name} that --out {str(args.out)!r} gets", args.out / name)
+                  for name in _OUT_FILES]
+    resolved = [p.resolve() for _, _, p in paths]
+    for i, (flag_a, what_a, a) in enumerate(paths):
+        for j in range(i + 1, len(paths)):
+            flag_b, what_b, b = paths[j]
+            if flag_a != flag_b and (resolved[i] == resolved[j] or _same_file(a, b)):
+                raise InvalidArgumentError(
+                    f"{what_a} and {what_b} are the same path ({str(resolved[i])!r}), so one would overwrite the "
+                    f"other; give {flag_a} and {flag_b} different paths (nothing was written)")
 
 
 def _chain_settings(args: argparse.Namespace, meta: dict | None) -> dict[str, Any]:
@@ -258,7 +285,8 @@ def run_dbn(args: argparse.Namespace) -> int:
 
     if args.smoke:
         for k, v in _SMOKE.items():
-            if getattr(args, k) is None:
+            # on --resume the chain-defining settings (--num-images) come from the checkpoint, not from --smoke
+            if getattr(args, k) is None and not (args.resume and k in _CHAIN_FLAGS):
                 setattr(args, k, v)
     for k, v in _DEFAULTS.items():
         if getattr(args, k) is None:
@@ -291,16 +319,20 @@ def run_dbn(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     idata = to_inference_data([_kept(h, args.warmup, args.thin, args.num_samples) for h in histories])
     summary = posterior_summary(idata)
-    _print_summary(summary, samplers, settings, images, seconds, (total - min(done, total)) * C)
-    if args.checkpoint is not None:
-        print(f"checkpoint: {args.checkpoint} ({len(histories[0]['depth'])} sweeps per chain)")
+    # every file is written before anything is printed: a reader that goes away early
+    # (``bayesstruct dbn ... | head -1``) must not cost the --json/--out files
     if args.json is not None:
         from bayesstruct.io import json_text, write_atomic
 
         write_atomic(args.json, json_text(summary).encode("utf-8"))
+    written = [] if args.out is None else _write_outputs(args.out, summary, idata, samplers[0], images, settings)
+    _print_summary(summary, samplers, settings, images, seconds, (total - min(done, total)) * C)
+    if args.checkpoint is not None:
+        print(f"checkpoint: {args.checkpoint} ({len(histories[0]['depth'])} sweeps per chain)")
+    if args.json is not None:
         print(f"wrote {args.json}")
     if args.out is not None:
-        _write_outputs(args.out, summary, idata, samplers[0], images, settings)
+        print(f"wrote {len(written)} files to {args.out}/")
     return 0
 
 
@@ -331,7 +363,8 @@ def _print_summary(summary: dict, samplers: list, settings: dict, images, second
         print(f"acceptance{f' (chain {c})' if len(samplers) > 1 else ''}: {acc}")
 
 
-def _write_outputs(out: Path, summary: dict, idata, sampler, images, settings: dict) -> None:
+def _write_outputs(out: Path, summary: dict, idata, sampler, images, settings: dict) -> list[Path]:
+    """Write :data:`_OUT_FILES` into ``out`` (created when missing); the paths written. Prints nothing."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -356,4 +389,4 @@ def _write_outputs(out: Path, summary: dict, idata, sampler, images, settings: d
         fig.savefig(out / name, dpi=110, bbox_inches="tight")
         written.append(out / name)
     plt.close("all")
-    print(f"wrote {len(written)} files to {out}/")
+    return written

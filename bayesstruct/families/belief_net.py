@@ -493,8 +493,32 @@ class BeliefNetSampler:
             U_above = expit(Y[i])
         return W, b, nu, Y
 
+    def _check_first_layer_fits(self, tries: int) -> None:
+        r"""Refuse α, β whose first hidden layer cannot fit ``max_width`` in ``tries`` prior draws.
+
+        Its width :math:`K_1` is Poisson with mean :math:`\alpha\sum_{n=1}^{D}\beta/(\beta+n-1)
+        = \alpha\beta\,(\psi(\beta+D)-\psi(\beta))` (the IBP's expected number of dishes, D
+        visible units). When even ``tries`` draws would all exceed ``max_width`` but with
+        probability below 1e-12, the draw is not tried: a huge α would otherwise run for hours
+        or out of memory. Uses no random numbers, so seeded draws are unchanged."""
+        D, m = self.num_visible, self.max_width
+        digamma = lambda v: float(torch.special.digamma(torch.tensor(float(v), dtype=torch.float64)))  # noqa: E731
+        mean = self.alpha * self.beta * (digamma(self.beta + D) - digamma(self.beta))
+        # P(K_1 <= m) for K_1 ~ Poisson(mean) is the regularised upper incomplete gamma Q(m + 1, mean)
+        p_fits = float(torch.special.gammaincc(torch.tensor(m + 1.0, dtype=torch.float64),
+                                               torch.tensor(mean, dtype=torch.float64)))
+        if mean <= m or tries * p_fits >= 1e-12:
+            return
+        per_unit = mean / self.alpha  # expected width per unit of alpha
+        raise InvalidArgumentError(
+            f"`alpha`={self.alpha:g} is far too large for `max_width`={m} (with `beta`={self.beta:g}, {D} visible "
+            f"units): the first hidden layer's expected width under the IBP prior is alpha * sum_n beta/(beta+n-1) "
+            f"= {mean:.4g} units, so no initial structure fits; lower `alpha` well below {m / per_unit:.3g} (where that "
+            f"width equals `max_width`), or raise `max_width`")
+
     def _init_from_prior(self, init: str) -> None:
         """Initial state: a prior draw; with ``init="shallow"`` truncated to its first hidden layer."""
+        self._check_first_layer_fits(1000)
         for _ in range(1000):
             Zs = self._draw_cascade(self.num_visible, 0)
             if Zs is not None:

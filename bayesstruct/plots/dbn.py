@@ -27,6 +27,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
+from bayesstruct._validation import check_positive_int
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.plots.style import color, linestyle, marker
 
@@ -117,6 +118,7 @@ def plot_dbn_trace(samples: Any, var_names: Sequence[str] | None = None, *, max_
     matplotlib.figure.Figure
         Two Axes per variable (marginal, trace), row by row.
     """
+    max_layers = check_positive_int(max_layers, "max_layers")
     idata = _idata(samples)
     post = idata.posterior
     if var_names is None:
@@ -229,6 +231,8 @@ def plot_structure_posterior(samples: Any, *, max_layers: int = 4, edge_bins: in
     """
     from matplotlib.ticker import MaxNLocator
 
+    max_layers = check_positive_int(max_layers, "max_layers")
+    edge_bins = check_positive_int(edge_bins, "edge_bins")
     post = _idata(samples).posterior
     depth = _chain_values(post, "depth")
     edges = _chain_values(post, "num_edges")
@@ -342,6 +346,8 @@ def plot_fantasies(fantasies: Any, real: Any = None, *, image_shape: tuple[int, 
     -------
     matplotlib.figure.Figure
     """
+    ncols = check_positive_int(ncols, "ncols")
+    max_images = check_positive_int(max_images, "max_images")
     fant = _as_images(fantasies, "fantasies")
     panels = [("real images", _as_images(real, "real"))] if real is not None else []
     panels.append(("fantasies", fant))

@@ -131,3 +131,26 @@ def test_structure_title_and_per_layer_alpha():
     assert alphas[0] < alphas[-1]                             # 100 lower edges fainter than the single upper one
     assert "2 hidden layers, 101 edges" in plots.plot_structure(layers).get_title()
     assert not ax.spines["left"].get_visible()
+
+
+@pytest.mark.parametrize("kw, name", [({"ncols": 0}, "ncols"), ({"ncols": -2}, "ncols"),
+                                      ({"max_images": 0}, "max_images"), ({"max_images": -1}, "max_images"),
+                                      ({"ncols": 2.5}, "ncols")])
+def test_fantasies_refuse_counts_below_one(kw, name):
+    # used to be ZeroDivisionError / ValueError, or max_images=-1 silently showing 2 of 3 images
+    with pytest.raises(InvalidArgumentError, match=f"`{name}` must be an integer >= 1"):
+        plots.plot_fantasies(np.random.default_rng(0).random((3, 64)), **kw)
+
+
+@pytest.mark.parametrize("kw, name", [({"max_layers": -1}, "max_layers"), ({"max_layers": 0}, "max_layers"),
+                                      ({"edge_bins": 0}, "edge_bins")])
+def test_structure_posterior_refuses_counts_below_one(chains, kw, name):
+    # max_layers=-1 used to drop the last layer silently
+    with pytest.raises(InvalidArgumentError, match=f"`{name}` must be an integer >= 1"):
+        plots.plot_structure_posterior(chains, **kw)
+
+
+@pytest.mark.parametrize("max_layers", [-1, 0])
+def test_trace_plot_refuses_max_layers_below_one(chains, max_layers):
+    with pytest.raises(InvalidArgumentError, match="`max_layers` must be an integer >= 1"):
+        plots.plot_dbn_trace(chains, max_layers=max_layers)
