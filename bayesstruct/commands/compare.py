@@ -447,6 +447,9 @@ def run_compare_superposition(args: argparse.Namespace) -> int:
     check_output_paths(args, inputs={"--data": args.data}, out_files=SUPERPOSITION_OUT)
     _check_counts(args, "top")
     _mcmc_settings(args, args.inference)
+    if args.inference == "mcmc" and args.all_trees:
+        raise InvalidArgumentError("--all-trees applies to --inference enumerate (the sampler always moves over "
+                                   "all trees); drop it")
     x, y, columns, data_label = _superposition_data(args)
     grammar = SuperpositionGrammar(x.shape[1], unary=parse_names(args.unary, "--unary", allow_empty=True),
                                    binary=parse_names(args.binary, "--binary", allow_empty=True),

@@ -49,6 +49,7 @@ and asking for it by name is an error.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -144,9 +145,13 @@ def _function(name: str) -> ElementaryFunction:
 
 
 def _variable_index(name: str) -> int | None:
-    if len(name) > 1 and name[0] == "x" and name[1:].isdigit():
-        return int(name[1:])
-    return None
+    """``k`` for the variable ``x<k>`` (ASCII digits, no leading zero); ``None`` for any other name."""
+    match = re.fullmatch(r"x([0-9]+)", name)
+    if match is None:
+        return None
+    if len(match[1]) > 1 and match[1][0] == "0":  # one spelling per variable: x01 would be a second x1
+        raise InvalidArgumentError(f"variable {name!r} has a leading zero; write it as x{int(match[1])}")
+    return int(match[1])
 
 
 @dataclass(frozen=True)
@@ -173,8 +178,12 @@ class Superposition:
                 raise InvalidArgumentError(f"variable {self.op!r} cannot have arguments")
             return
         f = _function(self.op)
-        if len(self.children) != f.arity or not all(isinstance(c, Superposition) for c in self.children):
+        if len(self.children) != f.arity:
             raise InvalidArgumentError(f"{self.op!r} takes {f.arity} argument(s); got {len(self.children)}")
+        wrong = [type(c).__name__ for c in self.children if not isinstance(c, Superposition)]
+        if wrong:
+            raise InvalidArgumentError(f"the arguments of {self.op!r} must be Superposition trees; got {wrong} "
+                                       f"(parse a string with Superposition.parse, e.g. \"{self.op}(x0, x1)\")")
 
     @classmethod
     def variable(cls, index: int) -> "Superposition":
@@ -370,7 +379,7 @@ class SuperpositionGrammar:
         if self.p_unary + 2 * self.p_binary >= 1.0:
             raise InvalidArgumentError(
                 f"the grammar is not subcritical: p_unary + 2 p_binary = {self.p_unary + 2 * self.p_binary:.3g} >= 1 "
-                "(trees would be infinite); raise `p_variable`")
+                "(the expected tree size would be infinite); raise `p_variable`")
 
     @staticmethod
     def _names(names: Sequence[str], arity: int, arg: str) -> tuple[str, ...]:
@@ -521,7 +530,15 @@ class SuperpositionGrammar:
         (:class:`SuperpositionFamily` leaves such trees out instead, and says how many).
         """
         x = _check_inputs(x, self.num_variables)
-        trees = self.trees() if trees is None else [as_superposition(t) for t in trees]
+        if trees is None:
+            trees = self.trees()
+        else:  # each function once (its mass is that of all its argument orders), and only the grammar's trees
+            trees = list(dict.fromkeys(as_superposition(t).canonical() for t in trees))
+            for t in trees:
+                self._check(t)
+                if t.size > self.max_size:
+                    raise InvalidArgumentError(f"`trees`: {t} has {t.size} vertices, more than the grammar's "
+                                               f"max_size={self.max_size} (its prior mass is 0)")
         return self._distinct(((t, _finite_feature(t, x)) for t in trees), decimals)[0]
 
     def _distinct(self, features: Iterable[tuple[Superposition, torch.Tensor | None]], decimals: int = 8, *,

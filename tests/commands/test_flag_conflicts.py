@@ -12,6 +12,7 @@ from bayesstruct.cli import main
     (["compare", "bayes-net", "--rho", "0.3"], "--rho is the edge probability of --prior sparsity"),
     (["compare", "bayes-net", "--num-samples", "50"], "--num-samples applies to --inference mcmc"),
     (["compare", "superposition", "--chains", "2"], "--chains applies to --inference mcmc"),
+    (["compare", "superposition", "--inference", "mcmc", "--all-trees"], "--all-trees applies to --inference enumerate"),
     (["compare", "superposition", "--inference", "enumerate", "--warmup", "0"], "--warmup applies to --inference mcmc"),
     (["compare", "bayes-net", "--inference", "mcmc", "--chains", "0"], "--chains"),
     (["search", "--method", "darts", "--reward", "evidence"], "--reward applies to --method reinforce or random"),

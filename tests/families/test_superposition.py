@@ -74,6 +74,29 @@ def test_distinct_merges_the_same_model_and_sums_prior_mass():
     assert "square(x0)" in out
 
 
+def test_distinct_over_a_given_list_counts_each_function_once_and_only_the_grammars_trees():
+    g = SuperpositionGrammar(2, max_size=4)
+    x = torch.randn(30, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    total = lambda classes: float(np.logaddexp.reduce([lp for _, lp in classes]))  # noqa: E731
+    # the whole grammar's mass, P(size <= 4), whether the list holds canonical or ordered trees (was 0.809)
+    assert math.exp(total(g.distinct(x, g.trees(canonical=False)))) == pytest.approx(math.exp(total(g.distinct(x))))
+    both = g.distinct(x, ["mul(x0, x1)", "mul(x1, x0)"])  # both argument orders: one function
+    assert len(both) == 1 and both[0][1] == pytest.approx(math.log(2) + g.log_prob("mul(x0, x1)"))
+    with pytest.raises(InvalidArgumentError, match="does not have"):
+        g.distinct(x, ["sin(x0)"])
+    with pytest.raises(InvalidArgumentError, match="max_size=4"):
+        g.distinct(x, ["add(mul(x0, x1), x0)"])
+
+
+def test_variables_have_one_spelling_and_arguments_must_be_trees():
+    with pytest.raises(InvalidArgumentError, match="leading zero; write it as x1"):
+        Superposition.parse("mul(x01, x0)")
+    with pytest.raises(UnknownNameError):  # a non-ASCII digit is no variable index (was a bare int() ValueError)
+        Superposition.parse("x\u00b2")
+    with pytest.raises(InvalidArgumentError, match="must be Superposition trees; got \\['str', 'str'\\]"):
+        Superposition("mul", ("x0", "x1"))
+
+
 def test_exact_evidence_matches_laplace_known_noise():
     x, y = ranking_data(40, 0.3, seed=1)
     fam = SuperpositionFamily(2, noise_scale=0.3, alpha=0.1)
