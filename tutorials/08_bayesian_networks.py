@@ -69,7 +69,7 @@ T0 = time.perf_counter()
 
 NUM_DATA = 500                          # observations (the exact comparison is fast even in smoke mode)
 NUM_MCMC = 2000 if SMOKE else 50000     # structure-MCMC draws
-RHO = 0.2                               # edge probability of the sparsity prior
+RHO = 0.2                               # edge parameter of the sparsity prior (odds rho/(1-rho) per edge)
 
 # %% [markdown]
 # ## Data from a known DAG

@@ -205,8 +205,8 @@ def _add_bayes_net(families: argparse._SubParsersAction) -> None:
     model.add_argument("--noise-scale", type=float, default=1.0, help="noise sd σ of every node (default 1)")
     model.add_argument("--max-parents", type=int, default=None, help="at most this many parents per node")
     model.add_argument("--prior", default="uniform", choices=["uniform", "sparsity"],
-                       help="prior over DAGs: uniform, or each edge with probability --rho")
-    model.add_argument("--rho", type=float, default=None, help="edge probability of --prior sparsity (default 0.2)")
+                       help="prior over DAGs: uniform, or sparsity (each edge multiplies the prior by --rho/(1 - --rho))")
+    model.add_argument("--rho", type=float, default=None, help="edge parameter of --prior sparsity, the prior odds rho/(1-rho) per edge (default 0.2)")
     inf = _add_graph_inference(p, None, "score every DAG (enumerate; the default up to 5 variables) or sample "
                                         "DAGs by structure MCMC (mcmc; the default above)", 5000, 1)
     inf.add_argument("--top", type=int, default=6, help="DAGs to print (default 6)")
@@ -546,6 +546,9 @@ def _bayes_net_data(args: argparse.Namespace):
         columns = [f"x{i}" for i in range(4)]
         label = f"collider (n={n}, seed 0; true DAG {true_dag})"
     if args.standardize:
+        if x.shape[0] < 2:
+            raise InvalidArgumentError(f"--standardize needs at least 2 rows to estimate a standard deviation; "
+                                       f"got {x.shape[0]}")
         sd = x.std(0)
         if bool((sd == 0).any()):
             bad = [c for c, s in zip(columns, sd.tolist()) if s == 0]
@@ -583,7 +586,7 @@ def run_compare_bayes_net(args: argparse.Namespace) -> int:
     family = BayesianNetworkFamily(d, alpha=args.alpha, noise_scale=args.noise_scale, noise=args.noise,
                                    max_parents=args.max_parents)
     if args.rho is not None and args.prior != "sparsity":
-        raise InvalidArgumentError(f"--rho is the edge probability of --prior sparsity; the prior is {args.prior!r}")
+        raise InvalidArgumentError(f"--rho is the edge parameter of --prior sparsity; the prior is {args.prior!r}")
     rho = 0.2 if args.rho is None else args.rho
     prior = dag_prior(args.prior, rho=rho)
     print(f"data: {data_label}; variables: " + ", ".join(f"{i} = {c}" for i, c in enumerate(columns)))

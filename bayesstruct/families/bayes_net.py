@@ -24,9 +24,13 @@ order), ``"tau_{j}"`` (noise precision, ``noise="normal-gamma"`` only) and ``"x_
 
 This prior on the weights is not *score equivalent* (Heckerman, Geiger & Chickering 1995,
 *Learning Bayesian networks: the combination of knowledge and statistical data*): two
-Markov-equivalent DAGs (same skeleton and v-structures; Verma & Pearl 1990) get close but
-generally unequal evidence, so the posterior within an equivalence class reflects the
-prior on the weights rather than the data. A v-structure ``0 → 2 ← 1`` is alone in its
+Markov-equivalent DAGs (same skeleton and v-structures; Verma & Pearl 1990) get unequal
+evidence, so the posterior within an equivalence class reflects the model's assumptions
+rather than the data's independences. With ``noise="normal-gamma"`` the gaps are small (about
+a nat: at most 1.8 over the 185 classes of 4 variables in the README's example); with known
+noise a root node is scored against its raw variance, so equivalent DAGs differ by tens of
+nats (at most 171 there) and an edge's direction follows the assumed ``noise_scale``:
+standardise the columns, or use ``"normal-gamma"``, where directions matter. A v-structure ``0 → 2 ← 1`` is alone in its
 class, so the data can single it out.
 
 Structures are enumerated for ``d ≤ 5`` (1, 3, 25, 543, 29281 DAGs; OEIS A003024); for
@@ -836,13 +840,15 @@ class DAGPrior:
     Calling it on a structure (``{"dag": G}`` or a DAG) gives its unnormalised weight;
     ``compare`` normalises over the structures compared. Mansinghka et al. (2006) place a
     hierarchical, class-based prior on the graph; the sparsity prior is its one-class case
-    with a fixed edge probability.
+    with a fixed edge parameter.
 
     Attributes
     ----------
     kind : DAGPriorKind
     rho : float
-        Edge probability of the sparsity prior, in (0, 1).
+        Edge parameter of the sparsity prior, in (0, 1): each edge multiplies the prior by the
+        odds ρ/(1−ρ). Acyclicity makes the marginal prior probability of an edge smaller than
+        ρ (0.167, 0.164, 0.160 for ρ = 0.2 on 2, 3, 4 variables, by enumeration).
     """
 
     kind: DAGPriorKind = DAGPriorKind.UNIFORM
@@ -874,7 +880,8 @@ class DAGPrior:
 
 
 def dag_prior(kind: str = "uniform", *, rho: float = 0.5) -> DAGPrior:
-    """A :class:`DAGPrior`: ``"uniform"`` or ``"sparsity"`` with edge probability ``rho``.
+    """A :class:`DAGPrior`: ``"uniform"`` or ``"sparsity"`` with edge parameter ``rho``
+    (prior odds ρ/(1−ρ) per edge).
 
     >>> prior = dag_prior("sparsity", rho=0.2)
     >>> round(prior(DAG("0->1", num_variables=2)) / prior(DAG("empty", num_variables=2)), 3)

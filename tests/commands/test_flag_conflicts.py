@@ -9,7 +9,7 @@ from bayesstruct.cli import main
     (["compare", "polynomial", "--x", "a", "--y", "b"], "--x and --y name columns of a --data CSV file"),
     (["compare", "polynomial", "--hyper", "prior", "--alpha", "1"], "--alpha is integrated out under --hyper prior"),
     (["compare", "polynomial", "--hyper", "prior", "--alpha", "1", "--beta", "100"], "--alpha and --beta are integrated"),
-    (["compare", "bayes-net", "--rho", "0.3"], "--rho is the edge probability of --prior sparsity"),
+    (["compare", "bayes-net", "--rho", "0.3"], "--rho is the edge parameter of --prior sparsity"),
     (["compare", "bayes-net", "--num-samples", "50"], "--num-samples applies to --inference mcmc"),
     (["compare", "superposition", "--chains", "2"], "--chains applies to --inference mcmc"),
     (["compare", "superposition", "--inference", "mcmc", "--all-trees"], "--all-trees applies to --inference enumerate"),
@@ -47,3 +47,11 @@ def test_n_with_data_is_refused(tmp_path, capsys):
 def test_polynomial_header_shows_the_hyperparameters(capsys):
     assert main(["compare", "polynomial", "--degrees", "1", "--methods", "exact", "--no-progress", "--noise", "0.5"]) == 0
     assert "hyperparameters: fixed (α = 0.005, β = 4)" in capsys.readouterr().out
+
+
+def test_standardize_on_one_row_names_the_flag(tmp_path, capsys):
+    data = tmp_path / "one.csv"
+    data.write_text("a,b,c\n0.1,0.2,0.3\n")  # x.std(0) of one row is NaN: it was blamed on the data
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "bayes-net", "--data", str(data), "--x", "a,b,c", "--standardize", "--no-progress"])
+    assert exc.value.code == 2 and "--standardize needs at least 2 rows" in capsys.readouterr().err
