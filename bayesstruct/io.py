@@ -27,6 +27,7 @@ IWAE there is one chain of independent draws.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -334,13 +335,18 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def _file_stem(label: str) -> str:
-    stem = _UNSAFE.sub("_", label.replace("=", "-").replace(", ", "_")).strip("._")
-    return stem or "structure"
+    """A file-name stem for a structure label; a long one (a network's edge list) is cut and
+    given a hash of the whole label, so that it fits a file system's 255-byte names."""
+    stem = _UNSAFE.sub("_", label.replace("=", "-").replace(", ", "_")).strip("._") or "structure"
+    if len(stem) > 150:
+        stem = f"{stem[:120]}-{hashlib.sha1(label.encode('utf-8')).hexdigest()[:10]}"
+    return stem
 
 
 def _atomic_target(path: Path) -> tuple[int, str]:
-    """A temporary file beside ``path`` (same file system, so ``os.replace`` is atomic)."""
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """A temporary file beside ``path`` (same file system, so ``os.replace`` is atomic). Its
+    name starts with at most 100 characters of ``path``'s, so any name ``open`` takes works."""
+    return tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
 
 
 def _final_mode(path: Path) -> int:
@@ -388,10 +394,20 @@ def save_netcdf(table: "ComparisonTable", directory: str | os.PathLike, method: 
     directory.mkdir(parents=True, exist_ok=True)
     stems = [_file_stem(label) for label in idatas]
     uses = Counter(stems)
+    taken = {stem for stem in stems if uses[stem] == 1}
+    names = []
+    for i, stem in enumerate(stems):
+        if uses[stem] > 1:
+            # labels that differ only in characters a file name cannot hold ("x*1", "x+1") get the row
+            # number, and a further count where that name is another label's ("x_1-row0")
+            base = stem = f"{stem}-row{i}"
+            k = 1
+            while stem in taken:
+                stem, k = f"{base}-{k}", k + 1
+            taken.add(stem)
+        names.append(stem)
     paths = []
-    for i, idata in enumerate(idatas.values()):
-        # labels that differ only in characters a file name cannot hold ("x*1", "x+1") get the row number
-        stem = stems[i] if uses[stems[i]] == 1 else f"{stems[i]}-row{i}"
+    for stem, idata in zip(names, idatas.values()):
         path = directory / f"{stem}.{idata.attrs['bayesstruct_method']}.nc"
         fd, tmp = _atomic_target(path)
         os.close(fd)
@@ -486,9 +502,12 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a synced temporary file renamed over it.
 
     A crash leaves either the old file or the new one, never a truncated file; an
-    existing file keeps its permissions. ``path``'s directory must exist.
+    existing file keeps its permissions. ``path``'s directory must exist. A symbolic link is
+    followed: the file it points to is replaced, and the link kept.
     """
     path = _as_path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidArgumentError(f"`data` must be bytes (encode text first, e.g. text.encode('utf-8')); "
                                    f"got {type(data).__name__}")

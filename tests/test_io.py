@@ -198,6 +198,21 @@ def test_netcdf_labels_that_map_to_one_file_name_keep_both_files(table, az, tmp_
     np.testing.assert_array_equal(az.from_netcdf(paths[1]).posterior["w"].values, second.posterior["w"].values)
 
 
+def test_netcdf_file_names_stay_unique_and_short(table, az, tmp_path, monkeypatch):
+    import bayesstruct.io as bio
+
+    real = bio.table_inference_data(table, "smc")
+    first, second = list(real.values())[:2]
+    long_label = ", ".join(f"edge_{i}_{j}=tanh" for i in range(7) for j in range(i + 1, 7))  # a 7-node network: 313 chars
+    # "e=x_1-row0" is a label of its own and also the row-0 name of the clashing "e=x*1" (row 2 overwrote row 0)
+    monkeypatch.setattr(bio, "table_inference_data", lambda t, m=None: {
+        "e=x*1": first, "e=x+1": second, "e=x_1-row0": first, long_label: second})
+    paths = save_netcdf(table, tmp_path / "nc", method="smc")
+    assert len(set(paths)) == 4 and sorted(os.listdir(tmp_path / "nc")) == sorted(p.name for p in paths)
+    assert all(len(p.name) < 200 for p in paths)  # the long label was a bare OSError: File name too long
+    assert paths[3].name.startswith("edge_0_1-tanh_edge_0_2-tanh") and paths[3].name.endswith(".smc.nc")
+
+
 def test_json_files_are_standard_json_with_null_for_non_finite_numbers(tmp_path):
     from bayesstruct.io import json_text, read_json
 

@@ -161,3 +161,15 @@ def test_structure_chain_docstring_examples_run():
         for t in tests:
             runner.run(t)
         assert runner.failures == 0, obj.__qualname__
+
+
+def test_write_atomic_takes_any_file_name_and_follows_a_symlink(tmp_path):
+    long_name = tmp_path / ("r" * 245)  # legal (NAME_MAX 255), but the temporary name was 14 characters longer
+    write_atomic(long_name, b"x")
+    assert long_name.read_bytes() == b"x"
+    real = tmp_path / "real.txt"
+    real.write_text("OLD")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    write_atomic(link, b"NEW")  # the link was replaced by a regular file and real.txt kept OLD
+    assert link.is_symlink() and real.read_text() == "NEW"

@@ -31,9 +31,10 @@ file from an untrusted source cannot execute code.
 
 What can be stored
 ------------------
-``None``, ``bool``, ``int`` (any size, e.g. a PCG64 state), ``float`` (including NaN and
-±inf, bit-exact), ``str``, ``bytes``, ``list``, ``tuple``, ``dict`` (any keys of these
-kinds), NumPy scalars (their dtype is kept), NumPy arrays and PyTorch tensors of
+``None``, ``bool``, ``int`` (of any size up to Python's 4300-digit limit on converting
+ints to text, e.g. a PCG64 state), ``float`` (bit-exact, ±inf included; a NaN comes back as
+NaN, without its sign or payload bits), ``str``, ``bytes`` (a ``bytearray`` comes back as
+``bytes``), ``list``, ``tuple``, ``dict`` (any keys of these kinds), NumPy scalars (their dtype is kept), NumPy arrays and PyTorch tensors of
 non-object dtype (dtype and values kept; tensors come back on the CPU). Anything else
 (custom objects, object arrays) is refused at save time with
 :class:`~bayesstruct.exceptions.InvalidArgumentError`, so a checkpoint never depends on
@@ -137,7 +138,7 @@ class _Encoder:
         if isinstance(value, int) and not isinstance(value, np.integer):
             return int(value)  # int subclasses (IntEnum) are stored as plain ints
         if isinstance(value, float) and not isinstance(value, np.floating):
-            return {_MARK: "float", "hex": float(value).hex()}  # bit-exact, NaN/inf included
+            return {_MARK: "float", "hex": float(value).hex()}  # bit-exact, inf included; every NaN as "nan"
         if isinstance(value, np.generic):
             return {_MARK: "scalar", "key": self._store(np.asarray(value), where)}
         if isinstance(value, np.ndarray):
