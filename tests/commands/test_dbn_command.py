@@ -25,14 +25,6 @@ CHAIN = ["--dataset", "digits", "--num-images", "20", "--warmup", "6", "--num-sa
 TOTAL = 30
 
 
-def _run(capsys, *argv):
-    try:
-        code = main(["dbn", *map(str, argv)])
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
 
 def _assert_same_state(a, b):
     """Two sampler state dicts are identical (arrays bit for bit, RNG state, counters)."""
@@ -55,7 +47,7 @@ def short_run(tmp_path_factory):
     return d
 
 
-def test_sigkill_then_resume_equals_uninterrupted_chain(tmp_path, capsys):
+def test_sigkill_then_resume_equals_uninterrupted_chain(tmp_path, capsys, run_dbn):
     ck_killed, ck_full = tmp_path / "killed.ckpt", tmp_path / "full.ckpt"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen([sys.executable, "-m", "bayesstruct.cli", "dbn", *CHAIN, "--checkpoint", str(ck_killed)],
@@ -78,10 +70,10 @@ def test_sigkill_then_resume_equals_uninterrupted_chain(tmp_path, capsys):
     done = len(at_kill.history[0]["depth"])
     assert 0 < done < TOTAL and done % 3 == 0
 
-    code, out, err = _run(capsys, *CHAIN, "--checkpoint", ck_killed, "--resume", "--json", tmp_path / "resumed.json")
+    code, out, err = run_dbn(*CHAIN, "--checkpoint", ck_killed, "--resume", "--json", tmp_path / "resumed.json")
     assert code == 0, err
     assert f"resumed {ck_killed} after {done} sweeps" in out
-    code, _, err = _run(capsys, *CHAIN, "--checkpoint", ck_full, "--json", tmp_path / "full.json")
+    code, _, err = run_dbn(*CHAIN, "--checkpoint", ck_full, "--json", tmp_path / "full.json")
     assert code == 0, err
 
     assert json.loads((tmp_path / "resumed.json").read_text()) == json.loads((tmp_path / "full.json").read_text())
@@ -118,8 +110,8 @@ def test_json_keys_and_types(short_run):
     assert isinstance(d["alpha"]["ess_bulk"], float)
 
 
-def test_several_chains_give_r_hat(tmp_path, capsys):
-    code, out, err = _run(capsys, "--num-images", "20", "--warmup", "0", "--num-samples", "5", "--chains", "3",
+def test_several_chains_give_r_hat(tmp_path, capsys, run_dbn):
+    code, out, err = run_dbn("--num-images", "20", "--warmup", "0", "--num-samples", "5", "--chains", "3",
                           "--json", tmp_path / "s.json", "--no-progress")
     assert code == 0, err
     assert "3 chains, seeds 0..2" in out
@@ -128,35 +120,35 @@ def test_several_chains_give_r_hat(tmp_path, capsys):
     assert isinstance(d["alpha"]["r_hat"], float) and d["alpha"]["r_hat"] > 0
 
 
-def test_corrupt_checkpoint_exits_2_and_is_not_overwritten(short_run, tmp_path, capsys):
+def test_corrupt_checkpoint_exits_2_and_is_not_overwritten(short_run, tmp_path, capsys, run_dbn):
     raw = (short_run / "c.ckpt").read_bytes()
     for name, content in (("truncated.ckpt", raw[: len(raw) // 2]), ("garbage.ckpt", b"not a checkpoint\n" * 10)):
         path = tmp_path / name
         path.write_bytes(content)
-        code, _, err = _run(capsys, "--dataset", "digits", "--num-images", "20", "--num-samples", "6",
+        code, _, err = run_dbn("--dataset", "digits", "--num-images", "20", "--num-samples", "6",
                             "--checkpoint", path, "--resume", "--no-progress")
         assert code == 2 and name in err
         assert path.read_bytes() == content
 
 
-def test_existing_checkpoint_needs_resume(short_run, tmp_path, capsys):
+def test_existing_checkpoint_needs_resume(short_run, tmp_path, capsys, run_dbn):
     path = tmp_path / "c.ckpt"
     shutil.copy(short_run / "c.ckpt", path)
     before = path.read_bytes()
-    code, _, err = _run(capsys, "--dataset", "digits", "--num-images", "20", "--checkpoint", path, "--no-progress")
+    code, _, err = run_dbn("--dataset", "digits", "--num-images", "20", "--checkpoint", path, "--no-progress")
     assert code == 2 and "already exists" in err and "--resume" in err
     assert path.read_bytes() == before
 
 
-def test_resume_with_other_settings_is_refused(short_run, tmp_path, capsys):
+def test_resume_with_other_settings_is_refused(short_run, tmp_path, capsys, run_dbn):
     path = tmp_path / "c.ckpt"
     shutil.copy(short_run / "c.ckpt", path)
     before = path.read_bytes()
-    code, _, err = _run(capsys, "--num-samples", "6", "--seed", "9", "--checkpoint", path, "--resume")
+    code, _, err = run_dbn("--num-samples", "6", "--seed", "9", "--checkpoint", path, "--resume")
     assert code == 2 and "--seed 9" in err and "c.ckpt" in err
     assert path.read_bytes() == before
     # settings not given on the command line come from the checkpoint: nothing left to do, same draws
-    code, out, err = _run(capsys, "--num-samples", "6", "--warmup", "0", "--checkpoint", path, "--resume",
+    code, out, err = run_dbn("--num-samples", "6", "--warmup", "0", "--checkpoint", path, "--resume",
                           "--json", tmp_path / "again.json", "--no-progress")
     assert code == 0, err
     assert "0 sweeps" in out
@@ -176,8 +168,8 @@ def test_resume_with_other_settings_is_refused(short_run, tmp_path, capsys):
     (["--dataset", "mnist:/nonexistent/dir"], "/nonexistent/dir"),
     (["--resume", "--checkpoint", "missing.ckpt"], "missing.ckpt"),
 ])
-def test_bad_flags_exit_2_naming_them(capsys, argv, flag):
-    code, _, err = _run(capsys, *argv, "--no-progress")
+def test_bad_flags_exit_2_naming_them(capsys, argv, flag, run_dbn):
+    code, _, err = run_dbn(*argv, "--no-progress")
     assert code == 2 and flag in err
 
 
@@ -186,8 +178,8 @@ MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"
 
 @pytest.mark.slow  # reads all 60,000 training images (~10 s) to draw the subset
 @pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=f"MNIST IDX files not available at {MNIST_DIR}")
-def test_mnist_subset_runs(tmp_path, capsys):
-    code, out, err = _run(capsys, "--dataset", f"mnist:{MNIST_DIR}", "--num-images", "10", "--warmup", "0",
+def test_mnist_subset_runs(tmp_path, capsys, run_dbn):
+    code, out, err = run_dbn("--dataset", f"mnist:{MNIST_DIR}", "--num-images", "10", "--warmup", "0",
                           "--num-samples", "2", "--json", tmp_path / "s.json", "--no-progress")
     assert code == 0, err
     assert "(10 images of 784 pixels)" in out

@@ -14,21 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bayesstruct.cli import main
 from bayesstruct.exceptions import InvalidArgumentError
 from bayesstruct.families.belief_net import BeliefNetSampler
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = ["--dataset", "digits", "--num-images", "20", "--warmup", "0", "--num-samples", "2", "--no-progress"]
 
-
-def _run(capsys, *argv):
-    try:
-        code = main(["dbn", *map(str, argv)])
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _files(d: Path) -> set[str]:
@@ -45,24 +36,24 @@ def _files(d: Path) -> set[str]:
     (["--json", "r/results.json", "--out", "r"], ("--json", "--out")),
     (["--checkpoint", "s/../run.ckpt", "--json", "run.ckpt"], ("--checkpoint", "--json")),
 ])
-def test_colliding_outputs_are_refused_before_any_work(tmp_path, capsys, monkeypatch, argv, flags):
+def test_colliding_outputs_are_refused_before_any_work(tmp_path, capsys, monkeypatch, argv, flags, run_dbn):
     monkeypatch.chdir(tmp_path)
     for d in ("o", "p", "r", "s"):
         (tmp_path / d).mkdir()
     before = _files(tmp_path)
     t = time.perf_counter()
-    code, out, err = _run(capsys, *QUICK, *argv)
+    code, out, err = run_dbn(*QUICK, *argv)
     assert code == 2, (out, err)
     assert all(f in err for f in flags) and "same path" in err and "nothing was written" in err
     assert _files(tmp_path) == before  # not a checkpoint, figure or JSON written
     assert time.perf_counter() - t < 20  # refused up front, not after the chain ran
 
 
-def test_resume_with_the_same_checkpoint_and_fresh_outputs_still_works(tmp_path, capsys):
+def test_resume_with_the_same_checkpoint_and_fresh_outputs_still_works(tmp_path, capsys, run_dbn):
     ck = tmp_path / "c.ckpt"
-    code, _, err = _run(capsys, *QUICK, "--checkpoint", ck, "--out", tmp_path / "o1")
+    code, _, err = run_dbn(*QUICK, "--checkpoint", ck, "--out", tmp_path / "o1")
     assert code == 0, err
-    code, out, err = _run(capsys, "--num-samples", "3", "--warmup", "0", "--no-progress", "--checkpoint", ck,
+    code, out, err = run_dbn("--num-samples", "3", "--warmup", "0", "--no-progress", "--checkpoint", ck,
                           "--resume", "--json", tmp_path / "s.json", "--out", tmp_path / "o2")
     assert code == 0, err
     assert "resumed" in out and (tmp_path / "s.json").is_file() and (tmp_path / "o2" / "trace.png").is_file()
@@ -70,9 +61,9 @@ def test_resume_with_the_same_checkpoint_and_fresh_outputs_still_works(tmp_path,
 
 # -- finding 2: a huge --alpha ----------------------------------------------------------------------
 @pytest.mark.parametrize("alpha", ["1e5", "1e8", "1e20"])
-def test_huge_alpha_is_refused_up_front_naming_the_flag(tmp_path, capsys, alpha):
+def test_huge_alpha_is_refused_up_front_naming_the_flag(tmp_path, capsys, alpha, run_dbn):
     t = time.perf_counter()
-    code, out, err = _run(capsys, *QUICK, "--alpha", alpha, "--checkpoint", tmp_path / "c.ckpt")
+    code, out, err = run_dbn(*QUICK, "--alpha", alpha, "--checkpoint", tmp_path / "c.ckpt")
     assert code == 2, (out, err)
     assert "--alpha" in err and "--max-width" in err and "expected width" in err
     assert "Traceback" not in err and not (tmp_path / "c.ckpt").exists()
@@ -118,24 +109,24 @@ def test_closed_pipe_does_not_drop_the_output_files(tmp_path):
                                                                 "structure.png"}
 
 
-def test_summary_is_printed_after_the_files_are_written(tmp_path, capsys):
-    code, out, err = _run(capsys, *QUICK, "--json", tmp_path / "s.json", "--out", tmp_path / "o")
+def test_summary_is_printed_after_the_files_are_written(tmp_path, capsys, run_dbn):
+    code, out, err = run_dbn(*QUICK, "--json", tmp_path / "s.json", "--out", tmp_path / "o")
     assert code == 0, err
     assert "wrote 6 files to" in out and f"wrote {tmp_path / 's.json'}" in out and "depth" in out
 
 
 # -- finding 4: --smoke --resume ---------------------------------------------------------------------
-def test_smoke_resume_takes_num_images_from_the_checkpoint(tmp_path, capsys):
+def test_smoke_resume_takes_num_images_from_the_checkpoint(tmp_path, capsys, run_dbn):
     ck = tmp_path / "f.ckpt"
-    code, _, err = _run(capsys, "--num-images", "30", "--num-samples", "2", "--warmup", "0", "--no-progress",
+    code, _, err = run_dbn("--num-images", "30", "--num-samples", "2", "--warmup", "0", "--no-progress",
                         "--checkpoint", ck)
     assert code == 0, err
-    code, out, err = _run(capsys, "--smoke", "--num-samples", "3", "--warmup", "0", "--no-progress",
+    code, out, err = run_dbn("--smoke", "--num-samples", "3", "--warmup", "0", "--no-progress",
                           "--checkpoint", ck, "--resume")
     assert code == 0, err  # used to be: --num-images 100 differs from the value 30 ...
     assert "resumed" in out and "(30 images of 64 pixels)" in out
     # a --num-images the user does give is still checked against the checkpoint
-    code, _, err = _run(capsys, "--smoke", "--num-images", "40", "--no-progress", "--checkpoint", ck, "--resume")
+    code, _, err = run_dbn("--smoke", "--num-images", "40", "--no-progress", "--checkpoint", ck, "--resume")
     assert code == 2 and "--num-images 40" in err
 
 
