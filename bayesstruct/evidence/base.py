@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
-import numpy as np
 import torch
 
 from bayesstruct import _json
@@ -196,10 +195,8 @@ def _constructor_options(cls: type) -> list[str]:
 
 
 def _float64(value: Any) -> Any:
-    """A floating-point tensor as float64 (a NumPy array as a tensor first); anything else
-    (labels, options) as it is."""
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-        value = torch.as_tensor(value)
+    """A floating-point tensor as float64; anything else (labels, NumPy arrays a model converts
+    itself, options) as it is."""
     if torch.is_tensor(value) and value.is_floating_point() and value.dtype != torch.float64:
         return value.to(torch.float64)
     return value

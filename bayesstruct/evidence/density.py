@@ -117,7 +117,7 @@ def _support_bounds(constraint) -> list[torch.Tensor]:
 
 
 def _check_observed(name: str, site: dict) -> None:
-    """The data of an observed site: finite and inside the distribution's support.
+    """The data of an observed site: a tensor, finite, and of a shape and dtype its density takes.
 
     Masked entries are checked too: under ``poutine.mask`` a NaN still poisons the gradient
     (the masked log-density's derivative is NaN), which silently spoils every estimator.
@@ -139,18 +139,11 @@ def _check_observed(name: str, site: dict) -> None:
                 "value(s); remove or impute them first (masked entries too: fill them with any finite value)"
             )
     try:
-        inside = bool(torch.as_tensor(fn.support.check(value)).all())
-    except Exception:  # dependent supports, exotic values: Pyro's own validation applies later
-        inside = True
-    if not inside:
-        raise InvalidArgumentError(
-            f"the data observed at site {name!r} (passed as `obs=`) lies outside the support of its "
-            f"{type(fn).__name__} distribution ({fn.support}); check the data, e.g. labels or signs"
-        )
-    try:
         with pyro.validation_enabled(False):
             fn.log_prob(value)
     except Exception as exc:  # a shape that does not broadcast, labels of a dtype the density refuses
+        if "within the support" in str(exc):  # a validating distribution's support check: see _check_in_support
+            return
         raise InvalidArgumentError(
             f"the data observed at site {name!r} (passed as `obs=`), a {value.dtype} tensor of shape "
             f"{tuple(value.shape)}, does not fit its {type(fn).__name__} distribution of batch shape "
@@ -158,6 +151,36 @@ def _check_observed(name: str, site: dict) -> None:
             "against the plate's size, and its dtype (floating point for Bernoulli and continuous "
             "distributions, e.g. y.double(); integer for Categorical)"
         ) from exc
+
+
+def _check_in_support(name: str, site: dict) -> None:
+    """The data of an observed site lie inside its distribution's support (a fixed one: see
+    :meth:`ModelDensity.__init__`)."""
+    if site.get("mask") is False:
+        return
+    fn = site["fn"]
+    try:
+        inside = bool(torch.as_tensor(fn.support.check(site["value"])).all())
+    except Exception:  # exotic supports or values: Pyro's own validation applies later
+        return
+    if not inside:
+        raise InvalidArgumentError(
+            f"the data observed at site {name!r} (passed as `obs=`) lies outside the support of its "
+            f"{type(fn).__name__} distribution ({fn.support}); check the data, e.g. labels or signs"
+        )
+
+
+def _bounds_move(proto_fn, fn) -> bool:
+    """Whether the support bounds of a site's distribution differ between the prototype trace
+    (``proto_fn``) and a run at other latent values (``fn``): a support that depends on latents."""
+    for p, b in zip(_support_bounds(proto_fn.support), _support_bounds(fn.support)):
+        try:
+            p, b = torch.broadcast_tensors(p.to(torch.float64), b.to(torch.float64))
+        except RuntimeError:
+            continue
+        if not bool(torch.isclose(p, b, rtol=1e-6, atol=0.0, equal_nan=True).all()):
+            return True
+    return False
 
 
 _PLATE_MISMATCH = re.compile(
@@ -323,9 +346,13 @@ class ModelDensity:
         self.latent_names = [s.name for s in sites]
         self.observed_names = observed
         self._initial: torch.Tensor | None = None
-        self._check_particle_batch()
+        batch = self._check_particle_batch()
+        for name in observed:  # against the support only where it does not move with the latents
+            # (y ~ Uniform(0, theta): the prototype's one random theta says nothing about the data)
+            if batch is None or not _bounds_move(trace.nodes[name]["fn"], batch.nodes[name]["fn"]):
+                _check_in_support(name, trace.nodes[name])
 
-    def _check_particle_batch(self) -> None:
+    def _check_particle_batch(self):
         """Refuse a model whose batched log joint is not the per-particle one.
 
         A model that runs on a batch of particles without a shape error can still mix them:
@@ -335,14 +362,17 @@ class ModelDensity:
         one batch and compared with plain unbatched traces of the model (Pyro's own log joint,
         no particle plate), at a tolerance of ``sqrt(eps)`` of their magnitude. Skipped when a
         point is outside the support. (Models with a subsampled plate are refused before.)
+
+        Returns the model's trace at the two particles (``None`` without latents).
         """
         if self.dim == 0:
-            return
+            return None
         z0 = self.initial_point()
         z = torch.stack([z0, z0 + 0.25 * torch.cos(torch.arange(self.dim, dtype=z0.dtype) + 1.0)])
         with torch.no_grad():
             values, log_det = self.constrain(z)
-            self._check_fixed_supports(self._trace(values, 2))
+            pair = self._trace(values, 2)
+            self._check_fixed_supports(pair)
             batched = self(z) - log_det
             reference = []
             for i in range(2):
@@ -352,10 +382,10 @@ class ModelDensity:
                     reference.append(trace.log_prob_sum())
             reference = torch.stack(reference).to(batched.dtype)
         if not bool(torch.isfinite(reference).all()):
-            return
+            return pair
         eps = torch.finfo(batched.dtype).eps
         if bool((batched - reference).abs().le(eps ** 0.5 * (1.0 + reference.abs())).all()):
-            return
+            return pair
         name = getattr(self.model, "__name__", type(self.model).__name__)
         raise ModelSpecError(
             f"the model {name!r} mixes the particles of a batch: run on two particles at once, its log joint is "
@@ -374,20 +404,14 @@ class ModelDensity:
         the seed. ``trace`` is the model run at two particles; its bounds must be the prototype's.
         """
         for s in self._sites:
-            proto = _support_bounds(self._prototype.nodes[s.name]["fn"].support)
             fn = trace.nodes[s.name]["fn"]
-            for p, b in zip(proto, _support_bounds(fn.support)):
-                try:
-                    p, b = torch.broadcast_tensors(p.to(torch.float64), b.to(torch.float64))
-                except RuntimeError:
-                    continue
-                if not bool(torch.isclose(p, b, rtol=1e-6, atol=0.0, equal_nan=True).all()):
-                    raise ModelSpecError(
-                        f"the support of latent site {s.name!r} (a {type(fn).__name__}) depends on another latent variable; "
-                        "the estimators map each site to a fixed support (as Pyro's autoguides and HMC do), which "
-                        "would give a wrong evidence. Sample a site with a fixed support and transform it, e.g. "
-                        "u ~ Uniform(0, 1) and b = a * u (pyro.deterministic) instead of b ~ Uniform(0, a)"
-                    )
+            if _bounds_move(self._prototype.nodes[s.name]["fn"], fn):
+                raise ModelSpecError(
+                    f"the support of latent site {s.name!r} (a {type(fn).__name__}) depends on another latent variable; "
+                    "the estimators map each site to a fixed support (as Pyro's autoguides and HMC do), which "
+                    "would give a wrong evidence. Sample a site with a fixed support and transform it, e.g. "
+                    "u ~ Uniform(0, 1) and b = a * u (pyro.deterministic) instead of b ~ Uniform(0, a)"
+                )
 
     # ------------------------------------------------------------------ layout
     def constrain(self, z: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

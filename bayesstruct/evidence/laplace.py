@@ -21,7 +21,8 @@ from bayesstruct.evidence._optim import minimize_lbfgs, value_and_grad
 from bayesstruct.evidence.base import EvidenceEstimator, register_estimator
 from bayesstruct.evidence.density import ModelDensity
 from bayesstruct._validation import check_positive, check_positive_int
-from bayesstruct.exceptions import ApproximationWarning, BayesStructError, InvalidArgumentError, warn_not_converged
+from bayesstruct.exceptions import (ApproximationWarning, BayesStructError, EstimatorNotApplicableError,
+                                    InvalidArgumentError, warn_not_converged)
 
 __all__ = ["LaplaceFit", "laplace_fit", "Laplace"]
 
@@ -178,17 +179,6 @@ def laplace_fit(density: ModelDensity, *, init: torch.Tensor | None = None, max_
             "the Hessian of -log p(D, z) at the mode is not positive definite: the posterior is improper "
             "or the mode was not found; Laplace's method does not apply"
         )
-    if not converged:
-        # an unbounded log joint (a noise scale the data drive to 0) sends Newton off to infinity,
-        # where the curvature grows without bound along one direction and vanishes along another
-        eig = torch.linalg.eigvalsh(H)
-        if float(eig[0]) <= float(eig[-1]) * torch.finfo(H.dtype).eps:
-            raise BayesStructError(
-                f"Newton's method did not converge (log joint {-value:.4g} at its last point) and the Hessian there is "
-                f"numerically singular (eigenvalues {float(eig[0]):.2g} to {float(eig[-1]):.2g}): the log joint "
-                "looks unbounded, e.g. a noise scale that constant or exactly fitted data drive to 0. The "
-                "posterior is then improper and no evidence estimate means anything; check the data and the priors"
-            )
     return LaplaceFit(z, -value, H.detach(), L.detach(), float(g.norm()), iterations, converged)
 
 
@@ -218,6 +208,17 @@ class Laplace(EvidenceEstimator):
 
         fit = laplace_fit(density)
         if not fit.converged:
+            eig = torch.linalg.eigvalsh(fit.hessian)
+            if float(eig[0]) <= float(eig[-1]) * torch.finfo(fit.hessian.dtype).eps:
+                # no mode was found, and the curvature where Newton stopped spans more than the dtype
+                # resolves: there is no Gaussian to integrate (the fit still starts the elbo and smc)
+                raise EstimatorNotApplicableError(
+                    f"laplace: Newton's method did not converge (log joint {fit.log_joint:.4g} where it stopped) and the "
+                    f"Hessian there is numerically singular (eigenvalues {float(eig[0]):.2g} to {float(eig[-1]):.2g}), "
+                    "so there is no Gaussian approximation to integrate. The log joint may be unbounded (a noise scale "
+                    "that constant or exactly fitted data drive to 0; the funnel of a centred hierarchical model) or "
+                    "not smooth at its maximum; use method='smc'"
+                )
             warn_not_converged(f"laplace: Newton iterations stopped with gradient norm {fit.grad_norm:.2e}")
         cond = equilibrated_condition(fit.hessian)
         if cond * torch.finfo(torch.float64).eps > _COND_WARN:

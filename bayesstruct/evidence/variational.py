@@ -142,8 +142,9 @@ def fit_gaussian_guide(
     if not math.isfinite(initial):
         raise BayesStructError(
             "the ELBO is not finite at its starting point, the Laplace fit N(z*, H^-1): draws from it reach points "
-            "where the log joint is not finite (a posterior far from Gaussian, or an improper one); check the "
-            "model's supports and the data"
+            "where the log joint is not finite. A posterior far from Gaussian does this, and so does an unbounded "
+            "log joint (a noise scale that constant or exactly fitted data drive to 0); check the model's supports "
+            "and the data"
         )
     theta, final, grad, iterations, converged = minimize_lbfgs(neg_elbo, theta0, max_iter=max_iter, gtol=1e-6)
     grad_norm = float(grad.abs().max())

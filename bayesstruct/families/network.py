@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import math
 import statistics
 import warnings
@@ -63,6 +62,7 @@ from torch.distributions import constraints
 from pyro.infer.util import is_validation_enabled
 from torch.func import functional_call, vmap
 
+from bayesstruct import _json
 from bayesstruct._validation import check_positive, check_positive_int
 from bayesstruct.exceptions import ApproximationWarning, InvalidArgumentError, UnknownNameError
 from bayesstruct.families.base import BoundModel, StructureFamily
@@ -670,7 +670,7 @@ class StructurePosterior:
         }
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        return _json.dumps(self.to_dict(), **kwargs)
 
     def __repr__(self) -> str:
         gam = ", ".join(
@@ -1319,7 +1319,7 @@ class TemperatureSweepRow:
         }
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        return _json.dumps(self.to_dict(), **kwargs)
 
     def __repr__(self) -> str:
         se = "" if self.elbo_stderr is None else f" ± {self.elbo_stderr:.3f}"

@@ -59,6 +59,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 
+from bayesstruct import _json
 from bayesstruct._validation import (as_tensor, check_gamma_pair, check_nonnegative, check_positive, check_positive_int,
                                      check_seed, check_xy)
 from bayesstruct.evidence.density import float64
@@ -940,9 +941,7 @@ class SuperpositionSamples:
                 "left_out": self.left_out}
 
     def to_json(self, **kwargs: Any) -> str:
-        import json
-
-        return json.dumps(self.to_dict(), **kwargs)
+        return _json.dumps(self.to_dict(), **kwargs)
 
     def __repr__(self) -> str:
         top = ", ".join(f"{t}: {p:.3f}" for t, p in list(self.posterior().items())[:3])

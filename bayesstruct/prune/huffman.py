@@ -25,7 +25,6 @@ self-describing at the cost of exceeding the entropy bound ``H + 1 = 1`` by noth
 from __future__ import annotations
 
 import heapq
-import json
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bayesstruct import _json
 from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = [
@@ -352,7 +352,7 @@ class HuffmanEncoded:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+        return _json.dumps(self.to_dict())
 
     def __repr__(self) -> str:
         return (

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from bayesstruct.evidence import SMC, EvidenceResult, Laplace, ModelDensity, laplace_fit, log_evidence
-from bayesstruct.exceptions import BayesStructError, InvalidArgumentError, ModelSpecError
+from bayesstruct.exceptions import BayesStructError, EstimatorNotApplicableError, InvalidArgumentError, ModelSpecError
 
 Y = torch.tensor([0.5, -0.5, 1.0])
 
@@ -163,9 +163,68 @@ def test_integer_labels_for_a_bernoulli_site_name_the_site_and_the_dtype():
     assert math.isfinite(log_evidence(bernoulli, x, (x > 0).double(), method="laplace").log_evidence)
 
 
-def test_numpy_arrays_are_taken_as_tensors():
-    assert log_evidence(normal_mean, Y.numpy(), method="exact").log_evidence == pytest.approx(closed_form(Y.double()),
-                                                                                            abs=1e-12)
+def numpy_inputs(x_np, y_np):
+    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)  # a model written for NumPy arguments
+    w = pyro.sample("w", dist.Normal(0.0, 1.0))
+    with pyro.plate("data", x_np.shape[0]):
+        pyro.sample("y", dist.Normal(w * x, 0.3), obs=y)
+
+
+def test_numpy_arguments_reach_the_model_as_they_are():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=20)
+    y = 0.5 * x + 0.3 * rng.normal(size=20)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    reference = float(dist.MultivariateNormal(torch.zeros(20), torch.outer(xt, xt) + 0.09 * torch.eye(20)).log_prob(yt))
+    assert log_evidence(numpy_inputs, x, y, method="laplace").log_evidence == pytest.approx(reference, abs=1e-9)
+    with pytest.raises(InvalidArgumentError, match="'y'.*must be a torch.Tensor; got ndarray"):
+        log_evidence(normal_mean, Y.numpy(), method="exact")  # obs= itself must be a tensor
+
+
+def kinked_and_stiff(x, y, x2, y2):
+    w1 = pyro.sample("w1", dist.Normal(0.0, 100.0))
+    w2 = pyro.sample("w2", dist.Normal(0.0, 100.0))
+    with pyro.plate("data", x.shape[0]):
+        pyro.sample("y", dist.Laplace(w1 * x, 0.5), obs=y)  # a kink at every data point
+        pyro.sample("y2", dist.Normal(w2 * x2 * 1e3, 1e-4), obs=y2 * 1e3)  # curvature 1e15
+
+
+def test_a_bounded_log_joint_where_newton_stalls_still_gets_the_elbo_and_smc():
+    g = torch.Generator().manual_seed(0)
+    x, x2 = torch.randn(30, generator=g), torch.randn(30, generator=g)
+    y = 0.5 * x + 0.5 * torch.randn(30, generator=g)
+    y2 = 2.0 * x2
+    # reference: the two weights are independent, Z = Z1 Z2; Z1 by quadrature over w1, Z2 Gaussian
+    w = torch.linspace(-3.0, 4.0, 400_001)
+    f = dist.Normal(0.0, 100.0).log_prob(w) + dist.Laplace(w[:, None] * x, 0.5).log_prob(y).sum(-1)
+    log_z1 = float(torch.logsumexp(f, 0)) + math.log(float(w[1] - w[0]))
+    a, b, s2 = x2 * 1e3, y2 * 1e3, 1e-8
+    precision = 1e-4 + float(a @ a) / s2
+    mean = float(a @ b) / s2 / precision
+    log_z2 = (-15 * math.log(2 * math.pi * s2) - math.log(100.0) - 0.5 * math.log(precision)
+              - 0.5 * (float(b @ b) / s2 - precision * mean ** 2))
+    smc = SMC(seed=0)(kinked_and_stiff, x, y, x2, y2)
+    assert abs(smc.log_evidence - (log_z1 + log_z2)) < 5 * smc.stderr + 0.01  # refused as "unbounded" before
+    assert abs(log_evidence(kinked_and_stiff, x, y, x2, y2, method="elbo").log_evidence - (log_z1 + log_z2)) < 0.1
+    with pytest.raises(EstimatorNotApplicableError, match="laplace.*numerically singular.*smc"):
+        Laplace()(kinked_and_stiff, x, y, x2, y2)  # no mode, no Gaussian: it returned 201.4 against 195.35
+
+
+def uniform_to_theta(y):
+    theta = pyro.sample("theta", dist.Pareto(1.0, 2.0))
+    with pyro.plate("data", y.shape[0]):
+        pyro.sample("y", dist.Uniform(0.0, theta), obs=y)
+
+
+def test_data_are_not_checked_against_a_support_drawn_at_random():
+    # y ~ Uniform(0, theta): the prototype's random theta (1.03 at one seed) said the data lay outside
+    y = torch.linspace(0.05, 2.5, 20)
+    messages = set()
+    for seed in range(4):
+        with pytest.raises(BayesStructError) as info:  # theta's median 1.41 is below max(y): no finite start
+            Laplace(seed=seed)(uniform_to_theta, y)
+        messages.add(str(info.value))
+    assert messages == {"the log joint is not finite at the prior median; check the model's supports"}
 
 
 def test_to_json_is_standard_json_with_null_for_nan():
