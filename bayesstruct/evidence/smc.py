@@ -60,7 +60,7 @@ from bayesstruct.evidence.base import EvidenceEstimator, register_estimator
 from bayesstruct.evidence.density import ModelDensity
 from bayesstruct.evidence.laplace import laplace_fit
 from bayesstruct.evidence.variational import fit_gaussian_guide, pareto_khat
-from bayesstruct.exceptions import ApproximationWarning, EstimatorNotApplicableError, InvalidArgumentError
+from bayesstruct.exceptions import ApproximationWarning, BayesStructError, EstimatorNotApplicableError, InvalidArgumentError
 
 __all__ = ["SMC"]
 
@@ -204,9 +204,17 @@ class SMC(EvidenceEstimator):
             z = density.sample_prior(B)
             split = density.log_prob_parts  # (log prior, log likelihood)
         else:
-            lap = laplace_fit(density)
+            try:
+                lap = laplace_fit(density)
+                if self.reference == "guide":
+                    fit = fit_gaussian_guide(density, laplace=lap)
+            except BayesStructError as exc:  # e.g. the funnel of a centred hierarchical model
+                raise type(exc)(
+                    f"smc: the {self.reference!r} reference could not be built from the Laplace fit: {exc}. "
+                    "SMC(reference='prior') tempers from the prior instead and needs no fit (slower; it still "
+                    "cannot integrate an improper posterior)"
+                ) from exc
             if self.reference == "guide":
-                fit = fit_gaussian_guide(density, laplace=lap)
                 loc, tril = fit.loc, fit.scale_tril
             else:
                 loc, tril = lap.z_map, torch.linalg.cholesky(torch.cholesky_inverse(lap.cholesky))

@@ -240,3 +240,31 @@ def test_laplace_names_init_when_the_log_joint_is_not_finite_there():
     density = ModelDensity(normal_mean, Y.double())
     with pytest.raises(BayesStructError, match="`init`"):
         laplace_fit(density, init=torch.tensor([float("nan")], dtype=torch.float64))
+
+
+EIGHT_Y = torch.tensor([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
+EIGHT_SIGMA = torch.tensor([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
+
+
+def eight_schools_centred(y, sigma):
+    mu = pyro.sample("mu", dist.Normal(0.0, 5.0))
+    tau = pyro.sample("tau", dist.HalfCauchy(5.0))
+    with pyro.plate("schools", 8):
+        theta = pyro.sample("theta", dist.Normal(mu, tau))
+        pyro.sample("y", dist.Normal(theta, sigma), obs=y)
+
+
+def test_smc_names_the_prior_reference_where_the_laplace_fit_fails_and_that_reference_works():
+    y, sigma = EIGHT_Y.double(), EIGHT_SIGMA.double()
+    # the funnel: the log joint is unbounded as tau -> 0 with every theta at mu, so no Laplace fit exists
+    with pytest.raises(BayesStructError, match="reference='prior'"):
+        SMC(seed=0)(eight_schools_centred, y, sigma)
+    # reference: theta integrated out (y_j ~ N(mu, tau^2 + sigma_j^2)), then a grid over (mu, tau);
+    # HalfCauchy mass above tau = 300 is 1%, where the likelihood is (15/300)^8 of its peak
+    mu = torch.linspace(-30.0, 40.0, 281)
+    tau = torch.linspace(1e-6, 300.0, 6001)
+    ll = dist.Normal(mu[:, None, None], (tau[None, :, None] ** 2 + sigma ** 2).sqrt()).log_prob(y).sum(-1)
+    lp = ll + dist.HalfCauchy(5.0).log_prob(tau) + dist.Normal(0.0, 5.0).log_prob(mu)[:, None]
+    reference = float(torch.logsumexp(lp.reshape(-1), 0)) + math.log(float(mu[1] - mu[0]) * float(tau[1] - tau[0]))
+    result = SMC(seed=0, reference="prior")(eight_schools_centred, y, sigma)
+    assert abs(result.log_evidence - reference) < 5 * result.stderr + 0.02, (result.log_evidence, reference)
