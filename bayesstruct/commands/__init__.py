@@ -33,7 +33,11 @@ def check_applies(method: str, *checks: tuple[str, Any, Any, tuple[str, ...]]) -
             raise InvalidArgumentError(f"{flag} applies to --method {' or '.join(methods)}; the method is {method}")
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def _same_path(a: Path, b: Path) -> bool:
+    """``a`` and ``b`` name one file: the same resolved path (files that do not exist yet count
+    too, e.g. a fresh run's checkpoint), or, where both exist, one file (a hard link)."""
+    if a.resolve() == b.resolve():
+        return True
     try:
         return a.exists() and b.exists() and a.samefile(b)
     except OSError:
@@ -62,10 +66,13 @@ def check_output_paths(args: argparse.Namespace, *, inputs: dict[str, Path | Non
     existing file; an output that *is* one of the command's ``inputs`` (``{flag: path}``,
     e.g. ``{"--data": args.data}``), always; and, unless ``--overwrite`` is given, an
     existing ``--json`` file or an ``--out`` directory that already holds one of
-    ``out_files`` (the files and folders the command writes there); and an output directory
-    that cannot take a new file (for a missing ``--out``, its nearest existing parent; the
-    command creates it when it writes). So a long run never fails at the end for want of a
-    place to write, and nothing a user saved is replaced without being asked.
+    ``out_files`` (the files and folders the command writes there); outputs that would
+    overwrite one another (``--json`` naming ``--out`` or one of its files); and an output
+    directory that cannot take a new file (for a missing ``--out``, its nearest existing
+    parent; the command creates it when it writes). Paths are compared resolved, so an input
+    that does not exist yet (a fresh run's ``--checkpoint``) is protected too. So a long run
+    never fails at the end for want of a place to write, and nothing a user saved is replaced
+    without being asked.
     """
     json_path, out = getattr(args, "json", None), getattr(args, "out", None)
     overwrite = bool(getattr(args, "overwrite", False))
@@ -75,14 +82,19 @@ def check_output_paths(args: argparse.Namespace, *, inputs: dict[str, Path | Non
         raise InvalidArgumentError(f"--json: directory {str(json_path.parent)!r} does not exist")
     if out is not None and out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {str(out)!r} exists and is not a directory")
-    outputs = [("--json", json_path)] if json_path is not None else []
-    if out is not None:
-        outputs += [("--out", out / name) for name in out_files]
+    in_out = [("--out", out), *(("--out", out / name) for name in out_files)] if out is not None else []
+    outputs = ([("--json", json_path)] if json_path is not None else []) + in_out
     for flag, path in outputs:
         for in_flag, source in (inputs or {}).items():
-            if source is not None and _same_file(path, Path(source)):
-                raise InvalidArgumentError(f"{flag} would write {str(path)!r}, which is the {in_flag} file this "
-                                           f"command reads; choose another {'path' if flag == '--json' else 'directory'}")
+            if source is not None and _same_path(path, Path(source)):
+                raise InvalidArgumentError(
+                    f"{flag} would write {str(path)!r}, which is the {in_flag} file this command reads (the same "
+                    f"path); choose another {'path' if flag == '--json' else 'directory'} (nothing was written)")
+    for _, path in in_out if json_path is not None else ():
+        if _same_path(json_path, path):
+            raise InvalidArgumentError(
+                f"--json {str(json_path)!r} and --out {str(out)!r} write the same path ({str(path)!r}), so one would "
+                "overwrite the other; give --json and --out different paths (nothing was written)")
     if not overwrite and json_path is not None and json_path.exists():
         raise InvalidArgumentError(f"--json {str(json_path)!r} already exists; pass --overwrite to replace it, "
                                    "or choose another path (nothing was written)")

@@ -367,13 +367,13 @@ def run_compare_polynomial(args: argparse.Namespace) -> int:
         if given:
             raise InvalidArgumentError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} integrated out "
                                        "under --hyper prior (Gamma priors); drop it, or use --hyper fixed or learn")
-        alpha = beta = None
+        beta = None
     else:
         if args.beta is None:
             check_ranges(("--noise", args.noise, 0, True))  # beta = 1 / noise^2 (checked by sinusoid() only without --data)
-        alpha = 5e-3 if args.alpha is None else args.alpha
         beta = args.beta if args.beta is not None else 1.0 / args.noise**2
-    family = PolynomialFamily(degrees, hyper=args.hyper, alpha=alpha, beta=beta, standardize=args.standardize)
+    family = PolynomialFamily(degrees, hyper=args.hyper, alpha=args.alpha, beta=beta, standardize=args.standardize)
+    alpha, beta = family.model_kwargs["alpha"], family.model_kwargs["beta"]  # the family's defaults filled in
     methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
     options = _method_options(methods, args.num_steps, args.smoke)
     table = _compare(family, x, y, args, methods=methods, options=options)

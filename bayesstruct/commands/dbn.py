@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bayesstruct.commands import _same_file, add_output_arguments, check_output_paths, check_writable
+from bayesstruct.commands import add_output_arguments, check_output_paths, check_writable
 from bayesstruct.exceptions import InvalidArgumentError
 
 __all__ = ["add_parser", "run_dbn"]
@@ -136,35 +136,9 @@ def _check_args(args: argparse.Namespace) -> None:
                 "remove the file / choose another path to start a new one (it is never overwritten silently)")
         if args.resume and not args.checkpoint.is_file():
             raise InvalidArgumentError(f"--resume: checkpoint {str(args.checkpoint)!r} does not exist")
-    _check_distinct_outputs(args)
     check_output_paths(args, inputs={"--checkpoint": args.checkpoint}, out_files=_OUT_FILES)
     if args.checkpoint is not None:
         check_writable("--checkpoint", args.checkpoint.parent)
-
-
-def _check_distinct_outputs(args: argparse.Namespace) -> None:
-    """Refuse outputs that would overwrite one another: ``--checkpoint``, ``--json``, ``--out``
-    itself and each file of :data:`_OUT_FILES` in it must be different paths.
-
-    Compared as resolved paths, so files that do not exist yet (a fresh run) count too; and
-    as the same file when both exist (hard links)."""
-    paths: list[tuple[str, str, Path]] = []  # (flag, what it is, path)
-    if args.checkpoint is not None:
-        paths.append(("--checkpoint", f"--checkpoint {str(args.checkpoint)!r}", args.checkpoint))
-    if args.json is not None:
-        paths.append(("--json", f"--json {str(args.json)!r}", args.json))
-    if args.out is not None:
-        paths.append(("--out", f"--out {str(args.out)!r} (the directory itself)", args.out))
-        paths += [("--out", f"the file {name} that --out {str(args.out)!r} gets", args.out / name)
-                  for name in _OUT_FILES]
-    resolved = [p.resolve() for _, _, p in paths]
-    for i, (flag_a, what_a, a) in enumerate(paths):
-        for j in range(i + 1, len(paths)):
-            flag_b, what_b, b = paths[j]
-            if flag_a != flag_b and (resolved[i] == resolved[j] or _same_file(a, b)):
-                raise InvalidArgumentError(
-                    f"{what_a} and {what_b} are the same path ({str(resolved[i])!r}), so one would overwrite the "
-                    f"other; give {flag_a} and {flag_b} different paths (nothing was written)")
 
 
 def _chain_settings(args: argparse.Namespace, meta: dict | None) -> dict[str, Any]:

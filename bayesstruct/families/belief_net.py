@@ -518,8 +518,9 @@ class BeliefNetSampler:
 
     def _init_from_prior(self, init: str) -> None:
         """Initial state: a prior draw; with ``init="shallow"`` truncated to its first hidden layer."""
-        self._check_first_layer_fits(1000)
-        for _ in range(1000):
+        tries = 1000
+        self._check_first_layer_fits(tries)
+        for _ in range(tries):
             Zs = self._draw_cascade(self.num_visible, 0)
             if Zs is not None:
                 break
